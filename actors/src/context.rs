@@ -1,0 +1,79 @@
+//! What every entity actor on a node shares: ports, settings and the way back to the shard region.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::brain_pool::BrainPool;
+use crate::feed::LiveFeed;
+use crate::metrics::RuntimeMetrics;
+use crate::outbox::Outbox;
+use crate::ports::journal::EventJournal;
+use crate::shard::region::ShardRegion;
+
+/// Tunables of entity actors.
+#[derive(Debug, Clone)]
+pub struct EntitySettings {
+    /// Take a snapshot after this many events since the last one.
+    pub snapshot_every: u64,
+    /// Passivate an actor idle for this long.
+    pub idle_timeout: Duration,
+    /// How often an actor checks whether it is idle.
+    pub idle_check_interval: Duration,
+    /// How many past messages the brain sees.
+    pub brain_history: usize,
+}
+
+impl Default for EntitySettings {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 64,
+            idle_timeout: Duration::from_secs(120),
+            idle_check_interval: Duration::from_secs(15),
+            brain_history: 10,
+        }
+    }
+}
+
+/// Shared by every entity actor of a node.
+#[derive(Debug)]
+pub struct EntityContext {
+    /// The journal.
+    pub journal: Arc<dyn EventJournal>,
+    /// Publication of journaled events.
+    pub outbox: Outbox,
+    /// Live subscribers on this node.
+    pub feed: LiveFeed,
+    /// The brain's worker pool.
+    pub brain: BrainPool,
+    /// Tunables.
+    pub settings: EntitySettings,
+    /// Metrics.
+    pub metrics: RuntimeMetrics,
+    /// The region, set once the shards are spawned.
+    pub region: OnceLock<ShardRegion>,
+}
+
+impl std::fmt::Debug for dyn EventJournal {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("EventJournal")
+    }
+}
+
+impl EntityContext {
+    /// The shard region. Set before any entity actor runs.
+    #[must_use]
+    pub fn region(&self) -> &ShardRegion {
+        self.region
+            .get()
+            .unwrap_or_else(|| unreachable!("the region is set before entity actors are spawned"))
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+#[must_use]
+pub fn now_ms() -> u64 {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,113 @@
+//! `apply`: folds one journaled event into the state. Never fails: events are facts.
+
+use crest_proto::events::{ConversationEvent, Role};
+
+use super::state::{ConversationState, MessageRecord, Remembered, Status};
+
+/// Applies `event` (at `seq`, recorded at `at_ms`) to `state`.
+pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64, at_ms: u64) {
+    debug_assert_eq!(seq, state.seq + 1, "events must be applied in order without gaps");
+    state.seq = seq;
+    match event {
+        ConversationEvent::Started(started) => {
+            state.id = Some(started.conversation.clone());
+            state.customer = Some(started.customer.clone());
+            state.channel.clone_from(&started.channel);
+            state.status = Status::Bot;
+            state.started_at_ms = at_ms;
+        }
+        ConversationEvent::CustomerMessageReceived(received) => {
+            state.customer_keys.insert(
+                format!("{}:{}", received.channel, received.channel_message_id),
+                Remembered {
+                    message_id: received.message.clone(),
+                    seq,
+                },
+            );
+            if state.status == Status::Resolved {
+                // The customer came back after a resolution: the bot takes the conversation again.
+                state.status = Status::Bot;
+            }
+            if state.status == Status::Bot {
+                state.unanswered.push(received.message.clone());
+            }
+            state.messages.push(MessageRecord {
+                id: received.message.clone(),
+                role: Role::Customer,
+                text: received.text.clone(),
+                at_ms,
+                seq,
+                channel_message_id: Some(received.channel_message_id.clone()),
+                intent: None,
+                agent: None,
+                internal: false,
+            });
+        }
+        ConversationEvent::BotReplied(reply) => {
+            state.unanswered.retain(|id| id != &reply.in_reply_to);
+            state.messages.push(MessageRecord {
+                id: reply.message.clone(),
+                role: Role::Bot,
+                text: reply.text.clone(),
+                at_ms,
+                seq,
+                channel_message_id: None,
+                intent: reply.intent.clone().map(|intent| (intent, reply.confidence)),
+                agent: None,
+                internal: false,
+            });
+        }
+        ConversationEvent::HandoffRequested(handoff) => {
+            state.unanswered.clear();
+            state.status = Status::Queued;
+            state.handoff = Some(handoff.reason.clone());
+        }
+        ConversationEvent::AgentAssigned(assigned) => {
+            state.status = Status::Assigned(assigned.agent.clone());
+        }
+        ConversationEvent::AgentReplied(reply) => {
+            state.agent_keys.insert(
+                format!("{}:{}", reply.agent, reply.agent_message_id),
+                Remembered {
+                    message_id: reply.message.clone(),
+                    seq,
+                },
+            );
+            state.messages.push(MessageRecord {
+                id: reply.message.clone(),
+                role: Role::Agent,
+                text: reply.text.clone(),
+                at_ms,
+                seq,
+                channel_message_id: None,
+                intent: None,
+                agent: Some(reply.agent.clone()),
+                internal: reply.internal,
+            });
+        }
+        ConversationEvent::Resolved(_) => {
+            state.unanswered.clear();
+            state.status = Status::Resolved;
+        }
+        ConversationEvent::Closed(_) => {
+            state.unanswered.clear();
+            state.status = Status::Closed;
+        }
+        ConversationEvent::CsatRated(rating) => {
+            state.csat = Some(rating.score);
+        }
+        ConversationEvent::SystemNotice(notice) => {
+            state.messages.push(MessageRecord {
+                id: notice.message.clone(),
+                role: Role::System,
+                text: notice.text.clone(),
+                at_ms,
+                seq,
+                channel_message_id: None,
+                intent: None,
+                agent: None,
+                internal: false,
+            });
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The conversation: one per customer conversation, across channels.
+
+pub mod actor;
+pub mod apply;
+pub mod decide;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+use crest_proto::events::ConversationEvent;
+
+use crate::persistence::Aggregate;
+pub use actor::{CommandAck, CommandError, ConversationActor, ConversationMsg};
+pub use decide::{Decision, Rejection, decide};
+pub use state::{ConversationState, Status};
+
+impl Aggregate for ConversationState {
+    type Event = ConversationEvent;
+    const STATE_SCHEMA_VERSION: u16 = state::STATE_SCHEMA_VERSION;
+    const KIND: &'static str = "conversation";
+
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn apply_event(&mut self, event: &ConversationEvent, seq: u64, at_ms: u64) {
+        apply::apply(self, event, seq, at_ms);
+    }
+}

@@ -1,0 +1,221 @@
+//! The customer actor: opens a conversation when the customer has none and forwards each inbound
+//! message to the open conversation, in order.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crest_proto::commands::{ConversationCommand, InboundMessage};
+use crest_proto::envelope::EventMeta;
+use crest_proto::{ConversationId, CustomerId, StreamId};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+
+use super::state::CustomerState;
+use crate::context::EntityContext;
+use crate::conversation::{CommandAck, CommandError, Rejection};
+use crate::conversation::actor::CommandReply;
+use crate::persistence::Persistent;
+use crate::shard::ShardMsg;
+
+/// Messages of the customer actor.
+#[derive(Debug)]
+pub enum CustomerMsg {
+    /// A customer message to route into the open conversation.
+    Inbound {
+        /// The message.
+        message: InboundMessage,
+        /// Correlation ids.
+        meta: EventMeta,
+        /// Where the acknowledgement goes.
+        reply: CommandReply,
+    },
+    /// Which conversation is open.
+    OpenConversation(oneshot::Sender<Option<ConversationId>>),
+    /// A conversation of this customer was closed.
+    ConversationEnded(ConversationId),
+    /// Periodic idle check.
+    IdleCheck,
+    /// Stop now (sent by the shard after a passivation request).
+    Stop,
+}
+
+/// Arguments to spawn a customer actor.
+#[derive(Debug)]
+pub struct CustomerArgs {
+    /// The customer.
+    pub id: CustomerId,
+    /// Shared node context.
+    pub context: Arc<EntityContext>,
+    /// The owning shard.
+    pub shard: ActorRef<ShardMsg>,
+}
+
+/// Live state of a customer actor.
+#[derive(Debug)]
+pub struct Running {
+    id: CustomerId,
+    context: Arc<EntityContext>,
+    shard: ActorRef<ShardMsg>,
+    persistent: Option<Persistent<CustomerState>>,
+    last_activity: Instant,
+    passivation_requested: bool,
+}
+
+/// The customer actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CustomerActor;
+
+impl Actor for CustomerActor {
+    type Msg = CustomerMsg;
+    type State = Running;
+    type Arguments = CustomerArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        args.context.metrics.actors_active.with_label_values(&["customer"]).inc();
+        Ok(Running {
+            id: args.id,
+            context: args.context,
+            shard: args.shard,
+            persistent: None,
+            last_activity: Instant::now(),
+            passivation_requested: false,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        running: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let stream = StreamId::customer(&running.id);
+        running.persistent = Some(Persistent::recover(stream, &running.context).await?);
+        myself.send_after(running.context.settings.idle_check_interval, || CustomerMsg::IdleCheck);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        running: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        running.context.metrics.actors_active.with_label_values(&["customer"]).dec();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        running: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            CustomerMsg::Inbound {
+                message,
+                meta,
+                reply,
+            } => {
+                running.last_activity = Instant::now();
+                let result = route_inbound(running, message, &meta).await;
+                let journal_failed = matches!(result, Err(CommandError::Journal(_)));
+                let _ = reply.send(result);
+                if journal_failed {
+                    myself.stop(Some("journal error".to_owned()));
+                }
+            }
+            CustomerMsg::OpenConversation(reply) => {
+                let open = running
+                    .persistent
+                    .as_ref()
+                    .and_then(|persistent| persistent.state.open.clone());
+                let _ = reply.send(open);
+            }
+            CustomerMsg::ConversationEnded(conversation) => {
+                if let Err(error) = end_conversation(running, &conversation).await {
+                    tracing::warn!(customer = %running.id, %error, "conversation end not recorded");
+                    myself.stop(Some("journal error".to_owned()));
+                }
+            }
+            CustomerMsg::IdleCheck => {
+                if running.last_activity.elapsed() >= running.context.settings.idle_timeout {
+                    if !running.passivation_requested {
+                        running.passivation_requested = true;
+                        let request = ShardMsg::Passivate {
+                            stream: StreamId::customer(&running.id),
+                            actor: myself.get_id(),
+                        };
+                        if running.shard.cast(request).is_err() {
+                            myself.stop(None);
+                        }
+                    }
+                } else {
+                    myself.send_after(running.context.settings.idle_check_interval, || CustomerMsg::IdleCheck);
+                }
+            }
+            CustomerMsg::Stop => {
+                running.context.metrics.actor_passivations.with_label_values(&["customer"]).inc();
+                myself.stop(Some("passivated".to_owned()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends the message to the open conversation (opening one if needed). If the conversation turns
+/// out to be closed, records its end and opens a new one.
+async fn route_inbound(
+    running: &mut Running,
+    message: InboundMessage,
+    meta: &EventMeta,
+) -> Result<CommandAck, CommandError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let conversation = ensure_open(running, meta).await?;
+        let command = ConversationCommand::ReceiveCustomerMessage {
+            conversation: conversation.clone(),
+            message: message.clone(),
+        };
+        let result = running
+            .context
+            .region()
+            .conversation_command(&conversation, command, meta.clone())
+            .await;
+        match result {
+            Err(CommandError::Rejected(Rejection::Closed)) if attempts < 3 => {
+                end_conversation(running, &conversation).await?;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn ensure_open(running: &mut Running, meta: &EventMeta) -> Result<ConversationId, CommandError> {
+    let Some(persistent) = running.persistent.as_mut() else {
+        return Err(CommandError::Unavailable);
+    };
+    if let Some(open) = &persistent.state.open {
+        return Ok(open.clone());
+    }
+    let conversation = ConversationId::generate(running.id.tenant());
+    let events = persistent.state.open_conversation(conversation.clone());
+    persistent.persist(&running.context, &events, meta).await?;
+    Ok(conversation)
+}
+
+async fn end_conversation(running: &mut Running, conversation: &ConversationId) -> Result<(), CommandError> {
+    let Some(persistent) = running.persistent.as_mut() else {
+        return Err(CommandError::Unavailable);
+    };
+    let events = persistent.state.end_conversation(conversation);
+    if events.is_empty() {
+        return Ok(());
+    }
+    persistent
+        .persist(&running.context, &events, &EventMeta::default())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! Crest's actors: conversations, customers and the shards that host them, with their pure domain
+//! logic (`decide`/`apply`) and the ports (journal, bus, brain) they reach the world through.
+
+pub mod brain_pool;
+pub mod context;
+pub mod conversation;
+pub mod customer;
+pub mod feed;
+pub mod metrics;
+pub mod node;
+pub mod outbox;
+pub mod persistence;
+pub mod ports;
+pub mod shard;
+pub mod test_brain;
+
+pub use node::{Node, NodeConfig, NodeError};

@@ -1,0 +1,144 @@
+//! A node: the shards, the outbox and the brain pool wired together, with start-up recovery and an
+//! orderly shutdown.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crest_proto::slice::SHARD_COUNT;
+use ractor::{Actor, ActorRef};
+
+use crate::brain_pool::BrainPool;
+use crate::context::{EntityContext, EntitySettings};
+use crate::feed::LiveFeed;
+use crate::metrics::RuntimeMetrics;
+use crate::outbox::{Outbox, republish_unpublished};
+use crate::ports::brain::Brain;
+use crate::ports::bus::EventBus;
+use crate::ports::journal::{EventJournal, JournalError};
+use crate::shard::{ShardActor, ShardMsg, ShardRegion};
+
+/// How a node is built.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Entity tunables.
+    pub entities: EntitySettings,
+    /// Brain worker threads.
+    pub brain_threads: usize,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            entities: EntitySettings::default(),
+            brain_threads: 1,
+        }
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A shard actor did not start.
+    #[error("shard failed to start: {0}")]
+    Spawn(#[from] ractor::SpawnErr),
+    /// The brain threads did not start.
+    #[error("brain pool failed to start: {0}")]
+    Threads(#[from] std::io::Error),
+    /// Recovery failed.
+    #[error("recovery failed: {0}")]
+    Journal(#[from] JournalError),
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    region: ShardRegion,
+    context: Arc<EntityContext>,
+    shards: Vec<(ActorRef<ShardMsg>, tokio::task::JoinHandle<()>)>,
+    outbox_task: tokio::task::JoinHandle<()>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Node {
+    /// Starts all shards of a single node and republishes events a previous run journaled but did not
+    /// publish. The node is ready when this returns.
+    pub async fn start(
+        journal: Arc<dyn EventJournal>,
+        bus: Arc<dyn EventBus>,
+        brain: Arc<dyn Brain>,
+        registry: &prometheus::Registry,
+        config: NodeConfig,
+    ) -> Result<Self, NodeError> {
+        let metrics = RuntimeMetrics::new(registry);
+        let republished = republish_unpublished(journal.as_ref(), bus.as_ref(), &metrics).await?;
+        if republished > 0 {
+            tracing::info!(republished, "republished events journaled before the last stop");
+        }
+        let (outbox, outbox_task) = Outbox::start(Arc::clone(&bus), Arc::clone(&journal), metrics.clone());
+        let context = Arc::new(EntityContext {
+            journal,
+            outbox,
+            feed: LiveFeed::default(),
+            brain: BrainPool::start(brain, config.brain_threads, metrics.clone())?,
+            settings: config.entities,
+            metrics,
+            region: OnceLock::new(),
+        });
+        let mut shards = Vec::with_capacity(usize::from(SHARD_COUNT));
+        for index in 0..SHARD_COUNT {
+            let (shard, handle) = Actor::spawn(None, ShardActor, (index, Arc::clone(&context))).await?;
+            shards.push((shard, handle));
+        }
+        let region = ShardRegion::new(shards.iter().map(|(shard, _)| shard.clone()).collect());
+        if context.region.set(region.clone()).is_err() {
+            unreachable!("the region is set once, here");
+        }
+        Ok(Self {
+            region,
+            context,
+            shards,
+            outbox_task,
+            ready: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    /// The region to send commands through.
+    #[must_use]
+    pub fn region(&self) -> &ShardRegion {
+        &self.region
+    }
+
+    /// Live event subscriptions.
+    #[must_use]
+    pub fn feed(&self) -> &LiveFeed {
+        &self.context.feed
+    }
+
+    /// The journal.
+    #[must_use]
+    pub fn journal(&self) -> &Arc<dyn EventJournal> {
+        &self.context.journal
+    }
+
+    /// True once start-up recovery is done and until shutdown begins.
+    #[must_use]
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Stops the shards (their actors finish the message they are on), publishes what the outbox
+    /// holds and flushes the journal.
+    pub async fn shutdown(self) -> Result<(), JournalError> {
+        self.ready.store(false, Ordering::Release);
+        for (shard, _) in &self.shards {
+            shard.stop(Some("shutdown".to_owned()));
+        }
+        for (_, handle) in self.shards {
+            let _ = handle.await;
+        }
+        self.context.outbox.flush().await;
+        self.context.journal.flush().await?;
+        self.outbox_task.abort();
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! Event-sourced persistence shared by entity actors: recovery from the latest snapshot plus the
+//! journal tail, and the append → apply → notify → publish sequence after a decision.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crest_proto::envelope::EventMeta;
+use crest_proto::events::DomainEvent;
+use crest_proto::{Envelope, StreamId, codec};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::{EntityContext, now_ms};
+use crate::ports::journal::{JournalError, Snapshot, StoredEvent, read_all};
+
+/// State rebuilt from events.
+pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The events this state folds.
+    type Event: DomainEvent + Send + Sync;
+    /// Version of the snapshot encoding of this state.
+    const STATE_SCHEMA_VERSION: u16;
+    /// Metric label of the entity kind.
+    const KIND: &'static str;
+    /// Last applied sequence number.
+    fn seq(&self) -> u64;
+    /// Folds one event.
+    fn apply_event(&mut self, event: &Self::Event, seq: u64, at_ms: u64);
+}
+
+/// An aggregate together with its stream and snapshot bookkeeping.
+#[derive(Debug)]
+pub struct Persistent<A: Aggregate> {
+    /// The stream.
+    pub stream: StreamId,
+    /// The current state.
+    pub state: A,
+    snapshot_seq: u64,
+}
+
+impl<A: Aggregate> Persistent<A> {
+    /// Rebuilds the state of `stream` from its latest snapshot and the events after it.
+    pub async fn recover(stream: StreamId, context: &EntityContext) -> Result<Self, JournalError> {
+        let started = Instant::now();
+        let journal = context.journal.as_ref();
+        let mut state = A::default();
+        let mut snapshot_seq = 0;
+        if let Some(snapshot) = journal.load_snapshot(&stream).await? {
+            if snapshot.schema_version == A::STATE_SCHEMA_VERSION {
+                match codec::decode::<A>(&snapshot.state) {
+                    Ok(decoded) => {
+                        state = decoded;
+                        snapshot_seq = snapshot.seq;
+                    }
+                    Err(error) => tracing::warn!(%stream, %error, "snapshot ignored"),
+                }
+            }
+        }
+        for stored in read_all(journal, &stream, snapshot_seq).await? {
+            let envelope = stored.envelope()?;
+            let event = envelope
+                .decode_event::<A::Event>()
+                .map_err(|error| JournalError::Codec(error.to_string()))?;
+            state.apply_event(&event, envelope.seq, envelope.timestamp_ms);
+        }
+        context.metrics.actor_recovery_seconds.observe(started.elapsed().as_secs_f64());
+        context.metrics.actor_activations.with_label_values(&[A::KIND]).inc();
+        Ok(Self {
+            stream,
+            state,
+            snapshot_seq,
+        })
+    }
+
+    /// Journals `events` (durably), then applies them, hands them to live subscribers and the
+    /// outbox, and snapshots when due. On error nothing was applied; the caller should stop the
+    /// actor so the next command recovers from the journal.
+    pub async fn persist(
+        &mut self,
+        context: &EntityContext,
+        events: &[A::Event],
+        meta: &EventMeta,
+    ) -> Result<Vec<Arc<Envelope>>, JournalError> {
+        let expected_seq = self.state.seq();
+        let timestamp_ms = now_ms();
+        let mut envelopes = Vec::with_capacity(events.len());
+        let mut stored = Vec::with_capacity(events.len());
+        for (offset, event) in (1..).zip(events) {
+            let envelope = Envelope::wrap(event, self.stream.clone(), expected_seq + offset, timestamp_ms, meta.clone())
+                .map_err(|error| JournalError::Codec(error.to_string()))?;
+            stored.push(StoredEvent::from_envelope(&envelope)?);
+            envelopes.push(Arc::new(envelope));
+        }
+        context.journal.append(&self.stream, expected_seq, stored).await?;
+        for (event, envelope) in events.iter().zip(&envelopes) {
+            self.state.apply_event(event, envelope.seq, envelope.timestamp_ms);
+        }
+        debug_assert_eq!(self.state.seq(), expected_seq + envelopes.len() as u64);
+        context.feed.notify(&self.stream, &envelopes);
+        context.outbox.enqueue(self.stream.clone(), envelopes.clone());
+        self.snapshot_if_due(context).await;
+        Ok(envelopes)
+    }
+
+    async fn snapshot_if_due(&mut self, context: &EntityContext) {
+        let seq = self.state.seq();
+        if seq - self.snapshot_seq < context.settings.snapshot_every {
+            return;
+        }
+        let state = match codec::encode(&self.state) {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(stream = %self.stream, %error, "snapshot encoding failed");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            seq,
+            schema_version: A::STATE_SCHEMA_VERSION,
+            state,
+        };
+        match context.journal.save_snapshot(&self.stream, snapshot).await {
+            Ok(()) => self.snapshot_seq = seq,
+            Err(error) => tracing::warn!(stream = %self.stream, %error, "snapshot not saved"),
+        }
+    }
+}

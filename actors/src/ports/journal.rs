@@ -1,0 +1,159 @@
+//! The event journal port: the durable record of every stream.
+//!
+//! Semantics are chosen to fit every adapter (embedded fjall, ScyllaDB, NATS JetStream):
+//! streams are independent (no global order), sequence numbers start at 1 without gaps, one writer
+//! per stream appends with the sequence it expects to be last, and an append is durable when it
+//! returns `Ok`.
+
+use async_trait::async_trait;
+use crest_proto::{Envelope, StreamId};
+
+/// An event as stored: its position and the encoded envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Position in the stream.
+    pub seq: u64,
+    /// The encoded [`Envelope`].
+    pub bytes: Vec<u8>,
+}
+
+impl StoredEvent {
+    /// Encodes an envelope for storage.
+    pub fn from_envelope(envelope: &Envelope) -> Result<Self, JournalError> {
+        let bytes = envelope
+            .to_bytes()
+            .map_err(|error| JournalError::Codec(error.to_string()))?;
+        Ok(Self {
+            seq: envelope.seq,
+            bytes,
+        })
+    }
+
+    /// Decodes the stored envelope.
+    pub fn envelope(&self) -> Result<Envelope, JournalError> {
+        Envelope::from_bytes(&self.bytes).map_err(|error| JournalError::Codec(error.to_string()))
+    }
+}
+
+/// A snapshot of an entity's state at a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The state includes every event up to and including this sequence number.
+    pub seq: u64,
+    /// Version of the state encoding; a snapshot of another version is ignored.
+    pub schema_version: u16,
+    /// The encoded state.
+    pub state: Vec<u8>,
+}
+
+/// What a successful append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// The stream's last sequence number after the append.
+    pub last_seq: u64,
+    /// True if the identical events were already stored (a retried append): nothing was written.
+    pub already_stored: bool,
+}
+
+/// A stream whose journaled events have not all been confirmed published on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpublished {
+    /// The stream.
+    pub stream: StreamId,
+    /// Highest sequence number confirmed published (0 if none).
+    pub published_seq: u64,
+}
+
+/// Journal failures. Callers match on the variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// The stream's last sequence number is not the one the writer expected.
+    #[error("append conflict on {stream}: expected last seq {expected}, found {actual}")]
+    Conflict {
+        /// The stream.
+        stream: String,
+        /// What the writer expected.
+        expected: u64,
+        /// What the journal holds.
+        actual: u64,
+    },
+    /// The events given do not continue the expected sequence (`expected + 1, expected + 2, …`).
+    #[error("events must be numbered consecutively after {expected}")]
+    BadSequence {
+        /// The expected last sequence number given.
+        expected: u64,
+    },
+    /// The journal is closed or shutting down.
+    #[error("journal is closed")]
+    Closed,
+    /// Storage failed; the append may or may not have happened (retry with the same events).
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// Stored bytes could not be decoded.
+    #[error("codec error: {0}")]
+    Codec(String),
+}
+
+/// The durable, per-stream event log.
+#[async_trait]
+pub trait EventJournal: Send + Sync + 'static {
+    /// Appends `events` (numbered `expected_seq + 1 ..`) if the stream's last sequence number is
+    /// `expected_seq`. Durable when it returns `Ok`. Re-appending events that are already stored
+    /// byte for byte succeeds with `already_stored: true`; anything else at those positions is a
+    /// [`JournalError::Conflict`].
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected_seq: u64,
+        events: Vec<StoredEvent>,
+    ) -> Result<AppendOutcome, JournalError>;
+
+    /// Events of `stream` with `seq > after_seq`, in order, at most `limit`.
+    async fn read(
+        &self,
+        stream: &StreamId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, JournalError>;
+
+    /// The last sequence number of `stream` (0 if empty).
+    async fn last_seq(&self, stream: &StreamId) -> Result<u64, JournalError>;
+
+    /// Stores a snapshot (replacing older ones). Not necessarily durable: snapshots are a cache.
+    async fn save_snapshot(&self, stream: &StreamId, snapshot: Snapshot) -> Result<(), JournalError>;
+
+    /// The latest snapshot of `stream`.
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, JournalError>;
+
+    /// Records that events up to `seq` were published on the bus (the outbox watermark).
+    async fn mark_published(&self, stream: &StreamId, seq: u64) -> Result<(), JournalError>;
+
+    /// Streams with journaled events beyond their published watermark.
+    async fn unpublished(&self) -> Result<Vec<Unpublished>, JournalError>;
+
+    /// Waits until everything accepted so far is durable (used at shutdown).
+    async fn flush(&self) -> Result<(), JournalError>;
+}
+
+/// Reads a whole stream after `after_seq`, page by page.
+pub async fn read_all(
+    journal: &dyn EventJournal,
+    stream: &StreamId,
+    after_seq: u64,
+) -> Result<Vec<StoredEvent>, JournalError> {
+    const PAGE: usize = 1000;
+    let mut events = Vec::new();
+    let mut cursor = after_seq;
+    loop {
+        let page = journal.read(stream, cursor, PAGE).await?;
+        let Some(last) = page.last() else {
+            return Ok(events);
+        };
+        cursor = last.seq;
+        let full_page = page.len() == PAGE;
+        events.extend(page);
+        if !full_page {
+            return Ok(events);
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Ports: the traits through which actors reach the world. Adapters live in crest-infra.
+
+pub mod brain;
+pub mod bus;
+pub mod journal;
+
+pub use brain::{Brain, BrainAnswer, BrainInput, BrainReply};
+pub use bus::{BusError, EventBus};
+pub use journal::{AppendOutcome, EventJournal, JournalError, Snapshot, StoredEvent, Unpublished};

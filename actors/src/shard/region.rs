@@ -1,0 +1,131 @@
+//! The shard region: the handle through which everything reaches entity actors. It hashes a stream
+//! to its shard (`fnv1a64(stream) % 1024` slices, four per shard) and sends the message there.
+
+use std::sync::Arc;
+
+use crest_proto::commands::{ConversationCommand, InboundMessage};
+use crest_proto::envelope::EventMeta;
+use crest_proto::slice::shard_of;
+use crest_proto::{ConversationId, CustomerId, StreamId};
+use ractor::ActorRef;
+use tokio::sync::oneshot;
+
+use super::supervisor::ShardMsg;
+use crate::conversation::{CommandAck, CommandError, ConversationMsg, ConversationState};
+use crate::customer::CustomerMsg;
+
+/// Routes messages to the shards of this node.
+#[derive(Debug, Clone)]
+pub struct ShardRegion {
+    shards: Arc<Vec<ActorRef<ShardMsg>>>,
+}
+
+impl ShardRegion {
+    /// A region over `shards` (index = shard number).
+    #[must_use]
+    pub fn new(shards: Vec<ActorRef<ShardMsg>>) -> Self {
+        debug_assert_eq!(shards.len(), usize::from(crest_proto::slice::SHARD_COUNT));
+        Self {
+            shards: Arc::new(shards),
+        }
+    }
+
+    fn shard(&self, stream: &StreamId) -> &ActorRef<ShardMsg> {
+        &self.shards[usize::from(shard_of(stream.as_str()))]
+    }
+
+    /// The shards.
+    #[must_use]
+    pub fn shards(&self) -> &[ActorRef<ShardMsg>] {
+        &self.shards
+    }
+
+    /// Routes a customer message to the customer's open conversation (opening one if needed) and
+    /// waits until it is journaled.
+    pub async fn customer_message(
+        &self,
+        message: InboundMessage,
+        meta: EventMeta,
+    ) -> Result<CommandAck, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        let customer = message.customer.clone();
+        let stream = StreamId::customer(&customer);
+        let envelope = ShardMsg::Customer(
+            customer,
+            CustomerMsg::Inbound {
+                message,
+                meta,
+                reply,
+            },
+        );
+        self.shard(&stream)
+            .cast(envelope)
+            .map_err(|_| CommandError::Unavailable)?;
+        answer.await.map_err(|_| CommandError::Unavailable)?
+    }
+
+    /// Sends a command to a conversation and waits for its answer.
+    pub async fn conversation_command(
+        &self,
+        conversation: &ConversationId,
+        command: ConversationCommand,
+        meta: EventMeta,
+    ) -> Result<CommandAck, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        let message = ConversationMsg::Command {
+            command,
+            meta,
+            reply: Some(reply),
+        };
+        self.send_to_conversation(conversation, message)?;
+        answer.await.map_err(|_| CommandError::Unavailable)?
+    }
+
+    /// Reads a conversation's state; `None` if it does not exist.
+    pub async fn conversation_state(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Option<ConversationState>, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.send_to_conversation(conversation, ConversationMsg::Read(reply))?;
+        answer.await.map_err(|_| CommandError::Unavailable)
+    }
+
+    /// The customer's open conversation, if any.
+    pub async fn open_conversation(&self, customer: &CustomerId) -> Result<Option<ConversationId>, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        let stream = StreamId::customer(customer);
+        self.shard(&stream)
+            .cast(ShardMsg::Customer(customer.clone(), CustomerMsg::OpenConversation(reply)))
+            .map_err(|_| CommandError::Unavailable)?;
+        answer.await.map_err(|_| CommandError::Unavailable)
+    }
+
+    /// Tells a customer stream that one of its conversations closed.
+    pub fn notify_conversation_ended(&self, customer: &CustomerId, conversation: &ConversationId) {
+        let stream = StreamId::customer(customer);
+        let message = ShardMsg::Customer(customer.clone(), CustomerMsg::ConversationEnded(conversation.clone()));
+        if self.shard(&stream).cast(message).is_err() {
+            tracing::warn!(%customer, "customer shard gone; the end is recorded on the next message");
+        }
+    }
+
+    fn send_to_conversation(&self, conversation: &ConversationId, message: ConversationMsg) -> Result<(), CommandError> {
+        let stream = StreamId::conversation(conversation);
+        self.shard(&stream)
+            .cast(ShardMsg::Conversation(conversation.clone(), message))
+            .map_err(|_| CommandError::Unavailable)
+    }
+
+    /// Number of live entity actors across all shards.
+    pub async fn live_entities(&self) -> usize {
+        let mut total = 0;
+        for shard in self.shards.iter() {
+            let (reply, answer) = oneshot::channel();
+            if shard.cast(ShardMsg::CountLive(reply)).is_ok() {
+                total += answer.await.unwrap_or(0);
+            }
+        }
+        total
+    }
+}

@@ -1,0 +1,121 @@
+//! HTTP API data transfer objects (JSON). Field names here are the public contract.
+
+use serde::{Deserialize, Serialize};
+
+/// Longest accepted message text, in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// Largest accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// `POST /v1/tenants/{tenant}/messages`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessageRequest {
+    /// `web`, `app`, …
+    pub channel: String,
+    /// The merchant's customer id.
+    pub customer: String,
+    /// The channel's message id (idempotency key).
+    pub id: String,
+    /// The message text (1 to 4096 bytes).
+    pub text: String,
+}
+
+/// Answer to `POST /v1/tenants/{tenant}/messages`, sent once the message is journaled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostMessageResponse {
+    /// The conversation the message belongs to.
+    pub conversation_id: String,
+    /// Crest's id of the message.
+    pub message_id: String,
+    /// The event's position in the conversation stream.
+    pub seq: u64,
+    /// True if this channel message id had been accepted before.
+    pub duplicate: bool,
+}
+
+/// One message of a conversation view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageView {
+    /// Crest's message id.
+    pub id: String,
+    /// `customer`, `bot`, `agent` or `system`.
+    pub role: String,
+    /// The text.
+    pub text: String,
+    /// RFC 3339 time the message was recorded.
+    pub at: String,
+    /// Position of the message's event in the stream.
+    pub seq: u64,
+    /// The channel's message id (customer messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_message_id: Option<String>,
+    /// Recognised intent (bot replies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// Intent confidence (bot replies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f32>,
+    /// Agent id (agent messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// Internal note flag (agent messages).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub internal: bool,
+}
+
+/// `GET /v1/tenants/{tenant}/conversations/{id}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// The conversation id.
+    pub id: String,
+    /// The tenant.
+    pub tenant: String,
+    /// `bot`, `queued`, `assigned`, `resolved` or `closed`.
+    pub status: String,
+    /// The customer id.
+    pub customer: String,
+    /// The channel of the first message.
+    pub channel: String,
+    /// The owning agent, when assigned.
+    pub agent: Option<String>,
+    /// Last event sequence number.
+    pub seq: u64,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// Messages in order.
+    pub messages: Vec<MessageView>,
+}
+
+/// One event in `GET …/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    /// Position in the stream.
+    pub seq: u64,
+    /// Event type name.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Payload schema version.
+    pub schema_version: u16,
+    /// RFC 3339 time.
+    pub at: String,
+    /// The event id.
+    pub event_id: String,
+    /// Correlation id, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Idempotency key of the causing command, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The decoded payload.
+    pub data: serde_json::Value,
+}
+
+/// Every 4xx/5xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A short machine-readable code (`invalid_json`, `text_too_long`, `not_found`, …).
+    pub error: String,
+    /// A human-readable explanation of what to fix.
+    pub reason: String,
+}

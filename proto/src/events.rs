@@ -1,0 +1,295 @@
+//! Domain events. Each variant wraps one payload struct; the envelope records the payload's
+//! `event_type` and `schema_version`, and the payload alone is encoded with bincode.
+//!
+//! bincode is positional: **a persisted payload struct is never edited**. To change one, add a new
+//! struct (e.g. `BotRepliedV2`) with a new schema version, decode the old version into the new shape
+//! in [`ConversationEvent::decode`] (the upcaster), and add a golden file for it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{self, CodecError};
+use crate::ids::{AgentId, ConversationId, CustomerId, MessageId};
+
+/// Who a message in a conversation comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The customer.
+    Customer,
+    /// The AI bot.
+    Bot,
+    /// A human agent.
+    Agent,
+    /// Crest itself (queue updates, notices).
+    System,
+}
+
+impl Role {
+    /// The lowercase name used in the API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Bot => "bot",
+            Self::Agent => "agent",
+            Self::System => "system",
+        }
+    }
+}
+
+/// A detected emotion with its strength (0.0 to 1.0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Emotion {
+    /// `neutral`, `anger`, `anxiety`, `urgency`, `joy`, …
+    pub label: String,
+    /// Strength from 0.0 to 1.0.
+    pub score: f32,
+}
+
+/// The knowledge-base passage a bot answer was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Citation {
+    /// The document id within the tenant's knowledge base.
+    pub document_id: String,
+    /// The document's title at the time of the answer.
+    pub title: String,
+    /// The document version used.
+    pub version: u32,
+    /// Start of the passage (byte offset in the document text).
+    pub start: u32,
+    /// End of the passage (byte offset, exclusive).
+    pub end: u32,
+}
+
+/// Why a conversation was handed to a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    /// The customer asked for a human.
+    CustomerRequest,
+    /// The brain's escalation rules fired; the text says which.
+    Escalation(String),
+    /// A supervisor moved the conversation to a human.
+    Supervisor,
+    /// The bot could not answer (low confidence, unknown topic).
+    BotUnable(String),
+}
+
+/// A conversation began. Always the first event of a conversation stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Started {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The customer it belongs to.
+    pub customer: CustomerId,
+    /// The channel of the first message (`web`, `app`, …).
+    pub channel: String,
+}
+
+/// A customer message was accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerMessageReceived {
+    /// Crest's id of the message.
+    pub message: MessageId,
+    /// The channel it came through.
+    pub channel: String,
+    /// The channel's own message id: the idempotency key.
+    pub channel_message_id: String,
+    /// The text.
+    pub text: String,
+}
+
+/// The bot answered a customer message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotReplied {
+    /// Crest's id of the reply.
+    pub message: MessageId,
+    /// The customer message this answers.
+    pub in_reply_to: MessageId,
+    /// The reply text.
+    pub text: String,
+    /// The recognised intent, if any.
+    pub intent: Option<String>,
+    /// Confidence in the intent, 0.0 to 1.0.
+    pub confidence: f32,
+    /// The detected emotion of the customer message, if any.
+    pub emotion: Option<Emotion>,
+    /// Knowledge-base passages the answer was taken from.
+    pub citations: Vec<Citation>,
+}
+
+/// The conversation is to be handed to a human; the bot stops answering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffRequested {
+    /// Why.
+    pub reason: HandoffReason,
+    /// The skill group asked for, if known.
+    pub group: Option<String>,
+}
+
+/// A human agent now owns the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentAssigned {
+    /// The agent.
+    pub agent: AgentId,
+}
+
+/// A human agent wrote in the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentReplied {
+    /// Crest's id of the message.
+    pub message: MessageId,
+    /// The agent.
+    pub agent: AgentId,
+    /// The agent's own idempotency key for the message.
+    pub agent_message_id: String,
+    /// The text.
+    pub text: String,
+    /// An internal note, never shown to the customer.
+    pub internal: bool,
+}
+
+/// The customer's issue was resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// The agent who resolved it; `None` when the bot did.
+    pub by: Option<AgentId>,
+}
+
+/// The conversation was closed; a new customer message opens a new conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Closed {
+    /// `resolved`, `idle`, `abandoned`, …
+    pub reason: String,
+}
+
+/// The customer rated the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CsatRated {
+    /// 1 (worst) to 5 (best).
+    pub score: u8,
+    /// Optional free text.
+    pub comment: Option<String>,
+}
+
+/// A message from Crest itself (queue position, notices).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemNotice {
+    /// Crest's id of the message.
+    pub message: MessageId,
+    /// The text.
+    pub text: String,
+}
+
+/// Everything that can happen to a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConversationEvent {
+    /// See [`Started`].
+    Started(Started),
+    /// See [`CustomerMessageReceived`].
+    CustomerMessageReceived(CustomerMessageReceived),
+    /// See [`BotReplied`].
+    BotReplied(BotReplied),
+    /// See [`HandoffRequested`].
+    HandoffRequested(HandoffRequested),
+    /// See [`AgentAssigned`].
+    AgentAssigned(AgentAssigned),
+    /// See [`AgentReplied`].
+    AgentReplied(AgentReplied),
+    /// See [`Resolved`].
+    Resolved(Resolved),
+    /// See [`Closed`].
+    Closed(Closed),
+    /// See [`CsatRated`].
+    CsatRated(CsatRated),
+    /// See [`SystemNotice`].
+    SystemNotice(SystemNotice),
+}
+
+/// A customer identity stream's pointer to their open conversation opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationOpened {
+    /// The conversation now open for this customer.
+    pub conversation: ConversationId,
+}
+
+/// The customer's open conversation closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationEnded {
+    /// The conversation that is no longer open.
+    pub conversation: ConversationId,
+}
+
+/// Everything that can happen to a customer identity stream.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CustomerEvent {
+    /// See [`ConversationOpened`].
+    ConversationOpened(ConversationOpened),
+    /// See [`ConversationEnded`].
+    ConversationEnded(ConversationEnded),
+}
+
+/// Implemented by the event enums: the type name, schema version and payload bytes of each variant.
+pub trait DomainEvent: Sized {
+    /// The stable name written into the envelope, e.g. `conversation.started`.
+    fn event_type(&self) -> &'static str;
+    /// The schema version of the payload struct.
+    fn schema_version(&self) -> u16;
+    /// Encodes the payload struct (not the enum) with the bincode codec.
+    fn encode_payload(&self) -> Result<Vec<u8>, CodecError>;
+    /// Decodes a payload given its envelope's type and version, upcasting old versions.
+    fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<Self, CodecError>;
+}
+
+macro_rules! domain_event {
+    ($enum:ident { $($variant:ident => $name:literal @ $version:literal),* $(,)? }) => {
+        impl DomainEvent for $enum {
+            fn event_type(&self) -> &'static str {
+                match self { $(Self::$variant(_) => $name,)* }
+            }
+
+            fn schema_version(&self) -> u16 {
+                match self { $(Self::$variant(_) => $version,)* }
+            }
+
+            fn encode_payload(&self) -> Result<Vec<u8>, CodecError> {
+                match self { $(Self::$variant(payload) => codec::encode(payload),)* }
+            }
+
+            fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<Self, CodecError> {
+                match (event_type, schema_version) {
+                    $(($name, $version) => codec::decode(payload).map(Self::$variant),)*
+                    _ => Err(CodecError::UnknownEventType {
+                        event_type: event_type.to_owned(),
+                        schema_version,
+                    }),
+                }
+            }
+        }
+
+        impl $enum {
+            /// Every (event type, schema version) this enum can decode.
+            pub const KNOWN_TYPES: &'static [(&'static str, u16)] = &[$(($name, $version)),*];
+        }
+    };
+}
+
+domain_event!(ConversationEvent {
+    Started => "conversation.started" @ 1,
+    CustomerMessageReceived => "conversation.customer_message_received" @ 1,
+    BotReplied => "conversation.bot_replied" @ 1,
+    HandoffRequested => "conversation.handoff_requested" @ 1,
+    AgentAssigned => "conversation.agent_assigned" @ 1,
+    AgentReplied => "conversation.agent_replied" @ 1,
+    Resolved => "conversation.resolved" @ 1,
+    Closed => "conversation.closed" @ 1,
+    CsatRated => "conversation.csat_rated" @ 1,
+    SystemNotice => "conversation.system_notice" @ 1,
+});
+
+domain_event!(CustomerEvent {
+    ConversationOpened => "customer.conversation_opened" @ 1,
+    ConversationEnded => "customer.conversation_ended" @ 1,
+});

@@ -1,0 +1,18 @@
+//! Crest's shared vocabulary: tenant-scoped ids, commands, events, the envelope and its codec,
+//! HTTP API data transfer objects and NATS subject names.
+//!
+//! This crate does no I/O. Everything persisted here is frozen by golden files in `tests/golden/`:
+//! a persisted event type is never edited; add a new variant or schema version and an upcaster.
+
+pub mod api;
+pub mod codec;
+pub mod commands;
+pub mod envelope;
+pub mod events;
+pub mod ids;
+pub mod slice;
+pub mod subjects;
+
+pub use codec::CodecError;
+pub use envelope::Envelope;
+pub use ids::{AgentId, ConversationId, CustomerId, IdError, MessageId, StreamId, TenantId};
