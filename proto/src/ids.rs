@@ -122,14 +122,11 @@ impl fmt::Display for TenantId {
     }
 }
 
-/// Serde helper: a ULID stored as its 128-bit integer (16 bytes in bincode, not 26 characters).
+/// Serde helper: a ULID stored as its 128-bit integer (16 bytes in bincode, not 26 characters);
+/// the matching serializer is the hand-written `Serialize` of each id.
 mod ulid_as_u128 {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Deserializer};
     use ulid::Ulid;
-
-    pub fn serialize<S: Serializer>(value: &Ulid, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u128(value.0)
-    }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Ulid, D::Error> {
         u128::deserialize(deserializer).map(Ulid)
@@ -139,11 +136,27 @@ mod ulid_as_u128 {
 macro_rules! generated_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// Encoded as `(tenant, ulid as u128)` by the binary codec; rendered as its 26-character text
+        /// in human-readable formats (JSON views), where the tenant is known from context.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
         pub struct $name {
             tenant: TenantId,
-            #[serde(with = "ulid_as_u128")]
+            #[serde(deserialize_with = "ulid_as_u128::deserialize")]
             ulid: Ulid,
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                if serializer.is_human_readable() {
+                    return serializer.collect_str(self);
+                }
+                let mut fields = serializer.serialize_struct(stringify!($name), 2)?;
+                fields.serialize_field("tenant", &self.tenant)?;
+                fields.serialize_field("ulid", &self.ulid.0)?;
+                fields.end()
+            }
         }
 
         impl $name {
@@ -206,10 +219,26 @@ generated_id!(
 macro_rules! external_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        ///
+        /// Encoded as `(tenant, key)` by the binary codec; rendered as the key alone in
+        /// human-readable formats (JSON views), where the tenant is known from context.
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
         pub struct $name {
             tenant: TenantId,
             key: String,
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                if serializer.is_human_readable() {
+                    return serializer.serialize_str(&self.key);
+                }
+                let mut fields = serializer.serialize_struct(stringify!($name), 2)?;
+                fields.serialize_field("tenant", &self.tenant)?;
+                fields.serialize_field("key", &self.key)?;
+                fields.end()
+            }
         }
 
         impl $name {

@@ -1,0 +1,97 @@
+//! The NATS JetStream bus: every event is published on `crest.evt.<tenant>.<slice>.<stream>` with
+//! `Nats-Msg-Id: <stream>:<seq>`, so JetStream drops re-publications inside its duplicate window and
+//! consumers de-duplicate by (stream, seq) beyond it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_trait::async_trait;
+use crest_actors::ports::bus::{BusError, EventBus};
+use crest_proto::Envelope;
+use crest_proto::subjects::{EVENTS_FILTER, EVENTS_STREAM, event_subject};
+
+/// JetStream's duplicate window for event publications.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Why the NATS bus could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsBusError {
+    /// The server is unreachable.
+    #[error("cannot connect to nats at {url}: {reason}")]
+    Connect {
+        /// The URL tried.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The events stream could not be created or opened.
+    #[error("cannot create jetstream stream {EVENTS_STREAM}: {0}")]
+    Stream(String),
+}
+
+/// Publishes events to NATS JetStream.
+#[derive(Clone)]
+pub struct NatsBus {
+    jetstream: jetstream::Context,
+}
+
+impl std::fmt::Debug for NatsBus {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("NatsBus").finish_non_exhaustive()
+    }
+}
+
+impl NatsBus {
+    /// Connects to `url` and makes sure the events stream exists.
+    pub async fn connect(url: &str) -> Result<Self, NatsBusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("crest")
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|error| NatsBusError::Connect {
+                url: url.to_owned(),
+                reason: error.to_string(),
+            })?;
+        let jetstream = jetstream::new(client);
+        jetstream
+            .get_or_create_stream(stream::Config {
+                name: EVENTS_STREAM.to_owned(),
+                subjects: vec![EVENTS_FILTER.to_owned()],
+                duplicate_window: DUPLICATE_WINDOW,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|error| NatsBusError::Stream(error.to_string()))?;
+        Ok(Self { jetstream })
+    }
+}
+
+#[async_trait]
+impl EventBus for NatsBus {
+    async fn publish(&self, events: &[Arc<Envelope>]) -> Result<(), BusError> {
+        // Send everything first (in order, on one connection), then wait for all acknowledgements.
+        let mut acks = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = event.to_bytes().map_err(|error| BusError::Publish(error.to_string()))?;
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", event.bus_message_id().as_str());
+            let ack = self
+                .jetstream
+                .publish_with_headers(event_subject(&event.stream), headers, payload.into())
+                .await
+                .map_err(|error| BusError::Publish(error.to_string()))?;
+            acks.push(ack);
+        }
+        for ack in futures::future::join_all(acks.into_iter().map(|ack| ack.into_future())).await {
+            ack.map_err(|error| BusError::Publish(error.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+}

@@ -1,0 +1,101 @@
+//! Reading conversations: state, a customer's open conversation, and the event log.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use crest_proto::api::{ConversationView, EventView};
+use crest_proto::{ConversationId, CustomerId, StreamId, TenantId};
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::views::{conversation_view, event_view};
+use super::{AppState, tenant};
+
+/// Most events one `GET …/events` returns.
+pub const MAX_EVENTS_PAGE: usize = 1000;
+
+/// Parses `{tenant}` and `{id}`.
+pub fn conversation_id(raw_tenant: &str, raw_id: &str) -> Result<(TenantId, ConversationId), ApiError> {
+    let tenant = tenant(raw_tenant)?;
+    let id = ConversationId::parse(&tenant, raw_id).map_err(|error| ApiError::invalid_id(&error))?;
+    Ok((tenant, id))
+}
+
+/// `GET /v1/tenants/{tenant}/conversations/{id}`
+pub async fn get_conversation(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+) -> Result<Json<ConversationView>, ApiError> {
+    let (_, id) = conversation_id(&raw_tenant, &raw_id)?;
+    let conversation = state.node.region().conversation_state(&id).await?;
+    let conversation = conversation.ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
+    Ok(Json(conversation_view(&conversation)))
+}
+
+/// `GET /v1/tenants/{tenant}/customers/{customer}/conversation`
+pub async fn get_customer_conversation(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_customer)): Path<(String, String)>,
+) -> Result<Json<ConversationView>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let customer = CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
+    let open = state.node.region().open_conversation(&customer).await?;
+    let id = open.ok_or_else(|| ApiError::not_found(format!("customer {customer} has no open conversation")))?;
+    let conversation = state.node.region().conversation_state(&id).await?;
+    // The pointer is written before the conversation's first event; until then there is nothing.
+    let conversation =
+        conversation.ok_or_else(|| ApiError::not_found(format!("customer {customer} has no open conversation")))?;
+    Ok(Json(conversation_view(&conversation)))
+}
+
+/// Query of `GET …/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Return events with a sequence number above this (default 0).
+    #[serde(default)]
+    pub after: u64,
+    /// At most this many (default and maximum 1000).
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/tenants/{tenant}/conversations/{id}/events?after=SEQ`
+pub async fn get_events(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (_, id) = conversation_id(&raw_tenant, &raw_id)?;
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(MAX_EVENTS_PAGE).clamp(1, MAX_EVENTS_PAGE);
+    let stream = StreamId::conversation(&id);
+    let journal = state.node.journal();
+    let last_seq = journal.last_seq(&stream).await.map_err(journal_error)?;
+    if last_seq == 0 {
+        return Err(ApiError::not_found(format!("no conversation {id}")));
+    }
+    let events = read_events(journal.as_ref(), &stream, query.after, limit).await?;
+    Ok(Json(serde_json::json!({
+        "conversation_id": id.to_string(),
+        "last_seq": last_seq,
+        "events": events,
+    })))
+}
+
+/// Reads and renders events after `after`.
+pub async fn read_events(
+    journal: &dyn crest_actors::ports::EventJournal,
+    stream: &StreamId,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<EventView>, ApiError> {
+    let stored = journal.read(stream, after, limit).await.map_err(journal_error)?;
+    stored
+        .iter()
+        .map(|event| event.envelope().map(|envelope| event_view(&envelope)).map_err(journal_error))
+        .collect()
+}
+
+fn journal_error(error: crest_actors::ports::JournalError) -> ApiError {
+    ApiError::unavailable("journal_unavailable", error.to_string(), 1)
+}

@@ -1,0 +1,94 @@
+//! `POST /v1/tenants/{tenant}/messages`: a customer message, acknowledged once journaled.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use crest_proto::api::{MAX_TEXT_BYTES, PostMessageRequest, PostMessageResponse};
+use crest_proto::commands::InboundMessage;
+use crest_proto::envelope::EventMeta;
+use crest_proto::ids::{validate_channel, validate_channel_message_id};
+use crest_proto::{CustomerId, MessageId};
+
+use super::error::ApiError;
+use super::{AppState, tenant};
+
+/// Validates the request into an inbound message.
+fn inbound(tenant: &crest_proto::TenantId, request: PostMessageRequest) -> Result<InboundMessage, ApiError> {
+    validate_channel(&request.channel).map_err(|error| ApiError::invalid_id(&error))?;
+    let customer = CustomerId::new(tenant, request.customer).map_err(|error| ApiError::invalid_id(&error))?;
+    validate_channel_message_id(&request.id).map_err(|error| ApiError::invalid_id(&error))?;
+    if request.text.trim().is_empty() {
+        return Err(ApiError::bad_request("empty_text", "text must contain at least one visible character"));
+    }
+    if request.text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::bad_request(
+            "text_too_long",
+            format!("text is {} bytes; the limit is {MAX_TEXT_BYTES} bytes of UTF-8", request.text.len()),
+        ));
+    }
+    if request.text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(ApiError::bad_request("invalid_text", "text must not contain control characters"));
+    }
+    Ok(InboundMessage {
+        customer,
+        channel: request.channel,
+        channel_message_id: request.id,
+        text: request.text,
+        message_id: MessageId::generate(tenant),
+    })
+}
+
+/// Accepts a customer message. Answers once the message is durably journaled.
+pub async fn post_message(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<PostMessageRequest>, JsonRejection>,
+) -> Result<Json<PostMessageResponse>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let Json(request) = body?;
+    let message = inbound(&tenant, request)?;
+    if !state.node.is_ready() {
+        state.telemetry.admission_rejections.with_label_values(&["not_ready"]).inc();
+        return Err(ApiError::unavailable("not_ready", "the node is starting or stopping; retry", 1));
+    }
+    let Ok(_permit) = state.admission.try_acquire() else {
+        state.telemetry.admission_rejections.with_label_values(&["overloaded"]).inc();
+        return Err(ApiError::unavailable(
+            "overloaded",
+            "too many messages in flight; retry with the same id",
+            1,
+        ));
+    };
+    state.telemetry.commands_in_flight.inc();
+    let correlation_id = headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| value.len() <= 128)
+        .map(str::to_owned);
+    let meta = EventMeta {
+        causation_id: None,
+        correlation_id,
+        idempotency_key: Some(message.idempotency_key()),
+    };
+    let result = tokio::time::timeout(state.command_timeout, state.node.region().customer_message(message, meta)).await;
+    state.telemetry.commands_in_flight.dec();
+    let ack = match result {
+        Ok(ack) => ack?,
+        Err(_) => {
+            state.telemetry.admission_rejections.with_label_values(&["timeout"]).inc();
+            return Err(ApiError::unavailable(
+                "timeout",
+                "not acknowledged in time; retry with the same id (it is never stored twice)",
+                1,
+            ));
+        }
+    };
+    Ok(Json(PostMessageResponse {
+        conversation_id: ack.conversation.to_string(),
+        message_id: ack.message_id.map(|id| id.to_string()).unwrap_or_default(),
+        seq: ack.seq,
+        duplicate: ack.duplicate,
+    }))
+}

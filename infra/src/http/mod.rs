@@ -1,0 +1,84 @@
+//! The HTTP/WebSocket API (v1). Routes, limits and error shapes are documented in the README.
+
+mod conversations;
+pub mod error;
+mod messages;
+mod ops;
+mod stream;
+pub mod views;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use crest_actors::Node;
+use crest_proto::TenantId;
+use tokio::sync::Semaphore;
+
+use crate::telemetry::Telemetry;
+use error::ApiError;
+
+/// Everything a handler needs.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The node.
+    pub node: Arc<Node>,
+    /// Metrics.
+    pub telemetry: Telemetry,
+    /// Admission control: one permit per command in flight.
+    pub admission: Arc<Semaphore>,
+    /// Longest wait for a command's acknowledgement before answering 503.
+    pub command_timeout: Duration,
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/tenants/{tenant}/messages", post(messages::post_message))
+        .route("/v1/tenants/{tenant}/conversations/{id}", get(conversations::get_conversation))
+        .route("/v1/tenants/{tenant}/conversations/{id}/events", get(conversations::get_events))
+        .route("/v1/tenants/{tenant}/conversations/{id}/stream", get(stream::stream_events))
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}/conversation",
+            get(conversations::get_customer_conversation),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/", get(ops::index))
+        .fallback(ops::not_found)
+        .layer(DefaultBodyLimit::max(crest_proto::api::MAX_BODY_BYTES));
+    api.layer(middleware::from_fn_with_state(state.clone(), track_request))
+        .with_state(state)
+}
+
+/// Records request count and duration by route template (bounded labels).
+async fn track_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .telemetry
+        .http_seconds
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .telemetry
+        .http_requests
+        .with_label_values(&[&route, &method, response.status().as_str()])
+        .inc();
+    response
+}
+
+/// Parses the tenant path segment.
+fn tenant(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::new(raw).map_err(|error| ApiError::invalid_id(&error))
+}

@@ -1,0 +1,40 @@
+//! Health, readiness, metrics, the index page and the JSON 404.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: 200 once start-up recovery is done, 503 before and while stopping.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    if state.node.is_ready() {
+        return (StatusCode::OK, "ready").into_response();
+    }
+    ApiError::unavailable("not_ready", "recovery in progress or shutting down", 1).into_response()
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.telemetry.render(),
+    )
+        .into_response()
+}
+
+/// `GET /`: a small page that explains the API and lets you talk to the bot.
+pub async fn index() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+/// Any other path.
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; see GET / for the API")
+}

@@ -1,0 +1,89 @@
+//! `GET /v1/tenants/{tenant}/conversations/{id}/stream`: a WebSocket that sends the conversation's
+//! events as JSON text frames: first those after `?after=SEQ` from the journal, then new ones live.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use crest_proto::StreamId;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, conversation_id, read_events};
+use super::error::ApiError;
+use super::views::event_view;
+
+/// Upgrades to a WebSocket streaming the conversation's events.
+pub async fn stream_events(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let (_, id) = conversation_id(&raw_tenant, &raw_id)?;
+    let Query(query) = query?;
+    let stream = StreamId::conversation(&id);
+    Ok(upgrade.on_upgrade(move |socket| send_events(socket, state, stream, query.after)))
+}
+
+async fn send_events(mut socket: WebSocket, state: AppState, stream: StreamId, after: u64) {
+    // Subscribe before catching up, so nothing falls between the two.
+    let mut live = state.node.feed().subscribe(&stream);
+    let mut sent = after;
+    if catch_up(&mut socket, &state, &stream, &mut sent).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = live.recv() => match received {
+                Ok(envelope) => {
+                    if envelope.seq <= sent {
+                        continue;
+                    }
+                    if envelope.seq > sent + 1 && catch_up(&mut socket, &state, &stream, &mut sent).await.is_err() {
+                        return;
+                    }
+                    if envelope.seq == sent + 1 {
+                        if send_json(&mut socket, &event_view(&envelope)).await.is_err() {
+                            return;
+                        }
+                        sent = envelope.seq;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {
+                    if catch_up(&mut socket, &state, &stream, &mut sent).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Sends journaled events after `sent`, advancing it.
+async fn catch_up(socket: &mut WebSocket, state: &AppState, stream: &StreamId, sent: &mut u64) -> Result<(), ()> {
+    loop {
+        let events = read_events(state.node.journal().as_ref(), stream, *sent, MAX_EVENTS_PAGE)
+            .await
+            .map_err(|_| ())?;
+        let count = events.len();
+        for event in events {
+            let seq = event.seq;
+            send_json(socket, &event).await?;
+            *sent = seq;
+        }
+        if count < MAX_EVENTS_PAGE {
+            return Ok(());
+        }
+    }
+}
+
+async fn send_json(socket: &mut WebSocket, value: &impl serde::Serialize) -> Result<(), ()> {
+    let text = serde_json::to_string(value).map_err(|_| ())?;
+    socket.send(Message::Text(text.into())).await.map_err(|_| ())
+}

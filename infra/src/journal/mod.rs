@@ -1,0 +1,7 @@
+//! Journal adapters and the contract suite every adapter must pass.
+
+pub mod contract;
+pub mod fjall;
+mod keys;
+
+pub use self::fjall::{FjallJournal, FjallJournalConfig};

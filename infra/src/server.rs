@@ -1,0 +1,170 @@
+//! Starting and stopping a whole node: journal, bus, actors and the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crest_actors::ports::brain::Brain;
+use crest_actors::ports::bus::EventBus;
+use crest_actors::ports::journal::EventJournal;
+use crest_actors::{Node, NodeConfig};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::bus::{InProcessBus, NatsBus};
+use crate::http::{AppState, router};
+use crate::journal::{FjallJournal, FjallJournalConfig};
+use crate::telemetry::Telemetry;
+
+/// How to run a node.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where the embedded journal lives.
+    pub data_dir: PathBuf,
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// NATS URL; `None` uses the in-process bus.
+    pub nats: Option<String>,
+    /// Most commands in flight before answering 503.
+    pub max_in_flight: usize,
+    /// Longest wait for an acknowledgement.
+    pub command_timeout: Duration,
+    /// Journal tuning.
+    pub journal: FjallJournalConfig,
+    /// Actor tuning.
+    pub node: NodeConfig,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            nats: None,
+            max_in_flight: 8192,
+            command_timeout: Duration::from_secs(10),
+            journal: FjallJournalConfig::default(),
+            node: NodeConfig::default(),
+        }
+    }
+}
+
+/// Why a node could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Metrics registration failed.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The journal could not be opened or flushed.
+    #[error("journal in {dir}: {source}")]
+    Journal {
+        /// The data directory.
+        dir: String,
+        /// What failed.
+        source: crest_actors::ports::JournalError,
+    },
+    /// NATS was unreachable.
+    #[error(transparent)]
+    Nats(#[from] crate::bus::nats::NatsBusError),
+    /// The actors did not start.
+    #[error(transparent)]
+    Node(#[from] crest_actors::NodeError),
+    /// The listen address was unusable.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+/// A running node with its HTTP server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The node.
+    pub node: Arc<Node>,
+    journal: FjallJournal,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the journal, connects the bus, recovers, and starts serving HTTP.
+pub async fn start(config: ServeConfig, brain: Arc<dyn Brain>) -> Result<RunningServer, ServeError> {
+    let telemetry = Telemetry::new()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| ServeError::Journal {
+        dir: config.data_dir.display().to_string(),
+        source: crest_actors::ports::JournalError::Storage(error.to_string()),
+    })?;
+    let journal_dir = config.data_dir.join("journal");
+    let journal = FjallJournal::open(&journal_dir, config.journal.clone(), &telemetry.registry).map_err(|source| {
+        ServeError::Journal {
+            dir: journal_dir.display().to_string(),
+            source,
+        }
+    })?;
+    let bus: Arc<dyn EventBus> = match &config.nats {
+        Some(url) => Arc::new(NatsBus::connect(url).await?),
+        None => Arc::new(InProcessBus::default()),
+    };
+    let shared_journal: Arc<dyn EventJournal> = Arc::new(journal.clone());
+    let node = Arc::new(Node::start(shared_journal, bus, brain, &telemetry.registry, config.node.clone()).await?);
+    let listener = TcpListener::bind(config.listen).await.map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: config.listen,
+        source,
+    })?;
+    let state = AppState {
+        node: Arc::clone(&node),
+        telemetry,
+        admission: Arc::new(Semaphore::new(config.max_in_flight)),
+        command_timeout: config.command_timeout,
+    };
+    let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
+    let app = router(state);
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_signal.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    tracing::info!(%addr, bus = if config.nats.is_some() { "nats" } else { "inprocess" }, "crest is serving");
+    Ok(RunningServer {
+        addr,
+        node,
+        journal,
+        shutdown,
+        server,
+    })
+}
+
+impl RunningServer {
+    /// Stops accepting requests, lets in-flight ones finish, stops the actors, publishes what the
+    /// outbox holds and flushes the journal.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        let _ = self.shutdown.send(true);
+        // WebSocket streams never end by themselves: give HTTP a bounded drain.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+        let node = Arc::try_unwrap(self.node);
+        let journal_error = |source| ServeError::Journal {
+            dir: "journal".to_owned(),
+            source,
+        };
+        match node {
+            Ok(node) => node.shutdown().await.map_err(journal_error)?,
+            Err(shared) => {
+                // A straggling request still holds the node: flush what is journaled anyway.
+                tracing::warn!("node still referenced at shutdown; flushing journal only");
+                shared.journal().flush().await.map_err(journal_error)?;
+            }
+        }
+        self.journal.close().map_err(journal_error)
+    }
+}

@@ -1,0 +1,447 @@
+//! Golden files: freeze the persisted encoding of every event type, forever.
+//!
+//! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`] and
+//! [`CustomerEvent::KNOWN_TYPES`] there is one deterministic, fully populated sample event, wrapped
+//! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
+//! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
+//!
+//! 1. encoding the sample gives exactly the bytes in the file,
+//! 2. decoding the file gives back exactly the sample envelope and event, and
+//! 3. every known type has a sample and a golden file, and every golden file is a known type.
+//!
+//! Adding an event type or schema version: add a sample below, then run
+//! `CREST_UPDATE_GOLDEN=1 cargo test -p crest-proto --test golden` once. That writes the files that
+//! are **missing**; it never overwrites an existing file. A golden file that stops matching means a
+//! persisted format changed, which is a bug: add a new schema version and an upcaster instead.
+
+use std::collections::BTreeSet;
+use std::fmt::{Debug, Write as _};
+use std::fs::{self, OpenOptions};
+use std::io::{ErrorKind, Write as _};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crest_proto::codec::CODEC_BINCODE_V1;
+use crest_proto::envelope::EventMeta;
+use crest_proto::events::{
+    AgentAssigned, AgentReplied, BotReplied, Citation, Closed, ConversationEnded,
+    ConversationEvent, ConversationOpened, CsatRated, CustomerEvent, CustomerMessageReceived,
+    DomainEvent, Emotion, HandoffReason, HandoffRequested, Resolved, Started, SystemNotice,
+};
+use crest_proto::{AgentId, ConversationId, CustomerId, Envelope, MessageId, StreamId, TenantId};
+
+/// Set to `1` to write golden files that are missing (existing files are never overwritten).
+const UPDATE_ENV: &str = "CREST_UPDATE_GOLDEN";
+
+/// Hex digits per line in a golden file.
+const HEX_LINE_WIDTH: usize = 64;
+
+/// The fixed "decision time" of the samples: 2024-11-21T12:00:00Z.
+const TIMESTAMP_MS: u64 = 1_732_190_400_000;
+
+/// The stream position of every sample.
+const SEQ: u64 = 7;
+
+/// A ULID as an integer: 48 bits of milliseconds, then 80 bits of randomness.
+const fn ulid(timestamp_ms: u64, random: u128) -> u128 {
+    ((timestamp_ms as u128) << 80) | (random & ((1 << 80) - 1))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Samples
+// ---------------------------------------------------------------------------------------------
+
+fn tenant() -> TenantId {
+    TenantId::new("acme").expect("`acme` is a valid tenant id")
+}
+
+fn conversation() -> ConversationId {
+    ConversationId::from_parts(
+        tenant(),
+        ulid(TIMESTAMP_MS - 60_000, 0x5EED_0000_0000_0000_C0DE),
+    )
+}
+
+fn message(n: u128) -> MessageId {
+    MessageId::from_parts(tenant(), ulid(TIMESTAMP_MS, 0xBEEF_0000_0000_0000_0000 + n))
+}
+
+fn customer() -> CustomerId {
+    CustomerId::new(&tenant(), "c-10086@shop.example").expect("valid customer id")
+}
+
+fn agent() -> AgentId {
+    AgentId::new(&tenant(), "agent-007").expect("valid agent id")
+}
+
+/// One sample per conversation event type, in a conversation stream.
+fn conversation_samples() -> Vec<(ConversationEvent, StreamId)> {
+    use ConversationEvent as E;
+    let events = vec![
+        E::Started(Started {
+            conversation: conversation(),
+            customer: customer(),
+            channel: "web".to_owned(),
+        }),
+        E::CustomerMessageReceived(CustomerMessageReceived {
+            message: message(1),
+            channel: "web".to_owned(),
+            channel_message_id: "m-0001".to_owned(),
+            text: "你好，我的订单 #A1024 还没有发货，能帮我查一下吗？".to_owned(),
+        }),
+        E::BotReplied(BotReplied {
+            message: message(2),
+            in_reply_to: message(1),
+            text: "您的订单 #A1024 已于今天上午出库，预计 2 天内送达。".to_owned(),
+            intent: Some("order_status".to_owned()),
+            confidence: 0.875,
+            emotion: Some(Emotion {
+                label: "anxiety".to_owned(),
+                score: 0.75,
+            }),
+            citations: vec![
+                Citation {
+                    document_id: "kb-shipping-001".to_owned(),
+                    title: "发货与配送时效".to_owned(),
+                    version: 3,
+                    start: 120,
+                    end: 348,
+                },
+                Citation {
+                    document_id: "kb-orders-017".to_owned(),
+                    title: "Order tracking".to_owned(),
+                    version: 12,
+                    start: 0,
+                    end: 96,
+                },
+            ],
+        }),
+        E::HandoffRequested(HandoffRequested {
+            reason: HandoffReason::Escalation("客户连续两次表达不满".to_owned()),
+            group: Some("after-sales".to_owned()),
+        }),
+        E::AgentAssigned(AgentAssigned { agent: agent() }),
+        E::AgentReplied(AgentReplied {
+            message: message(3),
+            agent: agent(),
+            agent_message_id: "a-0001".to_owned(),
+            text: "已为您加急处理，快递单号稍后短信通知。".to_owned(),
+            internal: true,
+        }),
+        E::Resolved(Resolved { by: Some(agent()) }),
+        E::Closed(Closed {
+            reason: "resolved".to_owned(),
+        }),
+        E::CsatRated(CsatRated {
+            score: 5,
+            comment: Some("服务很好，谢谢！".to_owned()),
+        }),
+        E::SystemNotice(SystemNotice {
+            message: message(4),
+            text: "您前面还有 3 位客户在排队。".to_owned(),
+        }),
+    ];
+    let stream = StreamId::conversation(&conversation());
+    events
+        .into_iter()
+        .map(|event| (event, stream.clone()))
+        .collect()
+}
+
+/// One sample per customer event type, in a customer stream.
+fn customer_samples() -> Vec<(CustomerEvent, StreamId)> {
+    let events = vec![
+        CustomerEvent::ConversationOpened(ConversationOpened {
+            conversation: conversation(),
+        }),
+        CustomerEvent::ConversationEnded(ConversationEnded {
+            conversation: conversation(),
+        }),
+    ];
+    let stream = StreamId::customer(&customer());
+    events
+        .into_iter()
+        .map(|event| (event, stream.clone()))
+        .collect()
+}
+
+/// The sample's envelope, every field fixed. Nothing depends on the sample's position in its
+/// list, so samples can be added or reordered without touching other golden files.
+fn envelope<E: DomainEvent>(event: &E, stream: StreamId) -> Envelope {
+    let seq = SEQ;
+    Envelope {
+        codec: CODEC_BINCODE_V1,
+        event_type: event.event_type().to_owned(),
+        schema_version: event.schema_version(),
+        stream,
+        seq,
+        timestamp_ms: TIMESTAMP_MS + seq * 1_000,
+        event_id: ulid(
+            TIMESTAMP_MS + seq * 1_000,
+            0xE7E7_0000_0000_0000_0000 + u128::from(seq),
+        ),
+        meta: EventMeta {
+            causation_id: Some(format!("cmd-{seq:04}")),
+            correlation_id: Some("req-7f3a9c".to_owned()),
+            idempotency_key: Some(format!("web:m-{seq:04}")),
+        },
+        payload: event.encode_payload().expect("sample payload encodes"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden files
+// ---------------------------------------------------------------------------------------------
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("golden")
+}
+
+fn golden_file_name(event_type: &str, schema_version: u16) -> String {
+    format!("{event_type}.v{schema_version}.hex")
+}
+
+fn update_requested() -> bool {
+    std::env::var(UPDATE_ENV).is_ok_and(|value| value == "1")
+}
+
+/// Lowercase hex, [`HEX_LINE_WIDTH`] digits a line, each line ending in `\n`.
+fn to_hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2 + bytes.len() / 32 + 1);
+    for (index, byte) in bytes.iter().enumerate() {
+        if index > 0 && index.is_multiple_of(HEX_LINE_WIDTH / 2) {
+            text.push('\n');
+        }
+        write!(text, "{byte:02x}").expect("writing to a String cannot fail");
+    }
+    text.push('\n');
+    text
+}
+
+/// Parses hex written by [`to_hex`]; line breaks and other ASCII whitespace are ignored.
+fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|byte| !byte.is_ascii_whitespace())
+        .collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err(format!("odd number of hex digits ({})", digits.len()));
+    }
+    let nibble = |digit: u8| match digit {
+        b'0'..=b'9' => Ok(digit - b'0'),
+        b'a'..=b'f' => Ok(digit - b'a' + 10),
+        _ => Err(format!(
+            "{:?} is not a lowercase hex digit",
+            char::from(digit)
+        )),
+    };
+    digits
+        .chunks_exact(2)
+        .map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?))
+        .collect()
+}
+
+/// Every sample, as (golden file name, envelope bytes), across both event enums.
+fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
+    fn encoded<E: DomainEvent>(
+        samples: Vec<(E, StreamId)>,
+    ) -> impl Iterator<Item = (String, Vec<u8>)> {
+        samples.into_iter().map(|(event, stream)| {
+            let name = golden_file_name(event.event_type(), event.schema_version());
+            let bytes = envelope(&event, stream)
+                .to_bytes()
+                .expect("sample envelope encodes");
+            (name, bytes)
+        })
+    }
+    encoded(conversation_samples())
+        .chain(encoded(customer_samples()))
+        .collect()
+}
+
+/// With `CREST_UPDATE_GOLDEN=1`, writes every golden file that does not exist yet, once per test
+/// run, before any test reads the directory. Existing files are never touched.
+fn write_missing_golden_files() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    if !update_requested() {
+        return;
+    }
+    DONE.get_or_init(|| {
+        fs::create_dir_all(golden_dir()).expect("create tests/golden");
+        for (name, bytes) in all_golden_samples() {
+            let path = golden_dir().join(&name);
+            // `create_new` refuses to open an existing file, so nothing is ever overwritten.
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    file.write_all(to_hex(&bytes).as_bytes())
+                        .expect("write golden file");
+                    eprintln!("{UPDATE_ENV}: wrote {}", path.display());
+                }
+                Err(error) if error.kind() == ErrorKind::AlreadyExists => {}
+                Err(error) => panic!("cannot create {}: {error}", path.display()),
+            }
+        }
+    });
+}
+
+/// Checks one sample against its golden file; returns a description of each problem found.
+fn check_sample<E: DomainEvent + PartialEq + Debug>(event: &E, stream: StreamId) -> Vec<String> {
+    let expected = envelope(event, stream);
+    let name = golden_file_name(&expected.event_type, expected.schema_version);
+    let golden = match fs::read_to_string(golden_dir().join(&name)) {
+        Err(error) => {
+            return vec![format!(
+                "{name}: cannot read ({error}); new types need one: run with {UPDATE_ENV}=1"
+            )];
+        }
+        Ok(text) => match from_hex(&text) {
+            Ok(bytes) => bytes,
+            Err(error) => return vec![format!("{name}: not valid hex: {error}")],
+        },
+    };
+    let mut problems = Vec::new();
+
+    // (1) The encoding is frozen byte for byte.
+    let encoded = expected.to_bytes().expect("sample envelope encodes");
+    if encoded != golden {
+        let first_difference = encoded
+            .iter()
+            .zip(&golden)
+            .position(|(a, b)| a != b)
+            .unwrap_or(encoded.len().min(golden.len()));
+        problems.push(format!(
+            "{name}: encoding changed ({} bytes now, {} in the file, first difference at byte \
+             {first_difference}); never edit a persisted payload, add a schema version\n  now: {}",
+            encoded.len(),
+            golden.len(),
+            to_hex(&encoded).trim_end().replace('\n', "\n       "),
+        ));
+    }
+
+    // (2) The golden bytes decode to exactly the sample envelope and event.
+    match Envelope::from_bytes(&golden) {
+        Err(error) => problems.push(format!("{name}: envelope does not decode: {error}")),
+        Ok(decoded) => {
+            if decoded != expected {
+                problems.push(format!(
+                    "{name}: decoded envelope differs\n  got:  {decoded:?}\n  want: {expected:?}"
+                ));
+            }
+            match decoded.decode_event::<E>() {
+                Ok(got) if got == *event => {}
+                Ok(got) => problems.push(format!(
+                    "{name}: decoded event differs\n  got:  {got:?}\n  want: {event:?}"
+                )),
+                Err(error) => problems.push(format!("{name}: payload does not decode: {error}")),
+            }
+        }
+    }
+    problems
+}
+
+/// Checks every sample of one event enum; fails once, listing every problem.
+fn check_samples<E: DomainEvent + PartialEq + Debug>(samples: Vec<(E, StreamId)>) {
+    write_missing_golden_files();
+    let problems: Vec<String> = samples
+        .into_iter()
+        .flat_map(|(event, stream)| check_sample(&event, stream))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "golden file mismatches:\n{}",
+        problems.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn conversation_events_match_golden_files() {
+    check_samples(conversation_samples());
+}
+
+#[test]
+fn customer_events_match_golden_files() {
+    check_samples(customer_samples());
+}
+
+/// Every known type has exactly one sample and one golden file, and the golden directory holds
+/// nothing else: adding an event type or version without a golden file fails here.
+#[test]
+fn every_known_type_has_a_sample_and_a_golden_file() {
+    write_missing_golden_files();
+
+    let known: Vec<(&str, u16)> = ConversationEvent::KNOWN_TYPES
+        .iter()
+        .chain(CustomerEvent::KNOWN_TYPES)
+        .copied()
+        .collect();
+    let expected: BTreeSet<String> = known
+        .iter()
+        .map(|&(event_type, version)| golden_file_name(event_type, version))
+        .collect();
+    assert_eq!(
+        expected.len(),
+        known.len(),
+        "KNOWN_TYPES lists a type twice: {known:?}"
+    );
+
+    let sampled: Vec<String> = all_golden_samples()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let sampled_set: BTreeSet<String> = sampled.iter().cloned().collect();
+    assert_eq!(
+        sampled_set.len(),
+        sampled.len(),
+        "two samples share a type: {sampled:?}"
+    );
+    assert_eq!(
+        sampled_set, expected,
+        "the samples must cover KNOWN_TYPES exactly (left: sampled, right: known)"
+    );
+
+    let on_disk: BTreeSet<String> = fs::read_dir(golden_dir())
+        .expect("read tests/golden")
+        .map(|entry| {
+            let entry = entry.expect("read tests/golden entry");
+            entry
+                .file_name()
+                .into_string()
+                .expect("golden file names are UTF-8")
+        })
+        .collect();
+    let missing: Vec<&String> = expected.difference(&on_disk).collect();
+    let unknown: Vec<&String> = on_disk.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "golden files out of step with KNOWN_TYPES\n  \
+         missing (run with {UPDATE_ENV}=1): {missing:?}\n  \
+         not a known type (a stray file, or a type dropped from KNOWN_TYPES; persisted types \
+         must stay decodable): {unknown:?}"
+    );
+}
+
+#[test]
+fn hex_round_trips_and_wraps_lines() {
+    let bytes: Vec<u8> = (0..=255).collect();
+    let text = to_hex(&bytes);
+    assert!(text.ends_with('\n'));
+    assert!(text.lines().all(|line| line.len() == HEX_LINE_WIDTH));
+    assert_eq!(from_hex(&text), Ok(bytes));
+    assert_eq!(to_hex(&[]), "\n");
+    assert_eq!(
+        to_hex(&[0xab; 33])
+            .lines()
+            .map(str::len)
+            .collect::<Vec<_>>(),
+        [64, 2]
+    );
+    assert!(from_hex("abc").is_err());
+    assert!(from_hex("AB").is_err());
+    assert!(from_hex("zz").is_err());
+}
