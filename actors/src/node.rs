@@ -17,6 +17,9 @@ use crate::ports::bus::EventBus;
 use crate::ports::journal::{EventJournal, JournalError};
 use crate::shard::{ShardActor, ShardMsg, ShardRegion};
 
+/// Longest wait at shutdown for the outbox to publish what it holds.
+const OUTBOX_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// How a node is built.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -136,7 +139,11 @@ impl Node {
         for (_, handle) in self.shards {
             let _ = handle.await;
         }
-        self.context.outbox.flush().await;
+        // A bus that is down must not hold the shutdown forever: what is not published now is
+        // journaled and republished at the next start.
+        if tokio::time::timeout(OUTBOX_DRAIN_TIMEOUT, self.context.outbox.flush()).await.is_err() {
+            tracing::warn!("bus unavailable at shutdown; unpublished events will be republished at the next start");
+        }
         self.context.journal.flush().await?;
         self.outbox_task.abort();
         Ok(())

@@ -1,0 +1,252 @@
+//! The HTTP API of a real node (embedded journal, in-process bus, echo brain).
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use support::{Client, config, roles, start};
+use tokio_tungstenite::tungstenite::Message;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_acknowledged_answered_and_read_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+
+    let first = client.message("acme", "c-123", "m-1", "hello there").await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_eq!(first.body["duplicate"], false);
+    assert_eq!(first.body["seq"], 2, "Started is seq 1, the message seq 2");
+    let conversation_id = first.body["conversation_id"].as_str().expect("id").to_owned();
+    let message_id = first.body["message_id"].as_str().expect("id").to_owned();
+    assert_eq!(conversation_id.len(), 26);
+
+    let again = client.message("acme", "c-123", "m-1", "hello there").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["duplicate"], true);
+    assert_eq!(again.body["conversation_id"], conversation_id.as_str());
+    assert_eq!(again.body["message_id"], message_id.as_str());
+    assert_eq!(again.body["seq"], 2);
+
+    let conversation = client
+        .conversation_until("acme", &conversation_id, |body| roles(body).len() == 2)
+        .await;
+    assert_eq!(roles(&conversation), vec!["customer", "bot"]);
+    assert_eq!(conversation["status"], "bot");
+    assert_eq!(conversation["customer"], "c-123");
+    assert_eq!(conversation["messages"][0]["id"], message_id.as_str());
+    assert_eq!(conversation["messages"][0]["text"], "hello there");
+    assert_eq!(conversation["messages"][1]["text"], "echo: hello there");
+    assert_eq!(conversation["messages"][1]["intent"], "echo");
+    assert!(conversation["messages"][0]["at"].as_str().expect("at").ends_with('Z'));
+
+    let by_customer = client.get("/v1/tenants/acme/customers/c-123/conversation").await;
+    assert_eq!(by_customer.status, 200);
+    assert_eq!(by_customer.body["id"], conversation_id.as_str());
+
+    let events = client
+        .get(&format!("/v1/tenants/acme/conversations/{conversation_id}/events?after=0"))
+        .await;
+    assert_eq!(events.status, 200);
+    let types: Vec<&str> = events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(
+        types,
+        ["conversation.started", "conversation.customer_message_received", "conversation.bot_replied"]
+    );
+    assert_eq!(events.body["events"][1]["data"]["text"], "hello there");
+    assert_eq!(events.body["events"][1]["idempotency_key"], "web:m-1");
+    let tail = client
+        .get(&format!("/v1/tenants/acme/conversations/{conversation_id}/events?after=2"))
+        .await;
+    assert_eq!(tail.body["events"].as_array().expect("events").len(), 1);
+    node.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_open_conversation_per_customer_whatever_the_channel() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let web = client.message("acme", "c-9", "w-1", "from the web").await;
+    let app = client
+        .post(
+            "/v1/tenants/acme/messages",
+            &serde_json::json!({"channel": "app", "customer": "c-9", "id": "w-1", "text": "from the app"}),
+        )
+        .await;
+    assert_eq!(app.status, 200);
+    assert_eq!(web.body["conversation_id"], app.body["conversation_id"]);
+    assert_eq!(app.body["duplicate"], false, "ids are per channel");
+    node.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_never_see_each_other() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let in_a = client.message("shop-a", "c-1", "m-1", "hi from a").await;
+    let in_b = client.message("shop-b", "c-1", "m-1", "hi from b").await;
+    assert_eq!(in_b.body["duplicate"], false, "the same ids in another tenant are new");
+    assert_ne!(in_a.body["conversation_id"], in_b.body["conversation_id"]);
+    let id_a = in_a.body["conversation_id"].as_str().expect("id");
+    let cross = client.get(&format!("/v1/tenants/shop-b/conversations/{id_a}")).await;
+    assert_eq!(cross.status, 404, "a conversation of shop-a is not visible under shop-b");
+    let cross_events = client.get(&format!("/v1/tenants/shop-b/conversations/{id_a}/events")).await;
+    assert_eq!(cross_events.status, 404);
+    node.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_for_a_human_hands_off_and_silences_the_bot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let first = client.message("acme", "c-5", "m-1", "我要转人工").await;
+    let id = first.body["conversation_id"].as_str().expect("id").to_owned();
+    client.conversation_until("acme", &id, |body| body["status"] == "queued").await;
+    client.message("acme", "c-5", "m-2", "hello? anyone?").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let conversation = client.conversation_until("acme", &id, |_| true).await;
+    assert_eq!(roles(&conversation), vec!["customer", "bot", "customer"], "no bot reply after the handoff");
+    node.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let path = "/v1/tenants/acme/messages";
+    let cases: Vec<(String, u16, &str)> = vec![
+        ("{not json".to_owned(), 400, "invalid_json"),
+        (r#"{"channel":"web","customer":"c-1","id":"m-1"}"#.to_owned(), 422, "invalid_fields"),
+        (r#"{"channel":"web","customer":"c-1","id":"m-1","text":42}"#.to_owned(), 422, "invalid_fields"),
+        (r#"{"channel":"web","customer":"c-1","id":"m-1","text":"hi","x":1}"#.to_owned(), 422, "invalid_fields"),
+        (r#"{"channel":"web","customer":"c-1","id":"m-1","text":"   "}"#.to_owned(), 400, "empty_text"),
+        (
+            serde_json::json!({"channel":"web","customer":"c-1","id":"m-1","text":"好".repeat(1366)}).to_string(),
+            400,
+            "text_too_long",
+        ),
+        (r#"{"channel":"web","customer":"c 1","id":"m-1","text":"hi"}"#.to_owned(), 400, "invalid_id"),
+        (r#"{"channel":"web","customer":"c-1","id":"m/1","text":"hi"}"#.to_owned(), 400, "invalid_id"),
+        (r#"{"channel":"Web!","customer":"c-1","id":"m-1","text":"hi"}"#.to_owned(), 400, "invalid_id"),
+        (r#"{"channel":"web","customer":"c-1","id":"m-1","text":"a\u0000b"}"#.to_owned(), 400, "invalid_text"),
+        (
+            serde_json::json!({"channel":"web","customer":"c-1","id":"m-1","text":"x".repeat(20_000)}).to_string(),
+            413,
+            "body_too_large",
+        ),
+    ];
+    for (body, status, error) in cases {
+        let answer = client.post_raw(path, &body).await;
+        assert_eq!(answer.status, status, "{body:.80}: {:?}", answer.body);
+        assert_eq!(answer.body["error"], error, "{body:.80}");
+        assert!(!answer.body["reason"].as_str().expect("reason").is_empty());
+    }
+    let bad_tenant = client.message("ACME", "c-1", "m-1", "hi").await;
+    assert_eq!((bad_tenant.status, bad_tenant.body["error"].as_str()), (400, Some("invalid_id")));
+    let nothing = client.get("/v1/tenants/acme/customers/c-1/conversation").await;
+    assert_eq!(nothing.status, 404, "rejected input left no conversation");
+
+    let unknown = client.get("/v1/tenants/acme/conversations/01J00000000000000000000000").await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.body["error"], "not_found");
+    let malformed = client.get("/v1/tenants/acme/conversations/not-an-id").await;
+    assert_eq!((malformed.status, malformed.body["error"].as_str()), (400, Some("invalid_id")));
+    let bad_after = client.get("/v1/tenants/acme/conversations/01J00000000000000000000000/events?after=x").await;
+    assert_eq!((bad_after.status, bad_after.body["error"].as_str()), (400, Some("invalid_query")));
+    let nowhere = client.get("/v2/elsewhere").await;
+    assert_eq!((nowhere.status, nowhere.body["error"].as_str()), (404, Some("not_found")));
+    node.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_control_answers_503_with_retry_after_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(support::ServeConfig {
+        max_in_flight: 0,
+        ..config(dir.path())
+    })
+    .await;
+    let client = Client::new(node.addr);
+    let answer = client.message("acme", "c-1", "m-1", "hi").await;
+    assert_eq!(answer.status, 503);
+    assert_eq!(answer.body["error"], "overloaded");
+    assert_eq!(answer.retry_after.as_deref(), Some("1"));
+    let nothing = client.get("/v1/tenants/acme/customers/c-1/conversation").await;
+    assert_eq!(nothing.status, 404);
+    let metrics = client.get_text("/metrics").await.1;
+    assert!(metrics.contains("crest_admission_rejections_total{reason=\"overloaded\"} 1"), "{metrics}");
+    node.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sends_history_then_live_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let first = client.message("acme", "c-7", "m-1", "first").await;
+    let id = first.body["conversation_id"].as_str().expect("id").to_owned();
+    client.conversation_until("acme", &id, |body| roles(body).len() == 2).await;
+
+    let url = format!("ws://{}/v1/tenants/acme/conversations/{id}/stream?after=1", node.addr);
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+    let mut next = async || -> serde_json::Value {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("an event in time")
+            .expect("open")
+            .expect("frame");
+        let Message::Text(text) = frame else { panic!("text frame expected: {frame:?}") };
+        serde_json::from_str(&text).expect("json event")
+    };
+    assert_eq!(next().await["seq"], 2, "history starts after ?after=1");
+    assert_eq!(next().await["type"], "conversation.bot_replied");
+    client.message("acme", "c-7", "m-2", "second").await;
+    let live = next().await;
+    assert_eq!((live["seq"].as_u64(), live["data"]["text"].as_str()), (Some(4), Some("second")));
+    assert_eq!(next().await["data"]["text"], "echo: second");
+    drop(next);
+    socket.close(None).await.expect("close");
+    node.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    assert_eq!(client.get_text("/healthz").await, (200, "ok".to_owned()));
+    assert_eq!(client.get_text("/readyz").await, (200, "ready".to_owned()));
+    client.message("acme", "c-1", "m-1", "hi").await;
+    let (status, metrics) = client.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "crest_http_requests_total{method=\"POST\",route=\"/v1/tenants/{tenant}/messages\",status=\"200\"} 1",
+        "crest_http_request_seconds_bucket",
+        "crest_journal_append_seconds_bucket",
+        "crest_journal_batch_appends_bucket",
+        "crest_journal_commit_seconds_count",
+        "crest_actors_active{kind=\"conversation\"} 1",
+        "crest_actors_active{kind=\"customer\"} 1",
+        "crest_actors_active{kind=\"shard\"} 256",
+        "crest_customer_messages_total 1",
+        "crest_build_info",
+    ] {
+        assert!(metrics.contains(name), "missing {name} in\n{metrics}");
+    }
+    let (status, page) = client.get_text("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<title>Crest</title>"));
+    node.stop().await.expect("clean stop");
+}

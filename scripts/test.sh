@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs Crest's whole test suite on a fresh machine: installs the tools, checks formatting and lints,
+# then runs every test (unit, golden files, journal contract, API, recovery, NATS, crash) with nextest.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+"$root/scripts/setup.sh"
+export NATS_SERVER="$root/.tools/venv/bin/nats-server"
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== tests"
+cargo nextest run --workspace --all-targets --no-fail-fast
+echo "== doc tests"
+cargo test --workspace --doc --quiet
+echo "== benchmarks compile"
+cargo bench --workspace --no-run --quiet
