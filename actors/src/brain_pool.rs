@@ -18,17 +18,24 @@ pub struct BrainPool {
 
 impl std::fmt::Debug for BrainPool {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("BrainPool").field("queued", &self.jobs.len()).finish()
+        formatter
+            .debug_struct("BrainPool")
+            .field("queued", &self.jobs.len())
+            .finish()
     }
 }
 
 impl BrainPool {
     /// Starts `threads` worker threads around `brain`.
-    pub fn start(brain: Arc<dyn Brain>, threads: usize, metrics: RuntimeMetrics) -> std::io::Result<Self> {
+    pub fn start(
+        brain: &Arc<dyn Brain>,
+        threads: usize,
+        metrics: RuntimeMetrics,
+    ) -> std::io::Result<Self> {
         let (sender, receiver) = flume::unbounded::<Job>();
         for index in 0..threads.max(1) {
             let receiver = receiver.clone();
-            let brain = Arc::clone(&brain);
+            let brain = Arc::clone(brain);
             std::thread::Builder::new()
                 .name(format!("crest-brain-{index}"))
                 .spawn(move || {
@@ -51,7 +58,9 @@ impl BrainPool {
             metrics.brain_queue_depth.dec();
             let started = Instant::now();
             let answer = brain.respond(&input);
-            metrics.brain_seconds.observe(started.elapsed().as_secs_f64());
+            metrics
+                .brain_seconds
+                .observe(started.elapsed().as_secs_f64());
             done(answer);
         });
         if self.jobs.send(job).is_err() {

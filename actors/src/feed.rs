@@ -19,7 +19,10 @@ impl LiveFeed {
     /// Subscribes to events of `stream` journaled from now on.
     #[must_use]
     pub fn subscribe(&self, stream: &StreamId) -> broadcast::Receiver<Arc<Envelope>> {
-        let mut channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         channels
             .entry(stream.clone())
             .or_insert_with(|| broadcast::channel(CHANNEL_CAPACITY).0)
@@ -28,7 +31,10 @@ impl LiveFeed {
 
     /// Delivers `events` of `stream` to its subscribers, forgetting streams nobody listens to.
     pub fn notify(&self, stream: &StreamId, events: &[Arc<Envelope>]) {
-        let mut channels = self.channels.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(sender) = channels.get(stream) else {
             return;
         };

@@ -1,7 +1,9 @@
 //! Metrics the actor runtime reports. Registered in a caller-provided registry (one per node), so
 //! tests can run isolated nodes side by side.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
 
 /// Handles to the runtime's metrics.
 #[derive(Debug, Clone)]
@@ -32,7 +34,10 @@ pub struct RuntimeMetrics {
     pub outbox_depth: prometheus::IntGauge,
 }
 
-fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, collector: C) -> C {
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> C {
     // Registration only fails for duplicate names, which is a programming error caught by tests.
     if let Err(error) = registry.register(Box::new(collector.clone())) {
         tracing::error!(%error, "metric registration failed");
@@ -41,9 +46,8 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registr
 }
 
 fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).unwrap_or_else(|error| {
-        unreachable!("static histogram options are valid: {error}")
-    })
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|error| unreachable!("static histogram options are valid: {error}"))
 }
 
 impl RuntimeMetrics {
@@ -71,14 +75,23 @@ impl RuntimeMetrics {
                 .unwrap_or_else(|error| unreachable!("static gauge options are valid: {error}"))
         };
         Self {
-            actors_active: register(registry, gauge_vec("crest_actors_active", "Live actors by kind.")),
+            actors_active: register(
+                registry,
+                gauge_vec("crest_actors_active", "Live actors by kind."),
+            ),
             actor_activations: register(
                 registry,
-                counter_vec("crest_actor_activations_total", "Actors spawned and recovered, by kind."),
+                counter_vec(
+                    "crest_actor_activations_total",
+                    "Actors spawned and recovered, by kind.",
+                ),
             ),
             actor_passivations: register(
                 registry,
-                counter_vec("crest_actor_passivations_total", "Idle actors passivated, by kind."),
+                counter_vec(
+                    "crest_actor_passivations_total",
+                    "Idle actors passivated, by kind.",
+                ),
             ),
             actor_recovery_seconds: register(
                 registry,
@@ -90,7 +103,10 @@ impl RuntimeMetrics {
             ),
             customer_messages: register(
                 registry,
-                counter("crest_customer_messages_total", "Customer messages accepted (not duplicates)."),
+                counter(
+                    "crest_customer_messages_total",
+                    "Customer messages accepted (not duplicates).",
+                ),
             ),
             duplicate_messages: register(
                 registry,
@@ -101,27 +117,47 @@ impl RuntimeMetrics {
             ),
             brain_seconds: register(
                 registry,
-                histogram("crest_brain_seconds", "Brain time per customer message.", latency.clone()),
+                histogram(
+                    "crest_brain_seconds",
+                    "Brain time per customer message.",
+                    latency.clone(),
+                ),
             ),
             brain_queue_depth: register(
                 registry,
-                gauge("crest_brain_queue_depth", "Brain jobs waiting for a worker thread."),
+                gauge(
+                    "crest_brain_queue_depth",
+                    "Brain jobs waiting for a worker thread.",
+                ),
             ),
             bus_published_events: register(
                 registry,
-                counter("crest_bus_published_events_total", "Events confirmed published on the bus."),
+                counter(
+                    "crest_bus_published_events_total",
+                    "Events confirmed published on the bus.",
+                ),
             ),
             bus_publish_seconds: register(
                 registry,
-                histogram("crest_bus_publish_seconds", "Time to publish one outbox batch.", latency),
+                histogram(
+                    "crest_bus_publish_seconds",
+                    "Time to publish one outbox batch.",
+                    latency,
+                ),
             ),
             bus_publish_failures: register(
                 registry,
-                counter("crest_bus_publish_failures_total", "Failed bus publish attempts (retried)."),
+                counter(
+                    "crest_bus_publish_failures_total",
+                    "Failed bus publish attempts (retried).",
+                ),
             ),
             outbox_depth: register(
                 registry,
-                gauge("crest_outbox_depth", "Journaled events waiting to be published on the bus."),
+                gauge(
+                    "crest_outbox_depth",
+                    "Journaled events waiting to be published on the bus.",
+                ),
             ),
         }
     }

@@ -75,21 +75,26 @@ impl Node {
         let metrics = RuntimeMetrics::new(registry);
         let republished = republish_unpublished(journal.as_ref(), bus.as_ref(), &metrics).await?;
         if republished > 0 {
-            tracing::info!(republished, "republished events journaled before the last stop");
+            tracing::info!(
+                republished,
+                "republished events journaled before the last stop"
+            );
         }
-        let (outbox, outbox_task) = Outbox::start(Arc::clone(&bus), Arc::clone(&journal), metrics.clone());
+        let (outbox, outbox_task) =
+            Outbox::start(Arc::clone(&bus), Arc::clone(&journal), metrics.clone());
         let context = Arc::new(EntityContext {
             journal,
             outbox,
             feed: LiveFeed::default(),
-            brain: BrainPool::start(brain, config.brain_threads, metrics.clone())?,
+            brain: BrainPool::start(&brain, config.brain_threads, metrics.clone())?,
             settings: config.entities,
             metrics,
             region: OnceLock::new(),
         });
         let mut shards = Vec::with_capacity(usize::from(SHARD_COUNT));
         for index in 0..SHARD_COUNT {
-            let (shard, handle) = Actor::spawn(None, ShardActor, (index, Arc::clone(&context))).await?;
+            let (shard, handle) =
+                Actor::spawn(None, ShardActor, (index, Arc::clone(&context))).await?;
             shards.push((shard, handle));
         }
         let region = ShardRegion::new(shards.iter().map(|(shard, _)| shard.clone()).collect());
@@ -141,8 +146,13 @@ impl Node {
         }
         // A bus that is down must not hold the shutdown forever: what is not published now is
         // journaled and republished at the next start.
-        if tokio::time::timeout(OUTBOX_DRAIN_TIMEOUT, self.context.outbox.flush()).await.is_err() {
-            tracing::warn!("bus unavailable at shutdown; unpublished events will be republished at the next start");
+        if tokio::time::timeout(OUTBOX_DRAIN_TIMEOUT, self.context.outbox.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "bus unavailable at shutdown; unpublished events will be republished at the next start"
+            );
         }
         self.context.journal.flush().await?;
         self.outbox_task.abort();

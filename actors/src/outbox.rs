@@ -102,7 +102,9 @@ async fn run(
         }
         if !events.is_empty() {
             publish_with_retry(bus.as_ref(), &events, &metrics).await;
-            metrics.outbox_depth.sub(i64::try_from(events.len()).unwrap_or(i64::MAX));
+            metrics
+                .outbox_depth
+                .sub(i64::try_from(events.len()).unwrap_or(i64::MAX));
             for (stream, seq) in watermarks {
                 if let Err(error) = journal.mark_published(&stream, seq).await {
                     tracing::warn!(%stream, seq, %error, "published watermark not recorded");
@@ -116,13 +118,19 @@ async fn run(
 }
 
 /// Publishes `events`, retrying with backoff until the bus accepts them.
-async fn publish_with_retry(bus: &dyn EventBus, events: &[Arc<Envelope>], metrics: &RuntimeMetrics) {
+async fn publish_with_retry(
+    bus: &dyn EventBus,
+    events: &[Arc<Envelope>],
+    metrics: &RuntimeMetrics,
+) {
     let mut delay = FIRST_RETRY_DELAY;
     loop {
         let started = Instant::now();
         match bus.publish(events).await {
             Ok(()) => {
-                metrics.bus_publish_seconds.observe(started.elapsed().as_secs_f64());
+                metrics
+                    .bus_publish_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 metrics
                     .bus_published_events
                     .inc_by(u64::try_from(events.len()).unwrap_or(u64::MAX));

@@ -44,15 +44,17 @@ impl<A: Aggregate> Persistent<A> {
         let journal = context.journal.as_ref();
         let mut state = A::default();
         let mut snapshot_seq = 0;
-        if let Some(snapshot) = journal.load_snapshot(&stream).await? {
-            if snapshot.schema_version == A::STATE_SCHEMA_VERSION {
-                match codec::decode::<A>(&snapshot.state) {
-                    Ok(decoded) => {
-                        state = decoded;
-                        snapshot_seq = snapshot.seq;
-                    }
-                    Err(error) => tracing::warn!(%stream, %error, "snapshot ignored"),
+        let snapshot = journal.load_snapshot(&stream).await?;
+        // A snapshot of another state version is ignored: the events rebuild the state.
+        if let Some(snapshot) =
+            snapshot.filter(|snapshot| snapshot.schema_version == A::STATE_SCHEMA_VERSION)
+        {
+            match codec::decode::<A>(&snapshot.state) {
+                Ok(decoded) => {
+                    state = decoded;
+                    snapshot_seq = snapshot.seq;
                 }
+                Err(error) => tracing::warn!(%stream, %error, "snapshot ignored"),
             }
         }
         for stored in read_all(journal, &stream, snapshot_seq).await? {
@@ -62,8 +64,15 @@ impl<A: Aggregate> Persistent<A> {
                 .map_err(|error| JournalError::Codec(error.to_string()))?;
             state.apply_event(&event, envelope.seq, envelope.timestamp_ms);
         }
-        context.metrics.actor_recovery_seconds.observe(started.elapsed().as_secs_f64());
-        context.metrics.actor_activations.with_label_values(&[A::KIND]).inc();
+        context
+            .metrics
+            .actor_recovery_seconds
+            .observe(started.elapsed().as_secs_f64());
+        context
+            .metrics
+            .actor_activations
+            .with_label_values(&[A::KIND])
+            .inc();
         Ok(Self {
             stream,
             state,
@@ -85,18 +94,30 @@ impl<A: Aggregate> Persistent<A> {
         let mut envelopes = Vec::with_capacity(events.len());
         let mut stored = Vec::with_capacity(events.len());
         for (offset, event) in (1..).zip(events) {
-            let envelope = Envelope::wrap(event, self.stream.clone(), expected_seq + offset, timestamp_ms, meta.clone())
-                .map_err(|error| JournalError::Codec(error.to_string()))?;
+            let envelope = Envelope::wrap(
+                event,
+                self.stream.clone(),
+                expected_seq + offset,
+                timestamp_ms,
+                meta.clone(),
+            )
+            .map_err(|error| JournalError::Codec(error.to_string()))?;
             stored.push(StoredEvent::from_envelope(&envelope)?);
             envelopes.push(Arc::new(envelope));
         }
-        context.journal.append(&self.stream, expected_seq, stored).await?;
+        context
+            .journal
+            .append(&self.stream, expected_seq, stored)
+            .await?;
         for (event, envelope) in events.iter().zip(&envelopes) {
-            self.state.apply_event(event, envelope.seq, envelope.timestamp_ms);
+            self.state
+                .apply_event(event, envelope.seq, envelope.timestamp_ms);
         }
         debug_assert_eq!(self.state.seq(), expected_seq + envelopes.len() as u64);
         context.feed.notify(&self.stream, &envelopes);
-        context.outbox.enqueue(self.stream.clone(), envelopes.clone());
+        context
+            .outbox
+            .enqueue(self.stream.clone(), envelopes.clone());
         self.snapshot_if_due(context).await;
         Ok(envelopes)
     }

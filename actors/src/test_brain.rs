@@ -11,7 +11,9 @@ pub struct EchoBrain;
 impl Brain for EchoBrain {
     fn respond(&self, input: &BrainInput) -> BrainAnswer {
         let lowered = input.text.to_lowercase();
-        let wants_human = ["human", "agent", "人工", "客服"].iter().any(|word| lowered.contains(word));
+        let wants_human = ["human", "agent", "人工", "客服"]
+            .iter()
+            .any(|word| lowered.contains(word));
         if wants_human {
             return BrainAnswer {
                 reply: Some(BrainReply {

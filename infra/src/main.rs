@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use crest_actors::context::EntitySettings;
 use crest_actors::NodeConfig;
+use crest_actors::context::EntitySettings;
 use crest_infra::journal::FjallJournalConfig;
 use crest_infra::server::{self, ServeConfig};
 use crest_infra::starter_brain::StarterBrain;
@@ -82,11 +82,16 @@ struct ServeArgs {
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("CREST_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("CREST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -136,7 +141,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             brain_threads: args.brain_threads.max(1),
         },
     };
-    let running = server::start(config, Arc::new(StarterBrain)).await.map_err(|error| error.to_string())?;
+    let running = server::start(config, Arc::new(StarterBrain))
+        .await
+        .map_err(|error| error.to_string())?;
     if !args.no_demo {
         match crest_infra::demo::seed(&running.node).await {
             Ok(new_messages) => tracing::info!(new_messages, "demo tenant seeded"),
@@ -155,14 +162,15 @@ async fn wait_for_stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; ctrl-c still works");
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; ctrl-c still works");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = terminate.recv() => {}
@@ -180,16 +188,25 @@ async fn journal_writer(data_dir: PathBuf, streams: usize) -> Result<(), String>
     use std::io::Write;
 
     let registry = prometheus::Registry::new();
-    let journal = crest_infra::journal::FjallJournal::open(&data_dir, FjallJournalConfig::default(), &registry)
-        .map_err(|error| error.to_string())?;
+    let journal = crest_infra::journal::FjallJournal::open(
+        &data_dir,
+        FjallJournalConfig::default(),
+        &registry,
+    )
+    .map_err(|error| error.to_string())?;
     let tenant = contract::fresh_tenant();
-    let names: Vec<_> = (0..streams.max(1)).map(|_| contract::fresh_stream(&tenant)).collect();
+    let names: Vec<_> = (0..streams.max(1))
+        .map(|_| contract::fresh_stream(&tenant))
+        .collect();
     let mut heads = vec![0_u64; names.len()];
     let mut stdout = std::io::stdout().lock();
     loop {
         for (stream, head) in names.iter().zip(heads.iter_mut()) {
             let events = contract::events(stream, *head + 1, 1);
-            journal.append(stream, *head, events).await.map_err(|error| error.to_string())?;
+            journal
+                .append(stream, *head, events)
+                .await
+                .map_err(|error| error.to_string())?;
             *head += 1;
             writeln!(stdout, "acked {stream} {head}").map_err(|error| error.to_string())?;
             stdout.flush().map_err(|error| error.to_string())?;

@@ -93,29 +93,42 @@ pub struct RunningServer {
 }
 
 /// Opens the journal, connects the bus, recovers, and starts serving HTTP.
-pub async fn start(config: ServeConfig, brain: Arc<dyn Brain>) -> Result<RunningServer, ServeError> {
+pub async fn start(
+    config: ServeConfig,
+    brain: Arc<dyn Brain>,
+) -> Result<RunningServer, ServeError> {
     let telemetry = Telemetry::new()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|error| ServeError::Journal {
         dir: config.data_dir.display().to_string(),
         source: crest_actors::ports::JournalError::Storage(error.to_string()),
     })?;
     let journal_dir = config.data_dir.join("journal");
-    let journal = FjallJournal::open(&journal_dir, config.journal.clone(), &telemetry.registry).map_err(|source| {
-        ServeError::Journal {
+    let journal = FjallJournal::open(&journal_dir, config.journal.clone(), &telemetry.registry)
+        .map_err(|source| ServeError::Journal {
             dir: journal_dir.display().to_string(),
             source,
-        }
-    })?;
+        })?;
     let bus: Arc<dyn EventBus> = match &config.nats {
         Some(url) => Arc::new(NatsBus::connect(url).await?),
         None => Arc::new(InProcessBus::default()),
     };
     let shared_journal: Arc<dyn EventJournal> = Arc::new(journal.clone());
-    let node = Arc::new(Node::start(shared_journal, bus, brain, &telemetry.registry, config.node.clone()).await?);
-    let listener = TcpListener::bind(config.listen).await.map_err(|source| ServeError::Listen {
-        addr: config.listen,
-        source,
-    })?;
+    let node = Arc::new(
+        Node::start(
+            shared_journal,
+            bus,
+            brain,
+            &telemetry.registry,
+            config.node.clone(),
+        )
+        .await?,
+    );
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: config.listen,
+            source,
+        })?;
     let addr = listener.local_addr().map_err(|source| ServeError::Listen {
         addr: config.listen,
         source,

@@ -62,9 +62,11 @@ impl Brain for StarterBrain {
     fn respond(&self, input: &BrainInput) -> BrainAnswer {
         let lowered = input.text.to_lowercase();
         let chinese = is_chinese(&input.text);
-        let matched = RULES
-            .iter()
-            .find(|rule| rule.keywords.iter().any(|keyword| lowered.contains(keyword)));
+        let matched = RULES.iter().find(|rule| {
+            rule.keywords
+                .iter()
+                .any(|keyword| lowered.contains(keyword))
+        });
         let Some(rule) = matched else {
             let text = if chinese {
                 "抱歉，我还没理解您的问题。您可以换个说法，或回复“人工”联系客服。"
@@ -84,13 +86,20 @@ impl Brain for StarterBrain {
         };
         BrainAnswer {
             reply: Some(BrainReply {
-                text: if chinese { rule.reply_zh } else { rule.reply_en }.to_owned(),
+                text: if chinese {
+                    rule.reply_zh
+                } else {
+                    rule.reply_en
+                }
+                .to_owned(),
                 intent: Some(rule.intent.to_owned()),
                 confidence: 0.9,
                 emotion: None,
                 citations: Vec::new(),
             }),
-            handoff: rule.handoff.then_some((HandoffReason::CustomerRequest, None)),
+            handoff: rule
+                .handoff
+                .then_some((HandoffReason::CustomerRequest, None)),
         }
     }
 }
@@ -117,7 +126,10 @@ mod tests {
         assert!(chinese.handoff.is_some());
         assert!(chinese.reply.expect("reply").text.contains("人工"));
         let english = ask("Where is my order?");
-        assert_eq!(english.reply.expect("reply").intent.as_deref(), Some("order_status"));
+        assert_eq!(
+            english.reply.expect("reply").intent.as_deref(),
+            Some("order_status")
+        );
         assert!(ask("qwerty").handoff.is_none());
     }
 }

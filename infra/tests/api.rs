@@ -18,7 +18,10 @@ async fn a_message_is_acknowledged_answered_and_read_back() {
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(first.body["duplicate"], false);
     assert_eq!(first.body["seq"], 2, "Started is seq 1, the message seq 2");
-    let conversation_id = first.body["conversation_id"].as_str().expect("id").to_owned();
+    let conversation_id = first.body["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let message_id = first.body["message_id"].as_str().expect("id").to_owned();
     assert_eq!(conversation_id.len(), 26);
 
@@ -39,14 +42,23 @@ async fn a_message_is_acknowledged_answered_and_read_back() {
     assert_eq!(conversation["messages"][0]["text"], "hello there");
     assert_eq!(conversation["messages"][1]["text"], "echo: hello there");
     assert_eq!(conversation["messages"][1]["intent"], "echo");
-    assert!(conversation["messages"][0]["at"].as_str().expect("at").ends_with('Z'));
+    assert!(
+        conversation["messages"][0]["at"]
+            .as_str()
+            .expect("at")
+            .ends_with('Z')
+    );
 
-    let by_customer = client.get("/v1/tenants/acme/customers/c-123/conversation").await;
+    let by_customer = client
+        .get("/v1/tenants/acme/customers/c-123/conversation")
+        .await;
     assert_eq!(by_customer.status, 200);
     assert_eq!(by_customer.body["id"], conversation_id.as_str());
 
     let events = client
-        .get(&format!("/v1/tenants/acme/conversations/{conversation_id}/events?after=0"))
+        .get(&format!(
+            "/v1/tenants/acme/conversations/{conversation_id}/events?after=0"
+        ))
         .await;
     assert_eq!(events.status, 200);
     let types: Vec<&str> = events.body["events"]
@@ -57,12 +69,18 @@ async fn a_message_is_acknowledged_answered_and_read_back() {
         .collect();
     assert_eq!(
         types,
-        ["conversation.started", "conversation.customer_message_received", "conversation.bot_replied"]
+        [
+            "conversation.started",
+            "conversation.customer_message_received",
+            "conversation.bot_replied"
+        ]
     );
     assert_eq!(events.body["events"][1]["data"]["text"], "hello there");
     assert_eq!(events.body["events"][1]["idempotency_key"], "web:m-1");
     let tail = client
-        .get(&format!("/v1/tenants/acme/conversations/{conversation_id}/events?after=2"))
+        .get(&format!(
+            "/v1/tenants/acme/conversations/{conversation_id}/events?after=2"
+        ))
         .await;
     assert_eq!(tail.body["events"].as_array().expect("events").len(), 1);
     node.stop().await.expect("clean stop");
@@ -93,12 +111,22 @@ async fn tenants_never_see_each_other() {
     let client = Client::new(node.addr);
     let in_a = client.message("shop-a", "c-1", "m-1", "hi from a").await;
     let in_b = client.message("shop-b", "c-1", "m-1", "hi from b").await;
-    assert_eq!(in_b.body["duplicate"], false, "the same ids in another tenant are new");
+    assert_eq!(
+        in_b.body["duplicate"], false,
+        "the same ids in another tenant are new"
+    );
     assert_ne!(in_a.body["conversation_id"], in_b.body["conversation_id"]);
     let id_a = in_a.body["conversation_id"].as_str().expect("id");
-    let cross = client.get(&format!("/v1/tenants/shop-b/conversations/{id_a}")).await;
-    assert_eq!(cross.status, 404, "a conversation of shop-a is not visible under shop-b");
-    let cross_events = client.get(&format!("/v1/tenants/shop-b/conversations/{id_a}/events")).await;
+    let cross = client
+        .get(&format!("/v1/tenants/shop-b/conversations/{id_a}"))
+        .await;
+    assert_eq!(
+        cross.status, 404,
+        "a conversation of shop-a is not visible under shop-b"
+    );
+    let cross_events = client
+        .get(&format!("/v1/tenants/shop-b/conversations/{id_a}/events"))
+        .await;
     assert_eq!(cross_events.status, 404);
     node.stop().await.expect("clean stop");
 }
@@ -109,12 +137,21 @@ async fn a_request_for_a_human_hands_off_and_silences_the_bot() {
     let node = start(config(dir.path())).await;
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-5", "m-1", "我要转人工").await;
-    let id = first.body["conversation_id"].as_str().expect("id").to_owned();
-    client.conversation_until("acme", &id, |body| body["status"] == "queued").await;
+    let id = first.body["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    client
+        .conversation_until("acme", &id, |body| body["status"] == "queued")
+        .await;
     client.message("acme", "c-5", "m-2", "hello? anyone?").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let conversation = client.conversation_until("acme", &id, |_| true).await;
-    assert_eq!(roles(&conversation), vec!["customer", "bot", "customer"], "no bot reply after the handoff");
+    assert_eq!(
+        roles(&conversation),
+        vec!["customer", "bot", "customer"],
+        "no bot reply after the handoff"
+    );
     node.stop().await.expect("clean stop");
 }
 
@@ -152,19 +189,37 @@ async fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
         assert!(!answer.body["reason"].as_str().expect("reason").is_empty());
     }
     let bad_tenant = client.message("ACME", "c-1", "m-1", "hi").await;
-    assert_eq!((bad_tenant.status, bad_tenant.body["error"].as_str()), (400, Some("invalid_id")));
-    let nothing = client.get("/v1/tenants/acme/customers/c-1/conversation").await;
+    assert_eq!(
+        (bad_tenant.status, bad_tenant.body["error"].as_str()),
+        (400, Some("invalid_id"))
+    );
+    let nothing = client
+        .get("/v1/tenants/acme/customers/c-1/conversation")
+        .await;
     assert_eq!(nothing.status, 404, "rejected input left no conversation");
 
-    let unknown = client.get("/v1/tenants/acme/conversations/01J00000000000000000000000").await;
+    let unknown = client
+        .get("/v1/tenants/acme/conversations/01J00000000000000000000000")
+        .await;
     assert_eq!(unknown.status, 404);
     assert_eq!(unknown.body["error"], "not_found");
     let malformed = client.get("/v1/tenants/acme/conversations/not-an-id").await;
-    assert_eq!((malformed.status, malformed.body["error"].as_str()), (400, Some("invalid_id")));
-    let bad_after = client.get("/v1/tenants/acme/conversations/01J00000000000000000000000/events?after=x").await;
-    assert_eq!((bad_after.status, bad_after.body["error"].as_str()), (400, Some("invalid_query")));
+    assert_eq!(
+        (malformed.status, malformed.body["error"].as_str()),
+        (400, Some("invalid_id"))
+    );
+    let bad_after = client
+        .get("/v1/tenants/acme/conversations/01J00000000000000000000000/events?after=x")
+        .await;
+    assert_eq!(
+        (bad_after.status, bad_after.body["error"].as_str()),
+        (400, Some("invalid_query"))
+    );
     let nowhere = client.get("/v2/elsewhere").await;
-    assert_eq!((nowhere.status, nowhere.body["error"].as_str()), (404, Some("not_found")));
+    assert_eq!(
+        (nowhere.status, nowhere.body["error"].as_str()),
+        (404, Some("not_found"))
+    );
     node.stop().await.expect("clean stop");
 }
 
@@ -181,10 +236,15 @@ async fn admission_control_answers_503_with_retry_after_and_stores_nothing() {
     assert_eq!(answer.status, 503);
     assert_eq!(answer.body["error"], "overloaded");
     assert_eq!(answer.retry_after.as_deref(), Some("1"));
-    let nothing = client.get("/v1/tenants/acme/customers/c-1/conversation").await;
+    let nothing = client
+        .get("/v1/tenants/acme/customers/c-1/conversation")
+        .await;
     assert_eq!(nothing.status, 404);
     let metrics = client.get_text("/metrics").await.1;
-    assert!(metrics.contains("crest_admission_rejections_total{reason=\"overloaded\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("crest_admission_rejections_total{reason=\"overloaded\"} 1"),
+        "{metrics}"
+    );
     node.stop().await.expect("clean stop");
 }
 
@@ -194,27 +254,41 @@ async fn the_stream_sends_history_then_live_events() {
     let node = start(config(dir.path())).await;
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-7", "m-1", "first").await;
-    let id = first.body["conversation_id"].as_str().expect("id").to_owned();
-    client.conversation_until("acme", &id, |body| roles(body).len() == 2).await;
+    let id = first.body["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    client
+        .conversation_until("acme", &id, |body| roles(body).len() == 2)
+        .await;
 
-    let url = format!("ws://{}/v1/tenants/acme/conversations/{id}/stream?after=1", node.addr);
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+    let url = format!(
+        "ws://{}/v1/tenants/acme/conversations/{id}/stream?after=1",
+        node.addr
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects");
     let mut next = async || -> serde_json::Value {
         let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
             .expect("an event in time")
             .expect("open")
             .expect("frame");
-        let Message::Text(text) = frame else { panic!("text frame expected: {frame:?}") };
+        let Message::Text(text) = frame else {
+            panic!("text frame expected: {frame:?}")
+        };
         serde_json::from_str(&text).expect("json event")
     };
     assert_eq!(next().await["seq"], 2, "history starts after ?after=1");
     assert_eq!(next().await["type"], "conversation.bot_replied");
     client.message("acme", "c-7", "m-2", "second").await;
     let live = next().await;
-    assert_eq!((live["seq"].as_u64(), live["data"]["text"].as_str()), (Some(4), Some("second")));
+    assert_eq!(
+        (live["seq"].as_u64(), live["data"]["text"].as_str()),
+        (Some(4), Some("second"))
+    );
     assert_eq!(next().await["data"]["text"], "echo: second");
-    drop(next);
     socket.close(None).await.expect("close");
     node.stop().await.expect("clean stop");
 }

@@ -77,7 +77,7 @@ async fn survives_reopen() {
             let path = path.clone();
             async move { Arc::new(open(&path, FjallJournalConfig::default())) as Arc<dyn EventJournal> }
         },
-        |journal| drop(journal),
+        drop,
     )
     .await;
 }
@@ -87,7 +87,9 @@ async fn closed_journal_refuses_appends() {
     let (_dir, journal) = fresh();
     journal.close().expect("close");
     let stream = contract::fresh_stream(&contract::fresh_tenant());
-    let result = journal.append(&stream, 0, contract::events(&stream, 1, 1)).await;
+    let result = journal
+        .append(&stream, 0, contract::events(&stream, 1, 1))
+        .await;
     assert_eq!(result, Err(crest_actors::ports::JournalError::Closed));
 }
 
@@ -95,7 +97,9 @@ async fn closed_journal_refuses_appends() {
 async fn group_commit_shares_syncs_between_appends() {
     let dir = tempfile::tempdir().expect("temp dir");
     let registry = prometheus::Registry::new();
-    let journal = Arc::new(FjallJournal::open(dir.path(), FjallJournalConfig::default(), &registry).expect("opens"));
+    let journal = Arc::new(
+        FjallJournal::open(dir.path(), FjallJournalConfig::default(), &registry).expect("opens"),
+    );
     contract::many_streams_concurrently(journal, 2_000, 1).await;
     let families = registry.gather();
     let batch = families
@@ -106,5 +110,8 @@ async fn group_commit_shares_syncs_between_appends() {
     let commits = histogram.get_sample_count();
     let appends = histogram.get_sample_sum();
     assert_eq!(appends as u64, 2_000, "every append was counted once");
-    assert!(commits < 2_000, "2000 concurrent appends must share commits, got {commits} commits");
+    assert!(
+        commits < 2_000,
+        "2000 concurrent appends must share commits, got {commits} commits"
+    );
 }

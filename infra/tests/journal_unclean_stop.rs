@@ -33,12 +33,19 @@ async fn acknowledged_appends_survive_kill_9() {
     writer.wait().expect("reaped");
     assert_eq!(acked.len(), 20);
 
-    let journal = FjallJournal::open(dir.path(), FjallJournalConfig::default(), &prometheus::Registry::new())
-        .expect("journal recovers after an unclean stop");
+    let journal = FjallJournal::open(
+        dir.path(),
+        FjallJournalConfig::default(),
+        &prometheus::Registry::new(),
+    )
+    .expect("journal recovers after an unclean stop");
     for (name, acked_seq) in acked {
         let stream = StreamId::parse(&name).expect("stream name");
         let last = journal.last_seq(&stream).await.expect("last_seq");
-        assert!(last >= acked_seq, "{name}: acknowledged {acked_seq}, found only {last}");
+        assert!(
+            last >= acked_seq,
+            "{name}: acknowledged {acked_seq}, found only {last}"
+        );
         let events = journal.read(&stream, 0, 10_000).await.expect("read");
         let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
         assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "{name}: no gaps");

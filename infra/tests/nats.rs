@@ -18,7 +18,10 @@ use support::{Client, NatsServer, config, roles, start};
 async fn stream_contents(url: &str) -> Vec<(String, String, Envelope)> {
     let client = async_nats::connect(url).await.expect("nats connects");
     let context = jetstream::new(client);
-    let mut stream = context.get_stream(EVENTS_STREAM).await.expect("events stream exists");
+    let mut stream = context
+        .get_stream(EVENTS_STREAM)
+        .await
+        .expect("events stream exists");
     let info = stream.info().await.expect("stream info");
     let (first, last) = (info.state.first_sequence, info.state.last_sequence);
     let mut contents = Vec::new();
@@ -41,12 +44,21 @@ fn assert_well_formed(contents: &[(String, String, Envelope)]) {
         assert_eq!(subject, &event_subject(&envelope.stream));
         assert_eq!(
             subject,
-            &format!("crest.evt.{}.{}.{}", envelope.stream.tenant(), envelope.stream.slice(), envelope.stream)
+            &format!(
+                "crest.evt.{}.{}.{}",
+                envelope.stream.tenant(),
+                envelope.stream.slice(),
+                envelope.stream
+            )
         );
         assert_eq!(id, &format!("{}:{}", envelope.stream, envelope.seq));
     }
     let unique: BTreeSet<&String> = contents.iter().map(|(_, id, _)| id).collect();
-    assert_eq!(unique.len(), contents.len(), "each event is in the stream once");
+    assert_eq!(
+        unique.len(),
+        contents.len(),
+        "each event is in the stream once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,8 +73,13 @@ async fn every_journaled_event_is_published_once_with_its_subject_and_msg_id() {
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-1", "m-1", "hello").await;
     client.message("acme", "c-1", "m-2", "again").await;
-    let id = first.body["conversation_id"].as_str().expect("id").to_owned();
-    client.conversation_until("acme", &id, |body| roles(body).len() == 4).await;
+    let id = first.body["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    client
+        .conversation_until("acme", &id, |body| roles(body).len() == 4)
+        .await;
     node.stop().await.expect("clean stop flushes the outbox");
 
     let contents = stream_contents(&nats.url()).await;
@@ -72,7 +89,8 @@ async fn every_journaled_event_is_published_once_with_its_subject_and_msg_id() {
         .map(|(_, _, envelope)| (envelope.stream.to_string(), envelope.seq))
         .collect();
     let conversation = format!("conv:acme:{id}");
-    let mut expected: BTreeSet<(String, u64)> = (1..=5).map(|seq| (conversation.clone(), seq)).collect();
+    let mut expected: BTreeSet<(String, u64)> =
+        (1..=5).map(|seq| (conversation.clone(), seq)).collect();
     expected.insert(("cust:acme:c-1".to_owned(), 1));
     assert_eq!(published, expected);
 }
@@ -84,11 +102,17 @@ async fn events_journaled_but_not_published_are_republished_at_start() {
     let stream: StreamId;
     {
         // A previous run journaled these and stopped before publishing them.
-        let journal =
-            FjallJournal::open(&dir.path().join("journal"), FjallJournalConfig::default(), &prometheus::Registry::new())
-                .expect("journal");
+        let journal = FjallJournal::open(
+            &dir.path().join("journal"),
+            FjallJournalConfig::default(),
+            &prometheus::Registry::new(),
+        )
+        .expect("journal");
         stream = contract::fresh_stream(&contract::fresh_tenant());
-        journal.append(&stream, 0, contract::events(&stream, 1, 3)).await.expect("append");
+        journal
+            .append(&stream, 0, contract::events(&stream, 1, 3))
+            .await
+            .expect("append");
         journal.close().expect("close");
     }
     let nats_config = crest_infra::server::ServeConfig {
@@ -123,7 +147,9 @@ async fn republishing_the_same_event_is_deduplicated_by_msg_id() {
         .collect();
     bus.publish(&envelopes).await.expect("publish");
     bus.publish(&envelopes).await.expect("publish again");
-    bus.publish(&envelopes[1..]).await.expect("publish the second again");
+    bus.publish(&envelopes[1..])
+        .await
+        .expect("publish the second again");
     let contents = stream_contents(&nats.url()).await;
     assert_eq!(contents.len(), 2, "JetStream dropped the duplicates");
     assert_well_formed(&contents);
@@ -132,6 +158,11 @@ async fn republishing_the_same_event_is_deduplicated_by_msg_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_nats_is_a_clear_start_error() {
     let port = support::free_port();
-    let error = NatsBus::connect(&format!("nats://127.0.0.1:{port}")).await.expect_err("nothing listens");
-    assert!(error.to_string().contains("cannot connect to nats"), "{error}");
+    let error = NatsBus::connect(&format!("nats://127.0.0.1:{port}"))
+        .await
+        .expect_err("nothing listens");
+    assert!(
+        error.to_string().contains("cannot connect to nats"),
+        "{error}"
+    );
 }

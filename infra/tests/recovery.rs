@@ -27,7 +27,10 @@ fn quick_passivation(data_dir: &std::path::Path) -> ServeConfig {
 async fn metric(client: &Client, line_prefix: &str) -> f64 {
     let (_, text) = client.get_text("/metrics").await;
     text.lines()
-        .find_map(|line| line.strip_prefix(line_prefix).map(|value| value.trim().parse().expect("number")))
+        .find_map(|line| {
+            line.strip_prefix(line_prefix)
+                .map(|value| value.trim().parse().expect("number"))
+        })
         .unwrap_or(0.0)
 }
 
@@ -37,25 +40,46 @@ async fn duplicates_are_recognised_after_passivation() {
     let node = start(quick_passivation(dir.path())).await;
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-1", "m-1", "hello").await;
-    let id = first.body["conversation_id"].as_str().expect("id").to_owned();
-    client.conversation_until("acme", &id, |body| roles(body).len() == 2).await;
+    let id = first.body["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    client
+        .conversation_until("acme", &id, |body| roles(body).len() == 2)
+        .await;
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while metric(&client, "crest_actors_active{kind=\"conversation\"}").await > 0.0
         || metric(&client, "crest_actors_active{kind=\"customer\"}").await > 0.0
     {
-        assert!(std::time::Instant::now() < deadline, "idle actors were not passivated");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "idle actors were not passivated"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(metric(&client, "crest_actor_passivations_total{kind=\"conversation\"}").await >= 1.0);
+    assert!(
+        metric(
+            &client,
+            "crest_actor_passivations_total{kind=\"conversation\"}"
+        )
+        .await
+            >= 1.0
+    );
 
     let again = client.message("acme", "c-1", "m-1", "hello").await;
     assert_eq!(again.body["duplicate"], true);
     assert_eq!(again.body["message_id"], first.body["message_id"]);
     assert_eq!(again.body["conversation_id"], first.body["conversation_id"]);
     let next = client.message("acme", "c-1", "m-2", "still there?").await;
-    assert_eq!((next.body["duplicate"].as_bool(), next.body["seq"].as_u64()), (Some(false), Some(4)));
-    assert_eq!(next.body["conversation_id"], first.body["conversation_id"], "the same open conversation");
+    assert_eq!(
+        (next.body["duplicate"].as_bool(), next.body["seq"].as_u64()),
+        (Some(false), Some(4))
+    );
+    assert_eq!(
+        next.body["conversation_id"], first.body["conversation_id"],
+        "the same open conversation"
+    );
     node.stop().await.expect("clean stop");
 }
 
@@ -68,20 +92,37 @@ async fn duplicates_are_recognised_after_a_restart_and_history_reads_back_from_s
     let client = Client::new(node.addr);
     let mut acks = Vec::new();
     for index in 0..10 {
-        let answer = client.message("acme", "c-1", &format!("m-{index}"), &format!("message {index}")).await;
+        let answer = client
+            .message(
+                "acme",
+                "c-1",
+                &format!("m-{index}"),
+                &format!("message {index}"),
+            )
+            .await;
         assert_eq!(answer.status, 200);
         acks.push(answer.body);
     }
     let id = acks[0]["conversation_id"].as_str().expect("id").to_owned();
-    client.conversation_until("acme", &id, |body| roles(body).len() == 20).await;
+    client
+        .conversation_until("acme", &id, |body| roles(body).len() == 20)
+        .await;
     node.stop().await.expect("clean stop");
 
     {
-        let journal = FjallJournal::open(&dir.path().join("journal"), FjallJournalConfig::default(), &prometheus::Registry::new())
-            .expect("journal");
+        let journal = FjallJournal::open(
+            &dir.path().join("journal"),
+            FjallJournalConfig::default(),
+            &prometheus::Registry::new(),
+        )
+        .expect("journal");
         let tenant = TenantId::new("acme").expect("valid");
         let stream = StreamId::conversation(&ConversationId::parse(&tenant, &id).expect("id"));
-        let snapshot = journal.load_snapshot(&stream).await.expect("load").expect("a snapshot was taken");
+        let snapshot = journal
+            .load_snapshot(&stream)
+            .await
+            .expect("load")
+            .expect("a snapshot was taken");
         assert!(snapshot.seq >= 18, "snapshot at {}", snapshot.seq);
         journal.close().expect("close");
     }
@@ -89,7 +130,14 @@ async fn duplicates_are_recognised_after_a_restart_and_history_reads_back_from_s
     let node = start(snapshotting).await;
     let client = Client::new(node.addr);
     for (index, ack) in acks.iter().enumerate() {
-        let again = client.message("acme", "c-1", &format!("m-{index}"), &format!("message {index}")).await;
+        let again = client
+            .message(
+                "acme",
+                "c-1",
+                &format!("m-{index}"),
+                &format!("message {index}"),
+            )
+            .await;
         assert_eq!(again.body["duplicate"], true, "m-{index}");
         assert_eq!(again.body["message_id"], ack["message_id"]);
         assert_eq!(again.body["seq"], ack["seq"]);
@@ -132,12 +180,17 @@ async fn a_message_left_unanswered_at_shutdown_is_answered_after_recovery() {
         .expect("node starts");
     let client = Client::new(stuck.addr);
     let first = client.message("acme", "c-1", "m-1", "are you there").await;
-    let id = first.body["conversation_id"].as_str().expect("id").to_owned();
+    let id = first.body["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     stuck.stop().await.expect("clean stop");
 
     let node = start(config(dir.path())).await;
     let client = Client::new(node.addr);
-    let conversation = client.conversation_until("acme", &id, |body| roles(body).len() == 2).await;
+    let conversation = client
+        .conversation_until("acme", &id, |body| roles(body).len() == 2)
+        .await;
     assert_eq!(conversation["messages"][1]["text"], "echo: are you there");
     node.stop().await.expect("clean stop");
 }

@@ -39,7 +39,8 @@ fn config() -> bincode::config::Configuration {
 
 /// Encodes a value with the bincode codec.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, config()).map_err(|error| CodecError::Encode(error.to_string()))
+    bincode::serde::encode_to_vec(value, config())
+        .map_err(|error| CodecError::Encode(error.to_string()))
 }
 
 /// Encodes a value into `buffer` (appending), reusing its allocation.

@@ -288,16 +288,23 @@ pub fn validate_channel_message_id(value: &str) -> Result<(), IdError> {
 
 /// Validates a channel name (`web`, `app`, `wechat`, …): same rules as a tenant id.
 pub fn validate_channel(value: &str) -> Result<(), IdError> {
-    TenantId::new(value).map(|_| ()).map_err(|error| match error {
-        IdError::Empty { .. } => IdError::Empty { kind: "channel" },
-        IdError::TooLong { max, .. } => IdError::TooLong { kind: "channel", max },
-        IdError::IllegalCharacter { character, allowed, .. } => IdError::IllegalCharacter {
-            kind: "channel",
-            character,
-            allowed,
-        },
-        IdError::Malformed { .. } => IdError::Malformed { kind: "channel" },
-    })
+    TenantId::new(value)
+        .map(|_| ())
+        .map_err(|error| match error {
+            IdError::Empty { .. } => IdError::Empty { kind: "channel" },
+            IdError::TooLong { max, .. } => IdError::TooLong {
+                kind: "channel",
+                max,
+            },
+            IdError::IllegalCharacter {
+                character, allowed, ..
+            } => IdError::IllegalCharacter {
+                kind: "channel",
+                character,
+                allowed,
+            },
+            IdError::Malformed { .. } => IdError::Malformed { kind: "channel" },
+        })
 }
 
 /// The kind of entity a journal stream belongs to.
@@ -408,10 +415,22 @@ mod tests {
     fn tenant_ids_are_validated() {
         assert!(TenantId::new("acme-shop_1").is_ok());
         assert_eq!(TenantId::new(""), Err(IdError::Empty { kind: "tenant" }));
-        assert!(matches!(TenantId::new("Acme"), Err(IdError::IllegalCharacter { character: 'A', .. })));
-        assert!(matches!(TenantId::new("a.b"), Err(IdError::IllegalCharacter { character: '.', .. })));
-        assert!(matches!(TenantId::new("-a"), Err(IdError::IllegalCharacter { character: '-', .. })));
-        assert!(matches!(TenantId::new("a".repeat(65)), Err(IdError::TooLong { .. })));
+        assert!(matches!(
+            TenantId::new("Acme"),
+            Err(IdError::IllegalCharacter { character: 'A', .. })
+        ));
+        assert!(matches!(
+            TenantId::new("a.b"),
+            Err(IdError::IllegalCharacter { character: '.', .. })
+        ));
+        assert!(matches!(
+            TenantId::new("-a"),
+            Err(IdError::IllegalCharacter { character: '-', .. })
+        ));
+        assert!(matches!(
+            TenantId::new("a".repeat(65)),
+            Err(IdError::TooLong { .. })
+        ));
     }
 
     #[test]
@@ -420,14 +439,26 @@ mod tests {
         let other = tenant("other");
         let customer = CustomerId::new(&acme, "c-123@shop.example").expect("valid");
         assert_eq!(customer.key(), "c-123@shop.example");
-        assert_ne!(customer, CustomerId::new(&other, "c-123@shop.example").expect("valid"));
+        assert_ne!(
+            customer,
+            CustomerId::new(&other, "c-123@shop.example").expect("valid")
+        );
         assert!(matches!(
             CustomerId::new(&acme, "c 1"),
             Err(IdError::IllegalCharacter { character: ' ', .. })
         ));
-        assert!(matches!(CustomerId::new(&acme, "c/1"), Err(IdError::IllegalCharacter { .. })));
-        assert!(matches!(CustomerId::new(&acme, ""), Err(IdError::Empty { .. })));
-        assert!(matches!(CustomerId::new(&acme, "x".repeat(129)), Err(IdError::TooLong { .. })));
+        assert!(matches!(
+            CustomerId::new(&acme, "c/1"),
+            Err(IdError::IllegalCharacter { .. })
+        ));
+        assert!(matches!(
+            CustomerId::new(&acme, ""),
+            Err(IdError::Empty { .. })
+        ));
+        assert!(matches!(
+            CustomerId::new(&acme, "x".repeat(129)),
+            Err(IdError::TooLong { .. })
+        ));
     }
 
     #[test]
@@ -440,7 +471,8 @@ mod tests {
         let parsed = ConversationId::parse(&acme, &first.key()).expect("round trip");
         assert_eq!(parsed, first);
         assert!(ConversationId::parse(&acme, "not-a-ulid").is_err());
-        let in_other_tenant = ConversationId::parse(&tenant("other"), &first.key()).expect("parses");
+        let in_other_tenant =
+            ConversationId::parse(&tenant("other"), &first.key()).expect("parses");
         assert_ne!(in_other_tenant, first);
     }
 

@@ -54,8 +54,8 @@ pub type CommandReply = oneshot::Sender<Result<CommandAck, CommandError>>;
 pub enum ConversationMsg {
     /// Run a command.
     Command {
-        /// The command.
-        command: ConversationCommand,
+        /// The command (boxed: commands are much larger than the other messages).
+        command: Box<ConversationCommand>,
         /// Causation/correlation ids for the events.
         meta: EventMeta,
         /// Where the answer goes.
@@ -113,7 +113,11 @@ impl Actor for ConversationActor {
         _myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.context.metrics.actors_active.with_label_values(&["conversation"]).inc();
+        args.context
+            .metrics
+            .actors_active
+            .with_label_values(&["conversation"])
+            .inc();
         Ok(Running {
             id: args.id,
             context: args.context,
@@ -148,7 +152,12 @@ impl Actor for ConversationActor {
         _myself: ActorRef<Self::Msg>,
         running: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        running.context.metrics.actors_active.with_label_values(&["conversation"]).dec();
+        running
+            .context
+            .metrics
+            .actors_active
+            .with_label_values(&["conversation"])
+            .dec();
         Ok(())
     }
 
@@ -182,12 +191,17 @@ impl Actor for ConversationActor {
                 running.brain_in_flight = running.brain_in_flight.saturating_sub(1);
                 let command = ConversationCommand::RecordBotReply {
                     reply: answer.reply.map(|reply| {
-                        reply.into_bot_reply(MessageId::generate(running.id.tenant()), in_reply_to.clone())
+                        reply.into_bot_reply(
+                            MessageId::generate(running.id.tenant()),
+                            in_reply_to.clone(),
+                        )
                     }),
                     handoff: answer.handoff,
                     in_reply_to,
                 };
-                if let Err(error) = run_command(&myself, running, &command, &EventMeta::default()).await {
+                if let Err(error) =
+                    run_command(&myself, running, &command, &EventMeta::default()).await
+                {
                     tracing::warn!(conversation = %running.id, %error, "bot reply not recorded");
                     if matches!(error, CommandError::Journal(_)) {
                         myself.stop(Some("journal error".to_owned()));
@@ -222,7 +236,12 @@ impl Actor for ConversationActor {
                 }
             }
             ConversationMsg::Stop => {
-                running.context.metrics.actor_passivations.with_label_values(&["conversation"]).inc();
+                running
+                    .context
+                    .metrics
+                    .actor_passivations
+                    .with_label_values(&["conversation"])
+                    .inc();
                 myself.stop(Some("passivated".to_owned()));
             }
         }
@@ -286,12 +305,16 @@ async fn run_command(
     if matches!(command, ConversationCommand::ReceiveCustomerMessage { .. }) {
         running.context.metrics.customer_messages.inc();
     }
-    if needs_bot_answer(&persistent.state, &events) {
-        if let Some(message_id) = &message_id {
-            ask_brain(myself, running, message_id);
-        }
+    if let Some(message_id) = message_id
+        .as_ref()
+        .filter(|_| needs_bot_answer(&persistent.state, &events))
+    {
+        ask_brain(myself, running, message_id);
     }
-    if events.iter().any(|event| matches!(event, ConversationEvent::Closed(_))) {
+    if events
+        .iter()
+        .any(|event| matches!(event, ConversationEvent::Closed(_)))
+    {
         notify_customer_of_close(running);
     }
     Ok(CommandAck {

@@ -6,7 +6,11 @@ use super::state::{ConversationState, MessageRecord, Remembered, Status};
 
 /// Applies `event` (at `seq`, recorded at `at_ms`) to `state`.
 pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64, at_ms: u64) {
-    debug_assert_eq!(seq, state.seq + 1, "events must be applied in order without gaps");
+    debug_assert_eq!(
+        seq,
+        state.seq + 1,
+        "events must be applied in order without gaps"
+    );
     state.seq = seq;
     match event {
         ConversationEvent::Started(started) => {
@@ -52,7 +56,10 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 at_ms,
                 seq,
                 channel_message_id: None,
-                intent: reply.intent.clone().map(|intent| (intent, reply.confidence)),
+                intent: reply
+                    .intent
+                    .clone()
+                    .map(|intent| (intent, reply.confidence)),
                 agent: None,
                 internal: false,
             });

@@ -1,11 +1,11 @@
 //! `decide`: the pure function from (state, command) to events or a rejection.
 
+use crest_proto::MessageId;
 use crest_proto::commands::ConversationCommand;
 use crest_proto::events::{
     AgentAssigned, AgentReplied, BotReplied, Closed, ConversationEvent, CsatRated,
     CustomerMessageReceived, HandoffReason, HandoffRequested, Resolved, Started,
 };
-use crest_proto::MessageId;
 
 use super::state::{ConversationState, Status};
 
@@ -52,9 +52,15 @@ pub enum Rejection {
 }
 
 /// Decides what `command` does to a conversation in `state`. Pure: no I/O, no clock, no randomness.
-pub fn decide(state: &ConversationState, command: &ConversationCommand) -> Result<Decision, Rejection> {
+pub fn decide(
+    state: &ConversationState,
+    command: &ConversationCommand,
+) -> Result<Decision, Rejection> {
     match command {
-        ConversationCommand::ReceiveCustomerMessage { conversation, message } => {
+        ConversationCommand::ReceiveCustomerMessage {
+            conversation,
+            message,
+        } => {
             if let Some(remembered) = state.customer_keys.get(&message.idempotency_key()) {
                 return Ok(Decision::Duplicate {
                     message_id: remembered.message_id.clone(),
@@ -65,7 +71,10 @@ pub fn decide(state: &ConversationState, command: &ConversationCommand) -> Resul
                 return Err(Rejection::Closed);
             }
             let same_conversation = state.id.as_ref().is_none_or(|id| id == conversation);
-            let same_customer = state.customer.as_ref().is_none_or(|id| id == &message.customer);
+            let same_customer = state
+                .customer
+                .as_ref()
+                .is_none_or(|id| id == &message.customer);
             if !same_conversation || !same_customer {
                 return Err(Rejection::WrongConversation);
             }
@@ -77,12 +86,14 @@ pub fn decide(state: &ConversationState, command: &ConversationCommand) -> Resul
                     channel: message.channel.clone(),
                 }));
             }
-            events.push(ConversationEvent::CustomerMessageReceived(CustomerMessageReceived {
-                message: message.message_id.clone(),
-                channel: message.channel.clone(),
-                channel_message_id: message.channel_message_id.clone(),
-                text: message.text.clone(),
-            }));
+            events.push(ConversationEvent::CustomerMessageReceived(
+                CustomerMessageReceived {
+                    message: message.message_id.clone(),
+                    channel: message.channel.clone(),
+                    channel_message_id: message.channel_message_id.clone(),
+                    text: message.text.clone(),
+                },
+            ));
             Ok(Decision::Emit(events))
         }
         ConversationCommand::RecordBotReply {
@@ -123,12 +134,14 @@ pub fn decide(state: &ConversationState, command: &ConversationCommand) -> Resul
             Status::Closed => Err(Rejection::Closed),
             // Already with humans (or waiting for them): a second request changes nothing.
             Status::Queued | Status::Assigned(_) => Ok(Decision::Nothing),
-            Status::Bot | Status::Resolved => Ok(Decision::Emit(vec![
-                ConversationEvent::HandoffRequested(HandoffRequested {
-                    reason: reason.clone(),
-                    group: group.clone(),
-                }),
-            ])),
+            Status::Bot | Status::Resolved => {
+                Ok(Decision::Emit(vec![ConversationEvent::HandoffRequested(
+                    HandoffRequested {
+                        reason: reason.clone(),
+                        group: group.clone(),
+                    },
+                )]))
+            }
         },
         ConversationCommand::AssignAgent { agent } => match &state.status {
             Status::New => Err(Rejection::NotStarted),
@@ -160,13 +173,15 @@ pub fn decide(state: &ConversationState, command: &ConversationCommand) -> Resul
                 Status::New => Err(Rejection::NotStarted),
                 Status::Closed => Err(Rejection::Closed),
                 Status::Assigned(owner) if owner == agent || *internal => {
-                    Ok(Decision::Emit(vec![ConversationEvent::AgentReplied(AgentReplied {
-                        message: message_id.clone(),
-                        agent: agent.clone(),
-                        agent_message_id: agent_message_id.clone(),
-                        text: text.clone(),
-                        internal: *internal,
-                    })]))
+                    Ok(Decision::Emit(vec![ConversationEvent::AgentReplied(
+                        AgentReplied {
+                            message: message_id.clone(),
+                            agent: agent.clone(),
+                            agent_message_id: agent_message_id.clone(),
+                            text: text.clone(),
+                            internal: *internal,
+                        },
+                    )]))
                 }
                 _ => Err(Rejection::NotOwner),
             }
@@ -178,9 +193,11 @@ pub fn decide(state: &ConversationState, command: &ConversationCommand) -> Resul
             Status::Assigned(owner) if by.as_ref().is_some_and(|agent| agent != owner) => {
                 Err(Rejection::NotOwner)
             }
-            Status::Bot | Status::Queued | Status::Assigned(_) => Ok(Decision::Emit(vec![
-                ConversationEvent::Resolved(Resolved { by: by.clone() }),
-            ])),
+            Status::Bot | Status::Queued | Status::Assigned(_) => {
+                Ok(Decision::Emit(vec![ConversationEvent::Resolved(
+                    Resolved { by: by.clone() },
+                )]))
+            }
         },
         ConversationCommand::Close { reason } => match &state.status {
             Status::New => Err(Rejection::NotStarted),
@@ -196,10 +213,12 @@ pub fn decide(state: &ConversationState, command: &ConversationCommand) -> Resul
             if state.is_new() {
                 return Err(Rejection::NotStarted);
             }
-            Ok(Decision::Emit(vec![ConversationEvent::CsatRated(CsatRated {
-                score: *score,
-                comment: comment.clone(),
-            })]))
+            Ok(Decision::Emit(vec![ConversationEvent::CsatRated(
+                CsatRated {
+                    score: *score,
+                    comment: comment.clone(),
+                },
+            )]))
         }
     }
 }

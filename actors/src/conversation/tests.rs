@@ -69,13 +69,20 @@ fn first_message_starts_the_conversation_in_bot_mode() {
     let mut state = ConversationState::default();
     let events = run(&mut state, &inbound("m-1", "hello"));
     assert!(matches!(events[0], ConversationEvent::Started(_)));
-    assert!(matches!(events[1], ConversationEvent::CustomerMessageReceived(_)));
+    assert!(matches!(
+        events[1],
+        ConversationEvent::CustomerMessageReceived(_)
+    ));
     assert_eq!(state.status, Status::Bot);
     assert_eq!(state.seq, 2);
     assert_eq!(state.unanswered.len(), 1);
     assert!(needs_bot_answer(&state, &events));
     let events = run(&mut state, &inbound("m-2", "again"));
-    assert_eq!(events.len(), 1, "only the first message starts the conversation");
+    assert_eq!(
+        events.len(),
+        1,
+        "only the first message starts the conversation"
+    );
 }
 
 #[test]
@@ -114,7 +121,11 @@ fn bot_replies_only_while_the_bot_owns_the_conversation() {
     let events = run(&mut state, &reply);
     assert_eq!(events.len(), 1);
     assert!(state.unanswered.is_empty());
-    assert_eq!(decide(&state, &reply), Ok(Decision::Nothing), "a message is answered once");
+    assert_eq!(
+        decide(&state, &reply),
+        Ok(Decision::Nothing),
+        "a message is answered once"
+    );
 
     let mut queued = handed_off();
     let late = ConversationCommand::RecordBotReply {
@@ -122,7 +133,11 @@ fn bot_replies_only_while_the_bot_owns_the_conversation() {
         handoff: None,
         in_reply_to: queued.messages[0].id.clone(),
     };
-    assert_eq!(decide(&queued, &late), Ok(Decision::Nothing), "the bot is silent after a handoff");
+    assert_eq!(
+        decide(&queued, &late),
+        Ok(Decision::Nothing),
+        "the bot is silent after a handoff"
+    );
     let events = run(&mut queued, &inbound("m-2", "anyone?"));
     assert!(!needs_bot_answer(&queued, &events));
     assert!(queued.unanswered.is_empty());
@@ -136,11 +151,25 @@ fn handoff_happens_once_and_exactly_one_agent_owns_the_conversation() {
         reason: HandoffReason::Supervisor,
         group: None,
     };
-    assert_eq!(decide(&state, &again), Ok(Decision::Nothing), "no handoff loops");
-    run(&mut state, &ConversationCommand::AssignAgent { agent: agent("ann") });
+    assert_eq!(
+        decide(&state, &again),
+        Ok(Decision::Nothing),
+        "no handoff loops"
+    );
+    run(
+        &mut state,
+        &ConversationCommand::AssignAgent {
+            agent: agent("ann"),
+        },
+    );
     assert_eq!(state.status, Status::Assigned(agent("ann")));
     assert_eq!(
-        decide(&state, &ConversationCommand::AssignAgent { agent: agent("bob") }),
+        decide(
+            &state,
+            &ConversationCommand::AssignAgent {
+                agent: agent("bob")
+            }
+        ),
         Err(Rejection::AlreadyAssigned)
     );
     let by_bob = ConversationCommand::AgentReply {
@@ -156,7 +185,12 @@ fn handoff_happens_once_and_exactly_one_agent_owns_the_conversation() {
 #[test]
 fn agent_replies_are_idempotent() {
     let mut state = handed_off();
-    run(&mut state, &ConversationCommand::AssignAgent { agent: agent("ann") });
+    run(
+        &mut state,
+        &ConversationCommand::AssignAgent {
+            agent: agent("ann"),
+        },
+    );
     let reply = ConversationCommand::AgentReply {
         agent: agent("ann"),
         agent_message_id: "a-1".to_owned(),
@@ -165,7 +199,10 @@ fn agent_replies_are_idempotent() {
         internal: false,
     };
     run(&mut state, &reply);
-    assert!(matches!(decide(&state, &reply), Ok(Decision::Duplicate { .. })));
+    assert!(matches!(
+        decide(&state, &reply),
+        Ok(Decision::Duplicate { .. })
+    ));
 }
 
 #[test]
@@ -180,8 +217,14 @@ fn closed_conversations_refuse_new_messages_but_remember_old_ones() {
             reason: "resolved".to_owned(),
         },
     );
-    assert_eq!(decide(&state, &inbound("m-2", "hello?")), Err(Rejection::Closed));
-    assert!(matches!(decide(&state, &inbound("m-1", "hello")), Ok(Decision::Duplicate { .. })));
+    assert_eq!(
+        decide(&state, &inbound("m-2", "hello?")),
+        Err(Rejection::Closed)
+    );
+    assert!(matches!(
+        decide(&state, &inbound("m-1", "hello")),
+        Ok(Decision::Duplicate { .. })
+    ));
 }
 
 #[test]
@@ -202,7 +245,9 @@ fn commands_on_a_new_conversation_are_rejected() {
             reason: HandoffReason::Supervisor,
             group: None,
         },
-        ConversationCommand::AssignAgent { agent: agent("ann") },
+        ConversationCommand::AssignAgent {
+            agent: agent("ann"),
+        },
         ConversationCommand::Resolve { by: None },
         ConversationCommand::Close {
             reason: "x".to_owned(),
@@ -213,7 +258,11 @@ fn commands_on_a_new_conversation_are_rejected() {
         },
     ];
     for command in &commands {
-        assert_eq!(decide(&state, command), Err(Rejection::NotStarted), "{command:?}");
+        assert_eq!(
+            decide(&state, command),
+            Err(Rejection::NotStarted),
+            "{command:?}"
+        );
     }
 }
 
@@ -222,10 +271,19 @@ fn csat_scores_are_bounded() {
     let mut state = ConversationState::default();
     run(&mut state, &inbound("m-1", "hello"));
     for score in [0, 6] {
-        let command = ConversationCommand::RateCsat { score, comment: None };
+        let command = ConversationCommand::RateCsat {
+            score,
+            comment: None,
+        };
         assert_eq!(decide(&state, &command), Err(Rejection::InvalidScore));
     }
-    run(&mut state, &ConversationCommand::RateCsat { score: 4, comment: None });
+    run(
+        &mut state,
+        &ConversationCommand::RateCsat {
+            score: 4,
+            comment: None,
+        },
+    );
     assert_eq!(state.csat, Some(4));
 }
 

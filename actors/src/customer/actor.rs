@@ -12,8 +12,8 @@ use tokio::sync::oneshot;
 
 use super::state::CustomerState;
 use crate::context::EntityContext;
-use crate::conversation::{CommandAck, CommandError, Rejection};
 use crate::conversation::actor::CommandReply;
+use crate::conversation::{CommandAck, CommandError, Rejection};
 use crate::persistence::Persistent;
 use crate::shard::ShardMsg;
 
@@ -22,8 +22,8 @@ use crate::shard::ShardMsg;
 pub enum CustomerMsg {
     /// A customer message to route into the open conversation.
     Inbound {
-        /// The message.
-        message: InboundMessage,
+        /// The message (boxed: it is much larger than the other variants).
+        message: Box<InboundMessage>,
         /// Correlation ids.
         meta: EventMeta,
         /// Where the acknowledgement goes.
@@ -75,7 +75,11 @@ impl Actor for CustomerActor {
         _myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.context.metrics.actors_active.with_label_values(&["customer"]).inc();
+        args.context
+            .metrics
+            .actors_active
+            .with_label_values(&["customer"])
+            .inc();
         Ok(Running {
             id: args.id,
             context: args.context,
@@ -93,7 +97,9 @@ impl Actor for CustomerActor {
     ) -> Result<(), ActorProcessingErr> {
         let stream = StreamId::customer(&running.id);
         running.persistent = Some(Persistent::recover(stream, &running.context).await?);
-        myself.send_after(running.context.settings.idle_check_interval, || CustomerMsg::IdleCheck);
+        myself.send_after(running.context.settings.idle_check_interval, || {
+            CustomerMsg::IdleCheck
+        });
         Ok(())
     }
 
@@ -102,7 +108,12 @@ impl Actor for CustomerActor {
         _myself: ActorRef<Self::Msg>,
         running: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        running.context.metrics.actors_active.with_label_values(&["customer"]).dec();
+        running
+            .context
+            .metrics
+            .actors_active
+            .with_label_values(&["customer"])
+            .dec();
         Ok(())
     }
 
@@ -119,7 +130,7 @@ impl Actor for CustomerActor {
                 reply,
             } => {
                 running.last_activity = Instant::now();
-                let result = route_inbound(running, message, &meta).await;
+                let result = route_inbound(running, *message, &meta).await;
                 let journal_failed = matches!(result, Err(CommandError::Journal(_)));
                 let _ = reply.send(result);
                 if journal_failed {
@@ -152,11 +163,18 @@ impl Actor for CustomerActor {
                         }
                     }
                 } else {
-                    myself.send_after(running.context.settings.idle_check_interval, || CustomerMsg::IdleCheck);
+                    myself.send_after(running.context.settings.idle_check_interval, || {
+                        CustomerMsg::IdleCheck
+                    });
                 }
             }
             CustomerMsg::Stop => {
-                running.context.metrics.actor_passivations.with_label_values(&["customer"]).inc();
+                running
+                    .context
+                    .metrics
+                    .actor_passivations
+                    .with_label_values(&["customer"])
+                    .inc();
                 myself.stop(Some("passivated".to_owned()));
             }
         }
@@ -193,7 +211,10 @@ async fn route_inbound(
     }
 }
 
-async fn ensure_open(running: &mut Running, meta: &EventMeta) -> Result<ConversationId, CommandError> {
+async fn ensure_open(
+    running: &mut Running,
+    meta: &EventMeta,
+) -> Result<ConversationId, CommandError> {
     let Some(persistent) = running.persistent.as_mut() else {
         return Err(CommandError::Unavailable);
     };
@@ -206,7 +227,10 @@ async fn ensure_open(running: &mut Running, meta: &EventMeta) -> Result<Conversa
     Ok(conversation)
 }
 
-async fn end_conversation(running: &mut Running, conversation: &ConversationId) -> Result<(), CommandError> {
+async fn end_conversation(
+    running: &mut Running,
+    conversation: &ConversationId,
+) -> Result<(), CommandError> {
     let Some(persistent) = running.persistent.as_mut() else {
         return Err(CommandError::Unavailable);
     };

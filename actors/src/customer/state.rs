@@ -24,7 +24,9 @@ impl CustomerState {
         if self.open.is_some() {
             return Vec::new();
         }
-        vec![CustomerEvent::ConversationOpened(ConversationOpened { conversation })]
+        vec![CustomerEvent::ConversationOpened(ConversationOpened {
+            conversation,
+        })]
     }
 
     /// Events that record the end of `conversation`, if it is the open one.
@@ -52,7 +54,9 @@ impl Aggregate for CustomerState {
         debug_assert_eq!(seq, self.seq + 1);
         self.seq = seq;
         match event {
-            CustomerEvent::ConversationOpened(opened) => self.open = Some(opened.conversation.clone()),
+            CustomerEvent::ConversationOpened(opened) => {
+                self.open = Some(opened.conversation.clone())
+            }
             CustomerEvent::ConversationEnded(ended) => {
                 if self.open.as_ref() == Some(&ended.conversation) {
                     self.open = None;
@@ -79,8 +83,14 @@ mod tests {
         assert_eq!(events.len(), 1);
         state.apply_event(&events[0], 1, 0);
         assert_eq!(state.open, Some(first.clone()));
-        assert!(state.open_conversation(second.clone()).is_empty(), "a second open is refused");
-        assert!(state.end_conversation(&second).is_empty(), "ending another conversation is moot");
+        assert!(
+            state.open_conversation(second.clone()).is_empty(),
+            "a second open is refused"
+        );
+        assert!(
+            state.end_conversation(&second).is_empty(),
+            "ending another conversation is moot"
+        );
         let ended = state.end_conversation(&first);
         state.apply_event(&ended[0], 2, 0);
         assert_eq!(state.open, None);

@@ -120,7 +120,11 @@ pub trait EventJournal: Send + Sync + 'static {
     async fn last_seq(&self, stream: &StreamId) -> Result<u64, JournalError>;
 
     /// Stores a snapshot (replacing older ones). Not necessarily durable: snapshots are a cache.
-    async fn save_snapshot(&self, stream: &StreamId, snapshot: Snapshot) -> Result<(), JournalError>;
+    async fn save_snapshot(
+        &self,
+        stream: &StreamId,
+        snapshot: Snapshot,
+    ) -> Result<(), JournalError>;
 
     /// The latest snapshot of `stream`.
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, JournalError>;

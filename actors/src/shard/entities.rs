@@ -20,7 +20,10 @@ pub struct Entities<M: Message> {
 
 impl<M: Message> std::fmt::Debug for Entities<M> {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Entities").field("live", &self.slots.len()).finish()
+        formatter
+            .debug_struct("Entities")
+            .field("live", &self.slots.len())
+            .finish()
     }
 }
 
@@ -91,7 +94,10 @@ impl<M: Message> Entities<M> {
     pub fn terminated(&mut self, actor: ActorId) -> Option<(StreamId, Vec<M>)> {
         let stream = self.streams_by_actor.remove(&actor)?;
         let held = match self.slots.remove(&stream) {
-            Some(Slot::Stopping { actor: stopping, held }) if stopping == actor => held,
+            Some(Slot::Stopping {
+                actor: stopping,
+                held,
+            }) if stopping == actor => held,
             Some(Slot::Running(running)) if running.get_id() != actor => {
                 // A successor is already running; keep it.
                 self.slots.insert(stream.clone(), Slot::Running(running));

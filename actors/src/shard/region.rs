@@ -53,7 +53,7 @@ impl ShardRegion {
         let envelope = ShardMsg::Customer(
             customer,
             CustomerMsg::Inbound {
-                message,
+                message: Box::new(message),
                 meta,
                 reply,
             },
@@ -73,7 +73,7 @@ impl ShardRegion {
     ) -> Result<CommandAck, CommandError> {
         let (reply, answer) = oneshot::channel();
         let message = ConversationMsg::Command {
-            command,
+            command: Box::new(command),
             meta,
             reply: Some(reply),
         };
@@ -92,11 +92,17 @@ impl ShardRegion {
     }
 
     /// The customer's open conversation, if any.
-    pub async fn open_conversation(&self, customer: &CustomerId) -> Result<Option<ConversationId>, CommandError> {
+    pub async fn open_conversation(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<ConversationId>, CommandError> {
         let (reply, answer) = oneshot::channel();
         let stream = StreamId::customer(customer);
         self.shard(&stream)
-            .cast(ShardMsg::Customer(customer.clone(), CustomerMsg::OpenConversation(reply)))
+            .cast(ShardMsg::Customer(
+                customer.clone(),
+                CustomerMsg::OpenConversation(reply),
+            ))
             .map_err(|_| CommandError::Unavailable)?;
         answer.await.map_err(|_| CommandError::Unavailable)
     }
@@ -104,13 +110,20 @@ impl ShardRegion {
     /// Tells a customer stream that one of its conversations closed.
     pub fn notify_conversation_ended(&self, customer: &CustomerId, conversation: &ConversationId) {
         let stream = StreamId::customer(customer);
-        let message = ShardMsg::Customer(customer.clone(), CustomerMsg::ConversationEnded(conversation.clone()));
+        let message = ShardMsg::Customer(
+            customer.clone(),
+            CustomerMsg::ConversationEnded(conversation.clone()),
+        );
         if self.shard(&stream).cast(message).is_err() {
             tracing::warn!(%customer, "customer shard gone; the end is recorded on the next message");
         }
     }
 
-    fn send_to_conversation(&self, conversation: &ConversationId, message: ConversationMsg) -> Result<(), CommandError> {
+    fn send_to_conversation(
+        &self,
+        conversation: &ConversationId,
+        message: ConversationMsg,
+    ) -> Result<(), CommandError> {
         let stream = StreamId::conversation(conversation);
         self.shard(&stream)
             .cast(ShardMsg::Conversation(conversation.clone(), message))

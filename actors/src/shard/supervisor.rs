@@ -54,7 +54,11 @@ impl Actor for ShardActor {
         _myself: ActorRef<Self::Msg>,
         (index, context): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        context.metrics.actors_active.with_label_values(&["shard"]).inc();
+        context
+            .metrics
+            .actors_active
+            .with_label_values(&["shard"])
+            .inc();
         Ok(ShardState {
             index,
             context,
@@ -68,7 +72,12 @@ impl Actor for ShardActor {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.context.metrics.actors_active.with_label_values(&["shard"]).dec();
+        state
+            .context
+            .metrics
+            .actors_active
+            .with_label_values(&["shard"])
+            .dec();
         Ok(())
     }
 
@@ -121,18 +130,13 @@ impl Actor for ShardActor {
             tracing::warn!(shard = state.index, %actor, %error, "entity actor failed");
         }
         if let Some((stream, held)) = state.conversations.terminated(actor) {
-            if !held.is_empty() {
-                let id = conversation_id_of(&stream);
-                if let Some(id) = id {
-                    deliver_conversation(&myself, state, &id, held).await;
-                }
+            if let Some(id) = conversation_id_of(&stream).filter(|_| !held.is_empty()) {
+                deliver_conversation(&myself, state, &id, held).await;
             }
-        } else if let Some((stream, held)) = state.customers.terminated(actor) {
-            if !held.is_empty() {
-                if let Some(id) = customer_id_of(&stream) {
-                    deliver_customer(&myself, state, &id, held).await;
-                }
-            }
+        } else if let Some((stream, held)) = state.customers.terminated(actor)
+            && let Some(id) = customer_id_of(&stream).filter(|_| !held.is_empty())
+        {
+            deliver_customer(&myself, state, &id, held).await;
         }
         Ok(())
     }

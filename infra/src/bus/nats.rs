@@ -75,7 +75,9 @@ impl EventBus for NatsBus {
         // Send everything first (in order, on one connection), then wait for all acknowledgements.
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
-            let payload = event.to_bytes().map_err(|error| BusError::Publish(error.to_string()))?;
+            let payload = event
+                .to_bytes()
+                .map_err(|error| BusError::Publish(error.to_string()))?;
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", event.bus_message_id().as_str());
             let ack = self

@@ -15,9 +15,13 @@ use super::{AppState, tenant};
 pub const MAX_EVENTS_PAGE: usize = 1000;
 
 /// Parses `{tenant}` and `{id}`.
-pub fn conversation_id(raw_tenant: &str, raw_id: &str) -> Result<(TenantId, ConversationId), ApiError> {
+pub fn conversation_id(
+    raw_tenant: &str,
+    raw_id: &str,
+) -> Result<(TenantId, ConversationId), ApiError> {
     let tenant = tenant(raw_tenant)?;
-    let id = ConversationId::parse(&tenant, raw_id).map_err(|error| ApiError::invalid_id(&error))?;
+    let id =
+        ConversationId::parse(&tenant, raw_id).map_err(|error| ApiError::invalid_id(&error))?;
     Ok((tenant, id))
 }
 
@@ -28,7 +32,8 @@ pub async fn get_conversation(
 ) -> Result<Json<ConversationView>, ApiError> {
     let (_, id) = conversation_id(&raw_tenant, &raw_id)?;
     let conversation = state.node.region().conversation_state(&id).await?;
-    let conversation = conversation.ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
+    let conversation =
+        conversation.ok_or_else(|| ApiError::not_found(format!("no conversation {id}")))?;
     Ok(Json(conversation_view(&conversation)))
 }
 
@@ -38,13 +43,17 @@ pub async fn get_customer_conversation(
     Path((raw_tenant, raw_customer)): Path<(String, String)>,
 ) -> Result<Json<ConversationView>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let customer = CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
+    let customer =
+        CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
     let open = state.node.region().open_conversation(&customer).await?;
-    let id = open.ok_or_else(|| ApiError::not_found(format!("customer {customer} has no open conversation")))?;
+    let id = open.ok_or_else(|| {
+        ApiError::not_found(format!("customer {customer} has no open conversation"))
+    })?;
     let conversation = state.node.region().conversation_state(&id).await?;
     // The pointer is written before the conversation's first event; until then there is nothing.
-    let conversation =
-        conversation.ok_or_else(|| ApiError::not_found(format!("customer {customer} has no open conversation")))?;
+    let conversation = conversation.ok_or_else(|| {
+        ApiError::not_found(format!("customer {customer} has no open conversation"))
+    })?;
     Ok(Json(conversation_view(&conversation)))
 }
 
@@ -67,7 +76,10 @@ pub async fn get_events(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let (_, id) = conversation_id(&raw_tenant, &raw_id)?;
     let Query(query) = query?;
-    let limit = query.limit.unwrap_or(MAX_EVENTS_PAGE).clamp(1, MAX_EVENTS_PAGE);
+    let limit = query
+        .limit
+        .unwrap_or(MAX_EVENTS_PAGE)
+        .clamp(1, MAX_EVENTS_PAGE);
     let stream = StreamId::conversation(&id);
     let journal = state.node.journal();
     let last_seq = journal.last_seq(&stream).await.map_err(journal_error)?;
@@ -89,10 +101,18 @@ pub async fn read_events(
     after: u64,
     limit: usize,
 ) -> Result<Vec<EventView>, ApiError> {
-    let stored = journal.read(stream, after, limit).await.map_err(journal_error)?;
+    let stored = journal
+        .read(stream, after, limit)
+        .await
+        .map_err(journal_error)?;
     stored
         .iter()
-        .map(|event| event.envelope().map(|envelope| event_view(&envelope)).map_err(journal_error))
+        .map(|event| {
+            event
+                .envelope()
+                .map(|envelope| event_view(&envelope))
+                .map_err(journal_error)
+        })
         .collect()
 }
 

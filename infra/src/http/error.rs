@@ -75,20 +75,31 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {
-            JsonRejection::JsonSyntaxError(error) => Self::bad_request("invalid_json", error.body_text()),
-            JsonRejection::JsonDataError(error) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_fields", error.body_text())
+            JsonRejection::JsonSyntaxError(error) => {
+                Self::bad_request("invalid_json", error.body_text())
             }
+            JsonRejection::JsonDataError(error) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_fields",
+                error.body_text(),
+            ),
             JsonRejection::MissingJsonContentType(_) => Self::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as JSON with the header content-type: application/json",
             ),
-            JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request bodies are limited to {} bytes", crest_proto::api::MAX_BODY_BYTES),
-            ),
+            JsonRejection::BytesRejection(error)
+                if error.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Self::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "request bodies are limited to {} bytes",
+                        crest_proto::api::MAX_BODY_BYTES
+                    ),
+                )
+            }
             other => Self::new(other.status(), "invalid_body", other.body_text()),
         }
     }
@@ -109,7 +120,9 @@ impl From<PathRejection> for ApiError {
 impl From<CommandError> for ApiError {
     fn from(error: CommandError) -> Self {
         match error {
-            CommandError::Rejected(Rejection::NotStarted) => Self::not_found("conversation not found"),
+            CommandError::Rejected(Rejection::NotStarted) => {
+                Self::not_found("conversation not found")
+            }
             CommandError::Rejected(rejection) => {
                 Self::new(StatusCode::CONFLICT, "rejected", rejection.to_string())
             }

@@ -14,21 +14,38 @@ use super::error::ApiError;
 use super::{AppState, tenant};
 
 /// Validates the request into an inbound message.
-fn inbound(tenant: &crest_proto::TenantId, request: PostMessageRequest) -> Result<InboundMessage, ApiError> {
+fn inbound(
+    tenant: &crest_proto::TenantId,
+    request: PostMessageRequest,
+) -> Result<InboundMessage, ApiError> {
     validate_channel(&request.channel).map_err(|error| ApiError::invalid_id(&error))?;
-    let customer = CustomerId::new(tenant, request.customer).map_err(|error| ApiError::invalid_id(&error))?;
+    let customer =
+        CustomerId::new(tenant, request.customer).map_err(|error| ApiError::invalid_id(&error))?;
     validate_channel_message_id(&request.id).map_err(|error| ApiError::invalid_id(&error))?;
     if request.text.trim().is_empty() {
-        return Err(ApiError::bad_request("empty_text", "text must contain at least one visible character"));
+        return Err(ApiError::bad_request(
+            "empty_text",
+            "text must contain at least one visible character",
+        ));
     }
     if request.text.len() > MAX_TEXT_BYTES {
         return Err(ApiError::bad_request(
             "text_too_long",
-            format!("text is {} bytes; the limit is {MAX_TEXT_BYTES} bytes of UTF-8", request.text.len()),
+            format!(
+                "text is {} bytes; the limit is {MAX_TEXT_BYTES} bytes of UTF-8",
+                request.text.len()
+            ),
         ));
     }
-    if request.text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        return Err(ApiError::bad_request("invalid_text", "text must not contain control characters"));
+    if request
+        .text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_text",
+            "text must not contain control characters",
+        ));
     }
     Ok(InboundMessage {
         customer,
@@ -50,11 +67,23 @@ pub async fn post_message(
     let Json(request) = body?;
     let message = inbound(&tenant, request)?;
     if !state.node.is_ready() {
-        state.telemetry.admission_rejections.with_label_values(&["not_ready"]).inc();
-        return Err(ApiError::unavailable("not_ready", "the node is starting or stopping; retry", 1));
+        state
+            .telemetry
+            .admission_rejections
+            .with_label_values(&["not_ready"])
+            .inc();
+        return Err(ApiError::unavailable(
+            "not_ready",
+            "the node is starting or stopping; retry",
+            1,
+        ));
     }
     let Ok(_permit) = state.admission.try_acquire() else {
-        state.telemetry.admission_rejections.with_label_values(&["overloaded"]).inc();
+        state
+            .telemetry
+            .admission_rejections
+            .with_label_values(&["overloaded"])
+            .inc();
         return Err(ApiError::unavailable(
             "overloaded",
             "too many messages in flight; retry with the same id",
@@ -72,12 +101,20 @@ pub async fn post_message(
         correlation_id,
         idempotency_key: Some(message.idempotency_key()),
     };
-    let result = tokio::time::timeout(state.command_timeout, state.node.region().customer_message(message, meta)).await;
+    let result = tokio::time::timeout(
+        state.command_timeout,
+        state.node.region().customer_message(message, meta),
+    )
+    .await;
     state.telemetry.commands_in_flight.dec();
     let ack = match result {
         Ok(ack) => ack?,
         Err(_) => {
-            state.telemetry.admission_rejections.with_label_values(&["timeout"]).inc();
+            state
+                .telemetry
+                .admission_rejections
+                .with_label_values(&["timeout"])
+                .inc();
             return Err(ApiError::unavailable(
                 "timeout",
                 "not acknowledged in time; retry with the same id (it is never stored twice)",

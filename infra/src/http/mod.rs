@@ -38,10 +38,22 @@ pub struct AppState {
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/v1/tenants/{tenant}/messages", post(messages::post_message))
-        .route("/v1/tenants/{tenant}/conversations/{id}", get(conversations::get_conversation))
-        .route("/v1/tenants/{tenant}/conversations/{id}/events", get(conversations::get_events))
-        .route("/v1/tenants/{tenant}/conversations/{id}/stream", get(stream::stream_events))
+        .route(
+            "/v1/tenants/{tenant}/messages",
+            post(messages::post_message),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}",
+            get(conversations::get_conversation),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}/events",
+            get(conversations::get_events),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}/stream",
+            get(stream::stream_events),
+        )
         .route(
             "/v1/tenants/{tenant}/customers/{customer}/conversation",
             get(conversations::get_customer_conversation),

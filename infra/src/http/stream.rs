@@ -30,7 +30,10 @@ async fn send_events(mut socket: WebSocket, state: AppState, stream: StreamId, a
     // Subscribe before catching up, so nothing falls between the two.
     let mut live = state.node.feed().subscribe(&stream);
     let mut sent = after;
-    if catch_up(&mut socket, &state, &stream, &mut sent).await.is_err() {
+    if catch_up(&mut socket, &state, &stream, &mut sent)
+        .await
+        .is_err()
+    {
         return;
     }
     loop {
@@ -66,11 +69,21 @@ async fn send_events(mut socket: WebSocket, state: AppState, stream: StreamId, a
 }
 
 /// Sends journaled events after `sent`, advancing it.
-async fn catch_up(socket: &mut WebSocket, state: &AppState, stream: &StreamId, sent: &mut u64) -> Result<(), ()> {
+async fn catch_up(
+    socket: &mut WebSocket,
+    state: &AppState,
+    stream: &StreamId,
+    sent: &mut u64,
+) -> Result<(), ()> {
     loop {
-        let events = read_events(state.node.journal().as_ref(), stream, *sent, MAX_EVENTS_PAGE)
-            .await
-            .map_err(|_| ())?;
+        let events = read_events(
+            state.node.journal().as_ref(),
+            stream,
+            *sent,
+            MAX_EVENTS_PAGE,
+        )
+        .await
+        .map_err(|_| ())?;
         let count = events.len();
         for event in events {
             let seq = event.seq;
@@ -85,5 +98,8 @@ async fn catch_up(socket: &mut WebSocket, state: &AppState, stream: &StreamId, s
 
 async fn send_json(socket: &mut WebSocket, value: &impl serde::Serialize) -> Result<(), ()> {
     let text = serde_json::to_string(value).map_err(|_| ())?;
-    socket.send(Message::Text(text.into())).await.map_err(|_| ())
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| ())
 }

@@ -21,10 +21,22 @@ pub fn conversation_view(state: &ConversationState) -> ConversationView {
         _ => None,
     };
     ConversationView {
-        id: state.id.as_ref().map(ToString::to_string).unwrap_or_default(),
-        tenant: state.id.as_ref().map(|id| id.tenant().to_string()).unwrap_or_default(),
+        id: state
+            .id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        tenant: state
+            .id
+            .as_ref()
+            .map(|id| id.tenant().to_string())
+            .unwrap_or_default(),
         status: state.status.as_str().to_owned(),
-        customer: state.customer.as_ref().map(|id| id.key().to_owned()).unwrap_or_default(),
+        customer: state
+            .customer
+            .as_ref()
+            .map(|id| id.key().to_owned())
+            .unwrap_or_default(),
         channel: state.channel.clone(),
         agent,
         seq: state.seq,

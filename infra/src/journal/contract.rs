@@ -15,7 +15,8 @@ use crest_proto::{ConversationId, Envelope, MessageId, StreamId, TenantId};
 #[must_use]
 pub fn fresh_tenant() -> TenantId {
     let id = ulid::Ulid::new().to_string().to_lowercase();
-    TenantId::new(format!("t{id}")).unwrap_or_else(|error| unreachable!("generated tenant is valid: {error}"))
+    TenantId::new(format!("t{id}"))
+        .unwrap_or_else(|error| unreachable!("generated tenant is valid: {error}"))
 }
 
 /// A fresh conversation stream.
@@ -27,7 +28,8 @@ pub fn fresh_stream(tenant: &TenantId) -> StreamId {
 /// Real encoded events `first..first+count` of `stream`.
 #[must_use]
 pub fn events(stream: &StreamId, first: u64, count: u64) -> Vec<StoredEvent> {
-    let tenant = TenantId::new(stream.tenant()).unwrap_or_else(|error| unreachable!("stream tenant is valid: {error}"));
+    let tenant = TenantId::new(stream.tenant())
+        .unwrap_or_else(|error| unreachable!("stream tenant is valid: {error}"));
     (first..first + count)
         .map(|seq| {
             let event = ConversationEvent::CustomerMessageReceived(CustomerMessageReceived {
@@ -36,9 +38,16 @@ pub fn events(stream: &StreamId, first: u64, count: u64) -> Vec<StoredEvent> {
                 channel_message_id: format!("m-{seq}"),
                 text: format!("message {seq} 你好"),
             });
-            let envelope = Envelope::wrap(&event, stream.clone(), seq, 1_700_000_000_000 + seq, EventMeta::default())
-                .unwrap_or_else(|error| unreachable!("sample event encodes: {error}"));
-            StoredEvent::from_envelope(&envelope).unwrap_or_else(|error| unreachable!("sample envelope encodes: {error}"))
+            let envelope = Envelope::wrap(
+                &event,
+                stream.clone(),
+                seq,
+                1_700_000_000_000 + seq,
+                EventMeta::default(),
+            )
+            .unwrap_or_else(|error| unreachable!("sample event encodes: {error}"));
+            StoredEvent::from_envelope(&envelope)
+                .unwrap_or_else(|error| unreachable!("sample envelope encodes: {error}"))
         })
         .collect()
 }
@@ -50,11 +59,21 @@ fn seqs(events: &[StoredEvent]) -> Vec<u64> {
 /// Appends are readable in order, and `last_seq` follows them.
 pub async fn append_then_read(journal: &dyn EventJournal) {
     let stream = fresh_stream(&fresh_tenant());
-    assert_eq!(journal.last_seq(&stream).await.expect("last_seq"), 0, "a new stream is empty");
-    let outcome = journal.append(&stream, 0, events(&stream, 1, 3)).await.expect("first append");
+    assert_eq!(
+        journal.last_seq(&stream).await.expect("last_seq"),
+        0,
+        "a new stream is empty"
+    );
+    let outcome = journal
+        .append(&stream, 0, events(&stream, 1, 3))
+        .await
+        .expect("first append");
     assert_eq!(outcome.last_seq, 3);
     assert!(!outcome.already_stored);
-    journal.append(&stream, 3, events(&stream, 4, 1)).await.expect("second append");
+    journal
+        .append(&stream, 3, events(&stream, 4, 1))
+        .await
+        .expect("second append");
     let read = journal.read(&stream, 0, 100).await.expect("read");
     assert_eq!(seqs(&read), vec![1, 2, 3, 4]);
     for event in &read {
@@ -68,43 +87,102 @@ pub async fn append_then_read(journal: &dyn EventJournal) {
 /// Reads start after the given sequence number and honour the limit.
 pub async fn read_from_sequence(journal: &dyn EventJournal) {
     let stream = fresh_stream(&fresh_tenant());
-    journal.append(&stream, 0, events(&stream, 1, 10)).await.expect("append");
-    assert_eq!(seqs(&journal.read(&stream, 7, 100).await.expect("read")), vec![8, 9, 10]);
-    assert_eq!(seqs(&journal.read(&stream, 2, 3).await.expect("read")), vec![3, 4, 5]);
-    assert!(journal.read(&stream, 10, 100).await.expect("read").is_empty());
-    assert!(journal.read(&stream, u64::MAX, 100).await.expect("read").is_empty());
+    journal
+        .append(&stream, 0, events(&stream, 1, 10))
+        .await
+        .expect("append");
+    assert_eq!(
+        seqs(&journal.read(&stream, 7, 100).await.expect("read")),
+        vec![8, 9, 10]
+    );
+    assert_eq!(
+        seqs(&journal.read(&stream, 2, 3).await.expect("read")),
+        vec![3, 4, 5]
+    );
+    assert!(
+        journal
+            .read(&stream, 10, 100)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        journal
+            .read(&stream, u64::MAX, 100)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     let other = fresh_stream(&fresh_tenant());
-    assert!(journal.read(&other, 0, 100).await.expect("read").is_empty(), "streams are separate");
-    assert_eq!(read_all(journal, &stream, 0).await.expect("read_all").len(), 10);
+    assert!(
+        journal.read(&other, 0, 100).await.expect("read").is_empty(),
+        "streams are separate"
+    );
+    assert_eq!(
+        read_all(journal, &stream, 0).await.expect("read_all").len(),
+        10
+    );
 }
 
 /// A writer with a stale expected sequence number is refused and nothing is written.
 pub async fn conflict_on_wrong_expected_seq(journal: &dyn EventJournal) {
     let stream = fresh_stream(&fresh_tenant());
-    journal.append(&stream, 0, events(&stream, 1, 2)).await.expect("append");
+    journal
+        .append(&stream, 0, events(&stream, 1, 2))
+        .await
+        .expect("append");
     let stale = journal.append(&stream, 1, events(&stream, 2, 1)).await;
     assert!(
-        matches!(stale, Err(JournalError::Conflict { expected: 1, actual: 2, .. })),
+        matches!(
+            stale,
+            Err(JournalError::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            })
+        ),
         "stale writer: {stale:?}"
     );
     let ahead = journal.append(&stream, 5, events(&stream, 6, 1)).await;
-    assert!(matches!(ahead, Err(JournalError::Conflict { actual: 2, .. })), "gap: {ahead:?}");
+    assert!(
+        matches!(ahead, Err(JournalError::Conflict { actual: 2, .. })),
+        "gap: {ahead:?}"
+    );
     let misnumbered = journal.append(&stream, 2, events(&stream, 4, 1)).await;
-    assert!(matches!(misnumbered, Err(JournalError::BadSequence { expected: 2 })), "{misnumbered:?}");
-    assert!(matches!(journal.append(&stream, 2, Vec::new()).await, Err(JournalError::BadSequence { .. })));
-    assert_eq!(journal.last_seq(&stream).await.expect("last_seq"), 2, "nothing was written");
+    assert!(
+        matches!(misnumbered, Err(JournalError::BadSequence { expected: 2 })),
+        "{misnumbered:?}"
+    );
+    assert!(matches!(
+        journal.append(&stream, 2, Vec::new()).await,
+        Err(JournalError::BadSequence { .. })
+    ));
+    assert_eq!(
+        journal.last_seq(&stream).await.expect("last_seq"),
+        2,
+        "nothing was written"
+    );
 }
 
 /// Re-appending the identical events succeeds without writing; different events conflict.
 pub async fn idempotent_reappend(journal: &dyn EventJournal) {
     let stream = fresh_stream(&fresh_tenant());
     let batch = events(&stream, 1, 2);
-    journal.append(&stream, 0, batch.clone()).await.expect("append");
-    let again = journal.append(&stream, 0, batch.clone()).await.expect("identical re-append");
+    journal
+        .append(&stream, 0, batch.clone())
+        .await
+        .expect("append");
+    let again = journal
+        .append(&stream, 0, batch.clone())
+        .await
+        .expect("identical re-append");
     assert!(again.already_stored);
     assert_eq!(again.last_seq, 2);
     let different = journal.append(&stream, 0, events(&stream, 1, 2)).await;
-    assert!(matches!(different, Err(JournalError::Conflict { .. })), "{different:?}");
+    assert!(
+        matches!(different, Err(JournalError::Conflict { .. })),
+        "{different:?}"
+    );
     let stored = journal.read(&stream, 0, 10).await.expect("read");
     assert_eq!(stored, batch, "the first write is what stays");
 }
@@ -124,8 +202,14 @@ pub async fn snapshots(journal: &dyn EventJournal) {
         schema_version: 2,
         state: "九".as_bytes().to_vec(),
     };
-    journal.save_snapshot(&stream, second.clone()).await.expect("save");
-    assert_eq!(journal.load_snapshot(&stream).await.expect("load"), Some(second));
+    journal
+        .save_snapshot(&stream, second.clone())
+        .await
+        .expect("save");
+    assert_eq!(
+        journal.load_snapshot(&stream).await.expect("load"),
+        Some(second)
+    );
     let other = fresh_stream(&fresh_tenant());
     assert_eq!(journal.load_snapshot(&other).await.expect("load"), None);
 }
@@ -140,18 +224,37 @@ pub async fn publication_watermark(journal: &dyn EventJournal) {
             .map(|item| (item.stream, item.published_seq))
             .collect::<Vec<_>>()
     };
-    journal.append(&stream, 0, events(&stream, 1, 3)).await.expect("append");
-    assert_eq!(mine(journal.unpublished().await.expect("unpublished")), vec![(stream.clone(), 0)]);
+    journal
+        .append(&stream, 0, events(&stream, 1, 3))
+        .await
+        .expect("append");
+    assert_eq!(
+        mine(journal.unpublished().await.expect("unpublished")),
+        vec![(stream.clone(), 0)]
+    );
     journal.mark_published(&stream, 2).await.expect("mark");
-    assert_eq!(mine(journal.unpublished().await.expect("unpublished")), vec![(stream.clone(), 2)]);
+    assert_eq!(
+        mine(journal.unpublished().await.expect("unpublished")),
+        vec![(stream.clone(), 2)]
+    );
     journal.mark_published(&stream, 3).await.expect("mark");
     assert!(mine(journal.unpublished().await.expect("unpublished")).is_empty());
-    journal.append(&stream, 3, events(&stream, 4, 1)).await.expect("append");
-    assert_eq!(mine(journal.unpublished().await.expect("unpublished")), vec![(stream, 3)]);
+    journal
+        .append(&stream, 3, events(&stream, 4, 1))
+        .await
+        .expect("append");
+    assert_eq!(
+        mine(journal.unpublished().await.expect("unpublished")),
+        vec![(stream, 3)]
+    );
 }
 
 /// Many writers on many streams at once: every append lands, in order, in its own stream.
-pub async fn many_streams_concurrently(journal: Arc<dyn EventJournal>, streams: usize, appends_per_stream: u64) {
+pub async fn many_streams_concurrently(
+    journal: Arc<dyn EventJournal>,
+    streams: usize,
+    appends_per_stream: u64,
+) {
     let tenant = fresh_tenant();
     let mut tasks = Vec::with_capacity(streams);
     for _ in 0..streams {
@@ -170,9 +273,17 @@ pub async fn many_streams_concurrently(journal: Arc<dyn EventJournal>, streams: 
     for task in tasks {
         let stream = task.await.expect("writer task");
         let stored = journal.read(&stream, 0, 1000).await.expect("read");
-        assert_eq!(seqs(&stored), (1..=appends_per_stream).collect::<Vec<_>>(), "{stream}");
+        assert_eq!(
+            seqs(&stored),
+            (1..=appends_per_stream).collect::<Vec<_>>(),
+            "{stream}"
+        );
         for event in stored {
-            assert_eq!(event.envelope().expect("decodes").stream, stream, "no cross-stream writes");
+            assert_eq!(
+                event.envelope().expect("decodes").stream,
+                stream,
+                "no cross-stream writes"
+            );
         }
     }
 }
@@ -185,7 +296,10 @@ where
 {
     let stream = fresh_stream(&fresh_tenant());
     let journal = open().await;
-    journal.append(&stream, 0, events(&stream, 1, 5)).await.expect("append");
+    journal
+        .append(&stream, 0, events(&stream, 1, 5))
+        .await
+        .expect("append");
     journal
         .save_snapshot(
             &stream,
@@ -200,11 +314,26 @@ where
     journal.flush().await.expect("flush");
     close(journal);
     let reopened = open().await;
-    assert_eq!(seqs(&reopened.read(&stream, 0, 100).await.expect("read")), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        seqs(&reopened.read(&stream, 0, 100).await.expect("read")),
+        vec![1, 2, 3, 4, 5]
+    );
     assert_eq!(reopened.last_seq(&stream).await.expect("last_seq"), 5);
-    assert!(reopened.load_snapshot(&stream).await.expect("load").is_some());
-    reopened.append(&stream, 5, events(&stream, 6, 1)).await.expect("append after reopen");
+    assert!(
+        reopened
+            .load_snapshot(&stream)
+            .await
+            .expect("load")
+            .is_some()
+    );
+    reopened
+        .append(&stream, 5, events(&stream, 6, 1))
+        .await
+        .expect("append after reopen");
     let stale = reopened.append(&stream, 0, events(&stream, 1, 1)).await;
-    assert!(matches!(stale, Err(JournalError::Conflict { .. })), "heads survive reopen: {stale:?}");
+    assert!(
+        matches!(stale, Err(JournalError::Conflict { .. })),
+        "heads survive reopen: {stale:?}"
+    );
     close(reopened);
 }

@@ -57,8 +57,8 @@ struct JournalMetrics {
 impl JournalMetrics {
     fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let latency = vec![
-            0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
-            0.512, 1.0,
+            0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128,
+            0.256, 0.512, 1.0,
         ];
         let metrics = Self {
             append_seconds: Histogram::with_opts(
@@ -80,7 +80,9 @@ impl JournalMetrics {
                     "crest_journal_batch_appends",
                     "Appends sharing one group commit.",
                 )
-                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0]),
+                .buckets(vec![
+                    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
+                ]),
             )?,
             appended_events: IntCounter::new(
                 "crest_journal_appended_events_total",
@@ -132,7 +134,9 @@ struct Keyspaces {
 
 impl Keyspaces {
     fn open(path: &Path) -> fjall::Result<Self> {
-        let db = Database::builder(path).manual_journal_persist(true).open()?;
+        let db = Database::builder(path)
+            .manual_journal_persist(true)
+            .open()?;
         Ok(Self {
             events: db.keyspace("events", KeyspaceCreateOptions::default)?,
             snapshots: db.keyspace("snapshots", KeyspaceCreateOptions::default)?,
@@ -147,7 +151,8 @@ impl Keyspaces {
             None => Ok(0),
             Some(guard) => {
                 let key = guard.key().map_err(storage)?;
-                seq_of_key(&key).ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))
+                seq_of_key(&key)
+                    .ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))
             }
         }
     }
@@ -174,14 +179,20 @@ pub struct FjallJournal {
 
 impl std::fmt::Debug for FjallJournal {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("FjallJournal").finish_non_exhaustive()
+        formatter
+            .debug_struct("FjallJournal")
+            .finish_non_exhaustive()
     }
 }
 
 impl FjallJournal {
     /// Opens (or creates) the journal in `path`, recovering it after an unclean stop, and starts the
     /// writer thread. Metrics are registered in `registry`.
-    pub fn open(path: &Path, config: FjallJournalConfig, registry: &Registry) -> Result<Self, JournalError> {
+    pub fn open(
+        path: &Path,
+        config: FjallJournalConfig,
+        registry: &Registry,
+    ) -> Result<Self, JournalError> {
         let keyspaces = Keyspaces::open(path).map_err(storage)?;
         let metrics = JournalMetrics::new(registry).map_err(storage)?;
         let (requests, receiver) = flume::unbounded();
@@ -211,8 +222,13 @@ impl FjallJournal {
         let (reply, _) = oneshot::channel();
         // Everything queued before the shutdown request is committed first.
         let _ = self.requests.send(Request::Shutdown { reply });
-        handle.join().map_err(|_| JournalError::Storage("journal writer panicked".to_owned()))?;
-        self.keyspaces.db.persist(PersistMode::SyncAll).map_err(storage)
+        handle
+            .join()
+            .map_err(|_| JournalError::Storage("journal writer panicked".to_owned()))?;
+        self.keyspaces
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(storage)
     }
 
     async fn request<T>(
@@ -220,7 +236,9 @@ impl FjallJournal {
         build: impl FnOnce(oneshot::Sender<Result<T, JournalError>>) -> Request,
     ) -> Result<T, JournalError> {
         let (reply, answer) = oneshot::channel();
-        self.requests.send(build(reply)).map_err(|_| JournalError::Closed)?;
+        self.requests
+            .send(build(reply))
+            .map_err(|_| JournalError::Closed)?;
         answer.await.map_err(|_| JournalError::Closed)?
     }
 }
@@ -253,7 +271,12 @@ impl EventJournal for FjallJournal {
         .await
     }
 
-    async fn read(&self, stream: &StreamId, after_seq: u64, limit: usize) -> Result<Vec<StoredEvent>, JournalError> {
+    async fn read(
+        &self,
+        stream: &StreamId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
         let Some(first) = after_seq.checked_add(1) else {
             return Ok(Vec::new());
         };
@@ -262,7 +285,8 @@ impl EventJournal for FjallJournal {
         let mut events = Vec::new();
         for guard in self.keyspaces.events.range(start..=end).take(limit) {
             let (key, value) = guard.into_inner().map_err(storage)?;
-            let seq = seq_of_key(&key).ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))?;
+            let seq = seq_of_key(&key)
+                .ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))?;
             events.push(StoredEvent {
                 seq,
                 bytes: value.to_vec(),
@@ -275,7 +299,11 @@ impl EventJournal for FjallJournal {
         self.keyspaces.last_seq(stream.as_str())
     }
 
-    async fn save_snapshot(&self, stream: &StreamId, snapshot: Snapshot) -> Result<(), JournalError> {
+    async fn save_snapshot(
+        &self,
+        stream: &StreamId,
+        snapshot: Snapshot,
+    ) -> Result<(), JournalError> {
         self.request(|reply| Request::SaveSnapshot {
             stream: stream.clone(),
             snapshot,
@@ -285,11 +313,16 @@ impl EventJournal for FjallJournal {
     }
 
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, JournalError> {
-        let Some(value) = self.keyspaces.snapshots.get(stream.as_str()).map_err(storage)? else {
+        let Some(value) = self
+            .keyspaces
+            .snapshots
+            .get(stream.as_str())
+            .map_err(storage)?
+        else {
             return Ok(None);
         };
-        let (seq, schema_version, state) =
-            decode_snapshot(&value).ok_or_else(|| JournalError::Storage("malformed snapshot".to_owned()))?;
+        let (seq, schema_version, state) = decode_snapshot(&value)
+            .ok_or_else(|| JournalError::Storage("malformed snapshot".to_owned()))?;
         Ok(Some(Snapshot {
             seq,
             schema_version,
@@ -341,8 +374,16 @@ struct Writer {
 
 /// The answer owed to one request once its batch is committed.
 enum Owed {
-    Append(oneshot::Sender<Result<AppendOutcome, JournalError>>, Result<AppendOutcome, JournalError>, Instant, usize),
-    Unit(oneshot::Sender<Result<(), JournalError>>, Result<(), JournalError>),
+    Append(
+        oneshot::Sender<Result<AppendOutcome, JournalError>>,
+        Result<AppendOutcome, JournalError>,
+        Instant,
+        usize,
+    ),
+    Unit(
+        oneshot::Sender<Result<(), JournalError>>,
+        Result<(), JournalError>,
+    ),
 }
 
 impl Writer {
@@ -357,7 +398,11 @@ impl Writer {
     }
 
     fn run(mut self, receiver: &flume::Receiver<Request>) {
-        let max_batch = if self.config.group_commit { self.config.max_batch.max(1) } else { 1 };
+        let max_batch = if self.config.group_commit {
+            self.config.max_batch.max(1)
+        } else {
+            1
+        };
         let mut requests = Vec::with_capacity(max_batch);
         while let Ok(first) = receiver.recv() {
             requests.push(first);
@@ -373,7 +418,9 @@ impl Writer {
                     None => break,
                 }
             }
-            let shutdown = requests.iter().any(|request| matches!(request, Request::Shutdown { .. }));
+            let shutdown = requests
+                .iter()
+                .any(|request| matches!(request, Request::Shutdown { .. }));
             self.commit(&mut requests);
             if shutdown {
                 return;
@@ -398,8 +445,15 @@ impl Writer {
                     reply,
                 } => {
                     let count = events.len();
-                    let result = self.stage_append(&mut batch, &mut written, &stream, expected_seq, events);
-                    needs_sync |= matches!(result, Ok(AppendOutcome { already_stored: false, .. }));
+                    let result =
+                        self.stage_append(&mut batch, &mut written, &stream, expected_seq, events);
+                    needs_sync |= matches!(
+                        result,
+                        Ok(AppendOutcome {
+                            already_stored: false,
+                            ..
+                        })
+                    );
                     owed.push(Owed::Append(reply, result, enqueued, count));
                 }
                 Request::SaveSnapshot {
@@ -407,7 +461,8 @@ impl Writer {
                     snapshot,
                     reply,
                 } => {
-                    let value = encode_snapshot(snapshot.seq, snapshot.schema_version, &snapshot.state);
+                    let value =
+                        encode_snapshot(snapshot.seq, snapshot.schema_version, &snapshot.state);
                     batch.insert(&self.keyspaces.snapshots, stream.as_str(), value);
                     owed.push(Owed::Unit(reply, Ok(())));
                 }
@@ -423,9 +478,14 @@ impl Writer {
         }
         let started = Instant::now();
         let committed = self.write(batch, needs_sync);
-        let appends = owed.iter().filter(|item| matches!(item, Owed::Append(..))).count();
+        let appends = owed
+            .iter()
+            .filter(|item| matches!(item, Owed::Append(..)))
+            .count();
         if committed.is_ok() && appends > 0 {
-            self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .commit_seconds
+                .observe(started.elapsed().as_secs_f64());
             self.metrics.batch_appends.observe(appends as f64);
         }
         if committed.is_err() {
@@ -440,10 +500,18 @@ impl Writer {
                         (Err(error), _) => Err(error.clone()),
                         (Ok(()), result) => result,
                     };
-                    if matches!(result, Ok(AppendOutcome { already_stored: false, .. })) {
+                    if matches!(
+                        result,
+                        Ok(AppendOutcome {
+                            already_stored: false,
+                            ..
+                        })
+                    ) {
                         self.metrics.appended_events.inc_by(count as u64);
                     }
-                    self.metrics.append_seconds.observe(enqueued.elapsed().as_secs_f64());
+                    self.metrics
+                        .append_seconds
+                        .observe(enqueued.elapsed().as_secs_f64());
                     let _ = reply.send(result);
                 }
                 Owed::Unit(reply, result) => {
@@ -461,11 +529,19 @@ impl Writer {
         let durable = needs_sync && self.config.sync;
         if batch.is_empty() {
             if durable {
-                return self.keyspaces.db.persist(PersistMode::SyncData).map_err(storage);
+                return self
+                    .keyspaces
+                    .db
+                    .persist(PersistMode::SyncData)
+                    .map_err(storage);
             }
             return Ok(());
         }
-        let mode = if durable { Some(PersistMode::SyncData) } else { Some(PersistMode::Buffer) };
+        let mode = if durable {
+            Some(PersistMode::SyncData)
+        } else {
+            Some(PersistMode::Buffer)
+        };
         batch.durability(mode).commit().map_err(storage)
     }
 
@@ -505,7 +581,11 @@ impl Writer {
             });
         }
         for event in events {
-            batch.insert(&self.keyspaces.events, event_key(stream.as_str(), event.seq), event.bytes.clone());
+            batch.insert(
+                &self.keyspaces.events,
+                event_key(stream.as_str(), event.seq),
+                event.bytes.clone(),
+            );
             written.insert((stream.clone(), event.seq), event.bytes);
         }
         if !self.pending_marked.contains(stream) {
@@ -553,7 +633,11 @@ impl Writer {
         stream: &StreamId,
         seq: u64,
     ) -> Result<(), JournalError> {
-        batch.insert(&self.keyspaces.published, stream.as_str(), seq.to_be_bytes());
+        batch.insert(
+            &self.keyspaces.published,
+            stream.as_str(),
+            seq.to_be_bytes(),
+        );
         if self.head(stream)? <= seq {
             batch.remove(&self.keyspaces.pending, stream.as_str());
             self.pending_marked.remove(stream);

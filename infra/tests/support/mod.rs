@@ -8,11 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crest_actors::NodeConfig;
 use crest_actors::context::EntitySettings;
 use crest_actors::test_brain::EchoBrain;
-use crest_actors::NodeConfig;
-use crest_infra::server::{self, RunningServer};
 pub use crest_infra::server::ServeConfig;
+use crest_infra::server::{self, RunningServer};
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
@@ -55,7 +55,10 @@ impl NatsServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|error| {
-                panic!("cannot start {} ({error}); run scripts/setup.sh to install nats-server 2.15.1", binary.display())
+                panic!(
+                    "cannot start {} ({error}); run scripts/setup.sh to install nats-server 2.15.1",
+                    binary.display()
+                )
             });
         let server = Self {
             child,
@@ -103,7 +106,9 @@ pub fn config(data_dir: &Path) -> ServeConfig {
 
 /// Starts a node with the deterministic echo brain.
 pub async fn start(config: ServeConfig) -> RunningServer {
-    server::start(config, Arc::new(EchoBrain)).await.expect("node starts")
+    server::start(config, Arc::new(EchoBrain))
+        .await
+        .expect("node starts")
 }
 
 /// A small JSON HTTP client bound to one node.
@@ -184,8 +189,10 @@ impl Client {
 
     /// Posts a customer message.
     pub async fn message(&self, tenant: &str, customer: &str, id: &str, text: &str) -> Answer {
-        let body = serde_json::json!({"channel": "web", "customer": customer, "id": id, "text": text});
-        self.post(&format!("/v1/tenants/{tenant}/messages"), &body).await
+        let body =
+            serde_json::json!({"channel": "web", "customer": customer, "id": id, "text": text});
+        self.post(&format!("/v1/tenants/{tenant}/messages"), &body)
+            .await
     }
 
     /// Polls a conversation until `done` holds (up to 10 s).
@@ -197,11 +204,17 @@ impl Client {
     ) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let answer = self.get(&format!("/v1/tenants/{tenant}/conversations/{id}")).await;
+            let answer = self
+                .get(&format!("/v1/tenants/{tenant}/conversations/{id}"))
+                .await;
             if answer.status == 200 && done(&answer.body) {
                 return answer.body;
             }
-            assert!(Instant::now() < deadline, "condition not reached: {:?}", answer.body);
+            assert!(
+                Instant::now() < deadline,
+                "condition not reached: {:?}",
+                answer.body
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
