@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput};
 use crest_actors::ports::journal::EventJournal;
 use crest_infra::journal::{FjallJournal, FjallJournalConfig, contract};
+use criterion::{BenchmarkId, Criterion, Throughput};
 
 fn open(dir: &std::path::Path, group_commit: bool) -> Arc<FjallJournal> {
     let config = FjallJournalConfig {
@@ -21,7 +21,11 @@ fn open(dir: &std::path::Path, group_commit: bool) -> Arc<FjallJournal> {
 }
 
 /// Appends one event to each of `streams` streams concurrently, `rounds` times.
-async fn concurrent_appends(journal: &Arc<FjallJournal>, streams: &[crest_proto::StreamId], heads: &mut [u64]) {
+async fn concurrent_appends(
+    journal: &Arc<FjallJournal>,
+    streams: &[crest_proto::StreamId],
+    heads: &mut [u64],
+) {
     let mut tasks = Vec::with_capacity(streams.len());
     for (stream, head) in streams.iter().zip(heads.iter()) {
         let journal = Arc::clone(journal);
@@ -40,15 +44,26 @@ async fn concurrent_appends(journal: &Arc<FjallJournal>, streams: &[crest_proto:
 }
 
 fn bench(criterion: &mut Criterion) {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => panic!("runtime: {error}"),
     };
     let mut group = criterion.benchmark_group("journal_append");
-    group.sample_size(10).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4))
+        .warm_up_time(Duration::from_secs(1));
 
     for group_commit in [true, false] {
-        let label = if group_commit { "group_commit" } else { "sync_each" };
+        let label = if group_commit {
+            "group_commit"
+        } else {
+            "sync_each"
+        };
         let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
         let journal = open(dir.path(), group_commit);
 

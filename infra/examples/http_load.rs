@@ -15,10 +15,22 @@ use hdrhistogram::Histogram;
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let target = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
-    let customers: usize = args.next().and_then(|value| value.parse().ok()).unwrap_or(200);
-    let seconds: u64 = args.next().and_then(|value| value.parse().ok()).unwrap_or(20);
-    let per_conversation: u64 = args.next().and_then(|value| value.parse().ok()).unwrap_or(10).max(1);
+    let target = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+    let customers: usize = args
+        .next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(200);
+    let seconds: u64 = args
+        .next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(20);
+    let per_conversation: u64 = args
+        .next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(10)
+        .max(1);
     let run = format!("{:x}", std::process::id());
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let http = reqwest::Client::builder()
