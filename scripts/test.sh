@@ -13,7 +13,7 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== tests"
-cargo nextest run --workspace --all-targets --no-fail-fast
+cargo nextest run --workspace --no-fail-fast
 echo "== doc tests"
 cargo test --workspace --doc --quiet
 echo "== benchmarks compile"

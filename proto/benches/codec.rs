@@ -119,7 +119,7 @@ fn bench_event(
     if decoded != *event {
         return Err(format!("{name}: envelope does not round-trip").into());
     }
-    println!("{name}: envelope is {} bytes", bytes.len());
+    eprintln!("{name}: envelope is {} bytes", bytes.len());
 
     let mut group = criterion.benchmark_group(name);
     group.throughput(Throughput::Bytes(u64::try_from(bytes.len())?));
