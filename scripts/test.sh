@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Crest's whole test suite on a fresh machine: installs the tools, checks formatting and lints,
-# then runs every test (unit, golden files, journal contract, API, recovery, NATS, crash) with nextest.
+# checks that doc examples and benchmarks compile, then runs every test (unit, golden files, journal
+# contract, API, recovery, NATS, kill -9 crash) with nextest. The nextest summary is the last line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -12,9 +13,9 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== tests"
-cargo nextest run --workspace --no-fail-fast
 echo "== doc tests"
 cargo test --workspace --doc --quiet
 echo "== benchmarks compile"
 cargo bench --workspace --no-run --quiet
+echo "== tests"
+cargo nextest run --workspace --no-fail-fast
