@@ -15,7 +15,17 @@ use tracing_subscriber::EnvFilter;
 
 /// Crest: event-sourced customer service for e-commerce promo peaks.
 #[derive(Debug, Parser)]
-#[command(name = "crest", version, about, long_about = None)]
+#[command(
+    name = "crest",
+    version,
+    about = "Crest: event-sourced customer service for e-commerce promo peaks",
+    long_about = "Crest: event-sourced customer service for e-commerce promo peaks.\n\n\
+        An AI bot answers first, customers who are stuck or ask for a person are handed to human \
+        agents, and every conversation is an actor whose acknowledgement means \"durably journaled\".",
+    after_help = "Examples:\n  crest serve                                   single node on 127.0.0.1:8080, data in ./data\n  \
+        crest serve --data-dir /var/lib/crest --listen 0.0.0.0:8080 --nats nats://127.0.0.1:4222\n\n\
+        Run `crest serve --help` for every option. The API is described in README.md and at GET /."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
