@@ -1,0 +1,1 @@
+//! emotion (in progress)
