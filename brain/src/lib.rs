@@ -7,6 +7,7 @@ pub mod commerce;
 pub mod emotion;
 pub mod entities;
 pub mod kb;
+pub mod llm;
 pub mod pack;
 pub mod policy;
 pub mod text;
