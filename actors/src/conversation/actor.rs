@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crest_proto::commands::ConversationCommand;
 use crest_proto::envelope::EventMeta;
-use crest_proto::events::{ConversationEvent, Role};
+use crest_proto::events::ConversationEvent;
 use crest_proto::{ConversationId, MessageId, StreamId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -15,7 +15,7 @@ use super::decide::{Decision, Rejection, decide, needs_bot_answer};
 use super::state::ConversationState;
 use crate::context::EntityContext;
 use crate::persistence::Persistent;
-use crate::ports::brain::{BrainAnswer, BrainInput};
+use crate::ports::brain::{BrainAnswer, BrainInput, HistoryTurn};
 use crate::ports::journal::JournalError;
 use crate::shard::ShardMsg;
 
@@ -353,12 +353,16 @@ fn ask_brain(myself: &ActorRef<ConversationMsg>, running: &mut Running, message_
         return;
     };
     let history_len = running.context.settings.brain_history;
-    let earlier: Vec<(Role, String)> = state
+    let earlier: Vec<HistoryTurn> = state
         .messages
         .iter()
         .take_while(|candidate| &candidate.id != message_id)
         .filter(|candidate| !candidate.internal)
-        .map(|candidate| (candidate.role, candidate.text.clone()))
+        .map(|candidate| HistoryTurn {
+            role: candidate.role,
+            text: candidate.text.clone(),
+            intent: candidate.intent.as_ref().map(|(intent, _)| intent.clone()),
+        })
         .collect();
     let history = earlier[earlier.len().saturating_sub(history_len)..].to_vec();
     let input = BrainInput {

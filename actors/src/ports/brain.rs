@@ -18,8 +18,19 @@ pub struct BrainInput {
     pub message_id: MessageId,
     /// Its text.
     pub text: String,
-    /// Recent history, oldest first (role, text), not including `text`.
-    pub history: Vec<(Role, String)>,
+    /// Recent history, oldest first, not including `text` (internal notes are left out).
+    pub history: Vec<HistoryTurn>,
+}
+
+/// One earlier message of the conversation, as the brain sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryTurn {
+    /// Who wrote it.
+    pub role: Role,
+    /// The text.
+    pub text: String,
+    /// The intent the bot recognised or answered with (bot turns).
+    pub intent: Option<String>,
 }
 
 /// The brain's answer.

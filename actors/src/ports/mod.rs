@@ -4,6 +4,6 @@ pub mod brain;
 pub mod bus;
 pub mod journal;
 
-pub use brain::{Brain, BrainAnswer, BrainInput, BrainReply};
+pub use brain::{Brain, BrainAnswer, BrainInput, BrainReply, HistoryTurn};
 pub use bus::{BusError, EventBus};
 pub use journal::{AppendOutcome, EventJournal, JournalError, Snapshot, StoredEvent, Unpublished};
