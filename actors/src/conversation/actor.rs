@@ -362,6 +362,7 @@ fn ask_brain(myself: &ActorRef<ConversationMsg>, running: &mut Running, message_
             role: candidate.role,
             text: candidate.text.clone(),
             intent: candidate.intent.as_ref().map(|(intent, _)| intent.clone()),
+            confidence: candidate.intent.as_ref().map(|(_, confidence)| *confidence),
         })
         .collect();
     let history = earlier[earlier.len().saturating_sub(history_len)..].to_vec();

@@ -31,6 +31,8 @@ pub struct HistoryTurn {
     pub text: String,
     /// The intent the bot recognised or answered with (bot turns).
     pub intent: Option<String>,
+    /// The bot's confidence in that intent (bot turns).
+    pub confidence: Option<f32>,
 }
 
 /// The brain's answer.
