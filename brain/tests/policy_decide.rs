@@ -95,7 +95,7 @@ fn decide_table() {
         (
             "anger escalation routes by intent",
             fresh.clone(),
-            escalated("退款！！！", "refund", "anger"),
+            escalated("退款！！！", "refund_request", "anger"),
             handoff("anger", "after_sales"),
         ),
         (
@@ -106,13 +106,13 @@ fn decide_table() {
         ),
         (
             "human request routes by the awaited slot's topic",
-            waiting_for_order("logistics", 1),
+            waiting_for_order("logistics_tracking", 1),
             escalated("转人工", "human_agent", "customer_request"),
             handoff("customer_request", "after_sales"),
         ),
         (
             "human request routes by the last topic",
-            after("stock"),
+            after("stock_availability"),
             escalated("人工客服", "human_agent", "customer_request"),
             handoff("customer_request", "pre_sales"),
         ),
@@ -144,14 +144,14 @@ fn decide_table() {
         (
             "logistics without a number asks for it",
             fresh.clone(),
-            nlu("where is my parcel", "logistics", 0.9),
-            ask_order("logistics"),
+            nlu("where is my parcel", "logistics_tracking", 0.9),
+            ask_order("logistics_tracking"),
         ),
         (
             "refund without a number asks for it",
             fresh.clone(),
-            nlu("我要退款", "refund", 0.9),
-            ask_order("refund"),
+            nlu("我要退款", "refund_request", 0.9),
+            ask_order("refund_request"),
         ),
         (
             "the awaited number fills the slot whatever the intent",
@@ -161,7 +161,7 @@ fn decide_table() {
         ),
         (
             "the awaited number goes to the slot's tool",
-            waiting_for_order("logistics", 1),
+            waiting_for_order("logistics_tracking", 1),
             nlu("订单号是2026111100005", "order_status", 0.7),
             Action::CallTool(ToolCall::Logistics {
                 order_id: "2026111100005".to_owned(),
@@ -169,7 +169,7 @@ fn decide_table() {
         ),
         (
             "a number in another language still fills the slot",
-            waiting_for_order("refund", 1),
+            waiting_for_order("refund_request", 1),
             in_lang(Lang::Other, nlu("2026111100002", "out_of_scope", 0.0)),
             Action::CallTool(ToolCall::CreateRefund {
                 order_id: "2026111100002".to_owned(),
@@ -203,7 +203,7 @@ fn decide_table() {
         (
             "logistics with a number",
             fresh.clone(),
-            nlu("order #2026111100009 tracking?", "logistics", 0.9),
+            nlu("order #2026111100009 tracking?", "logistics_tracking", 0.9),
             Action::CallTool(ToolCall::Logistics {
                 order_id: "2026111100009".to_owned(),
             }),
@@ -219,7 +219,7 @@ fn decide_table() {
         (
             "stock with a sku",
             fresh.clone(),
-            nlu("SKU1002还有货吗", "stock", 0.9),
+            nlu("SKU1002还有货吗", "stock_availability", 0.9),
             Action::CallTool(ToolCall::Stock {
                 sku: Some("SKU1002".to_owned()),
             }),
@@ -227,7 +227,7 @@ fn decide_table() {
         (
             "stock without a sku",
             fresh.clone(),
-            nlu("保温杯还有货吗", "stock", 0.9),
+            nlu("保温杯还有货吗", "stock_availability", 0.9),
             Action::CallTool(ToolCall::Stock { sku: None }),
         ),
         (
@@ -343,29 +343,29 @@ fn next_state_table() {
         ),
         (
             "a filled slot closes and keeps its topic",
-            waiting_for_order("logistics", 1),
+            waiting_for_order("logistics_tracking", 1),
             order_status("2026111100001"),
             nlu("2026111100001", "out_of_scope", 0.1),
-            after("logistics"),
+            after("logistics_tracking"),
         ),
         (
             "a tool call sets the topic",
             fresh.clone(),
             Action::CallTool(ToolCall::Stock { sku: None }),
-            nlu("有货吗", "stock", 0.9),
-            after("stock"),
+            nlu("有货吗", "stock_availability", 0.9),
+            after("stock_availability"),
         ),
         (
             "clarify counts a low-confidence turn",
             DialogueState {
                 low_confidence_streak: 1,
-                ..after("stock")
+                ..after("stock_availability")
             },
             Action::Clarify,
             nlu("嗯？", "out_of_scope", 0.1),
             DialogueState {
                 low_confidence_streak: 2,
-                ..after("stock")
+                ..after("stock_availability")
             },
         ),
         (
@@ -394,12 +394,12 @@ fn next_state_table() {
         ),
         (
             "a handoff sticks and keeps the topic",
-            waiting_for_order("refund", 1),
+            waiting_for_order("refund_request", 1),
             handoff("anger", "after_sales"),
             escalated("垃圾", "complaint", "anger"),
             DialogueState {
                 handed_off: true,
-                ..after("refund")
+                ..after("refund_request")
             },
         ),
         (
@@ -505,7 +505,7 @@ fn actions_and_state_serialize() {
         order_status("2026111100001"),
         Action::CallTool(ToolCall::RecentOrders),
         Action::CallTool(ToolCall::Stock { sku: None }),
-        ask_order("refund"),
+        ask_order("refund_request"),
         handoff("vip", "after_sales"),
         Action::SmallTalk("greeting".to_owned()),
         Action::Reply("invoice".to_owned()),
@@ -517,7 +517,7 @@ fn actions_and_state_serialize() {
         let back: Action = serde_json::from_str(&json).expect("deserializes");
         assert_eq!(back, action, "{json}");
     }
-    let state = waiting_for_order("logistics", 2);
+    let state = waiting_for_order("logistics_tracking", 2);
     let json = serde_json::to_string(&state).expect("serializes");
     assert_eq!(
         serde_json::from_str::<DialogueState>(&json).expect("deserializes"),

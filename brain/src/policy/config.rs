@@ -26,6 +26,7 @@ impl Default for Routing {
             intents::COMPLAINT,
             intents::REFUND,
             intents::REFUND_REQUEST,
+            intents::REFUND_STATUS,
             intents::RETURN,
             intents::EXCHANGE,
             intents::LOGISTICS,
@@ -104,6 +105,7 @@ impl Default for PolicyConfig {
             (intents::LOGISTICS, OrderTool::Logistics),
             (intents::REFUND, OrderTool::CreateRefund),
             (intents::REFUND_REQUEST, OrderTool::CreateRefund),
+            (intents::REFUND_STATUS, OrderTool::OrderStatus),
         ]
         .into_iter()
         .map(|(intent, tool)| (intent.to_owned(), tool))

@@ -12,13 +12,15 @@ pub const HUMAN_AGENT: &str = "human_agent";
 /// Where is my order, what is its state.
 pub const ORDER_STATUS: &str = "order_status";
 /// Where is my parcel, tracking.
-pub const LOGISTICS: &str = "logistics";
+pub const LOGISTICS: &str = "logistics_tracking";
 /// I want my money back.
-pub const REFUND: &str = "refund";
+pub const REFUND: &str = "refund_request";
 /// The starter brain's name for [`REFUND`].
 pub const REFUND_REQUEST: &str = "refund_request";
+/// Asking where the money of an existing refund is (answered from the order).
+pub const REFUND_STATUS: &str = "refund_status";
 /// I want to return an item.
-pub const RETURN: &str = "return";
+pub const RETURN: &str = "return_request";
 /// I want to exchange an item (size, colour).
 pub const EXCHANGE: &str = "exchange";
 /// A complaint.
@@ -26,9 +28,9 @@ pub const COMPLAINT: &str = "complaint";
 /// Questions about a product.
 pub const PRODUCT_INFO: &str = "product_info";
 /// Is it in stock, when is it restocked.
-pub const STOCK: &str = "stock";
+pub const STOCK: &str = "stock_availability";
 /// Coupons and promotions.
-pub const COUPON: &str = "coupon";
+pub const COUPON: &str = "coupon_promo";
 /// How can I pay.
 pub const PAYMENT_METHODS: &str = "payment_methods";
 /// Show my orders.
