@@ -5,6 +5,7 @@
 pub mod classifier;
 pub mod commerce;
 pub mod emotion;
+pub mod engine;
 pub mod entities;
 pub mod kb;
 pub mod llm;

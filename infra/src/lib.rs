@@ -1,10 +1,11 @@
 //! Crest's infrastructure: journal and bus adapters, the HTTP/WebSocket API, telemetry, and the
 //! pieces of the `crest` binary.
 
+pub mod brain_adapter;
 pub mod bus;
 pub mod demo;
+pub mod evaluate;
 pub mod http;
 pub mod journal;
 pub mod server;
-pub mod starter_brain;
 pub mod telemetry;

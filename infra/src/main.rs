@@ -8,9 +8,14 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use crest_actors::NodeConfig;
 use crest_actors::context::EntitySettings;
+use crest_brain::classifier::TextClassifier;
+use crest_brain::commerce::{HttpCommerce, HttpCommerceConfig};
+use crest_brain::engine;
+use crest_brain::llm::{LlmClient, LlmConfig};
+use crest_infra::brain_adapter::EngineBrain;
+use crest_infra::evaluate;
 use crest_infra::journal::FjallJournalConfig;
 use crest_infra::server::{self, ServeConfig};
-use crest_infra::starter_brain::StarterBrain;
 use tracing_subscriber::EnvFilter;
 
 /// Crest: event-sourced customer service for e-commerce promo peaks.
@@ -39,6 +44,12 @@ enum Command {
     /// stops accepting requests, lets in-flight ones finish, publishes pending events and flushes
     /// the journal before exiting.
     Serve(ServeArgs),
+    /// Train and evaluate the intent and sentiment classifier.
+    #[command(subcommand)]
+    Nlu(NluCommand),
+    /// Evaluate knowledge-base retrieval.
+    #[command(subcommand)]
+    Kb(KbCommand),
     /// Append events to a journal forever, printing each acknowledged append (crash tests).
     #[command(hide = true)]
     JournalWriter {
@@ -48,6 +59,48 @@ enum Command {
         /// Streams written round-robin.
         #[arg(long, default_value_t = 50)]
         streams: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NluCommand {
+    /// Evaluate a classifier. With --train, trains a fresh one on TRAIN; without, evaluates the
+    /// default intent model (mapping test labels with --map). The last line is a JSON object
+    /// {"n","accuracy","macro_f1","p50_us","p99_us"[,"oos_recall","in_scope_accuracy"]}.
+    Eval {
+        /// Training examples, JSON lines {"text","label"}.
+        #[arg(long)]
+        train: Option<PathBuf>,
+        /// Test examples, JSON lines {"text","label"}; labels `oos`/`out_of_scope` are out of scope.
+        #[arg(long)]
+        test: PathBuf,
+        /// JSON object mapping test labels to default intents (unmapped labels count as out_of_scope).
+        #[arg(long)]
+        map: Option<PathBuf>,
+        /// A default intent model file (otherwise it is trained from the pack).
+        #[arg(long, conflicts_with = "train")]
+        model: Option<PathBuf>,
+    },
+    /// Build the default intent model from the pack (deterministic) and write it to OUT.
+    TrainDefault {
+        /// Where to write the model file.
+        #[arg(long, default_value = "default-intents.model")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KbCommand {
+    /// Build a knowledge base from FAQ lines {"id","question","answer"} and measure retrieval of
+    /// queries {"text","label"} (label = FAQ id). The last line is a JSON object
+    /// {"n","top1","top3","mrr","p99_us",…}.
+    Eval {
+        /// FAQ entries, JSON lines.
+        #[arg(long)]
+        kb: PathBuf,
+        /// Queries, JSON lines.
+        #[arg(long)]
+        test: PathBuf,
     },
 }
 
@@ -88,6 +141,30 @@ struct ServeArgs {
     /// Sync every append on its own instead of group commit (for comparisons only).
     #[arg(long)]
     no_group_commit: bool,
+    /// Default intent model file (from `crest nlu train-default`); without it the model is trained
+    /// from the pack at start-up.
+    #[arg(long, env = "CREST_INTENT_MODEL")]
+    intent_model: Option<PathBuf>,
+    /// Merchant commerce endpoint (see brain/src/commerce/HTTP_CONTRACT.md); without it the
+    /// embedded demo orders, parcels and products are used.
+    #[arg(long, env = "CREST_COMMERCE_URL")]
+    commerce_url: Option<String>,
+    /// Bearer token for --commerce-url.
+    #[arg(long, env = "CREST_COMMERCE_TOKEN", hide_env_values = true)]
+    commerce_token: Option<String>,
+    /// OpenAI-compatible chat-completions base URL (e.g. http://127.0.0.1:8000/v1): lets an LLM
+    /// phrase knowledge-base answers, grounded on the retrieved passages. Off unless set.
+    #[arg(long, env = "CREST_LLM_URL", requires = "llm_model")]
+    llm_url: Option<String>,
+    /// LLM model name.
+    #[arg(long, env = "CREST_LLM_MODEL")]
+    llm_model: Option<String>,
+    /// LLM API key.
+    #[arg(long, env = "CREST_LLM_KEY", hide_env_values = true)]
+    llm_key: Option<String>,
+    /// LLM timeout per attempt, in milliseconds (one retry; then the retrieval answer is used).
+    #[arg(long, default_value_t = 3000)]
+    llm_timeout_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -111,6 +188,14 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve(args).await,
+            Command::Nlu(NluCommand::Eval {
+                train,
+                test,
+                map,
+                model,
+            }) => evaluate::nlu_eval(train.as_deref(), &test, map.as_deref(), model.as_deref()),
+            Command::Nlu(NluCommand::TrainDefault { out }) => evaluate::nlu_train_default(&out),
+            Command::Kb(KbCommand::Eval { kb, test }) => evaluate::kb_eval(&kb, &test),
             Command::JournalWriter { data_dir, streams } => journal_writer(data_dir, streams).await,
         }
     });
@@ -130,6 +215,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if args.snapshot_every == 0 {
         return Err("--snapshot-every must be at least 1".to_owned());
     }
+    let args_brain = BrainArgs {
+        intent_model: args.intent_model.clone(),
+        commerce_url: args.commerce_url.clone(),
+        commerce_token: args.commerce_token.clone(),
+        llm_url: args.llm_url.clone(),
+        llm_model: args.llm_model.clone(),
+        llm_key: args.llm_key.clone(),
+        llm_timeout: Duration::from_millis(args.llm_timeout_ms.max(1)),
+    };
     let config = ServeConfig {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -151,7 +245,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             brain_threads: args.brain_threads.max(1),
         },
     };
-    let running = server::start(config, Arc::new(StarterBrain))
+    let brain = build_brain(&args_brain)?;
+    let running = server::start(config, Arc::new(brain))
         .await
         .map_err(|error| error.to_string())?;
     if !args.no_demo {
@@ -166,6 +261,49 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     running.stop().await.map_err(|error| error.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The brain's options of `crest serve`.
+struct BrainArgs {
+    intent_model: Option<PathBuf>,
+    commerce_url: Option<String>,
+    commerce_token: Option<String>,
+    llm_url: Option<String>,
+    llm_model: Option<String>,
+    llm_key: Option<String>,
+    llm_timeout: Duration,
+}
+
+fn build_brain(args: &BrainArgs) -> Result<EngineBrain, String> {
+    let started = std::time::Instant::now();
+    let model = match &args.intent_model {
+        Some(path) => TextClassifier::load(path)
+            .map_err(|error| format!("--intent-model {}: {error}", path.display()))?,
+        None => engine::train_default_intent_model().map_err(|error| error.to_string())?,
+    };
+    let mut brain = engine::Engine::new(model).map_err(|error| error.to_string())?;
+    if let Some(base_url) = &args.commerce_url {
+        let commerce = HttpCommerce::new(HttpCommerceConfig {
+            base_url: base_url.clone(),
+            bearer_token: args.commerce_token.clone(),
+            ..HttpCommerceConfig::default()
+        })
+        .map_err(|error| format!("--commerce-url {base_url}: {error}"))?;
+        brain = brain.with_commerce(Arc::new(commerce));
+    }
+    if let (Some(base_url), Some(model)) = (&args.llm_url, &args.llm_model) {
+        let client = LlmClient::new(LlmConfig {
+            base_url: base_url.clone(),
+            model: model.clone(),
+            api_key: args.llm_key.clone(),
+            timeout: args.llm_timeout,
+            ..LlmConfig::default()
+        })
+        .map_err(|error| format!("--llm-url {base_url}: {error}"))?;
+        brain = brain.with_llm(client);
+    }
+    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "brain ready");
+    Ok(EngineBrain::new(Arc::new(brain)))
 }
 
 async fn wait_for_stop_signal() {

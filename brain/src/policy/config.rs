@@ -123,6 +123,8 @@ impl Default for PolicyConfig {
                 intents::PAYMENT_METHODS,
                 intents::RETURN,
                 intents::EXCHANGE,
+                intents::DELIVERY_OPTIONS,
+                intents::INVOICE,
             ]),
             max_slot_asks: 2,
             routing: Routing::default(),

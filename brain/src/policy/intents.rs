@@ -37,3 +37,9 @@ pub const PAYMENT_METHODS: &str = "payment_methods";
 pub const RECENT_ORDERS: &str = "recent_orders";
 /// The reply while a handoff is pending (the template says an agent is coming).
 pub const HANDOFF_PENDING: &str = "handoff_pending";
+
+/// Shipping methods, costs and times.
+pub const DELIVERY_OPTIONS: &str = "delivery_options";
+
+/// Invoices (发票).
+pub const INVOICE: &str = "invoice";
