@@ -279,7 +279,19 @@ impl Engine {
             low_confidence_streak: state.low_confidence_streak,
             vip: turn.vip,
         });
-        let kb_answer = self.kb_answer(turn);
+        // The knowledge base is only asked when the policy could use it (it is the costliest step).
+        let config = self.policy.config();
+        let kb_useful = prediction.out_of_scope
+            || prediction.confidence < config.clarify_below
+            || config
+                .kb_first_intents
+                .iter()
+                .any(|intent| intent == &prediction.label);
+        let kb_answer = if kb_useful {
+            self.kb_answer(turn)
+        } else {
+            KbAnswer::Unknown
+        };
         let signals = NluSignals {
             lang: match lang {
                 Lang::Zh => PolicyLang::Zh,
