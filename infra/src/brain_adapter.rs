@@ -64,3 +64,57 @@ impl Brain for EngineBrain {
         }
     }
 }
+
+/// A brain that is still being built: the node starts (and recovers, and acknowledges messages) at
+/// once, and bot answers wait until the brain is ready. If building fails, every message is handed
+/// to a human with the reason.
+#[derive(Debug, Clone)]
+pub struct DeferredBrain {
+    built: Arc<std::sync::OnceLock<Result<EngineBrain, String>>>,
+}
+
+impl DeferredBrain {
+    /// Builds the brain on a background thread.
+    pub fn build_in_background(
+        build: impl FnOnce() -> Result<EngineBrain, String> + Send + 'static,
+    ) -> Self {
+        let built = Arc::new(std::sync::OnceLock::new());
+        let target = Arc::clone(&built);
+        let spawned = std::thread::Builder::new()
+            .name("crest-brain-build".to_owned())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let result = build();
+                match &result {
+                    Ok(_) => tracing::info!(elapsed_ms = started.elapsed().as_millis(), "brain ready"),
+                    Err(error) => tracing::error!(%error, "brain failed to build; customers are handed to humans"),
+                }
+                let _ = target.set(result);
+            });
+        if let Err(error) = spawned {
+            let _ = built.set(Err(format!("cannot start the brain build thread: {error}")));
+        }
+        Self { built }
+    }
+
+    /// True once the brain is built (or failed to build).
+    #[must_use]
+    pub fn is_settled(&self) -> bool {
+        self.built.get().is_some()
+    }
+}
+
+impl Brain for DeferredBrain {
+    fn respond(&self, input: &BrainInput) -> BrainAnswer {
+        match self.built.wait() {
+            Ok(brain) => brain.respond(input),
+            Err(error) => BrainAnswer {
+                reply: None,
+                handoff: Some((
+                    HandoffReason::BotUnable(format!("bot unavailable: {error}")),
+                    None,
+                )),
+            },
+        }
+    }
+}

@@ -12,7 +12,7 @@ use crest_brain::classifier::TextClassifier;
 use crest_brain::commerce::{HttpCommerce, HttpCommerceConfig};
 use crest_brain::engine;
 use crest_brain::llm::{LlmClient, LlmConfig};
-use crest_infra::brain_adapter::EngineBrain;
+use crest_infra::brain_adapter::{DeferredBrain, EngineBrain};
 use crest_infra::evaluate;
 use crest_infra::journal::FjallJournalConfig;
 use crest_infra::server::{self, ServeConfig};
@@ -245,7 +245,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             brain_threads: args.brain_threads.max(1),
         },
     };
-    let brain = build_brain(&args_brain)?;
+    // Listen for SIGTERM/ctrl-c before anything else, so a stop during start-up is orderly too.
+    let stop = tokio::spawn(wait_for_stop_signal());
+    let brain = build_brain(args_brain)?;
     let running = server::start(config, Arc::new(brain))
         .await
         .map_err(|error| error.to_string())?;
@@ -256,7 +258,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     }
     println!("crest listening on http://{}", running.addr);
-    wait_for_stop_signal().await;
+    let _ = stop.await;
     tracing::info!("stopping: draining requests, publishing events, flushing the journal");
     running.stop().await.map_err(|error| error.to_string())?;
     tracing::info!("stopped");
@@ -274,36 +276,54 @@ struct BrainArgs {
     llm_timeout: Duration,
 }
 
-fn build_brain(args: &BrainArgs) -> Result<EngineBrain, String> {
-    let started = std::time::Instant::now();
+/// Checks the brain's options now (a bad model file or URL is a start-up error) and builds the brain
+/// in the background (training the default model takes a moment; the node starts meanwhile).
+fn build_brain(args: BrainArgs) -> Result<DeferredBrain, String> {
     let model = match &args.intent_model {
-        Some(path) => TextClassifier::load(path)
-            .map_err(|error| format!("--intent-model {}: {error}", path.display()))?,
-        None => engine::train_default_intent_model().map_err(|error| error.to_string())?,
+        Some(path) => Some(
+            TextClassifier::load(path)
+                .map_err(|error| format!("--intent-model {}: {error}", path.display()))?,
+        ),
+        None => None,
     };
-    let mut brain = engine::Engine::new(model).map_err(|error| error.to_string())?;
-    if let Some(base_url) = &args.commerce_url {
-        let commerce = HttpCommerce::new(HttpCommerceConfig {
-            base_url: base_url.clone(),
-            bearer_token: args.commerce_token.clone(),
-            ..HttpCommerceConfig::default()
-        })
-        .map_err(|error| format!("--commerce-url {base_url}: {error}"))?;
-        brain = brain.with_commerce(Arc::new(commerce));
-    }
-    if let (Some(base_url), Some(model)) = (&args.llm_url, &args.llm_model) {
-        let client = LlmClient::new(LlmConfig {
-            base_url: base_url.clone(),
-            model: model.clone(),
-            api_key: args.llm_key.clone(),
-            timeout: args.llm_timeout,
-            ..LlmConfig::default()
-        })
-        .map_err(|error| format!("--llm-url {base_url}: {error}"))?;
-        brain = brain.with_llm(client);
-    }
-    tracing::info!(elapsed_ms = started.elapsed().as_millis(), "brain ready");
-    Ok(EngineBrain::new(Arc::new(brain)))
+    let commerce = match &args.commerce_url {
+        Some(base_url) => Some(
+            HttpCommerce::new(HttpCommerceConfig {
+                base_url: base_url.clone(),
+                bearer_token: args.commerce_token.clone(),
+                ..HttpCommerceConfig::default()
+            })
+            .map_err(|error| format!("--commerce-url {base_url}: {error}"))?,
+        ),
+        None => None,
+    };
+    let llm = match (&args.llm_url, &args.llm_model) {
+        (Some(base_url), Some(model)) => Some(
+            LlmClient::new(LlmConfig {
+                base_url: base_url.clone(),
+                model: model.clone(),
+                api_key: args.llm_key.clone(),
+                timeout: args.llm_timeout,
+                ..LlmConfig::default()
+            })
+            .map_err(|error| format!("--llm-url {base_url}: {error}"))?,
+        ),
+        _ => None,
+    };
+    Ok(DeferredBrain::build_in_background(move || {
+        let model = match model {
+            Some(model) => model,
+            None => engine::train_default_intent_model().map_err(|error| error.to_string())?,
+        };
+        let mut brain = engine::Engine::new(model).map_err(|error| error.to_string())?;
+        if let Some(commerce) = commerce {
+            brain = brain.with_commerce(Arc::new(commerce));
+        }
+        if let Some(llm) = llm {
+            brain = brain.with_llm(llm);
+        }
+        Ok(EngineBrain::new(Arc::new(brain)))
+    }))
 }
 
 async fn wait_for_stop_signal() {
