@@ -30,6 +30,7 @@ pub mod document;
 pub mod eval;
 pub mod ingest;
 pub mod knowledge_base;
+mod rerank;
 mod stem;
 mod tenants;
 
