@@ -6,7 +6,8 @@
 //! The query is analysed like the passages (see [`super::analyzer`]), minus stop words; two
 //! adjacent English words are joined when only the joined form is indexed ("git hub" → "github"),
 //! and an English word unknown to the index is replaced by the most frequent indexed word one
-//! typo away. Each term is searched in the passage text, the title and headings (boosted by
+//! typo away; the built-in synonyms of the query words ([`super::synonyms`]) are searched too, at
+//! [`KbConfig::synonym_boost`]. Each term is searched in the passage text, the title and headings (boosted by
 //! [`KbConfig::title_boost`]) and the FAQ question ([`KbConfig::question_boost`]); the ranking is
 //! tantivy's BM25 (k1 = 1.2, b = 0.75, fixed in tantivy 0.27), restricted to documents effective on
 //! the given day.
@@ -60,6 +61,7 @@ use super::chunk::{DEFAULT_MAX_PASSAGE_BYTES, chunk_document};
 use super::date::Date;
 use super::document::{Document, InvalidDocument, SourceKind};
 use super::rerank::{NgramStatistics, PassageProfile, count_ngrams};
+use super::synonyms::synonyms_of;
 
 /// The n-gram profiles of all passages, by passage key, and their statistics.
 #[derive(Debug, Default)]
@@ -142,6 +144,9 @@ pub struct KbConfig {
     /// Share of the question (FAQ) or title and headings in the n-gram similarity, the rest being
     /// the whole passage.
     pub rerank_question_share: f32,
+    /// Weight of the built-in synonyms of query words (see [`super::synonyms`]) relative to the
+    /// words themselves; 0 searches the words alone. Synonyms do not count in the coverage.
+    pub synonym_boost: f32,
 }
 
 impl Default for KbConfig {
@@ -157,6 +162,7 @@ impl Default for KbConfig {
             rerank_depth: DEFAULT_RERANK_DEPTH,
             rerank_weight: 3.0,
             rerank_question_share: 0.15,
+            synonym_boost: 0.5,
         }
     }
 }
@@ -613,8 +619,9 @@ impl KnowledgeBase {
         // A few more candidates than asked, to see the competitor of the last hit, and enough to
         // re-rank.
         let limit = (k + COMPETITOR_DEPTH).max(self.config.rerank_depth);
+        let synonyms = self.indexed_synonyms(&searcher, &query_terms)?;
         let mut scored = searcher.search(
-            &self.build_query(&query_terms, today),
+            &self.build_query(&query_terms, &synonyms, today),
             &TopDocs::with_limit(limit).order_by_score(),
         )?;
         if scored.is_empty() {
@@ -732,7 +739,36 @@ impl KnowledgeBase {
         }
     }
 
-    fn build_query(&self, query_terms: &[String], today: Date) -> BooleanQuery {
+    /// The built-in synonyms of the query terms that are indexed and not already in the query.
+    fn indexed_synonyms(
+        &self,
+        searcher: &Searcher,
+        query_terms: &[String],
+    ) -> Result<Vec<String>, KbError> {
+        let mut synonyms: Vec<String> = Vec::new();
+        if self.config.synonym_boost <= 0.0 {
+            return Ok(synonyms);
+        }
+        for term in query_terms {
+            for synonym in synonyms_of(term, self.config.analyzer.english_stemming) {
+                if query_terms.contains(&synonym) || synonyms.contains(&synonym) {
+                    continue;
+                }
+                let indexed = Term::from_field_text(self.fields.body, &synonym);
+                if searcher.doc_freq(&indexed)? > 0 {
+                    synonyms.push(synonym);
+                }
+            }
+        }
+        Ok(synonyms)
+    }
+
+    fn build_query(
+        &self,
+        query_terms: &[String],
+        synonyms: &[String],
+        today: Date,
+    ) -> BooleanQuery {
         let fields = &self.fields;
         let weighted_fields = [
             (fields.body, 1.0),
@@ -740,8 +776,14 @@ impl KnowledgeBase {
             (fields.question, self.config.question_boost),
         ];
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term_text in query_terms {
-            for (field, boost) in weighted_fields {
+        let weighted_terms = query_terms.iter().map(|term| (term, 1.0)).chain(
+            synonyms
+                .iter()
+                .map(|term| (term, self.config.synonym_boost)),
+        );
+        for (term_text, term_weight) in weighted_terms {
+            for (field, field_boost) in weighted_fields {
+                let boost = field_boost * term_weight;
                 if boost <= 0.0 {
                     continue;
                 }

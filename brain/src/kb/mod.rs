@@ -32,6 +32,7 @@ pub mod ingest;
 pub mod knowledge_base;
 mod rerank;
 mod stem;
+mod synonyms;
 mod tenants;
 
 pub use analyzer::AnalyzerOptions;
