@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use crest_brain::kb::eval::{FaqEntry, evaluate_faq, read_faq_entries, read_labelled_queries};
 
-/// Top-1 accuracy the default configuration must keep (it measured 0.797 when this was written).
-const TOP1_FLOOR: f64 = 0.78;
+/// Top-1 accuracy the default configuration must keep (0.797 with BM25 alone, 0.824 since the
+/// character n-gram re-ranking and the built-in synonyms).
+const TOP1_FLOOR: f64 = 0.815;
 
 /// Search p99 (µs) allowed on a knowledge base of about 1000 passages (measured about 0.3 ms in
 /// release builds; debug builds are several times slower, hence the margin).

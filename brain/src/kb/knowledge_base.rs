@@ -6,10 +6,16 @@
 //! The query is analysed like the passages (see [`super::analyzer`]), minus stop words; two
 //! adjacent English words are joined when only the joined form is indexed ("git hub" → "github"),
 //! and an English word unknown to the index is replaced by the most frequent indexed word one
-//! typo away. Each term is searched in the passage text, the title and headings (boosted by
+//! typo away; the built-in synonyms of the query words ([`super::synonyms`]) are searched too, at
+//! [`KbConfig::synonym_boost`]. Each term is searched in the passage text, the title and headings (boosted by
 //! [`KbConfig::title_boost`]) and the FAQ question ([`KbConfig::question_boost`]); the ranking is
 //! tantivy's BM25 (k1 = 1.2, b = 0.75, fixed in tantivy 0.27), restricted to documents effective on
 //! the given day.
+//!
+//! The [`KbConfig::rerank_depth`] best BM25 candidates are then re-ranked: each gains its character
+//! n-gram TF-IDF similarity to the query ([`super::rerank`], in `[0, 1]`) times
+//! [`KbConfig::rerank_weight`] times the best candidate's BM25 score, which rescues misspelt and
+//! inflected words that whole-term matching misses. [`Hit::score`] is that re-ranking score.
 //!
 //! # Confidence
 //!
@@ -34,22 +40,66 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crest_proto::events::Citation;
 use tantivy::collector::TopDocs;
+use tantivy::columnar::Column;
 use tantivy::indexer::IndexWriterOptions;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
-    Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
-    Value,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
 
 use super::analyzer::{AnalyzerOptions, CrestTokenizer, analyze, analyze_query, query_compounds};
 use super::chunk::{DEFAULT_MAX_PASSAGE_BYTES, chunk_document};
 use super::date::Date;
 use super::document::{Document, InvalidDocument, SourceKind};
+use super::rerank::{NgramStatistics, PassageProfile, count_ngrams};
+use super::synonyms::synonyms_of;
+
+/// The n-gram profiles of all passages, by passage key, and their statistics.
+#[derive(Debug, Default)]
+struct NgramIndex {
+    profiles: HashMap<u64, PassageProfile>,
+    keys_by_document: HashMap<String, Vec<u64>>,
+    statistics: NgramStatistics,
+}
+
+impl NgramIndex {
+    /// Replaces the profiles of the given documents, removes those of `removed`, and re-weighs
+    /// every profile with the new statistics.
+    fn update(&mut self, changed: Vec<(String, Vec<PassageProfile>)>, removed: &[&str]) {
+        let stale = removed
+            .iter()
+            .copied()
+            .chain(changed.iter().map(|(id, _)| id.as_str()));
+        for id in stale {
+            for key in self.keys_by_document.remove(id).unwrap_or_default() {
+                self.profiles.remove(&key);
+            }
+        }
+        for (id, profiles) in changed {
+            let keys = profiles.iter().map(|profile| profile.key).collect();
+            self.keys_by_document.insert(id, keys);
+            self.profiles
+                .extend(profiles.into_iter().map(|profile| (profile.key, profile)));
+        }
+        self.statistics = NgramStatistics::over(
+            self.profiles
+                .values()
+                .map(|profile| (&profile.question_counts, &profile.passage_counts)),
+        );
+        for profile in self.profiles.values_mut() {
+            profile.reweigh(&self.statistics);
+        }
+    }
+}
 
 /// Default minimum confidence for [`KnowledgeBase::answer`] to answer rather than say it does not
 /// know (see the module docs for what confidence means).
@@ -60,6 +110,9 @@ pub const DEFAULT_MARGIN_FOR_FULL_CONFIDENCE: f32 = 0.25;
 
 /// Candidates fetched beyond `k` to find the competitor of the last hits.
 const COMPETITOR_DEPTH: usize = 4;
+
+/// Default number of BM25 candidates re-ranked by n-gram similarity.
+pub const DEFAULT_RERANK_DEPTH: usize = 20;
 
 /// Memory budget of the short-lived index writer (tantivy's minimum).
 const WRITER_MEMORY_BYTES: usize = 15_000_000;
@@ -82,6 +135,18 @@ pub struct KbConfig {
     /// Relative score margin over the next document at which separation stops lowering the
     /// confidence (see the module docs); 0 leaves confidence as query coverage alone.
     pub margin_for_full_confidence: f32,
+    /// How many BM25 candidates are re-ranked by character n-gram similarity (see
+    /// [`super::rerank`]); 0 keeps the BM25 order.
+    pub rerank_depth: usize,
+    /// Weight of the n-gram similarity in the re-ranking score, relative to the best BM25 score
+    /// among the candidates.
+    pub rerank_weight: f32,
+    /// Share of the question (FAQ) or title and headings in the n-gram similarity, the rest being
+    /// the whole passage.
+    pub rerank_question_share: f32,
+    /// Weight of the built-in synonyms of query words (see [`super::synonyms`]) relative to the
+    /// words themselves; 0 searches the words alone. Synonyms do not count in the coverage.
+    pub synonym_boost: f32,
 }
 
 impl Default for KbConfig {
@@ -94,6 +159,10 @@ impl Default for KbConfig {
             answer_threshold: DEFAULT_ANSWER_THRESHOLD,
             margin_for_full_confidence: DEFAULT_MARGIN_FOR_FULL_CONFIDENCE,
             spelling_correction: true,
+            rerank_depth: DEFAULT_RERANK_DEPTH,
+            rerank_weight: 3.0,
+            rerank_question_share: 0.15,
+            synonym_boost: 0.5,
         }
     }
 }
@@ -158,7 +227,8 @@ pub struct Hit {
     pub text: String,
     /// Where the passage is in the document body.
     pub span: Span,
-    /// The BM25 score (with field boosts); only comparable within one query.
+    /// The BM25 score (with field boosts) plus the n-gram similarity bonus of the re-ranking; only
+    /// comparable within one query.
     pub score: f32,
     /// IDF-weighted share of the query terms found in the passage, in `[0, 1]`.
     pub confidence: f32,
@@ -207,7 +277,11 @@ struct Fields {
     span_end: Field,
     effective_from: Field,
     effective_to: Field,
+    passage_key: Field,
 }
+
+/// The fast field holding each passage's key into the n-gram profiles.
+const PASSAGE_KEY_FIELD: &str = "passage_key";
 
 fn build_schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
@@ -228,6 +302,7 @@ fn build_schema() -> (Schema, Fields) {
         span_end: builder.add_u64_field("span_end", STORED),
         effective_from: builder.add_u64_field("effective_from", INDEXED | STORED),
         effective_to: builder.add_u64_field("effective_to", INDEXED | STORED),
+        passage_key: builder.add_u64_field(PASSAGE_KEY_FIELD, FAST),
     };
     (builder.build(), fields)
 }
@@ -243,6 +318,10 @@ pub struct KnowledgeBase {
     /// Every English term ever indexed, to correct misspelt query words (entries of removed
     /// documents stay, their document frequency of 0 rules them out).
     vocabulary: RwLock<HashSet<String>>,
+    /// Character n-gram profiles of the passages, for re-ranking.
+    ngrams: RwLock<NgramIndex>,
+    /// The key of the next indexed passage.
+    next_passage_key: AtomicU64,
     write_lock: Mutex<()>,
 }
 
@@ -275,6 +354,8 @@ impl KnowledgeBase {
             fields,
             documents: RwLock::new(HashMap::new()),
             vocabulary: RwLock::new(HashSet::new()),
+            ngrams: RwLock::new(NgramIndex::default()),
+            next_passage_key: AtomicU64::new(0),
             write_lock: Mutex::new(()),
         })
     }
@@ -335,13 +416,21 @@ impl KnowledgeBase {
             return Ok(outcomes);
         }
         let writer = self.writer()?;
+        let mut profiles = Vec::with_capacity(changed.len());
         for document in &changed {
             writer.delete_term(Term::from_field_text(self.fields.doc_id, &document.id));
-            for passage_document in self.passage_documents(document) {
+            let mut document_profiles = Vec::new();
+            for (passage_document, profile) in self.passage_documents(document) {
                 writer.add_document(passage_document)?;
+                document_profiles.push(profile);
             }
+            profiles.push((document.id.clone(), document_profiles));
         }
         self.commit(writer)?;
+        self.ngrams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .update(profiles, &[]);
         let mut indexed = self
             .documents
             .write()
@@ -366,6 +455,10 @@ impl KnowledgeBase {
         let writer = self.writer()?;
         writer.delete_term(Term::from_field_text(self.fields.doc_id, id));
         self.commit(writer)?;
+        self.ngrams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .update(Vec::new(), &[id]);
         self.documents
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -424,7 +517,7 @@ impl KnowledgeBase {
         Ok(())
     }
 
-    fn passage_documents(&self, document: &Document) -> Vec<TantivyDocument> {
+    fn passage_documents(&self, document: &Document) -> Vec<(TantivyDocument, PassageProfile)> {
         let fields = &self.fields;
         let from = document.effective_from.map_or(0, Date::ordinal_key);
         let to = document.effective_to.map_or(u64::MAX, Date::ordinal_key);
@@ -477,7 +570,22 @@ impl KnowledgeBase {
                 indexed.add_u64(fields.span_end, passage.end as u64);
                 indexed.add_u64(fields.effective_from, from);
                 indexed.add_u64(fields.effective_to, to);
-                indexed
+                let key = self.next_passage_key.fetch_add(1, Ordering::Relaxed);
+                indexed.add_u64(fields.passage_key, key);
+                let profile = if self.config.rerank_depth > 0 {
+                    let question_text = if question_text.is_empty() {
+                        title_text.as_str()
+                    } else {
+                        question_text
+                    };
+                    PassageProfile::new(key, question_text, text)
+                } else {
+                    PassageProfile {
+                        key,
+                        ..PassageProfile::default()
+                    }
+                };
+                (indexed, profile)
             })
             .collect()
     }
@@ -508,16 +616,22 @@ impl KnowledgeBase {
         if query_terms.is_empty() {
             return Ok(Vec::new());
         }
-        // A few more candidates than asked, to see the competitor of the last hit.
-        let limit = k + COMPETITOR_DEPTH;
-        let scored = searcher.search(
-            &self.build_query(&query_terms, today),
+        // A few more candidates than asked, to see the competitor of the last hit, and enough to
+        // re-rank.
+        let limit = (k + COMPETITOR_DEPTH).max(self.config.rerank_depth);
+        let synonyms = self.indexed_synonyms(&searcher, &query_terms)?;
+        let mut scored = searcher.search(
+            &self.build_query(&query_terms, &synonyms, today),
             &TopDocs::with_limit(limit).order_by_score(),
         )?;
         if scored.is_empty() {
             return Ok(Vec::new());
         }
-        let exhausted = scored.len() < limit;
+        self.rerank(&searcher, query, &mut scored)?;
+        let kept = k + COMPETITOR_DEPTH;
+        // Whether the candidates in hand are all the passages that matched.
+        let exhausted = scored.len() < limit && scored.len() <= kept;
+        scored.truncate(kept);
         let weights = self.term_weights(&searcher, &query_terms)?;
         let mut hits = Vec::with_capacity(scored.len());
         for (score, address) in scored {
@@ -527,6 +641,56 @@ impl KnowledgeBase {
         self.apply_separation(&mut hits, exhausted);
         hits.truncate(k);
         Ok(hits)
+    }
+
+    /// Adds to each candidate's BM25 score its character n-gram similarity to the query, scaled
+    /// by the best BM25 score and [`KbConfig::rerank_weight`], and sorts again.
+    fn rerank(
+        &self,
+        searcher: &Searcher,
+        query: &str,
+        scored: &mut [(f32, DocAddress)],
+    ) -> Result<(), KbError> {
+        let weight = self.config.rerank_weight;
+        if self.config.rerank_depth == 0 || weight <= 0.0 || scored.len() < 2 {
+            return Ok(());
+        }
+        let ngrams = self.ngrams.read().unwrap_or_else(PoisonError::into_inner);
+        let query_vector = ngrams.statistics.weigh(&count_ngrams(query, true));
+        let best = scored
+            .iter()
+            .map(|(score, _)| *score)
+            .fold(0.0f32, f32::max);
+        let share = self.config.rerank_question_share.clamp(0.0, 1.0);
+        let mut columns: Vec<(u32, Column<u64>)> = Vec::new();
+        for (score, address) in scored.iter_mut() {
+            let column = match columns
+                .iter()
+                .position(|(segment, _)| *segment == address.segment_ord)
+            {
+                Some(index) => &columns[index].1,
+                None => {
+                    let column = searcher
+                        .segment_reader(address.segment_ord)
+                        .fast_fields()
+                        .u64(PASSAGE_KEY_FIELD)?;
+                    columns.push((address.segment_ord, column));
+                    &columns[columns.len() - 1].1
+                }
+            };
+            let Some(profile) = column
+                .first(address.doc_id)
+                .and_then(|key| ngrams.profiles.get(&key))
+            else {
+                continue;
+            };
+            let similarity = share * profile.question.dot(&query_vector)
+                + (1.0 - share) * profile.passage.dot(&query_vector);
+            *score += weight * best * similarity;
+        }
+        // Stable: equal scores keep their BM25 order.
+        scored.sort_by(|left, right| right.0.total_cmp(&left.0));
+        Ok(())
     }
 
     /// Multiplies each hit's coverage by its separation from the best lower-ranked passage of
@@ -575,7 +739,36 @@ impl KnowledgeBase {
         }
     }
 
-    fn build_query(&self, query_terms: &[String], today: Date) -> BooleanQuery {
+    /// The built-in synonyms of the query terms that are indexed and not already in the query.
+    fn indexed_synonyms(
+        &self,
+        searcher: &Searcher,
+        query_terms: &[String],
+    ) -> Result<Vec<String>, KbError> {
+        let mut synonyms: Vec<String> = Vec::new();
+        if self.config.synonym_boost <= 0.0 {
+            return Ok(synonyms);
+        }
+        for term in query_terms {
+            for synonym in synonyms_of(term, self.config.analyzer.english_stemming) {
+                if query_terms.contains(&synonym) || synonyms.contains(&synonym) {
+                    continue;
+                }
+                let indexed = Term::from_field_text(self.fields.body, &synonym);
+                if searcher.doc_freq(&indexed)? > 0 {
+                    synonyms.push(synonym);
+                }
+            }
+        }
+        Ok(synonyms)
+    }
+
+    fn build_query(
+        &self,
+        query_terms: &[String],
+        synonyms: &[String],
+        today: Date,
+    ) -> BooleanQuery {
         let fields = &self.fields;
         let weighted_fields = [
             (fields.body, 1.0),
@@ -583,8 +776,14 @@ impl KnowledgeBase {
             (fields.question, self.config.question_boost),
         ];
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term_text in query_terms {
-            for (field, boost) in weighted_fields {
+        let weighted_terms = query_terms.iter().map(|term| (term, 1.0)).chain(
+            synonyms
+                .iter()
+                .map(|term| (term, self.config.synonym_boost)),
+        );
+        for (term_text, term_weight) in weighted_terms {
+            for (field, field_boost) in weighted_fields {
+                let boost = field_boost * term_weight;
                 if boost <= 0.0 {
                     continue;
                 }

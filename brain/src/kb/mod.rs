@@ -30,7 +30,9 @@ pub mod document;
 pub mod eval;
 pub mod ingest;
 pub mod knowledge_base;
+mod rerank;
 mod stem;
+mod synonyms;
 mod tenants;
 
 pub use analyzer::AnalyzerOptions;
