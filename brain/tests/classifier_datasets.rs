@@ -79,9 +79,10 @@ fn banking77_intents() {
     let Some((_, report)) = train_and_evaluate("banking77_en") else {
         return;
     };
-    // Measured 0.89; the 0.92 goal needs more than a linear model over n-grams.
-    assert!(report.accuracy >= 0.88, "accuracy {}", report.accuracy);
-    assert!(report.macro_f1 >= 0.87, "macro-F1 {}", report.macro_f1);
+    // Measured 0.903 (macro-F1 0.897) with character 2–4-grams; the 0.92 goal needs more than a
+    // linear model over n-grams.
+    assert!(report.accuracy >= 0.895, "accuracy {}", report.accuracy);
+    assert!(report.macro_f1 >= 0.89, "macro-F1 {}", report.macro_f1);
 }
 
 #[test]
@@ -95,7 +96,8 @@ fn clinc150_intents_and_out_of_scope() {
     };
     let in_scope = report.in_scope_accuracy.expect("clinc150 has oos items");
     let oos_recall = report.oos_recall.expect("clinc150 has oos items");
-    assert!(in_scope >= 0.935, "in-scope accuracy {in_scope}");
+    // Measured 0.948 in scope and 0.852 oos recall.
+    assert!(in_scope >= 0.94, "in-scope accuracy {in_scope}");
     assert!(oos_recall >= 0.75, "oos recall {oos_recall}");
 }
 

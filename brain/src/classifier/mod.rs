@@ -4,7 +4,7 @@
 //!
 //! Multinomial logistic regression (softmax) over the hashed sparse features of
 //! [`crate::text::extract_features`] (word unigrams and bigrams, Han character 1–3-grams,
-//! character 3–5-grams inside words; sublinear TF, L2-normalized), re-weighted by inverse document
+//! character 2–4-grams inside words; sublinear TF, L2-normalized), re-weighted by inverse document
 //! frequency and normalized again ([`TrainConfig::idf`]). Only hash buckets seen in at least
 //! [`TrainConfig::min_feature_count`] training examples get a weight row, found through an
 //! open-addressing table. Weights are stored as `[row][class]`, one signed byte per weight with one

@@ -60,8 +60,8 @@ impl Default for FeatureConfig {
             word_bigrams: true,
             han_ngram_min: 1,
             han_ngram_max: 3,
-            word_ngram_min: 3,
-            word_ngram_max: 5,
+            word_ngram_min: 2,
+            word_ngram_max: 4,
             word_weight: 1.0,
             char_weight: 1.0,
         }
