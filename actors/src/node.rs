@@ -17,6 +17,9 @@ use crate::ports::bus::EventBus;
 use crate::ports::journal::{EventJournal, JournalError};
 use crate::shard::{ShardActor, ShardMsg, ShardRegion};
 
+/// Longest wait at shutdown for the entity actors of one shard to stop.
+const ACTOR_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Longest wait at shutdown for the outbox to publish what it holds.
 const OUTBOX_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -138,6 +141,12 @@ impl Node {
     /// holds and flushes the journal.
     pub async fn shutdown(self) -> Result<(), JournalError> {
         self.ready.store(false, Ordering::Release);
+        // Entity actors first (each finishes the message it is on), then the shards themselves.
+        for (shard, _) in &self.shards {
+            shard
+                .stop_children_and_wait(Some("shutdown".to_owned()), Some(ACTOR_STOP_TIMEOUT))
+                .await;
+        }
         for (shard, _) in &self.shards {
             shard.stop(Some("shutdown".to_owned()));
         }
@@ -155,7 +164,9 @@ impl Node {
             );
         }
         self.context.journal.flush().await?;
+        // Wait for the outbox task to be gone, so nothing holds the journal after this returns.
         self.outbox_task.abort();
+        let _ = self.outbox_task.await;
         Ok(())
     }
 }

@@ -165,17 +165,33 @@ impl RunningServer {
         let _ = self.shutdown.send(true);
         // WebSocket streams never end by themselves: give HTTP a bounded drain.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
-        let node = Arc::try_unwrap(self.node);
         let journal_error = |source| ServeError::Journal {
             dir: "journal".to_owned(),
             source,
         };
-        match node {
-            Ok(node) => node.shutdown().await.map_err(journal_error)?,
-            Err(shared) => {
-                // A straggling request still holds the node: flush what is journaled anyway.
-                tracing::warn!("node still referenced at shutdown; flushing journal only");
-                shared.journal().flush().await.map_err(journal_error)?;
+        // Connection tasks that served the last requests may still hold the router's state for a
+        // moment after the server future ends: wait for them (bounded) so the node stops whole.
+        let mut node = self.node;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Arc::try_unwrap(node) {
+                Ok(owned) => {
+                    owned.shutdown().await.map_err(journal_error)?;
+                    break;
+                }
+                Err(shared) if tokio::time::Instant::now() < deadline => {
+                    node = shared;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(shared) => {
+                    // A straggling request still holds the node: flush what is journaled anyway.
+                    tracing::warn!(
+                        references = Arc::strong_count(&shared),
+                        "node still referenced at shutdown; flushing journal only"
+                    );
+                    shared.journal().flush().await.map_err(journal_error)?;
+                    break;
+                }
             }
         }
         self.journal.close().map_err(journal_error)
