@@ -18,10 +18,7 @@ async fn a_message_is_acknowledged_answered_and_read_back() {
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(first.body["duplicate"], false);
     assert_eq!(first.body["seq"], 2, "Started is seq 1, the message seq 2");
-    let conversation_id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let conversation_id = first.conversation_id();
     let message_id = first.body["message_id"].as_str().expect("id").to_owned();
     assert_eq!(conversation_id.len(), 26);
 
@@ -137,10 +134,7 @@ async fn a_request_for_a_human_hands_off_and_silences_the_bot() {
     let node = start(config(dir.path())).await;
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-5", "m-1", "我要转人工").await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     client
         .conversation_until("acme", &id, |body| body["status"] == "queued")
         .await;
@@ -254,10 +248,7 @@ async fn the_stream_sends_history_then_live_events() {
     let node = start(config(dir.path())).await;
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-7", "m-1", "first").await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     client
         .conversation_until("acme", &id, |body| roles(body).len() == 2)
         .await;

@@ -36,10 +36,7 @@ async fn the_bot_asks_for_the_order_number_then_tracks_the_parcel() {
     let first = client
         .message("acme", "c-1", "m-1", "我的订单什么时候到")
         .await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     let asked = client
         .conversation_until("acme", &id, |body| roles(body).len() == 2)
         .await;
@@ -69,10 +66,7 @@ async fn knowledge_answers_carry_their_citation_in_the_event() {
     let first = client
         .message("acme", "c-2", "m-1", "双十一预售的定金可以退吗？")
         .await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     client
         .conversation_until("acme", &id, |body| roles(body).len() == 2)
         .await;
@@ -103,10 +97,7 @@ async fn an_angry_complaint_is_handed_off_with_its_reason() {
     let first = client
         .message("acme", "c-3", "m-1", "你们这是骗人！我要投诉！")
         .await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     client
         .conversation_until("acme", &id, |body| body["status"] == "queued")
         .await;
@@ -131,10 +122,7 @@ async fn english_refund_questions_are_understood() {
     let first = client
         .message("acme", "c-4", "m-1", "where is my refund")
         .await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     let conversation = client
         .conversation_until("acme", &id, |body| roles(body).len() == 2)
         .await;

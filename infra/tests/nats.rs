@@ -73,10 +73,7 @@ async fn every_journaled_event_is_published_once_with_its_subject_and_msg_id() {
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-1", "m-1", "hello").await;
     client.message("acme", "c-1", "m-2", "again").await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     client
         .conversation_until("acme", &id, |body| roles(body).len() == 4)
         .await;

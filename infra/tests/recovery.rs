@@ -40,10 +40,7 @@ async fn duplicates_are_recognised_after_passivation() {
     let node = start(quick_passivation(dir.path())).await;
     let client = Client::new(node.addr);
     let first = client.message("acme", "c-1", "m-1", "hello").await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     client
         .conversation_until("acme", &id, |body| roles(body).len() == 2)
         .await;
@@ -180,10 +177,7 @@ async fn a_message_left_unanswered_at_shutdown_is_answered_after_recovery() {
         .expect("node starts");
     let client = Client::new(stuck.addr);
     let first = client.message("acme", "c-1", "m-1", "are you there").await;
-    let id = first.body["conversation_id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let id = first.conversation_id();
     stuck.stop().await.expect("clean stop");
 
     let node = start(config(dir.path())).await;

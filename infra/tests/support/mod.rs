@@ -126,6 +126,16 @@ pub struct Answer {
     pub retry_after: Option<String>,
 }
 
+impl Answer {
+    /// The `conversation_id` of a message acknowledgement.
+    pub fn conversation_id(&self) -> String {
+        self.body["conversation_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no conversation_id in {:?}", self.body))
+            .to_owned()
+    }
+}
+
 impl Client {
     pub fn new(addr: SocketAddr) -> Self {
         Self {
