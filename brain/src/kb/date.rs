@@ -90,6 +90,14 @@ fn days_in_month(year: u16, month: u8) -> u8 {
     }
 }
 
+impl Date {
+    /// Parses a strict `YYYY-MM-DD` date; `None` if it is malformed or the day does not exist.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Date> {
+        text.parse().ok()
+    }
+}
+
 impl FromStr for Date {
     type Err = DateError;
 

@@ -1,7 +1,5 @@
 //! The demo knowledge base: markdown documents with front matter in `kb/`, plus `kb/faq.jsonl`.
 
-use std::fmt;
-
 use serde::Deserialize;
 
 use super::{PackError, PackLang};
@@ -53,59 +51,8 @@ pub fn default_faq_jsonl() -> &'static str {
     FAQ_JSONL
 }
 
-/// A calendar date written `YYYY-MM-DD` in front matter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PackDate {
-    /// Year, e.g. 2026.
-    pub year: u16,
-    /// Month, 1–12.
-    pub month: u8,
-    /// Day of the month, 1–31 (valid for the month).
-    pub day: u8,
-}
-
-impl PackDate {
-    /// Parses a strict `YYYY-MM-DD` date and checks that the day exists.
-    pub fn parse(text: &str) -> Option<PackDate> {
-        let bytes = text.as_bytes();
-        let shape_ok = bytes.len() == 10
-            && bytes[4] == b'-'
-            && bytes[7] == b'-'
-            && bytes
-                .iter()
-                .enumerate()
-                .all(|(index, byte)| index == 4 || index == 7 || byte.is_ascii_digit());
-        if !shape_ok {
-            return None;
-        }
-        let year: u16 = text.get(0..4)?.parse().ok()?;
-        let month: u8 = text.get(5..7)?.parse().ok()?;
-        let day: u8 = text.get(8..10)?.parse().ok()?;
-        let leap =
-            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
-        let days_in_month = match month {
-            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-            4 | 6 | 9 | 11 => 30,
-            2 if leap => 29,
-            2 => 28,
-            _ => return None,
-        };
-        if day == 0 || day > days_in_month {
-            return None;
-        }
-        Some(PackDate { year, month, day })
-    }
-}
-
-impl fmt::Display for PackDate {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            formatter,
-            "{:04}-{:02}-{:02}",
-            self.year, self.month, self.day
-        )
-    }
-}
+/// A calendar date written `YYYY-MM-DD` in front matter: the knowledge base's date type.
+pub use crate::kb::Date as PackDate;
 
 /// The front matter of a knowledge-base document.
 ///
