@@ -5,6 +5,7 @@ pub mod brain_pool;
 pub mod context;
 pub mod conversation;
 pub mod customer;
+pub mod desk;
 pub mod feed;
 pub mod metrics;
 pub mod node;

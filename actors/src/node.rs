@@ -9,11 +9,12 @@ use ractor::{Actor, ActorRef};
 
 use crate::brain_pool::BrainPool;
 use crate::context::{EntityContext, EntitySettings};
+use crate::desk::{DeskSettings, RoutingHub};
 use crate::feed::LiveFeed;
 use crate::metrics::RuntimeMetrics;
 use crate::outbox::{Outbox, republish_unpublished};
 use crate::ports::brain::Brain;
-use crate::ports::bus::EventBus;
+use crate::ports::bus::{EventBus, EventConsumer};
 use crate::ports::journal::{EventJournal, JournalError};
 use crate::shard::{ShardActor, ShardMsg, ShardRegion};
 
@@ -30,6 +31,8 @@ pub struct NodeConfig {
     pub entities: EntitySettings,
     /// Brain worker threads.
     pub brain_threads: usize,
+    /// Routing tunables.
+    pub routing: DeskSettings,
 }
 
 impl Default for NodeConfig {
@@ -37,6 +40,7 @@ impl Default for NodeConfig {
         Self {
             entities: EntitySettings::default(),
             brain_threads: 1,
+            routing: DeskSettings::default(),
         }
     }
 }
@@ -59,6 +63,7 @@ pub enum NodeError {
 #[derive(Debug)]
 pub struct Node {
     region: ShardRegion,
+    routing: Arc<RoutingHub>,
     context: Arc<EntityContext>,
     shards: Vec<(ActorRef<ShardMsg>, tokio::task::JoinHandle<()>)>,
     outbox_task: tokio::task::JoinHandle<()>,
@@ -76,13 +81,6 @@ impl Node {
         config: NodeConfig,
     ) -> Result<Self, NodeError> {
         let metrics = RuntimeMetrics::new(registry);
-        let republished = republish_unpublished(journal.as_ref(), bus.as_ref(), &metrics).await?;
-        if republished > 0 {
-            tracing::info!(
-                republished,
-                "republished events journaled before the last stop"
-            );
-        }
         let (outbox, outbox_task) =
             Outbox::start(Arc::clone(&bus), Arc::clone(&journal), metrics.clone());
         let context = Arc::new(EntityContext {
@@ -104,8 +102,28 @@ impl Node {
         if context.region.set(region.clone()).is_err() {
             unreachable!("the region is set once, here");
         }
+        // Routing desks recover (re-arming their timers) before anything is republished, so the
+        // handoffs a previous run journaled but did not hand to routing reach their desk now.
+        let routing = RoutingHub::start(Arc::clone(&context), config.routing).await?;
+        context
+            .outbox
+            .set_consumer(Arc::clone(&routing) as Arc<dyn EventConsumer>);
+        let republished = republish_unpublished(
+            context.journal.as_ref(),
+            bus.as_ref(),
+            Some(routing.as_ref()),
+            &context.metrics,
+        )
+        .await?;
+        if republished > 0 {
+            tracing::info!(
+                republished,
+                "republished events journaled before the last stop"
+            );
+        }
         Ok(Self {
             region,
+            routing,
             context,
             shards,
             outbox_task,
@@ -117,6 +135,12 @@ impl Node {
     #[must_use]
     pub fn region(&self) -> &ShardRegion {
         &self.region
+    }
+
+    /// Routing: agents, queues, tickets.
+    #[must_use]
+    pub fn routing(&self) -> &Arc<RoutingHub> {
+        &self.routing
     }
 
     /// Live event subscriptions.
@@ -137,11 +161,27 @@ impl Node {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Waits (bounded) for the outbox to publish what it holds. A bus that is down must not hold
+    /// the shutdown forever: what is not published now is journaled and republished at the next
+    /// start.
+    async fn drain_outbox(&self) {
+        if tokio::time::timeout(OUTBOX_DRAIN_TIMEOUT, self.context.outbox.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "outbox not drained at shutdown; unpublished events will be republished at the next start"
+            );
+        }
+    }
+
     /// Stops the shards (their actors finish the message they are on), publishes what the outbox
     /// holds and flushes the journal.
-    pub async fn shutdown(self) -> Result<(), JournalError> {
+    pub async fn shutdown(mut self) -> Result<(), JournalError> {
         self.ready.store(false, Ordering::Release);
-        // Entity actors first (each finishes the message it is on), then the shards themselves.
+        // Hand what the outbox holds to the bus and to routing while conversations can still be
+        // read; then stop entity actors (each finishes the message it is on) and the shards.
+        self.drain_outbox().await;
         for (shard, _) in &self.shards {
             shard
                 .stop_children_and_wait(Some("shutdown".to_owned()), Some(ACTOR_STOP_TIMEOUT))
@@ -150,19 +190,12 @@ impl Node {
         for (shard, _) in &self.shards {
             shard.stop(Some("shutdown".to_owned()));
         }
-        for (_, handle) in self.shards {
+        let shards = std::mem::take(&mut self.shards);
+        for (_, handle) in shards {
             let _ = handle.await;
         }
-        // A bus that is down must not hold the shutdown forever: what is not published now is
-        // journaled and republished at the next start.
-        if tokio::time::timeout(OUTBOX_DRAIN_TIMEOUT, self.context.outbox.flush())
-            .await
-            .is_err()
-        {
-            tracing::warn!(
-                "bus unavailable at shutdown; unpublished events will be republished at the next start"
-            );
-        }
+        self.drain_outbox().await;
+        self.routing.stop().await;
         self.context.journal.flush().await?;
         // Wait for the outbox task to be gone, so nothing holds the journal after this returns.
         self.outbox_task.abort();

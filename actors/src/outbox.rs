@@ -3,14 +3,14 @@
 //! node stopped are found by [`republish_unpublished`] at the next start.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crest_proto::{Envelope, StreamId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::RuntimeMetrics;
-use crate::ports::bus::EventBus;
+use crate::ports::bus::{EventBus, EventConsumer};
 use crate::ports::journal::{EventJournal, JournalError, read_all};
 
 /// Largest number of queued items published in one batch.
@@ -24,11 +24,24 @@ enum Item {
     Flush(oneshot::Sender<()>),
 }
 
+/// The local consumer, set once the node's routing hub exists.
+type ConsumerSlot = Arc<OnceLock<Arc<dyn EventConsumer>>>;
+
 /// Handle to the outbox task.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Outbox {
     items: mpsc::UnboundedSender<Item>,
     metrics: RuntimeMetrics,
+    consumer: ConsumerSlot,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Outbox")
+            .field("consumer", &self.consumer.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Item {
@@ -48,14 +61,35 @@ impl Outbox {
         metrics: RuntimeMetrics,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(receiver, bus, journal, metrics.clone()));
+        let consumer: ConsumerSlot = Arc::default();
+        let task = tokio::spawn(run(
+            receiver,
+            bus,
+            journal,
+            metrics.clone(),
+            Arc::clone(&consumer),
+        ));
         (
             Self {
                 items: sender,
                 metrics,
+                consumer,
             },
             task,
         )
+    }
+
+    /// Sets the local consumer (once); events published from then on are handed to it too.
+    pub fn set_consumer(&self, consumer: Arc<dyn EventConsumer>) {
+        if self.consumer.set(consumer).is_err() {
+            tracing::warn!("outbox consumer already set");
+        }
+    }
+
+    /// The local consumer, if set.
+    #[must_use]
+    pub fn consumer(&self) -> Option<Arc<dyn EventConsumer>> {
+        self.consumer.get().cloned()
     }
 
     /// Queues journaled events of `stream` for publication.
@@ -82,6 +116,7 @@ async fn run(
     bus: Arc<dyn EventBus>,
     journal: Arc<dyn EventJournal>,
     metrics: RuntimeMetrics,
+    consumer: ConsumerSlot,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH_ITEMS);
     while items.recv_many(&mut batch, MAX_BATCH_ITEMS).await > 0 {
@@ -102,6 +137,9 @@ async fn run(
         }
         if !events.is_empty() {
             publish_with_retry(bus.as_ref(), &events, &metrics).await;
+            if let Some(consumer) = consumer.get() {
+                consume_with_retry(consumer.as_ref(), &events).await;
+            }
             metrics
                 .outbox_depth
                 .sub(i64::try_from(events.len()).unwrap_or(i64::MAX));
@@ -146,11 +184,27 @@ async fn publish_with_retry(
     }
 }
 
+/// Hands `events` to the local consumer, retrying with backoff until it takes them.
+async fn consume_with_retry(consumer: &dyn EventConsumer, events: &[Arc<Envelope>]) {
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        match consumer.consume(events).await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis(), "local event consumer failed");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
+    }
+}
+
 /// Publishes every event that was journaled but not confirmed published (after a crash or a bus
 /// outage), then advances the watermarks. Returns the number of events republished.
 pub async fn republish_unpublished(
     journal: &dyn EventJournal,
     bus: &dyn EventBus,
+    consumer: Option<&dyn EventConsumer>,
     metrics: &RuntimeMetrics,
 ) -> Result<usize, JournalError> {
     let mut republished = 0;
@@ -164,6 +218,9 @@ pub async fn republish_unpublished(
             .map(|event| event.envelope().map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         publish_with_retry(bus, &envelopes, metrics).await;
+        if let Some(consumer) = consumer {
+            consume_with_retry(consumer, &envelopes).await;
+        }
         journal.mark_published(&pending.stream, last_seq).await?;
         republished += envelopes.len();
     }

@@ -90,7 +90,46 @@ impl<A: Aggregate> Persistent<A> {
         meta: &EventMeta,
     ) -> Result<Vec<Arc<Envelope>>, JournalError> {
         let expected_seq = self.state.seq();
-        let timestamp_ms = now_ms();
+        let envelopes = self
+            .journal(context, expected_seq, events, meta, now_ms())
+            .await?;
+        for (event, envelope) in events.iter().zip(&envelopes) {
+            self.state
+                .apply_event(event, envelope.seq, envelope.timestamp_ms);
+        }
+        debug_assert_eq!(self.state.seq(), expected_seq + envelopes.len() as u64);
+        self.publish(context, &envelopes).await;
+        Ok(envelopes)
+    }
+
+    /// Journals `events` that the caller has already applied to the state, in memory, at
+    /// `timestamp_ms` (their sequence numbers follow `expected_seq`). Used by actors whose decisions
+    /// chain many events, each seeing the previous one applied. On error the in-memory state is
+    /// ahead of the journal: the caller must stop the actor so it recovers from the journal.
+    pub async fn persist_applied(
+        &mut self,
+        context: &EntityContext,
+        expected_seq: u64,
+        events: &[A::Event],
+        meta: &EventMeta,
+        timestamp_ms: u64,
+    ) -> Result<Vec<Arc<Envelope>>, JournalError> {
+        debug_assert_eq!(self.state.seq(), expected_seq + events.len() as u64);
+        let envelopes = self
+            .journal(context, expected_seq, events, meta, timestamp_ms)
+            .await?;
+        self.publish(context, &envelopes).await;
+        Ok(envelopes)
+    }
+
+    async fn journal(
+        &self,
+        context: &EntityContext,
+        expected_seq: u64,
+        events: &[A::Event],
+        meta: &EventMeta,
+        timestamp_ms: u64,
+    ) -> Result<Vec<Arc<Envelope>>, JournalError> {
         let mut envelopes = Vec::with_capacity(events.len());
         let mut stored = Vec::with_capacity(events.len());
         for (offset, event) in (1..).zip(events) {
@@ -109,17 +148,15 @@ impl<A: Aggregate> Persistent<A> {
             .journal
             .append(&self.stream, expected_seq, stored)
             .await?;
-        for (event, envelope) in events.iter().zip(&envelopes) {
-            self.state
-                .apply_event(event, envelope.seq, envelope.timestamp_ms);
-        }
-        debug_assert_eq!(self.state.seq(), expected_seq + envelopes.len() as u64);
-        context.feed.notify(&self.stream, &envelopes);
+        Ok(envelopes)
+    }
+
+    async fn publish(&mut self, context: &EntityContext, envelopes: &[Arc<Envelope>]) {
+        context.feed.notify(&self.stream, envelopes);
         context
             .outbox
-            .enqueue(self.stream.clone(), envelopes.clone());
+            .enqueue(self.stream.clone(), envelopes.to_vec());
         self.snapshot_if_due(context).await;
-        Ok(envelopes)
     }
 
     async fn snapshot_if_due(&mut self, context: &EntityContext) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use crest_actors::NodeConfig;
 use crest_actors::context::EntitySettings;
+use crest_actors::desk::DeskSettings;
 use crest_brain::classifier::TextClassifier;
 use crest_brain::commerce::{HttpCommerce, HttpCommerceConfig};
 use crest_brain::engine;
@@ -131,6 +132,9 @@ struct ServeArgs {
     /// Passivate actors idle for this many seconds.
     #[arg(long, default_value_t = 120)]
     idle_timeout_secs: u64,
+    /// Seconds an agent whose live connection dropped stays online before turning away.
+    #[arg(long, default_value_t = 60)]
+    presence_grace_secs: u64,
     /// Threads running the bot's brain.
     #[arg(long, default_value_t = 1)]
     brain_threads: usize,
@@ -243,6 +247,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 ..EntitySettings::default()
             },
             brain_threads: args.brain_threads.max(1),
+            routing: DeskSettings {
+                presence_grace_ms: args.presence_grace_secs.saturating_mul(1000),
+                ..DeskSettings::default()
+            },
         },
     };
     // Listen for SIGTERM/ctrl-c before anything else, so a stop during start-up is orderly too.

@@ -62,6 +62,9 @@ pub struct MessageView {
     /// Internal note flag (agent messages).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
     pub internal: bool,
+    /// The emotion the brain detected in a customer message.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub emotion: Option<crate::events::Emotion>,
 }
 
 /// `GET /v1/tenants/{tenant}/conversations/{id}`

@@ -102,6 +102,35 @@ pub enum ConversationCommand {
         /// Why.
         reason: String,
     },
+    /// A message from Crest itself (queue position, night mode); never from the bot.
+    Notify {
+        /// Crest's id for the notice.
+        message_id: MessageId,
+        /// The text.
+        text: String,
+    },
+    /// Give a queued conversation back to the bot, telling the customer why.
+    DeclineHandoff {
+        /// `queue_full`, …
+        reason: String,
+        /// Crest's id for the notice.
+        message_id: MessageId,
+        /// What the customer is told.
+        text: String,
+    },
+    /// Give the conversation to another agent (transfer or supervisor take-over). The routing desk
+    /// has reserved the agent's capacity before this is sent.
+    TransferToAgent {
+        /// The new owner.
+        agent: AgentId,
+    },
+    /// The owning agent sends the conversation back to a group's queue.
+    TransferToGroup {
+        /// The agent giving it away.
+        by: AgentId,
+        /// The group.
+        group: String,
+    },
     /// Record the customer's satisfaction rating.
     RateCsat {
         /// 1 to 5.

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, CodecError};
+use crate::codec::CodecError;
 use crate::ids::{AgentId, ConversationId, CustomerId, MessageId};
 
 /// Who a message in a conversation comes from.
@@ -73,6 +73,34 @@ pub enum HandoffReason {
     Supervisor,
     /// The bot could not answer (low confidence, unknown topic).
     BotUnable(String),
+    /// An agent transferred the conversation to a group; the text names the agent.
+    Transferred(String),
+}
+
+impl HandoffReason {
+    /// A short label for metrics and queue views: `customer_request`, `escalation`, `supervisor`,
+    /// `bot_unable` or `transferred`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::CustomerRequest => "customer_request",
+            Self::Escalation(_) => "escalation",
+            Self::Supervisor => "supervisor",
+            Self::BotUnable(_) => "bot_unable",
+            Self::Transferred(_) => "transferred",
+        }
+    }
+
+    /// The label with its detail, e.g. `escalation: anger`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Escalation(detail) | Self::BotUnable(detail) | Self::Transferred(detail) => {
+                format!("{}: {detail}", self.label())
+            }
+            _ => self.label().to_owned(),
+        }
+    }
 }
 
 /// A conversation began. Always the first event of a conversation stream.
@@ -181,6 +209,13 @@ pub struct SystemNotice {
     pub text: String,
 }
 
+/// A requested handoff was given back to the bot (the queue was full); the customer was told why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffDeclined {
+    /// `queue_full`, …
+    pub reason: String,
+}
+
 /// Everything that can happen to a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -205,6 +240,8 @@ pub enum ConversationEvent {
     CsatRated(CsatRated),
     /// See [`SystemNotice`].
     SystemNotice(SystemNotice),
+    /// See [`HandoffDeclined`].
+    HandoffDeclined(HandoffDeclined),
 }
 
 /// A customer identity stream's pointer to their open conversation opened.
@@ -245,7 +282,7 @@ pub trait DomainEvent: Sized {
 
 macro_rules! domain_event {
     ($enum:ident { $($variant:ident => $name:literal @ $version:literal),* $(,)? }) => {
-        impl DomainEvent for $enum {
+        impl $crate::events::DomainEvent for $enum {
             fn event_type(&self) -> &'static str {
                 match self { $(Self::$variant(_) => $name,)* }
             }
@@ -254,14 +291,14 @@ macro_rules! domain_event {
                 match self { $(Self::$variant(_) => $version,)* }
             }
 
-            fn encode_payload(&self) -> Result<Vec<u8>, CodecError> {
-                match self { $(Self::$variant(payload) => codec::encode(payload),)* }
+            fn encode_payload(&self) -> Result<Vec<u8>, $crate::CodecError> {
+                match self { $(Self::$variant(payload) => $crate::codec::encode(payload),)* }
             }
 
-            fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<Self, CodecError> {
+            fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<Self, $crate::CodecError> {
                 match (event_type, schema_version) {
-                    $(($name, $version) => codec::decode(payload).map(Self::$variant),)*
-                    _ => Err(CodecError::UnknownEventType {
+                    $(($name, $version) => $crate::codec::decode(payload).map(Self::$variant),)*
+                    _ => Err($crate::CodecError::UnknownEventType {
                         event_type: event_type.to_owned(),
                         schema_version,
                     }),
@@ -276,6 +313,8 @@ macro_rules! domain_event {
     };
 }
 
+pub(crate) use domain_event;
+
 domain_event!(ConversationEvent {
     Started => "conversation.started" @ 1,
     CustomerMessageReceived => "conversation.customer_message_received" @ 1,
@@ -287,6 +326,7 @@ domain_event!(ConversationEvent {
     Closed => "conversation.closed" @ 1,
     CsatRated => "conversation.csat_rated" @ 1,
     SystemNotice => "conversation.system_notice" @ 1,
+    HandoffDeclined => "conversation.handoff_declined" @ 1,
 });
 
 domain_event!(CustomerEvent {

@@ -215,6 +215,11 @@ generated_id!(
     MessageId,
     "message id"
 );
+generated_id!(
+    /// An after-sales ticket (return, refund, complaint, callback).
+    TicketId,
+    "ticket id"
+);
 
 macro_rules! external_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
@@ -316,6 +321,10 @@ pub enum StreamKind {
     Customer,
     /// `agent:<tenant>:<agent>`
     Agent,
+    /// `desk:<tenant>:routing`: the tenant's routing desk (agents, queues, tickets, timers).
+    Desk,
+    /// `dir:system:<name>`: a node-wide directory (which tenants have a desk).
+    Directory,
 }
 
 impl StreamKind {
@@ -326,6 +335,8 @@ impl StreamKind {
             Self::Conversation => "conv",
             Self::Customer => "cust",
             Self::Agent => "agent",
+            Self::Desk => "desk",
+            Self::Directory => "dir",
         }
     }
 }
@@ -354,13 +365,25 @@ impl StreamId {
         Self(format!("agent:{}:{}", id.tenant(), id.key()))
     }
 
+    /// The routing desk of `tenant`: its agents, queues, tickets and their timers.
+    #[must_use]
+    pub fn desk(tenant: &TenantId) -> Self {
+        Self(format!("desk:{tenant}:routing"))
+    }
+
+    /// The node-wide directory of tenants that have a routing desk (read at start to re-arm timers).
+    #[must_use]
+    pub fn desk_directory() -> Self {
+        Self("dir:system:desks".to_owned())
+    }
+
     /// Parses a stream name, checking its kind and tenant.
     pub fn parse(text: &str) -> Result<Self, IdError> {
         let mut parts = text.splitn(3, ':');
         let kind = parts.next().unwrap_or_default();
         let tenant = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
         let key = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
-        if !matches!(kind, "conv" | "cust" | "agent") {
+        if !matches!(kind, "conv" | "cust" | "agent" | "desk" | "dir") {
             return Err(IdError::Malformed { kind: "stream" });
         }
         TenantId::new(tenant)?;
@@ -380,6 +403,8 @@ impl StreamId {
         match self.0.split(':').next() {
             Some("conv") => StreamKind::Conversation,
             Some("cust") => StreamKind::Customer,
+            Some("desk") => StreamKind::Desk,
+            Some("dir") => StreamKind::Directory,
             _ => StreamKind::Agent,
         }
     }

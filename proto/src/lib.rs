@@ -10,9 +10,12 @@ pub mod commands;
 pub mod envelope;
 pub mod events;
 pub mod ids;
+pub mod routing;
 pub mod slice;
 pub mod subjects;
 
 pub use codec::CodecError;
 pub use envelope::Envelope;
-pub use ids::{AgentId, ConversationId, CustomerId, IdError, MessageId, StreamId, TenantId};
+pub use ids::{
+    AgentId, ConversationId, CustomerId, IdError, MessageId, StreamId, TenantId, TicketId,
+};

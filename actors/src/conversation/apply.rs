@@ -45,6 +45,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 intent: None,
                 agent: None,
                 internal: false,
+                emotion: None,
             });
         }
         ConversationEvent::BotReplied(reply) => {
@@ -62,7 +63,16 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                     .map(|intent| (intent, reply.confidence)),
                 agent: None,
                 internal: false,
+                emotion: None,
             });
+            if let Some(customer_message) = state
+                .messages
+                .iter_mut()
+                .rev()
+                .find(|record| record.id == reply.in_reply_to)
+            {
+                customer_message.emotion.clone_from(&reply.emotion);
+            }
         }
         ConversationEvent::HandoffRequested(handoff) => {
             state.unanswered.clear();
@@ -90,6 +100,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 intent: None,
                 agent: Some(reply.agent.clone()),
                 internal: reply.internal,
+                emotion: None,
             });
         }
         ConversationEvent::Resolved(_) => {
@@ -103,6 +114,9 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
         ConversationEvent::CsatRated(rating) => {
             state.csat = Some(rating.score);
         }
+        ConversationEvent::HandoffDeclined(_) => {
+            state.status = Status::Bot;
+        }
         ConversationEvent::SystemNotice(notice) => {
             state.messages.push(MessageRecord {
                 id: notice.message.clone(),
@@ -114,6 +128,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 intent: None,
                 agent: None,
                 internal: false,
+                emotion: None,
             });
         }
     }

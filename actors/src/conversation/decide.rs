@@ -4,7 +4,8 @@ use crest_proto::MessageId;
 use crest_proto::commands::ConversationCommand;
 use crest_proto::events::{
     AgentAssigned, AgentReplied, BotReplied, Closed, ConversationEvent, CsatRated,
-    CustomerMessageReceived, HandoffReason, HandoffRequested, Resolved, Started,
+    CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequested, Resolved, Started,
+    SystemNotice,
 };
 
 use super::state::{ConversationState, Status};
@@ -206,6 +207,57 @@ pub fn decide(
                 reason: reason.clone(),
             })])),
         },
+        ConversationCommand::Notify { message_id, text } => match &state.status {
+            Status::New => Err(Rejection::NotStarted),
+            Status::Closed => Err(Rejection::Closed),
+            _ => Ok(Decision::Emit(vec![notice(message_id, text)])),
+        },
+        ConversationCommand::DeclineHandoff {
+            reason,
+            message_id,
+            text,
+        } => match &state.status {
+            Status::Queued => Ok(Decision::Emit(vec![
+                notice(message_id, text),
+                ConversationEvent::HandoffDeclined(HandoffDeclined {
+                    reason: reason.clone(),
+                }),
+            ])),
+            // Already with an agent, back with the bot, or closed: nothing to give back.
+            _ => Ok(Decision::Nothing),
+        },
+        ConversationCommand::TransferToAgent { agent } => {
+            let assigned = ConversationEvent::AgentAssigned(AgentAssigned {
+                agent: agent.clone(),
+            });
+            match &state.status {
+                Status::New => Err(Rejection::NotStarted),
+                Status::Closed => Err(Rejection::Closed),
+                Status::Assigned(owner) if owner == agent => Ok(Decision::Nothing),
+                Status::Queued | Status::Assigned(_) => Ok(Decision::Emit(vec![assigned])),
+                // A supervisor takes the conversation from the bot: the handoff is recorded first.
+                Status::Bot | Status::Resolved => Ok(Decision::Emit(vec![
+                    ConversationEvent::HandoffRequested(HandoffRequested {
+                        reason: HandoffReason::Supervisor,
+                        group: None,
+                    }),
+                    assigned,
+                ])),
+            }
+        }
+        ConversationCommand::TransferToGroup { by, group } => match &state.status {
+            Status::New => Err(Rejection::NotStarted),
+            Status::Closed => Err(Rejection::Closed),
+            Status::Assigned(owner) if owner == by => {
+                Ok(Decision::Emit(vec![ConversationEvent::HandoffRequested(
+                    HandoffRequested {
+                        reason: HandoffReason::Transferred(by.key().to_owned()),
+                        group: Some(group.clone()),
+                    },
+                )]))
+            }
+            _ => Err(Rejection::NotOwner),
+        },
         ConversationCommand::RateCsat { score, comment } => {
             if !(1..=5).contains(score) {
                 return Err(Rejection::InvalidScore);
@@ -221,6 +273,13 @@ pub fn decide(
             )]))
         }
     }
+}
+
+fn notice(message_id: &MessageId, text: &str) -> ConversationEvent {
+    ConversationEvent::SystemNotice(SystemNotice {
+        message: message_id.clone(),
+        text: text.to_owned(),
+    })
 }
 
 /// True if the bot should answer after these events were applied: a customer message arrived while

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use crest_proto::events::{HandoffReason, Role};
+use crest_proto::events::{Emotion, HandoffReason, Role};
 use crest_proto::{AgentId, ConversationId, CustomerId, MessageId};
 use serde::{Deserialize, Serialize};
 
 /// Version of the snapshot encoding of [`ConversationState`]; bump it when the struct changes
 /// (older snapshots are then ignored and the state is rebuilt from events).
-pub const STATE_SCHEMA_VERSION: u16 = 1;
+pub const STATE_SCHEMA_VERSION: u16 = 2;
 
 /// Who owns the conversation and where it is in its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +64,8 @@ pub struct MessageRecord {
     pub agent: Option<AgentId>,
     /// Internal note (agents only).
     pub internal: bool,
+    /// The emotion the brain detected, for customer messages it answered.
+    pub emotion: Option<Emotion>,
 }
 
 /// Acknowledgement data remembered per idempotency key.

@@ -105,7 +105,10 @@ impl Actor for ShardActor {
                         let _ = running.cast(CustomerMsg::Stop);
                     }
                 }
-                crest_proto::ids::StreamKind::Agent => {}
+                // Desks are hosted by the routing hub, not by shards.
+                crest_proto::ids::StreamKind::Agent
+                | crest_proto::ids::StreamKind::Desk
+                | crest_proto::ids::StreamKind::Directory => {}
             },
             ShardMsg::CountLive(reply) => {
                 let _ = reply.send(state.conversations.len() + state.customers.len());

@@ -5,6 +5,7 @@ use crest_proto::Envelope;
 use crest_proto::api::{ConversationView, EventView, MessageView};
 use crest_proto::events::{ConversationEvent, CustomerEvent, DomainEvent};
 use crest_proto::ids::StreamKind;
+use crest_proto::routing::{DeskEvent, DirectoryEvent};
 
 /// RFC 3339 with milliseconds, UTC.
 #[must_use]
@@ -55,6 +56,7 @@ pub fn conversation_view(state: &ConversationState) -> ConversationView {
                 confidence: record.intent.as_ref().map(|(_, confidence)| *confidence),
                 agent: record.agent.as_ref().map(|agent| agent.key().to_owned()),
                 internal: record.internal,
+                emotion: record.emotion.clone(),
             })
             .collect(),
     }
@@ -66,6 +68,8 @@ pub fn event_view(envelope: &Envelope) -> EventView {
     let data = match envelope.stream.kind() {
         StreamKind::Conversation => decoded_json::<ConversationEvent>(envelope),
         StreamKind::Customer => decoded_json::<CustomerEvent>(envelope),
+        StreamKind::Desk => decoded_json::<DeskEvent>(envelope),
+        StreamKind::Directory => decoded_json::<DirectoryEvent>(envelope),
         StreamKind::Agent => serde_json::Value::Null,
     };
     EventView {

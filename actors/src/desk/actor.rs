@@ -1,0 +1,403 @@
+//! The desk actor: one per tenant. Runs commands through [`execute`], journals the events, arms the
+//! next timer from the state (so timers survive restarts: deadlines are in the events), tells
+//! waiting customers their queue position, and carries out effects on conversations outside its
+//! handler.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crest_proto::commands::ConversationCommand;
+use crest_proto::envelope::EventMeta;
+use crest_proto::{ConversationId, MessageId, StreamId, TenantId};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+
+use super::decide::{
+    DeskCommand, DeskRejection, DeskSettings, Effect, execute, next_deadline, waiting_order,
+};
+use super::state::DeskState;
+use crate::context::EntityContext;
+use crate::persistence::Persistent;
+use crate::ports::journal::JournalError;
+use crate::shard::ShardRegion;
+
+/// How often waiting customers may be told a changed queue position.
+const POSITION_NOTICE_INTERVAL_MS: u64 = 15_000;
+/// Position notices go to the first this-many waiting chats of a group (the rest see theirs in the
+/// API and get a notice when they move up).
+const POSITION_NOTICE_LIMIT: usize = 50;
+
+/// Milliseconds since the Unix epoch on tokio's clock (pausable in tests).
+#[derive(Debug, Clone, Copy)]
+pub struct DeskClock {
+    base_wall_ms: u64,
+    base: tokio::time::Instant,
+}
+
+impl DeskClock {
+    /// A clock reading the wall time now and advancing with tokio's clock.
+    #[must_use]
+    pub fn start() -> Self {
+        Self {
+            base_wall_ms: crate::context::now_ms(),
+            base: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Now, in milliseconds since the Unix epoch.
+    #[must_use]
+    pub fn now_ms(&self) -> u64 {
+        let elapsed = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.base_wall_ms.saturating_add(elapsed)
+    }
+}
+
+/// What a desk command answers once its events are journaled: the number of events and the effects
+/// on conversations, which the caller carries out (with [`run_effects`]).
+pub type DeskReply = oneshot::Sender<Result<(usize, Vec<Effect>), DeskCommandError>>;
+
+/// Why a desk command failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeskCommandError {
+    /// The desk refused it.
+    #[error(transparent)]
+    Rejected(#[from] DeskRejection),
+    /// The journal failed; nothing was decided. Retrying is safe.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// A read of the desk's state.
+pub type DeskQuery = Box<dyn FnOnce(&DeskState, u64) + Send>;
+
+/// Messages of the desk actor.
+pub enum DeskMsg {
+    /// Run a command. With a reply, the caller gets the effects to carry out; without, the actor
+    /// spawns them.
+    Command(Box<DeskCommand>, Option<DeskReply>),
+    /// Read the state (with the desk's `now`).
+    Query(DeskQuery),
+    /// A timer fired.
+    Tick(u64),
+}
+
+impl std::fmt::Debug for DeskMsg {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Command(command, _) => write!(formatter, "Command({command:?})"),
+            Self::Query(_) => formatter.write_str("Query"),
+            Self::Tick(generation) => write!(formatter, "Tick({generation})"),
+        }
+    }
+}
+
+/// Arguments of a desk actor.
+#[derive(Debug)]
+pub struct DeskArgs {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Node context (journal, outbox, region).
+    pub context: Arc<EntityContext>,
+    /// Routing tunables.
+    pub settings: Arc<DeskSettings>,
+}
+
+/// Live state of a desk actor.
+#[derive(Debug)]
+pub struct DeskRunning {
+    tenant: TenantId,
+    context: Arc<EntityContext>,
+    settings: Arc<DeskSettings>,
+    clock: DeskClock,
+    persistent: Persistent<DeskState>,
+    timer_generation: u64,
+    armed_for: Option<u64>,
+    /// Per waiting chat: the position last told and when.
+    told: HashMap<ConversationId, (usize, u64)>,
+}
+
+/// The desk actor.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeskActor;
+
+impl Actor for DeskActor {
+    type Msg = DeskMsg;
+    type State = DeskRunning;
+    type Arguments = DeskArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let stream = StreamId::desk(&args.tenant);
+        let persistent = Persistent::<DeskState>::recover(stream, &args.context).await?;
+        let mut running = DeskRunning {
+            tenant: args.tenant,
+            context: args.context,
+            settings: args.settings,
+            clock: DeskClock::start(),
+            persistent,
+            timer_generation: 0,
+            armed_for: None,
+            told: HashMap::new(),
+        };
+        // Chats assigned before a crash may not have reached their conversation: assign again
+        // (idempotent), and re-arm the timers from the recovered deadlines.
+        let reassign: Vec<Effect> = running
+            .persistent
+            .state
+            .chats
+            .iter()
+            .filter_map(|(conversation, chat)| match &chat.stage {
+                super::state::ChatStage::Assigned { agent, .. } => Some(Effect::Assign {
+                    conversation: conversation.clone(),
+                    agent: agent.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !reassign.is_empty() {
+            spawn_effects(running.context.region().clone(), reassign);
+        }
+        arm_timer(&myself, &mut running);
+        Ok(running)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        running: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            DeskMsg::Command(command, reply) => {
+                let result = run(running, *command).await;
+                match result {
+                    Ok((events, mut effects)) => {
+                        effects.extend(position_notices(running));
+                        match reply {
+                            Some(reply) => {
+                                let _ = reply.send(Ok((events, effects)));
+                            }
+                            None => spawn_effects(running.context.region().clone(), effects),
+                        }
+                    }
+                    Err(error) => {
+                        let journal_failed = matches!(error, DeskCommandError::Journal(_));
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(error));
+                        }
+                        if journal_failed {
+                            // Memory is ahead of the journal: stop; the hub restarts and recovers.
+                            myself.stop(Some("journal error".to_owned()));
+                            return Ok(());
+                        }
+                    }
+                }
+                arm_timer(&myself, running);
+            }
+            DeskMsg::Query(query) => {
+                query(&running.persistent.state, running.clock.now_ms());
+            }
+            DeskMsg::Tick(generation) => {
+                if generation != running.timer_generation {
+                    return Ok(()); // superseded by a later timer
+                }
+                running.armed_for = None;
+                match run(running, DeskCommand::Tick).await {
+                    Ok((_, mut effects)) => {
+                        effects.extend(position_notices(running));
+                        spawn_effects(running.context.region().clone(), effects);
+                    }
+                    Err(error) => {
+                        tracing::warn!(tenant = %running.tenant, %error, "desk timers not journaled");
+                        myself.stop(Some("journal error".to_owned()));
+                        return Ok(());
+                    }
+                }
+                arm_timer(&myself, running);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn run(
+    running: &mut DeskRunning,
+    command: DeskCommand,
+) -> Result<(usize, Vec<Effect>), DeskCommandError> {
+    let now = running.clock.now_ms();
+    let outcome = execute(
+        &mut running.persistent.state,
+        &running.tenant,
+        &running.settings,
+        command,
+        now,
+    )?;
+    if outcome.events.is_empty() {
+        return Ok((0, outcome.effects));
+    }
+    running
+        .persistent
+        .persist_applied(
+            &running.context,
+            outcome.expected_seq,
+            &outcome.events,
+            &EventMeta::default(),
+            now,
+        )
+        .await?;
+    Ok((outcome.events.len(), outcome.effects))
+}
+
+/// Schedules a tick at the next deadline (and, while chats wait, at the next position notice).
+fn arm_timer(myself: &ActorRef<DeskMsg>, running: &mut DeskRunning) {
+    let state = &running.persistent.state;
+    let mut due = next_deadline(state);
+    let anyone_waiting = state
+        .chats
+        .values()
+        .any(|chat| chat.stage == super::state::ChatStage::Waiting);
+    if anyone_waiting {
+        let notice_due = running.clock.now_ms() + POSITION_NOTICE_INTERVAL_MS;
+        due = Some(due.map_or(notice_due, |due| due.min(notice_due)));
+    }
+    let Some(due) = due else {
+        running.armed_for = None;
+        return;
+    };
+    if running.armed_for.is_some_and(|armed| armed <= due) {
+        return; // an earlier tick is coming; it re-arms
+    }
+    running.timer_generation += 1;
+    running.armed_for = Some(due);
+    let generation = running.timer_generation;
+    let delay = Duration::from_millis(due.saturating_sub(running.clock.now_ms()));
+    myself.send_after(delay, move || DeskMsg::Tick(generation));
+}
+
+/// Queue-position notices for waiting chats whose position changed (at most one per chat every
+/// [`POSITION_NOTICE_INTERVAL_MS`], the first at once).
+fn position_notices(running: &mut DeskRunning) -> Vec<Effect> {
+    let now = running.clock.now_ms();
+    let state = &running.persistent.state;
+    let mut effects = Vec::new();
+    let mut still_waiting = HashMap::new();
+    for group in state.group_names() {
+        let order = waiting_order(state, &group, now, &running.settings);
+        let online_capacity: u64 = state
+            .agents
+            .values()
+            .filter(|seat| {
+                seat.status == crest_proto::routing::Presence::Online
+                    && seat.groups.contains(&group)
+            })
+            .map(|seat| u64::from(seat.capacity.max(1)))
+            .sum();
+        for (index, (conversation, _)) in order.into_iter().enumerate() {
+            let position = index + 1;
+            let told = running.told.get(&conversation).copied();
+            still_waiting.insert(conversation.clone(), told.unwrap_or((0, 0)));
+            if index >= POSITION_NOTICE_LIMIT {
+                continue;
+            }
+            let due = match told {
+                None => true,
+                Some((told_position, at)) => {
+                    told_position != position && now >= at + POSITION_NOTICE_INTERVAL_MS
+                }
+            };
+            if !due {
+                continue;
+            }
+            let english = state
+                .chats
+                .get(&conversation)
+                .and_then(|chat| chat.summary.language.as_deref())
+                == Some("en");
+            let wait_s = estimated_wait_s(position, online_capacity, state.avg_handle_s);
+            let minutes = wait_s.div_ceil(60).max(1);
+            let text = if english {
+                format!(
+                    "You are number {position} in the queue for a human agent. Estimated wait: about {minutes} min."
+                )
+            } else {
+                format!(
+                    "您正在排队等待人工客服，当前排在第 {position} 位，预计等待约 {minutes} 分钟。"
+                )
+            };
+            still_waiting.insert(conversation.clone(), (position, now));
+            effects.push(Effect::Notify { conversation, text });
+        }
+    }
+    running.told = still_waiting;
+    effects
+}
+
+/// Estimated wait of the chat at `position`: the chats ahead are served `online_capacity` at a
+/// time, each taking the average handle time.
+#[must_use]
+pub fn estimated_wait_s(position: usize, online_capacity: u64, avg_handle_s: f64) -> u64 {
+    if online_capacity == 0 {
+        return 0;
+    }
+    let rounds = (position as u64).div_ceil(online_capacity);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let seconds = (rounds as f64 * avg_handle_s).round() as u64;
+    seconds
+}
+
+/// Carries out effects on conversations in a task of their own.
+pub fn spawn_effects(region: ShardRegion, effects: Vec<Effect>) {
+    if effects.is_empty() {
+        return;
+    }
+    tokio::spawn(async move { run_effects(&region, effects).await });
+}
+
+/// Carries out effects on conversations, in order. Failures are logged: every effect is idempotent
+/// or informational, and assignments are re-sent when the desk recovers.
+pub async fn run_effects(region: &ShardRegion, effects: Vec<Effect>) {
+    for effect in effects {
+        let (conversation, command) = match effect {
+            Effect::Assign {
+                conversation,
+                agent,
+            } => (conversation, ConversationCommand::TransferToAgent { agent }),
+            Effect::Notify { conversation, text } => {
+                let message_id = MessageId::generate(conversation.tenant());
+                (
+                    conversation,
+                    ConversationCommand::Notify { message_id, text },
+                )
+            }
+            Effect::Decline {
+                conversation,
+                reason,
+                text,
+            } => {
+                let message_id = MessageId::generate(conversation.tenant());
+                (
+                    conversation,
+                    ConversationCommand::DeclineHandoff {
+                        reason,
+                        message_id,
+                        text,
+                    },
+                )
+            }
+        };
+        if let Err(error) = region
+            .conversation_command(&conversation, command, EventMeta::default())
+            .await
+        {
+            tracing::warn!(%conversation, %error, "routing effect on conversation failed");
+        }
+    }
+}

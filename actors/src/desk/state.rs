@@ -1,0 +1,540 @@
+//! The routing desk's state, rebuilt from its events: agent seats, chats waiting, offered or
+//! assigned, group settings, the routing table, customer tiers and tickets.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crest_proto::routing::{DeskEvent, HandoffSummary, Presence, TicketStatus, Tier};
+use crest_proto::{AgentId, ConversationId, CustomerId, TicketId};
+use serde::{Deserialize, Serialize};
+
+use crate::persistence::Aggregate;
+
+/// Version of the snapshot encoding of [`DeskState`].
+pub const DESK_STATE_SCHEMA_VERSION: u16 = 1;
+
+/// Groups every tenant starts with.
+pub const DEFAULT_GROUPS: [&str; 3] = ["pre_sales", "after_sales", "general"];
+
+/// The group of intents the routing table does not name.
+pub const DEFAULT_GROUP: &str = "general";
+
+/// The default routing table: after-sales takes returns, refunds, complaints and logistics
+/// problems; pre-sales takes product, stock, promotion and payment-method questions.
+pub const DEFAULT_ROUTES: [(&str, &str); 12] = [
+    ("cancel_order", "after_sales"),
+    ("complaint", "after_sales"),
+    ("coupon_promo", "pre_sales"),
+    ("delivery_options", "pre_sales"),
+    ("exchange", "after_sales"),
+    ("logistics_tracking", "after_sales"),
+    ("payment_methods", "pre_sales"),
+    ("product_info", "pre_sales"),
+    ("refund_request", "after_sales"),
+    ("refund_status", "after_sales"),
+    ("return_request", "after_sales"),
+    ("stock_availability", "pre_sales"),
+];
+
+/// A skill group's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupConfig {
+    /// The backup group.
+    pub overflow_to: Option<String>,
+    /// Seconds in this group's queue before overflowing.
+    pub overflow_after_s: u32,
+    /// Longest queue.
+    pub max_waiting: u32,
+    /// Seconds to accept an offer.
+    pub offer_timeout_s: u32,
+}
+
+impl GroupConfig {
+    /// The settings of a group nobody configured: `pre_sales` and `after_sales` overflow to
+    /// `general` after three minutes; `general` has no backup.
+    #[must_use]
+    pub fn default_for(group: &str) -> Self {
+        let overflow_to = (group != DEFAULT_GROUP).then(|| DEFAULT_GROUP.to_owned());
+        Self {
+            overflow_to,
+            overflow_after_s: 180,
+            max_waiting: 500,
+            offer_timeout_s: 30,
+        }
+    }
+}
+
+/// One agent seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentSeat {
+    /// Presence.
+    pub status: Presence,
+    /// Skill groups.
+    pub groups: Vec<String>,
+    /// Maximum concurrent chats, offers included.
+    pub capacity: u16,
+    /// Languages served; empty means any.
+    pub languages: Vec<String>,
+    /// Chats the agent owns.
+    pub chats: BTreeSet<ConversationId>,
+    /// Chats offered to the agent, not yet accepted.
+    pub offers: BTreeSet<ConversationId>,
+    /// Since when the agent has been without a new chat (ms since the epoch).
+    pub idle_since_ms: u64,
+    /// Live connections open (WebSocket).
+    pub connected: bool,
+    /// When the agent turns away because the connection dropped.
+    pub away_at_ms: Option<u64>,
+    /// True if the agent is away because the connection dropped (a new connection brings the
+    /// agent back online).
+    pub auto_away: bool,
+}
+
+impl AgentSeat {
+    /// Capacity not taken by chats or offers.
+    #[must_use]
+    pub fn free(&self) -> u16 {
+        let used = self.chats.len() + self.offers.len();
+        self.capacity
+            .saturating_sub(u16::try_from(used).unwrap_or(u16::MAX))
+    }
+
+    /// True if the agent takes chats of `group` in `language`.
+    #[must_use]
+    pub fn serves(&self, group: &str, language: Option<&str>) -> bool {
+        self.groups.iter().any(|candidate| candidate == group)
+            && (self.languages.is_empty()
+                || language.is_none_or(|language| {
+                    self.languages.iter().any(|candidate| candidate == language)
+                }))
+    }
+}
+
+/// Where a chat is in routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatStage {
+    /// In its group's queue.
+    Waiting,
+    /// Offered to an agent until the deadline.
+    Offered {
+        /// The agent.
+        agent: AgentId,
+        /// The offer's deadline.
+        expires_at_ms: u64,
+    },
+    /// Owned by an agent.
+    Assigned {
+        /// The agent.
+        agent: AgentId,
+        /// Since when.
+        since_ms: u64,
+    },
+}
+
+/// A chat known to routing (from its handoff until it ends).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chat {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The group it waits in (or was assigned from).
+    pub group: String,
+    /// Priority before aging.
+    pub priority: i32,
+    /// What the priority is made of.
+    pub reasons: Vec<String>,
+    /// The handoff summary.
+    pub summary: HandoffSummary,
+    /// When the chat started waiting (kept across overflow).
+    pub waiting_since_ms: u64,
+    /// When it entered its current group's queue.
+    pub in_group_since_ms: u64,
+    /// Where it is.
+    pub stage: ChatStage,
+    /// Agents whose offer for this chat was declined or expired (offered again only when nobody
+    /// else can take it).
+    pub passed: Vec<AgentId>,
+    /// Sequence number of the conversation's handoff event.
+    pub handoff_seq: u64,
+}
+
+/// An after-sales ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// `return`, `refund`, `complaint`, `callback`, …
+    pub kind: String,
+    /// One line.
+    pub subject: String,
+    /// The customer.
+    pub customer: Option<CustomerId>,
+    /// Linked conversations.
+    pub conversations: Vec<ConversationId>,
+    /// Assignee.
+    pub assignee: Option<AgentId>,
+    /// Lifecycle state.
+    pub status: TicketStatus,
+    /// Who opened it.
+    pub created_by: String,
+    /// When (ms since the epoch).
+    pub created_at_ms: u64,
+    /// First-response deadline.
+    pub first_response_due_ms: u64,
+    /// Resolution deadline.
+    pub resolution_due_ms: u64,
+    /// When the first public answer was given.
+    pub first_response_at_ms: Option<u64>,
+    /// When it was solved.
+    pub solved_at_ms: Option<u64>,
+    /// SLAs breached (`first_response`, `resolution`).
+    pub breached: Vec<String>,
+    /// Comments: `(author, text, public, at_ms)`.
+    pub comments: Vec<(String, String, bool, u64)>,
+}
+
+impl Ticket {
+    /// True until solved or closed.
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, TicketStatus::Open | TicketStatus::Pending)
+    }
+
+    /// SLAs that are overdue at `now_ms` and not yet recorded as breached, with their deadlines.
+    #[must_use]
+    pub fn overdue(&self, now_ms: u64) -> Vec<(&'static str, u64)> {
+        let mut overdue = Vec::new();
+        let recorded = |sla: &str| self.breached.iter().any(|breached| breached == sla);
+        if self.is_open()
+            && self.first_response_at_ms.is_none()
+            && now_ms >= self.first_response_due_ms
+            && !recorded("first_response")
+        {
+            overdue.push(("first_response", self.first_response_due_ms));
+        }
+        if self.is_open() && now_ms >= self.resolution_due_ms && !recorded("resolution") {
+            overdue.push(("resolution", self.resolution_due_ms));
+        }
+        overdue
+    }
+
+    /// The next SLA deadline still to watch, if any.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<u64> {
+        if !self.is_open() {
+            return None;
+        }
+        let recorded = |sla: &str| self.breached.iter().any(|breached| breached == sla);
+        let first = (self.first_response_at_ms.is_none() && !recorded("first_response"))
+            .then_some(self.first_response_due_ms);
+        let resolution = (!recorded("resolution")).then_some(self.resolution_due_ms);
+        first.into_iter().chain(resolution).min()
+    }
+}
+
+/// Everything the desk knows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeskState {
+    /// Last applied sequence number.
+    pub seq: u64,
+    /// Agent seats.
+    pub agents: BTreeMap<AgentId, AgentSeat>,
+    /// Chats in routing.
+    pub chats: BTreeMap<ConversationId, Chat>,
+    /// Group settings that differ from [`GroupConfig::default_for`].
+    pub groups: BTreeMap<String, GroupConfig>,
+    /// Intent → group.
+    pub routes: BTreeMap<String, String>,
+    /// The group of intents not in `routes`.
+    pub default_group: String,
+    /// VIP customers (everybody else is normal).
+    pub vips: BTreeSet<CustomerId>,
+    /// Tickets.
+    pub tickets: BTreeMap<TicketId, Ticket>,
+    /// Per conversation, the sequence number of the last handoff handled (redelivered handoff
+    /// events at or below it are ignored).
+    pub handoffs_seen: BTreeMap<ConversationId, u64>,
+    /// Exponentially weighted average handle time (seconds), for wait estimates.
+    pub avg_handle_s: f64,
+}
+
+impl Default for DeskState {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            agents: BTreeMap::new(),
+            chats: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            routes: DEFAULT_ROUTES
+                .iter()
+                .map(|(intent, group)| ((*intent).to_owned(), (*group).to_owned()))
+                .collect(),
+            default_group: DEFAULT_GROUP.to_owned(),
+            vips: BTreeSet::new(),
+            tickets: BTreeMap::new(),
+            handoffs_seen: BTreeMap::new(),
+            avg_handle_s: 180.0,
+        }
+    }
+}
+
+impl DeskState {
+    /// The settings of `group`.
+    #[must_use]
+    pub fn group_config(&self, group: &str) -> GroupConfig {
+        self.groups
+            .get(group)
+            .cloned()
+            .unwrap_or_else(|| GroupConfig::default_for(group))
+    }
+
+    /// Every group known: the defaults, configured ones, and those agents or chats name.
+    #[must_use]
+    pub fn group_names(&self) -> BTreeSet<String> {
+        let mut names: BTreeSet<String> = DEFAULT_GROUPS.iter().map(|&g| g.to_owned()).collect();
+        names.extend(self.groups.keys().cloned());
+        names.extend(self.routes.values().cloned());
+        names.extend(self.agents.values().flat_map(|seat| seat.groups.clone()));
+        names.extend(self.chats.values().map(|chat| chat.group.clone()));
+        names
+    }
+
+    /// A customer's tier.
+    #[must_use]
+    pub fn tier(&self, customer: &CustomerId) -> Tier {
+        if self.vips.contains(customer) {
+            Tier::Vip
+        } else {
+            Tier::Normal
+        }
+    }
+
+    /// The group an intent is routed to.
+    #[must_use]
+    pub fn group_for_intent(&self, intent: Option<&str>) -> String {
+        intent
+            .and_then(|intent| self.routes.get(intent))
+            .cloned()
+            .unwrap_or_else(|| self.default_group.clone())
+    }
+
+    fn seat(&mut self, agent: &AgentId) -> &mut AgentSeat {
+        self.agents
+            .entry(agent.clone())
+            .or_insert_with(|| AgentSeat {
+                status: Presence::Offline,
+                groups: Vec::new(),
+                capacity: 0,
+                languages: Vec::new(),
+                chats: BTreeSet::new(),
+                offers: BTreeSet::new(),
+                idle_since_ms: 0,
+                connected: false,
+                away_at_ms: None,
+                auto_away: false,
+            })
+    }
+
+    fn release(&mut self, conversation: &ConversationId, at_ms: u64) {
+        let Some(chat) = self.chats.get(conversation) else {
+            return;
+        };
+        match chat.stage.clone() {
+            ChatStage::Waiting => {}
+            ChatStage::Offered { agent, .. } => {
+                self.seat(&agent).offers.remove(conversation);
+            }
+            ChatStage::Assigned { agent, since_ms } => {
+                let seat = self.seat(&agent);
+                seat.chats.remove(conversation);
+                seat.idle_since_ms = at_ms;
+                #[allow(clippy::cast_precision_loss)]
+                let handled_s = at_ms.saturating_sub(since_ms) as f64 / 1000.0;
+                self.avg_handle_s = 0.9f64.mul_add(self.avg_handle_s, 0.1 * handled_s);
+            }
+        }
+    }
+}
+
+impl Aggregate for DeskState {
+    type Event = DeskEvent;
+    const STATE_SCHEMA_VERSION: u16 = DESK_STATE_SCHEMA_VERSION;
+    const KIND: &'static str = "desk";
+
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn apply_event(&mut self, event: &DeskEvent, seq: u64, at_ms: u64) {
+        self.seq = seq;
+        match event {
+            DeskEvent::AgentProfileSet(profile) => {
+                let seat = self.seat(&profile.agent);
+                seat.groups.clone_from(&profile.groups);
+                seat.capacity = profile.capacity;
+                seat.languages.clone_from(&profile.languages);
+            }
+            DeskEvent::PresenceChanged(change) => {
+                let seat = self.seat(&change.agent);
+                if change.status == Presence::Online && seat.status != Presence::Online {
+                    seat.idle_since_ms = at_ms;
+                }
+                seat.status = change.status;
+                seat.away_at_ms = None;
+                seat.auto_away = change.reason == "connection_lost";
+            }
+            DeskEvent::AgentConnectionChanged(change) => {
+                let seat = self.seat(&change.agent);
+                seat.connected = change.connected;
+                seat.away_at_ms = change.away_at_ms;
+            }
+            DeskEvent::CustomerTierSet(set) => match set.tier {
+                Tier::Vip => {
+                    self.vips.insert(set.customer.clone());
+                }
+                Tier::Normal => {
+                    self.vips.remove(&set.customer);
+                }
+            },
+            DeskEvent::RoutingTableSet(table) => {
+                self.routes = table.routes.iter().cloned().collect();
+                self.default_group.clone_from(&table.default_group);
+            }
+            DeskEvent::GroupConfigured(config) => {
+                self.groups.insert(
+                    config.group.clone(),
+                    GroupConfig {
+                        overflow_to: config.overflow_to.clone(),
+                        overflow_after_s: config.overflow_after_s,
+                        max_waiting: config.max_waiting,
+                        offer_timeout_s: config.offer_timeout_s,
+                    },
+                );
+            }
+            DeskEvent::ChatQueued(queued) => {
+                self.release(&queued.conversation, at_ms);
+                self.handoffs_seen
+                    .insert(queued.conversation.clone(), queued.handoff_seq);
+                self.chats.insert(
+                    queued.conversation.clone(),
+                    Chat {
+                        customer: queued.customer.clone(),
+                        group: queued.group.clone(),
+                        priority: queued.priority,
+                        reasons: queued.reasons.clone(),
+                        summary: queued.summary.clone(),
+                        waiting_since_ms: queued.waiting_since_ms,
+                        in_group_since_ms: at_ms,
+                        stage: ChatStage::Waiting,
+                        passed: Vec::new(),
+                        handoff_seq: queued.handoff_seq,
+                    },
+                );
+            }
+            DeskEvent::ChatOffered(offer) => {
+                self.seat(&offer.agent)
+                    .offers
+                    .insert(offer.conversation.clone());
+                if let Some(chat) = self.chats.get_mut(&offer.conversation) {
+                    chat.stage = ChatStage::Offered {
+                        agent: offer.agent.clone(),
+                        expires_at_ms: offer.expires_at_ms,
+                    };
+                }
+            }
+            DeskEvent::OfferWithdrawn(withdrawn) => {
+                self.seat(&withdrawn.agent)
+                    .offers
+                    .remove(&withdrawn.conversation);
+                if let Some(chat) = self.chats.get_mut(&withdrawn.conversation) {
+                    chat.stage = ChatStage::Waiting;
+                    chat.passed.push(withdrawn.agent.clone());
+                }
+            }
+            DeskEvent::ChatAssigned(assigned) => {
+                self.release(&assigned.conversation, at_ms);
+                let seat = self.seat(&assigned.agent);
+                seat.chats.insert(assigned.conversation.clone());
+                if let Some(chat) = self.chats.get_mut(&assigned.conversation) {
+                    chat.stage = ChatStage::Assigned {
+                        agent: assigned.agent.clone(),
+                        since_ms: at_ms,
+                    };
+                }
+            }
+            DeskEvent::ChatOverflowed(overflow) => {
+                if let Some(chat) = self.chats.get_mut(&overflow.conversation) {
+                    chat.group.clone_from(&overflow.to);
+                    chat.in_group_since_ms = at_ms;
+                    chat.passed.clear();
+                }
+            }
+            DeskEvent::ChatRefused(refused) => {
+                self.release(&refused.conversation, at_ms);
+                self.chats.remove(&refused.conversation);
+            }
+            DeskEvent::ChatEnded(ended) => {
+                self.release(&ended.conversation, at_ms);
+                self.chats.remove(&ended.conversation);
+            }
+            DeskEvent::TicketCreated(created) => {
+                self.tickets.insert(
+                    created.ticket.clone(),
+                    Ticket {
+                        kind: created.kind.clone(),
+                        subject: created.subject.clone(),
+                        customer: created.customer.clone(),
+                        conversations: created.conversation.iter().cloned().collect(),
+                        assignee: created.assignee.clone(),
+                        status: TicketStatus::Open,
+                        created_by: created.created_by.clone(),
+                        created_at_ms: at_ms,
+                        first_response_due_ms: created.first_response_due_ms,
+                        resolution_due_ms: created.resolution_due_ms,
+                        first_response_at_ms: None,
+                        solved_at_ms: None,
+                        breached: Vec::new(),
+                        comments: Vec::new(),
+                    },
+                );
+            }
+            DeskEvent::TicketStatusChanged(change) => {
+                if let Some(ticket) = self.tickets.get_mut(&change.ticket) {
+                    ticket.status = change.status;
+                    if matches!(change.status, TicketStatus::Solved | TicketStatus::Closed) {
+                        ticket.solved_at_ms.get_or_insert(at_ms);
+                    } else {
+                        ticket.solved_at_ms = None;
+                    }
+                }
+            }
+            DeskEvent::TicketAssigned(assigned) => {
+                if let Some(ticket) = self.tickets.get_mut(&assigned.ticket) {
+                    ticket.assignee.clone_from(&assigned.assignee);
+                }
+            }
+            DeskEvent::TicketCommented(comment) => {
+                if let Some(ticket) = self.tickets.get_mut(&comment.ticket) {
+                    if comment.public && comment.author != "customer" {
+                        ticket.first_response_at_ms.get_or_insert(at_ms);
+                    }
+                    ticket.comments.push((
+                        comment.author.clone(),
+                        comment.text.clone(),
+                        comment.public,
+                        at_ms,
+                    ));
+                }
+            }
+            DeskEvent::TicketLinked(link) => {
+                if let Some(ticket) = self.tickets.get_mut(&link.ticket)
+                    && !ticket.conversations.contains(&link.conversation)
+                {
+                    ticket.conversations.push(link.conversation.clone());
+                }
+            }
+            DeskEvent::SlaBreached(breach) => {
+                if let Some(ticket) = self.tickets.get_mut(&breach.ticket) {
+                    ticket.breached.push(breach.sla.clone());
+                }
+            }
+        }
+    }
+}

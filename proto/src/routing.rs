@@ -1,0 +1,431 @@
+//! Events of a tenant's routing desk (stream `desk:<tenant>:routing`): agent seats, skill-group
+//! queues, offers and assignments, customer tiers, the routing table and after-sales tickets.
+//!
+//! One stream per tenant keeps every decision that touches an agent and a queue atomic (an offer
+//! reserves the agent's capacity and takes the chat off the queue in one append), so capacity can
+//! never be exceeded and a chat can never be assigned twice, whatever arrives concurrently. Every
+//! timer (offer timeouts, overflow, presence grace periods, ticket SLAs) is a deadline written into
+//! an event, so a restarted node re-arms it from the journal.
+//!
+//! The same rules as [`crate::events`] hold: a persisted payload struct is never edited; enums used
+//! inside payloads may only gain variants at the end (bincode encodes the variant index).
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::Emotion;
+use crate::ids::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
+
+/// An agent's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Takes chats.
+    Online,
+    /// Keeps current chats, gets no new offers.
+    Away,
+    /// Signed out.
+    Offline,
+}
+
+impl Presence {
+    /// The lowercase name used in the API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// A customer's service tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Everybody.
+    #[default]
+    Normal,
+    /// Served first.
+    Vip,
+}
+
+/// A ticket's lifecycle state: open → pending → solved → closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// Waiting for the merchant.
+    Open,
+    /// Waiting for the customer or a third party.
+    Pending,
+    /// The merchant considers it done; the customer may still reopen it.
+    Solved,
+    /// Final.
+    Closed,
+}
+
+impl TicketStatus {
+    /// The lowercase name used in the API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Pending => "pending",
+            Self::Solved => "solved",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// An agent's skills and capacity were set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentProfileSet {
+    /// The agent.
+    pub agent: AgentId,
+    /// Skill groups the agent takes chats from.
+    pub groups: Vec<String>,
+    /// Maximum concurrent chats (offers count against it).
+    pub capacity: u16,
+    /// Languages the agent serves (`zh`, `en`); empty means any.
+    pub languages: Vec<String>,
+}
+
+/// An agent's presence changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PresenceChanged {
+    /// The agent.
+    pub agent: AgentId,
+    /// The new presence.
+    pub status: Presence,
+    /// `api`, `connection_lost` (grace period over) or `connected`.
+    pub reason: String,
+}
+
+/// An agent's live connection (WebSocket) opened or dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentConnectionChanged {
+    /// The agent.
+    pub agent: AgentId,
+    /// True when a connection opened.
+    pub connected: bool,
+    /// When it dropped: the agent turns away at this time unless a connection opens before.
+    pub away_at_ms: Option<u64>,
+}
+
+/// A customer's tier was set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerTierSet {
+    /// The customer.
+    pub customer: CustomerId,
+    /// The tier.
+    pub tier: Tier,
+}
+
+/// The tenant's routing table (intent → skill group) was replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingTableSet {
+    /// `(intent, group)` pairs, sorted by intent.
+    pub routes: Vec<(String, String)>,
+    /// The group of intents not in the table.
+    pub default_group: String,
+}
+
+/// A skill group's settings were set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupConfigured {
+    /// The group.
+    pub group: String,
+    /// Where chats go after waiting `overflow_after_s`.
+    pub overflow_to: Option<String>,
+    /// Seconds a chat waits before overflowing.
+    pub overflow_after_s: u32,
+    /// Longest queue; a handoff beyond it is refused with an honest message and a ticket.
+    pub max_waiting: u32,
+    /// Seconds an agent has to accept an offer.
+    pub offer_timeout_s: u32,
+}
+
+/// What the agent needs to know when a chat is handed over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffSummary {
+    /// Why it was handed off.
+    pub reason: String,
+    /// The customer's last recognised intent.
+    pub intent: Option<String>,
+    /// The customer's last detected emotion.
+    pub emotion: Option<Emotion>,
+    /// The customer's language (`zh`, `en`, …) if known.
+    pub language: Option<String>,
+    /// Intents the bot answered, in order (what the bot tried).
+    pub bot_intents: Vec<String>,
+    /// Order numbers mentioned in the conversation.
+    pub orders: Vec<String>,
+    /// The customer's last message.
+    pub last_customer_text: String,
+}
+
+/// A chat joined a group's queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatQueued {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Its customer.
+    pub customer: CustomerId,
+    /// The group.
+    pub group: String,
+    /// Priority before aging (higher first).
+    pub priority: i32,
+    /// What the priority is made of, e.g. `vip +100`, `anger +40`.
+    pub reasons: Vec<String>,
+    /// Sequence number of the conversation's handoff event (de-duplicates redelivery).
+    pub handoff_seq: u64,
+    /// The handoff summary.
+    pub summary: HandoffSummary,
+    /// When the chat first started waiting (kept across overflow and transfers).
+    pub waiting_since_ms: u64,
+}
+
+/// An agent considered for an offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The agent.
+    pub agent: AgentId,
+    /// Free capacity at the time.
+    pub free: u16,
+    /// Idle since (ms since the Unix epoch): the end of their last chat or when they came online.
+    pub idle_since_ms: u64,
+}
+
+/// A waiting chat was offered to an agent; the agent's capacity is reserved until it is accepted,
+/// declined or expires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatOffered {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The group it waited in.
+    pub group: String,
+    /// The agent.
+    pub agent: AgentId,
+    /// The offer goes to the next agent at this time.
+    pub expires_at_ms: u64,
+    /// Every capable agent with free capacity, best first.
+    pub candidates: Vec<Candidate>,
+    /// Why this chat and this agent.
+    pub reason: String,
+}
+
+/// An offer ended without an assignment; the chat waits again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferWithdrawn {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The agent.
+    pub agent: AgentId,
+    /// `declined`, `expired`, `agent_unavailable`.
+    pub reason: String,
+}
+
+/// An agent owns the chat now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatAssigned {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The agent.
+    pub agent: AgentId,
+    /// `accepted`, `transfer` or `take_over`.
+    pub reason: String,
+    /// The previous owner on a transfer or take-over.
+    pub from: Option<AgentId>,
+}
+
+/// A chat moved to its group's backup group after waiting too long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatOverflowed {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The group it waited in.
+    pub from: String,
+    /// The backup group.
+    pub to: String,
+}
+
+/// A handoff was not queued (the group's queue is full).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRefused {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The group.
+    pub group: String,
+    /// `queue_full`.
+    pub reason: String,
+}
+
+/// A chat left routing: resolved, closed, or transferred back to a queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatEnded {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The agent who had it, if any.
+    pub agent: Option<AgentId>,
+    /// `resolved`, `closed`, `transferred`.
+    pub reason: String,
+}
+
+/// A ticket was opened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketCreated {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// `return`, `refund`, `complaint`, `callback`, …
+    pub kind: String,
+    /// One line.
+    pub subject: String,
+    /// The customer, if known.
+    pub customer: Option<CustomerId>,
+    /// The conversation it came from, if any.
+    pub conversation: Option<ConversationId>,
+    /// The assignee.
+    pub assignee: Option<AgentId>,
+    /// `agent:<id>`, `bot`, `api` or `routing`.
+    pub created_by: String,
+    /// First-response SLA deadline.
+    pub first_response_due_ms: u64,
+    /// Resolution SLA deadline.
+    pub resolution_due_ms: u64,
+}
+
+/// A ticket's status changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketStatusChanged {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// The new status.
+    pub status: TicketStatus,
+}
+
+/// A ticket's assignee changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketAssigned {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// The new assignee (`None`: unassigned).
+    pub assignee: Option<AgentId>,
+}
+
+/// Somebody wrote on a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketCommented {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// `agent:<id>` or `customer`.
+    pub author: String,
+    /// The text.
+    pub text: String,
+    /// Shown to the customer (counts as the first response).
+    pub public: bool,
+}
+
+/// A conversation was linked to a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketLinked {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// The conversation.
+    pub conversation: ConversationId,
+}
+
+/// A ticket missed an SLA deadline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaBreached {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// `first_response` or `resolution`.
+    pub sla: String,
+    /// The deadline that passed.
+    pub due_ms: u64,
+}
+
+/// Everything that can happen on a tenant's routing desk.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DeskEvent {
+    /// See [`AgentProfileSet`].
+    AgentProfileSet(AgentProfileSet),
+    /// See [`PresenceChanged`].
+    PresenceChanged(PresenceChanged),
+    /// See [`AgentConnectionChanged`].
+    AgentConnectionChanged(AgentConnectionChanged),
+    /// See [`CustomerTierSet`].
+    CustomerTierSet(CustomerTierSet),
+    /// See [`RoutingTableSet`].
+    RoutingTableSet(RoutingTableSet),
+    /// See [`GroupConfigured`].
+    GroupConfigured(GroupConfigured),
+    /// See [`ChatQueued`].
+    ChatQueued(ChatQueued),
+    /// See [`ChatOffered`].
+    ChatOffered(ChatOffered),
+    /// See [`OfferWithdrawn`].
+    OfferWithdrawn(OfferWithdrawn),
+    /// See [`ChatAssigned`].
+    ChatAssigned(ChatAssigned),
+    /// See [`ChatOverflowed`].
+    ChatOverflowed(ChatOverflowed),
+    /// See [`ChatRefused`].
+    ChatRefused(ChatRefused),
+    /// See [`ChatEnded`].
+    ChatEnded(ChatEnded),
+    /// See [`TicketCreated`].
+    TicketCreated(TicketCreated),
+    /// See [`TicketStatusChanged`].
+    TicketStatusChanged(TicketStatusChanged),
+    /// See [`TicketAssigned`].
+    TicketAssigned(TicketAssigned),
+    /// See [`TicketCommented`].
+    TicketCommented(TicketCommented),
+    /// See [`TicketLinked`].
+    TicketLinked(TicketLinked),
+    /// See [`SlaBreached`].
+    SlaBreached(SlaBreached),
+}
+
+/// A tenant's routing desk came into existence (directory stream `dir:system:desks`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeskOpened {
+    /// The tenant.
+    pub tenant: TenantId,
+}
+
+/// Events of the node-wide desk directory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DirectoryEvent {
+    /// See [`DeskOpened`].
+    DeskOpened(DeskOpened),
+}
+
+crate::events::domain_event!(DeskEvent {
+    AgentProfileSet => "desk.agent_profile_set" @ 1,
+    PresenceChanged => "desk.presence_changed" @ 1,
+    AgentConnectionChanged => "desk.agent_connection_changed" @ 1,
+    CustomerTierSet => "desk.customer_tier_set" @ 1,
+    RoutingTableSet => "desk.routing_table_set" @ 1,
+    GroupConfigured => "desk.group_configured" @ 1,
+    ChatQueued => "desk.chat_queued" @ 1,
+    ChatOffered => "desk.chat_offered" @ 1,
+    OfferWithdrawn => "desk.offer_withdrawn" @ 1,
+    ChatAssigned => "desk.chat_assigned" @ 1,
+    ChatOverflowed => "desk.chat_overflowed" @ 1,
+    ChatRefused => "desk.chat_refused" @ 1,
+    ChatEnded => "desk.chat_ended" @ 1,
+    TicketCreated => "desk.ticket_created" @ 1,
+    TicketStatusChanged => "desk.ticket_status_changed" @ 1,
+    TicketAssigned => "desk.ticket_assigned" @ 1,
+    TicketCommented => "desk.ticket_commented" @ 1,
+    TicketLinked => "desk.ticket_linked" @ 1,
+    SlaBreached => "desk.sla_breached" @ 1,
+});
+
+crate::events::domain_event!(DirectoryEvent {
+    DeskOpened => "directory.desk_opened" @ 1,
+});
