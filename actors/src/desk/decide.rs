@@ -8,8 +8,8 @@
 //! taken by effective priority (base priority + one point per second waited, so nobody starves; ties
 //! go to the longest wait) and each is offered to the capable agent (online, in the group, speaking
 //! the customer's language) with the most free capacity, then the longest idle. Offers reserve
-//! capacity; an agent whose offer for a chat was declined or expired is offered it again only when
-//! nobody else can take it.
+//! capacity; an agent who declined a chat is not offered it again while it waits in that group, and
+//! an agent whose offer expired is offered it again only when nobody else can take it.
 
 use std::collections::BTreeMap;
 
@@ -839,7 +839,9 @@ impl Desk<'_> {
 
     fn night_mode(&mut self, handoff: &HandoffInfo, group: &str) {
         let ticket = self.callback_ticket(handoff, "no agent online");
-        let text = if handoff.summary.language.as_deref() == Some("en") {
+        let english = handoff.summary.language.as_deref() == Some("en");
+        let group = group_display(group, english);
+        let text = if english {
             format!(
                 "No {group} agent is online right now. You stay in the queue and will be connected as soon as \
                  someone signs in; we also opened ticket {ticket} so we get back to you even if you leave \
@@ -867,7 +869,9 @@ impl Desk<'_> {
             .handoffs_seen
             .insert(handoff.conversation.clone(), handoff.handoff_seq);
         let ticket = self.callback_ticket(handoff, "queue full");
-        let text = if handoff.summary.language.as_deref() == Some("en") {
+        let english = handoff.summary.language.as_deref() == Some("en");
+        let group = group_display(group, english);
+        let text = if english {
             format!(
                 "Our {group} queue is full right now ({waiting} customers waiting), so we will not keep you \
                  waiting endlessly: we opened ticket {ticket} and an agent will get back to you. Meanwhile \
@@ -1096,10 +1100,12 @@ impl Desk<'_> {
             };
             let language = chat.summary.language.clone();
             let capable = |agent: &AgentId| {
-                self.state
-                    .agents
-                    .get(agent)
-                    .is_some_and(|seat| seat.serves(group, language.as_deref()))
+                !chat.declined.contains(agent)
+                    && self
+                        .state
+                        .agents
+                        .get(agent)
+                        .is_some_and(|seat| seat.serves(group, language.as_deref()))
             };
             let mut candidates: Vec<&(AgentId, u16, u64)> = free
                 .iter()
@@ -1191,6 +1197,21 @@ pub fn next_deadline(state: &DeskState) -> Option<u64> {
         .values()
         .filter_map(super::state::Ticket::next_deadline);
     offers.chain(presence).chain(tickets).min()
+}
+
+/// How customers read a group's name.
+#[must_use]
+pub fn group_display(group: &str, english: bool) -> String {
+    let known = match (group, english) {
+        ("pre_sales", true) => "pre-sales",
+        ("pre_sales", false) => "售前",
+        ("after_sales", true) => "after-sales",
+        ("after_sales", false) => "售后",
+        ("general", true) => "customer service",
+        ("general", false) => "人工",
+        _ => return group.replace('_', " "),
+    };
+    known.to_owned()
 }
 
 fn truncate(text: &str, max_chars: usize) -> String {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use crest_proto::events::{ConversationEvent, HandoffReason, Role};
 use crest_proto::routing::{DeskOpened, DirectoryEvent, HandoffSummary};
-use crest_proto::{ConversationId, Envelope, StreamId, TenantId};
+use crest_proto::{AgentId, ConversationId, Envelope, StreamId, TenantId};
 use ractor::{Actor, ActorRef, ActorStatus};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, oneshot};
@@ -81,6 +81,7 @@ pub struct RoutingHub {
     settings: Arc<DeskSettings>,
     desks: Mutex<HashMap<TenantId, ActorRef<DeskMsg>>>,
     directory: Mutex<Persistent<DirectoryState>>,
+    connections: std::sync::Mutex<HashMap<AgentId, usize>>,
 }
 
 impl RoutingHub {
@@ -97,6 +98,7 @@ impl RoutingHub {
             settings: Arc::new(settings),
             desks: Mutex::new(HashMap::new()),
             directory: Mutex::new(directory),
+            connections: std::sync::Mutex::new(HashMap::new()),
         });
         for tenant in tenants {
             hub.desk(&tenant).await?;
@@ -172,6 +174,34 @@ impl RoutingHub {
         })))
         .map_err(|_| DeskError::Unavailable)?;
         answer.await.map_err(|_| DeskError::Unavailable)
+    }
+
+    /// Counts a live connection of `agent` opening; true if it is the agent's first on this node.
+    pub fn connection_opened(&self, agent: &AgentId) -> bool {
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = connections.entry(agent.clone()).or_default();
+        *count += 1;
+        *count == 1
+    }
+
+    /// Counts a live connection of `agent` closing; true if it was the agent's last on this node.
+    pub fn connection_closed(&self, agent: &AgentId) -> bool {
+        let mut connections = self
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(count) = connections.get_mut(agent) else {
+            return false;
+        };
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            connections.remove(agent);
+            return true;
+        }
+        false
     }
 
     /// The routing settings.

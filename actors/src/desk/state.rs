@@ -149,9 +149,10 @@ pub struct Chat {
     pub in_group_since_ms: u64,
     /// Where it is.
     pub stage: ChatStage,
-    /// Agents whose offer for this chat was declined or expired (offered again only when nobody
-    /// else can take it).
+    /// Agents whose offer for this chat expired (offered again only when nobody else can take it).
     pub passed: Vec<AgentId>,
+    /// Agents who declined this chat (never offered it again while it waits in this group).
+    pub declined: Vec<AgentId>,
     /// Sequence number of the conversation's handoff event.
     pub handoff_seq: u64,
 }
@@ -424,6 +425,7 @@ impl Aggregate for DeskState {
                         in_group_since_ms: at_ms,
                         stage: ChatStage::Waiting,
                         passed: Vec::new(),
+                        declined: Vec::new(),
                         handoff_seq: queued.handoff_seq,
                     },
                 );
@@ -445,7 +447,11 @@ impl Aggregate for DeskState {
                     .remove(&withdrawn.conversation);
                 if let Some(chat) = self.chats.get_mut(&withdrawn.conversation) {
                     chat.stage = ChatStage::Waiting;
-                    chat.passed.push(withdrawn.agent.clone());
+                    if withdrawn.reason == "declined" {
+                        chat.declined.push(withdrawn.agent.clone());
+                    } else {
+                        chat.passed.push(withdrawn.agent.clone());
+                    }
                 }
             }
             DeskEvent::ChatAssigned(assigned) => {
@@ -464,6 +470,7 @@ impl Aggregate for DeskState {
                     chat.group.clone_from(&overflow.to);
                     chat.in_group_since_ms = at_ms;
                     chat.passed.clear();
+                    chat.declined.clear();
                 }
             }
             DeskEvent::ChatRefused(refused) => {

@@ -37,7 +37,8 @@ pub async fn get_conversation(
     Ok(Json(conversation_view(&conversation)))
 }
 
-/// `GET /v1/tenants/{tenant}/customers/{customer}/conversation`
+/// `GET /v1/tenants/{tenant}/customers/{customer}/conversation`: the customer's view of their open
+/// conversation (internal notes left out).
 pub async fn get_customer_conversation(
     State(state): State<AppState>,
     Path((raw_tenant, raw_customer)): Path<(String, String)>,
@@ -54,7 +55,10 @@ pub async fn get_customer_conversation(
     let conversation = conversation.ok_or_else(|| {
         ApiError::not_found(format!("customer {customer} has no open conversation"))
     })?;
-    Ok(Json(conversation_view(&conversation)))
+    // The customer's view: agents' internal notes are never shown to the customer.
+    let mut view = conversation_view(&conversation);
+    view.messages.retain(|message| !message.internal);
+    Ok(Json(view))
 }
 
 /// Query of `GET …/events`.

@@ -1,10 +1,13 @@
 //! The HTTP/WebSocket API (v1). Routes, limits and error shapes are documented in the README.
 
+mod agent_stream;
 mod conversations;
 pub mod error;
 mod messages;
 mod ops;
+mod routing;
 mod stream;
+mod tickets;
 pub mod views;
 
 use std::sync::Arc;
@@ -57,6 +60,66 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{tenant}/customers/{customer}/conversation",
             get(conversations::get_customer_conversation),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
+            post(routing::post_agent_message),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}/handoff",
+            post(routing::post_handoff),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}/transfer",
+            post(routing::post_transfer),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}/take-over",
+            post(routing::post_take_over),
+        )
+        .route(
+            "/v1/tenants/{tenant}/conversations/{id}/resolve",
+            post(routing::post_resolve),
+        )
+        .route(
+            "/v1/tenants/{tenant}/agents/{agent}",
+            get(routing::get_agent).put(routing::put_agent),
+        )
+        .route(
+            "/v1/tenants/{tenant}/agents/{agent}/stream",
+            get(agent_stream::agent_stream),
+        )
+        .route(
+            "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/accept",
+            post(routing::accept_offer),
+        )
+        .route(
+            "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/decline",
+            post(routing::decline_offer),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}",
+            get(routing::get_customer).put(routing::put_customer),
+        )
+        .route(
+            "/v1/tenants/{tenant}/queues/{group}",
+            get(routing::get_queue).put(routing::put_queue),
+        )
+        .route(
+            "/v1/tenants/{tenant}/routing-table",
+            get(routing::get_routing_table).put(routing::put_routing_table),
+        )
+        .route(
+            "/v1/tenants/{tenant}/routing/events",
+            get(routing::get_desk_events),
+        )
+        .route(
+            "/v1/tenants/{tenant}/tickets",
+            get(tickets::list_tickets).post(tickets::post_ticket),
+        )
+        .route(
+            "/v1/tenants/{tenant}/tickets/{id}",
+            get(tickets::get_ticket).patch(tickets::patch_ticket),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -99,6 +99,7 @@ pub fn config(data_dir: &Path) -> ServeConfig {
         node: NodeConfig {
             entities: EntitySettings::default(),
             brain_threads: 1,
+            ..NodeConfig::default()
         },
         ..ServeConfig::default()
     }
@@ -158,6 +159,28 @@ impl Client {
 
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> Answer {
         self.post_raw(path, &body.to_string()).await
+    }
+
+    pub async fn put(&self, path: &str, body: &serde_json::Value) -> Answer {
+        let response = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::answer(response).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &serde_json::Value) -> Answer {
+        let response = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        Self::answer(response).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {

@@ -1,0 +1,246 @@
+//! `GET /v1/tenants/{t}/agents/{agent}/stream`: the agent's live WebSocket. It sends JSON text
+//! frames `{"kind":"snapshot","agent":{…}}` first, then `{"kind":"desk","event":{…}}` for routing
+//! events about the agent or their groups (offers, withdrawals, assignments, queue changes,
+//! tickets) and `{"kind":"conversation","conversation":ID,"event":{…}}` for every event of the
+//! agent's chats (customer messages included). While at least one connection is open the agent
+//! counts as connected; when the last one closes the agent turns away after the grace period
+//! (`crest serve --presence-grace-secs`) unless a connection opens again.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use crest_actors::desk::DeskCommand;
+use crest_proto::routing::DeskEvent;
+use crest_proto::{AgentId, ConversationId, Envelope, StreamId, TenantId};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::error::ApiError;
+use super::routing::{agent_id, render_agent};
+use super::views::event_view;
+use super::{AppState, tenant};
+
+/// Upgrades to the agent's WebSocket (404 if the agent has no seat).
+pub async fn agent_stream(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_agent)): Path<(String, String)>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let agent = agent_id(&tenant, &raw_agent)?;
+    let snapshot = {
+        let agent = agent.clone();
+        state
+            .node
+            .routing()
+            .query(&tenant, move |desk, now| render_agent(desk, &agent, now))
+            .await?
+    };
+    let snapshot =
+        snapshot.ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))?;
+    Ok(upgrade.on_upgrade(move |socket| run(socket, state, tenant, agent, snapshot)))
+}
+
+async fn run(
+    socket: WebSocket,
+    state: AppState,
+    tenant: TenantId,
+    agent: AgentId,
+    snapshot: Value,
+) {
+    let hub = Arc::clone(state.node.routing());
+    if hub.connection_opened(&agent)
+        && let Err(error) = hub
+            .command(&tenant, DeskCommand::AgentConnected(agent.clone()))
+            .await
+    {
+        tracing::warn!(%agent, %error, "agent connection not recorded");
+    }
+    serve(socket, &state, &tenant, &agent, snapshot).await;
+    if hub.connection_closed(&agent)
+        && let Err(error) = hub
+            .command(&tenant, DeskCommand::AgentDisconnected(agent.clone()))
+            .await
+    {
+        tracing::warn!(%agent, %error, "agent disconnection not recorded");
+    }
+}
+
+async fn serve(
+    mut socket: WebSocket,
+    state: &AppState,
+    tenant: &TenantId,
+    agent: &AgentId,
+    snapshot: Value,
+) {
+    let mut desk = state.node.feed().subscribe(&StreamId::desk(tenant));
+    let (forward, mut forwarded) = mpsc::channel::<Value>(256);
+    let mut watched: HashMap<ConversationId, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut groups: Vec<String> = snapshot["groups"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    for chat in snapshot["chats"].as_array().into_iter().flatten() {
+        if let Some(id) = chat
+            .as_str()
+            .and_then(|id| ConversationId::parse(tenant, id).ok())
+        {
+            watch(state, &mut watched, &forward, id);
+        }
+    }
+    if send(&mut socket, &json!({"kind": "snapshot", "agent": snapshot}))
+        .await
+        .is_err()
+    {
+        stop_all(watched);
+        return;
+    }
+    loop {
+        tokio::select! {
+            received = desk.recv() => match received {
+                Ok(envelope) => {
+                    let Some(relevant) = relevance(&envelope, agent, &mut groups) else { continue };
+                    match relevant {
+                        Relevance::Watch(conversation) => watch(state, &mut watched, &forward, conversation),
+                        Relevance::Unwatch(conversation) => {
+                            if let Some(task) = watched.remove(&conversation) {
+                                task.abort();
+                            }
+                        }
+                        Relevance::Inform => {}
+                    }
+                    let frame = json!({"kind": "desk", "event": event_view(&envelope)});
+                    if send(&mut socket, &frame).await.is_err() {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    let frame = json!({"kind": "lagged", "missed": missed, "hint": "GET the agent and its queues again"});
+                    if send(&mut socket, &frame).await.is_err() {
+                        break;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            Some(frame) = forwarded.recv() => {
+                if send(&mut socket, &frame).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    stop_all(watched);
+}
+
+fn stop_all(watched: HashMap<ConversationId, tokio::task::JoinHandle<()>>) {
+    for (_, task) in watched {
+        task.abort();
+    }
+}
+
+/// Forwards the live events of one of the agent's chats.
+fn watch(
+    state: &AppState,
+    watched: &mut HashMap<ConversationId, tokio::task::JoinHandle<()>>,
+    forward: &mpsc::Sender<Value>,
+    conversation: ConversationId,
+) {
+    if watched.contains_key(&conversation) {
+        return;
+    }
+    let mut live = state
+        .node
+        .feed()
+        .subscribe(&StreamId::conversation(&conversation));
+    let forward = forward.clone();
+    let key = conversation.key();
+    let task = tokio::spawn(async move {
+        loop {
+            match live.recv().await {
+                Ok(envelope) => {
+                    let frame = json!({"kind": "conversation", "conversation": key, "event": event_view(&envelope)});
+                    if forward.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
+    watched.insert(conversation, task);
+}
+
+enum Relevance {
+    Inform,
+    Watch(ConversationId),
+    Unwatch(ConversationId),
+}
+
+/// Whether a desk event concerns `agent` (or one of their groups), and what it changes.
+fn relevance(envelope: &Envelope, agent: &AgentId, groups: &mut Vec<String>) -> Option<Relevance> {
+    let event = envelope.decode_event::<DeskEvent>().ok()?;
+    let in_groups = |group: &str, groups: &[String]| groups.iter().any(|g| g == group);
+    match event {
+        DeskEvent::AgentProfileSet(profile) if &profile.agent == agent => {
+            groups.clone_from(&profile.groups);
+            Some(Relevance::Inform)
+        }
+        DeskEvent::PresenceChanged(change) if &change.agent == agent => Some(Relevance::Inform),
+        DeskEvent::AgentConnectionChanged(change) if &change.agent == agent => {
+            Some(Relevance::Inform)
+        }
+        DeskEvent::ChatOffered(offer) if &offer.agent == agent => Some(Relevance::Inform),
+        DeskEvent::OfferWithdrawn(withdrawn) if &withdrawn.agent == agent => {
+            Some(Relevance::Inform)
+        }
+        DeskEvent::ChatAssigned(assigned) if &assigned.agent == agent => {
+            Some(Relevance::Watch(assigned.conversation))
+        }
+        DeskEvent::ChatAssigned(assigned) if assigned.from.as_ref() == Some(agent) => {
+            Some(Relevance::Unwatch(assigned.conversation))
+        }
+        DeskEvent::ChatEnded(ended) if ended.agent.as_ref() == Some(agent) => {
+            Some(Relevance::Unwatch(ended.conversation))
+        }
+        DeskEvent::ChatQueued(queued) if in_groups(&queued.group, groups) => {
+            Some(Relevance::Inform)
+        }
+        DeskEvent::ChatOverflowed(overflow)
+            if in_groups(&overflow.to, groups) || in_groups(&overflow.from, groups) =>
+        {
+            Some(Relevance::Inform)
+        }
+        DeskEvent::ChatRefused(refused) if in_groups(&refused.group, groups) => {
+            Some(Relevance::Inform)
+        }
+        DeskEvent::TicketCreated(ticket) if ticket.assignee.as_ref() == Some(agent) => {
+            Some(Relevance::Inform)
+        }
+        DeskEvent::TicketAssigned(ticket) if ticket.assignee.as_ref() == Some(agent) => {
+            Some(Relevance::Inform)
+        }
+        _ => None,
+    }
+}
+
+async fn send(socket: &mut WebSocket, value: &Value) -> Result<(), ()> {
+    let text = serde_json::to_string(value).map_err(|_| ())?;
+    socket
+        .send(Message::Text(text.into()))
+        .await
+        .map_err(|_| ())
+}
