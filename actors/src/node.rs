@@ -105,9 +105,8 @@ impl Node {
         // Routing desks recover (re-arming their timers) before anything is republished, so the
         // handoffs a previous run journaled but did not hand to routing reach their desk now.
         let routing = RoutingHub::start(Arc::clone(&context), config.routing).await?;
-        context
-            .outbox
-            .set_consumer(Arc::clone(&routing) as Arc<dyn EventConsumer>);
+        let consumer: Arc<dyn EventConsumer> = Arc::clone(&routing) as Arc<dyn EventConsumer>;
+        context.outbox.set_consumer(&consumer);
         let republished = republish_unpublished(
             context.journal.as_ref(),
             bus.as_ref(),

@@ -3,7 +3,7 @@
 //! node stopped are found by [`republish_unpublished`] at the next start.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crest_proto::{Envelope, StreamId};
@@ -24,8 +24,9 @@ enum Item {
     Flush(oneshot::Sender<()>),
 }
 
-/// The local consumer, set once the node's routing hub exists.
-type ConsumerSlot = Arc<OnceLock<Arc<dyn EventConsumer>>>;
+/// The local consumer, set once the node's routing hub exists. Held weakly: the consumer holds the
+/// node context, which holds the outbox.
+type ConsumerSlot = Arc<OnceLock<Weak<dyn EventConsumer>>>;
 
 /// Handle to the outbox task.
 #[derive(Clone)]
@@ -80,8 +81,8 @@ impl Outbox {
     }
 
     /// Sets the local consumer (once); events published from then on are handed to it too.
-    pub fn set_consumer(&self, consumer: Arc<dyn EventConsumer>) {
-        if self.consumer.set(consumer).is_err() {
+    pub fn set_consumer(&self, consumer: &Arc<dyn EventConsumer>) {
+        if self.consumer.set(Arc::downgrade(consumer)).is_err() {
             tracing::warn!("outbox consumer already set");
         }
     }
@@ -89,7 +90,7 @@ impl Outbox {
     /// The local consumer, if set.
     #[must_use]
     pub fn consumer(&self) -> Option<Arc<dyn EventConsumer>> {
-        self.consumer.get().cloned()
+        self.consumer.get().and_then(Weak::upgrade)
     }
 
     /// Queues journaled events of `stream` for publication.
@@ -137,7 +138,7 @@ async fn run(
         }
         if !events.is_empty() {
             publish_with_retry(bus.as_ref(), &events, &metrics).await;
-            if let Some(consumer) = consumer.get() {
+            if let Some(consumer) = consumer.get().and_then(Weak::upgrade) {
                 consume_with_retry(consumer.as_ref(), &events).await;
             }
             metrics

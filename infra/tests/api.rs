@@ -141,10 +141,28 @@ async fn a_request_for_a_human_hands_off_and_silences_the_bot() {
     client.message("acme", "c-5", "m-2", "hello? anyone?").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let conversation = client.conversation_until("acme", &id, |_| true).await;
+    let without_notices: Vec<String> = roles(&conversation)
+        .into_iter()
+        .filter(|role| role != "system")
+        .collect();
     assert_eq!(
-        roles(&conversation),
+        without_notices,
         vec!["customer", "bot", "customer"],
-        "no bot reply after the handoff"
+        "no bot reply after the handoff (only Crest's queue notices)"
+    );
+    // Nobody is online: the customer is told honestly, with a ticket for a callback.
+    let notices: Vec<&str> = conversation["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|message| message["role"] == "system")
+        .filter_map(|message| message["text"].as_str())
+        .collect();
+    assert!(
+        notices
+            .iter()
+            .any(|text| text.contains("暂无") && text.contains("工单")),
+        "night-mode notice: {notices:?}"
     );
     node.stop().await.expect("clean stop");
 }
