@@ -258,6 +258,8 @@ pub struct ChatRefused {
     pub group: String,
     /// `queue_full`.
     pub reason: String,
+    /// Sequence number of the conversation's handoff event (a redelivered one stays refused).
+    pub handoff_seq: u64,
 }
 
 /// A chat left routing: resolved, closed, or transferred back to a queue.

@@ -1,7 +1,8 @@
 //! Golden files: freeze the persisted encoding of every event type, forever.
 //!
-//! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`] and
-//! [`CustomerEvent::KNOWN_TYPES`] there is one deterministic, fully populated sample event, wrapped
+//! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`],
+//! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`] and [`DirectoryEvent::KNOWN_TYPES`]
+//! there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
 //!
@@ -26,9 +27,19 @@ use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
     AgentAssigned, AgentReplied, BotReplied, Citation, Closed, ConversationEnded,
     ConversationEvent, ConversationOpened, CsatRated, CustomerEvent, CustomerMessageReceived,
-    DomainEvent, Emotion, HandoffReason, HandoffRequested, Resolved, Started, SystemNotice,
+    DomainEvent, Emotion, HandoffDeclined, HandoffReason, HandoffRequested, Resolved, Started,
+    SystemNotice,
 };
-use crest_proto::{AgentId, ConversationId, CustomerId, Envelope, MessageId, StreamId, TenantId};
+use crest_proto::routing::{
+    AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
+    ChatOverflowed, ChatQueued, ChatRefused, CustomerTierSet, DeskEvent, DeskOpened,
+    DirectoryEvent, GroupConfigured, HandoffSummary, OfferWithdrawn, Presence, PresenceChanged,
+    RoutingTableSet, SlaBreached, TicketAssigned, TicketCommented, TicketCreated, TicketLinked,
+    TicketStatus, TicketStatusChanged, Tier,
+};
+use crest_proto::{
+    AgentId, ConversationId, CustomerId, Envelope, MessageId, StreamId, TenantId, TicketId,
+};
 
 /// Set to `1` to write golden files that are missing (existing files are never overwritten).
 const UPDATE_ENV: &str = "CREST_UPDATE_GOLDEN";
@@ -140,6 +151,9 @@ fn conversation_samples() -> Vec<(ConversationEvent, StreamId)> {
             message: message(4),
             text: "您前面还有 3 位客户在排队。".to_owned(),
         }),
+        E::HandoffDeclined(HandoffDeclined {
+            reason: "queue_full".to_owned(),
+        }),
     ];
     let stream = StreamId::conversation(&conversation());
     events
@@ -163,6 +177,176 @@ fn customer_samples() -> Vec<(CustomerEvent, StreamId)> {
         .into_iter()
         .map(|event| (event, stream.clone()))
         .collect()
+}
+
+fn other_agent() -> AgentId {
+    AgentId::new(&tenant(), "agent-042").expect("valid agent id")
+}
+
+fn ticket() -> TicketId {
+    TicketId::from_parts(tenant(), ulid(TIMESTAMP_MS, 0x71C4_0000_0000_0000_0001))
+}
+
+/// One sample per desk event type, in the tenant's desk stream.
+#[allow(clippy::too_many_lines)]
+fn desk_samples() -> Vec<(DeskEvent, StreamId)> {
+    use DeskEvent as E;
+    let events = vec![
+        E::AgentProfileSet(AgentProfileSet {
+            agent: agent(),
+            groups: vec!["after_sales".to_owned(), "general".to_owned()],
+            capacity: 4,
+            languages: vec!["zh".to_owned(), "en".to_owned()],
+        }),
+        E::PresenceChanged(PresenceChanged {
+            agent: agent(),
+            status: Presence::Away,
+            reason: "connection_lost".to_owned(),
+        }),
+        E::AgentConnectionChanged(AgentConnectionChanged {
+            agent: agent(),
+            connected: false,
+            away_at_ms: Some(TIMESTAMP_MS + 60_000),
+        }),
+        E::CustomerTierSet(CustomerTierSet {
+            customer: customer(),
+            tier: Tier::Vip,
+        }),
+        E::RoutingTableSet(RoutingTableSet {
+            routes: vec![
+                ("product_info".to_owned(), "pre_sales".to_owned()),
+                ("refund_request".to_owned(), "after_sales".to_owned()),
+            ],
+            default_group: "general".to_owned(),
+        }),
+        E::GroupConfigured(GroupConfigured {
+            group: "pre_sales".to_owned(),
+            overflow_to: Some("general".to_owned()),
+            overflow_after_s: 180,
+            max_waiting: 500,
+            offer_timeout_s: 30,
+        }),
+        E::ChatQueued(ChatQueued {
+            conversation: conversation(),
+            customer: customer(),
+            group: "after_sales".to_owned(),
+            priority: 140,
+            reasons: vec![
+                "vip +100".to_owned(),
+                "anger +40".to_owned(),
+                "handoff: escalation: 客户连续两次表达不满".to_owned(),
+            ],
+            handoff_seq: 12,
+            summary: HandoffSummary {
+                reason: "escalation: 客户连续两次表达不满".to_owned(),
+                intent: Some("refund_request".to_owned()),
+                emotion: Some(Emotion {
+                    label: "anger".to_owned(),
+                    score: 0.875,
+                }),
+                language: Some("zh".to_owned()),
+                bot_intents: vec!["order_status".to_owned(), "refund_request".to_owned()],
+                orders: vec!["A1024".to_owned()],
+                last_customer_text: "我要退款，马上！".to_owned(),
+            },
+            waiting_since_ms: TIMESTAMP_MS - 30_000,
+        }),
+        E::ChatOffered(ChatOffered {
+            conversation: conversation(),
+            group: "after_sales".to_owned(),
+            agent: agent(),
+            expires_at_ms: TIMESTAMP_MS + 30_000,
+            candidates: vec![
+                Candidate {
+                    agent: agent(),
+                    free: 3,
+                    idle_since_ms: TIMESTAMP_MS - 600_000,
+                },
+                Candidate {
+                    agent: other_agent(),
+                    free: 1,
+                    idle_since_ms: TIMESTAMP_MS - 60_000,
+                },
+            ],
+            reason: "priority 170 (vip +100, anger +40; waited 30 s); agent-007 has the most free \
+                     capacity (3) and the longest idle among 2 candidate(s)"
+                .to_owned(),
+        }),
+        E::OfferWithdrawn(OfferWithdrawn {
+            conversation: conversation(),
+            agent: agent(),
+            reason: "expired".to_owned(),
+        }),
+        E::ChatAssigned(ChatAssigned {
+            conversation: conversation(),
+            agent: agent(),
+            reason: "transfer".to_owned(),
+            from: Some(other_agent()),
+        }),
+        E::ChatOverflowed(ChatOverflowed {
+            conversation: conversation(),
+            from: "pre_sales".to_owned(),
+            to: "general".to_owned(),
+        }),
+        E::ChatRefused(ChatRefused {
+            conversation: conversation(),
+            group: "general".to_owned(),
+            reason: "queue_full".to_owned(),
+            handoff_seq: 12,
+        }),
+        E::ChatEnded(ChatEnded {
+            conversation: conversation(),
+            agent: Some(agent()),
+            reason: "resolved".to_owned(),
+        }),
+        E::TicketCreated(TicketCreated {
+            ticket: ticket(),
+            kind: "refund".to_owned(),
+            subject: "订单 #A1024 申请退款".to_owned(),
+            customer: Some(customer()),
+            conversation: Some(conversation()),
+            assignee: Some(agent()),
+            created_by: "bot".to_owned(),
+            first_response_due_ms: TIMESTAMP_MS + 3_600_000,
+            resolution_due_ms: TIMESTAMP_MS + 86_400_000,
+        }),
+        E::TicketStatusChanged(TicketStatusChanged {
+            ticket: ticket(),
+            status: TicketStatus::Pending,
+        }),
+        E::TicketAssigned(TicketAssigned {
+            ticket: ticket(),
+            assignee: Some(other_agent()),
+        }),
+        E::TicketCommented(TicketCommented {
+            ticket: ticket(),
+            author: "agent:agent-007".to_owned(),
+            text: "已联系仓库，退款将在 3 个工作日内到账。".to_owned(),
+            public: true,
+        }),
+        E::TicketLinked(TicketLinked {
+            ticket: ticket(),
+            conversation: conversation(),
+        }),
+        E::SlaBreached(SlaBreached {
+            ticket: ticket(),
+            sla: "first_response".to_owned(),
+            due_ms: TIMESTAMP_MS + 3_600_000,
+        }),
+    ];
+    let stream = StreamId::desk(&tenant());
+    events
+        .into_iter()
+        .map(|event| (event, stream.clone()))
+        .collect()
+}
+
+/// One sample per directory event type, in the node's desk directory stream.
+fn directory_samples() -> Vec<(DirectoryEvent, StreamId)> {
+    vec![(
+        DirectoryEvent::DeskOpened(DeskOpened { tenant: tenant() }),
+        StreamId::desk_directory(),
+    )]
 }
 
 /// The sample's envelope, every field fixed. Nothing depends on the sample's position in its
@@ -243,7 +427,7 @@ fn from_hex(text: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-/// Every sample, as (golden file name, envelope bytes), across both event enums.
+/// Every sample, as (golden file name, envelope bytes), across all event enums.
 fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
     fn encoded<E: DomainEvent>(
         samples: Vec<(E, StreamId)>,
@@ -258,6 +442,8 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
     }
     encoded(conversation_samples())
         .chain(encoded(customer_samples()))
+        .chain(encoded(desk_samples()))
+        .chain(encoded(directory_samples()))
         .collect()
 }
 
@@ -369,6 +555,16 @@ fn customer_events_match_golden_files() {
     check_samples(customer_samples());
 }
 
+#[test]
+fn desk_events_match_golden_files() {
+    check_samples(desk_samples());
+}
+
+#[test]
+fn directory_events_match_golden_files() {
+    check_samples(directory_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -378,6 +574,8 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
     let known: Vec<(&str, u16)> = ConversationEvent::KNOWN_TYPES
         .iter()
         .chain(CustomerEvent::KNOWN_TYPES)
+        .chain(DeskEvent::KNOWN_TYPES)
+        .chain(DirectoryEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known
@@ -424,6 +622,24 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
          not a known type (a stray file, or a type dropped from KNOWN_TYPES; persisted types \
          must stay decodable): {unknown:?}"
     );
+}
+
+/// `HandoffReason` gained `Transferred` at the end: old variants keep their bytes (the golden
+/// `conversation.handoff_requested` sample above is an `Escalation`), the new one round-trips.
+#[test]
+fn a_transferred_handoff_round_trips() {
+    let event = ConversationEvent::HandoffRequested(HandoffRequested {
+        reason: HandoffReason::Transferred("agent-007".to_owned()),
+        group: Some("after_sales".to_owned()),
+    });
+    let bytes = envelope(&event, StreamId::conversation(&conversation()))
+        .to_bytes()
+        .expect("encodes");
+    let decoded = Envelope::from_bytes(&bytes)
+        .expect("envelope decodes")
+        .decode_event::<ConversationEvent>()
+        .expect("payload decodes");
+    assert_eq!(decoded, event);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Table tests of `decide` and `apply`.
 
 use crest_proto::commands::{BotReply, ConversationCommand, InboundMessage};
-use crest_proto::events::{ConversationEvent, HandoffReason};
+use crest_proto::events::{
+    AgentAssigned, ConversationEvent, HandoffReason, HandoffRequested, Role,
+};
 use crest_proto::{AgentId, ConversationId, CustomerId, MessageId, TenantId};
 
 use super::apply::apply;
@@ -302,4 +304,214 @@ fn messages_of_another_customer_are_refused() {
         },
     };
     assert_eq!(decide(&state, &intruder), Err(Rejection::WrongConversation));
+}
+
+/// The conversation in each life-cycle stage, by name: `new`, `bot`, `queued`, `assigned` (to ann),
+/// `resolved`, `closed`.
+fn in_stage(stage: &str) -> ConversationState {
+    let mut state = ConversationState::default();
+    if stage == "new" {
+        return state;
+    }
+    run(&mut state, &inbound("m-1", "hello"));
+    match stage {
+        "bot" => {}
+        "queued" => state = handed_off(),
+        "assigned" => {
+            state = handed_off();
+            run(
+                &mut state,
+                &ConversationCommand::AssignAgent {
+                    agent: agent("ann"),
+                },
+            );
+        }
+        "resolved" => {
+            run(&mut state, &ConversationCommand::Resolve { by: None });
+        }
+        "closed" => {
+            run(
+                &mut state,
+                &ConversationCommand::Close {
+                    reason: "idle".to_owned(),
+                },
+            );
+        }
+        other => panic!("unknown stage {other}"),
+    }
+    assert_eq!(state.status.as_str(), stage, "set-up of {stage}");
+    state
+}
+
+#[test]
+fn notices_are_allowed_except_before_the_start_and_after_the_close() {
+    // (stage, expected rejection)
+    let cases = [
+        ("new", Some(Rejection::NotStarted)),
+        ("bot", None),
+        ("queued", None),
+        ("assigned", None),
+        ("resolved", None),
+        ("closed", Some(Rejection::Closed)),
+    ];
+    for (stage, rejection) in cases {
+        let mut state = in_stage(stage);
+        let status = state.status.clone();
+        let message_id = MessageId::generate(&tenant());
+        let command = ConversationCommand::Notify {
+            message_id: message_id.clone(),
+            text: "You are number 2 in the queue.".to_owned(),
+        };
+        if let Some(rejection) = rejection {
+            assert_eq!(decide(&state, &command), Err(rejection), "{stage}");
+            continue;
+        }
+        let events = run(&mut state, &command);
+        let [ConversationEvent::SystemNotice(notice)] = events.as_slice() else {
+            panic!("{stage}: one notice, got {events:?}");
+        };
+        assert_eq!(notice.message, message_id, "{stage}");
+        assert_eq!(state.status, status, "{stage}: a notice changes no owner");
+        let record = state.message(&message_id).expect("notice recorded");
+        assert_eq!(record.role, Role::System, "{stage}");
+        assert_eq!(record.text, "You are number 2 in the queue.", "{stage}");
+        assert!(
+            !needs_bot_answer(&state, &events),
+            "{stage}: the bot does not answer notices"
+        );
+    }
+}
+
+#[test]
+fn a_declined_handoff_gives_a_queued_conversation_back_to_the_bot() {
+    let decline = || ConversationCommand::DeclineHandoff {
+        reason: "queue_full".to_owned(),
+        message_id: MessageId::generate(&tenant()),
+        text: "Our queue is full; we opened a ticket.".to_owned(),
+    };
+    let mut state = in_stage("queued");
+    let events = run(&mut state, &decline());
+    assert_eq!(events.len(), 2, "{events:?}");
+    let ConversationEvent::SystemNotice(notice) = &events[0] else {
+        panic!("the customer is told first: {events:?}");
+    };
+    assert_eq!(notice.text, "Our queue is full; we opened a ticket.");
+    let ConversationEvent::HandoffDeclined(declined) = &events[1] else {
+        panic!("then the handoff is declined: {events:?}");
+    };
+    assert_eq!(declined.reason, "queue_full");
+    assert_eq!(state.status, Status::Bot);
+    // The bot answers the customer again, and a later handoff is possible again.
+    let events = run(&mut state, &inbound("m-2", "ok, and my refund?"));
+    assert!(needs_bot_answer(&state, &events));
+    let events = run(
+        &mut state,
+        &ConversationCommand::RequestHandoff {
+            reason: HandoffReason::CustomerRequest,
+            group: None,
+        },
+    );
+    assert!(matches!(
+        events.as_slice(),
+        [ConversationEvent::HandoffRequested(_)]
+    ));
+
+    // Anywhere but in the queue there is nothing to give back.
+    for stage in ["new", "bot", "assigned", "resolved", "closed"] {
+        assert_eq!(
+            decide(&in_stage(stage), &decline()),
+            Ok(Decision::Nothing),
+            "{stage}"
+        );
+    }
+}
+
+#[test]
+fn a_transfer_to_an_agent_reassigns_or_takes_over_from_the_bot() {
+    let to_bob = ConversationCommand::TransferToAgent {
+        agent: agent("bob"),
+    };
+    let assigned_bob = ConversationEvent::AgentAssigned(AgentAssigned {
+        agent: agent("bob"),
+    });
+    let take_over = vec![
+        ConversationEvent::HandoffRequested(HandoffRequested {
+            reason: HandoffReason::Supervisor,
+            group: None,
+        }),
+        assigned_bob.clone(),
+    ];
+    // (stage, expected decision)
+    let cases = [
+        ("new", Err(Rejection::NotStarted)),
+        ("queued", Ok(Decision::Emit(vec![assigned_bob.clone()]))),
+        ("assigned", Ok(Decision::Emit(vec![assigned_bob.clone()]))),
+        ("bot", Ok(Decision::Emit(take_over.clone()))),
+        ("resolved", Ok(Decision::Emit(take_over))),
+        ("closed", Err(Rejection::Closed)),
+    ];
+    for (stage, expected) in cases {
+        let mut state = in_stage(stage);
+        assert_eq!(decide(&state, &to_bob), expected, "{stage}");
+        if expected.is_ok() {
+            run(&mut state, &to_bob);
+            assert_eq!(state.status, Status::Assigned(agent("bob")), "{stage}");
+            assert!(state.handoff.is_some(), "{stage}: a handoff is on record");
+            assert_eq!(
+                decide(&state, &to_bob),
+                Ok(Decision::Nothing),
+                "{stage}: bob owns it already"
+            );
+        }
+    }
+    // A take-over from the bot silences it.
+    let mut state = in_stage("bot");
+    run(&mut state, &to_bob);
+    assert_eq!(state.handoff, Some(HandoffReason::Supervisor));
+    let events = run(&mut state, &inbound("m-2", "hello?"));
+    assert!(!needs_bot_answer(&state, &events));
+}
+
+#[test]
+fn only_the_owner_transfers_a_conversation_to_a_group() {
+    let by = |name: &str| ConversationCommand::TransferToGroup {
+        by: agent(name),
+        group: "after_sales".to_owned(),
+    };
+    let mut state = in_stage("assigned");
+    let events = run(&mut state, &by("ann"));
+    assert_eq!(
+        events,
+        [ConversationEvent::HandoffRequested(HandoffRequested {
+            reason: HandoffReason::Transferred(agent("ann").key().to_owned()),
+            group: Some("after_sales".to_owned()),
+        })]
+    );
+    assert_eq!(state.status, Status::Queued);
+    // The old owner may not reply any more.
+    let reply = ConversationCommand::AgentReply {
+        agent: agent("ann"),
+        agent_message_id: "a-9".to_owned(),
+        message_id: MessageId::generate(&tenant()),
+        text: "still here".to_owned(),
+        internal: false,
+    };
+    assert_eq!(decide(&state, &reply), Err(Rejection::NotOwner));
+
+    // (stage, who asks, expected rejection)
+    let cases = [
+        ("new", "ann", Rejection::NotStarted),
+        ("bot", "ann", Rejection::NotOwner),
+        ("queued", "ann", Rejection::NotOwner),
+        ("assigned", "bob", Rejection::NotOwner),
+        ("resolved", "ann", Rejection::NotOwner),
+        ("closed", "ann", Rejection::Closed),
+    ];
+    for (stage, name, rejection) in cases {
+        assert_eq!(
+            decide(&in_stage(stage), &by(name)),
+            Err(rejection),
+            "{stage} by {name}"
+        );
+    }
 }

@@ -393,14 +393,12 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
             if seat.free() == 0 && !offered_to_them {
                 return Err(unavailable("no free capacity"));
             }
-            let group = chat.map_or_else(
-                || {
-                    state.group_for_intent(
-                        handoff.as_ref().and_then(|h| h.summary.intent.as_deref()),
-                    )
-                },
-                |chat| chat.group.clone(),
-            );
+            // The group the chat waits in, or will wait in once the handoff queues it.
+            let group = match (chat, handoff) {
+                (Some(chat), _) => chat.group.clone(),
+                (None, Some(handoff)) => handoff_group(state, handoff),
+                (None, None) => state.default_group.clone(),
+            };
             if !take_over && !seat.groups.contains(&group) {
                 return Err(unavailable(&format!("not in group {group}")));
             }
@@ -438,6 +436,14 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
         _ => {}
     }
     Ok(())
+}
+
+/// The group a handoff queues in: the one it asks for, else its intent's.
+fn handoff_group(state: &DeskState, handoff: &HandoffInfo) -> String {
+    handoff
+        .group
+        .clone()
+        .unwrap_or_else(|| state.group_for_intent(handoff.summary.intent.as_deref()))
 }
 
 fn no_offer(agent: &AgentId, conversation: &ConversationId) -> DeskRejection {
@@ -743,10 +749,7 @@ impl Desk<'_> {
     }
 
     fn group_of(&self, handoff: &HandoffInfo) -> String {
-        handoff.group.clone().unwrap_or_else(|| {
-            self.state
-                .group_for_intent(handoff.summary.intent.as_deref())
-        })
+        handoff_group(self.state, handoff)
     }
 
     fn handoff(&mut self, handoff: HandoffInfo) {
@@ -864,10 +867,8 @@ impl Desk<'_> {
             conversation: handoff.conversation.clone(),
             group: group.to_owned(),
             reason: "queue_full".to_owned(),
+            handoff_seq: handoff.handoff_seq,
         }));
-        self.state
-            .handoffs_seen
-            .insert(handoff.conversation.clone(), handoff.handoff_seq);
         let ticket = self.callback_ticket(handoff, "queue full");
         let english = handoff.summary.language.as_deref() == Some("en");
         let group = group_display(group, english);

@@ -476,6 +476,8 @@ impl Aggregate for DeskState {
             DeskEvent::ChatRefused(refused) => {
                 self.release(&refused.conversation, at_ms);
                 self.chats.remove(&refused.conversation);
+                self.handoffs_seen
+                    .insert(refused.conversation.clone(), refused.handoff_seq);
             }
             DeskEvent::ChatEnded(ended) => {
                 self.release(&ended.conversation, at_ms);
