@@ -181,7 +181,8 @@ pub struct ChatQueued {
     pub handoff_seq: u64,
     /// The handoff summary.
     pub summary: HandoffSummary,
-    /// When the chat first started waiting (kept across overflow and transfers).
+    /// When the chat started waiting (kept across overflow; a transfer back to a queue starts a new
+    /// wait).
     pub waiting_since_ms: u64,
 }
 

@@ -960,6 +960,21 @@ impl Desk<'_> {
     }
 
     fn update_ticket(&mut self, ticket: &TicketId, change: TicketChange) {
+        // A deadline that passed before this change is a breach even if this change is the
+        // answer that came too late.
+        let overdue = self
+            .state
+            .tickets
+            .get(ticket)
+            .map(|current| current.overdue(self.now_ms))
+            .unwrap_or_default();
+        for (sla, due_ms) in overdue {
+            self.emit(DeskEvent::SlaBreached(SlaBreached {
+                ticket: ticket.clone(),
+                sla: sla.to_owned(),
+                due_ms,
+            }));
+        }
         if let Some(conversation) = change.link {
             self.emit(DeskEvent::TicketLinked(TicketLinked {
                 ticket: ticket.clone(),

@@ -721,7 +721,7 @@ fn an_expired_offer_goes_to_the_next_agent() {
 }
 
 #[test]
-fn a_declined_offer_goes_to_the_next_agent_and_back_only_if_nobody_else_can() {
+fn a_declined_offer_goes_to_the_next_agent_and_never_back_to_who_declined() {
     let mut desk = Desk::new();
     desk.run(set_agent("ann", Presence::Online, &["general"], 1), T0);
     desk.run(
@@ -741,8 +741,7 @@ fn a_declined_offer_goes_to_the_next_agent_and_back_only_if_nobody_else_can() {
     );
     assert_eq!(withdrawn(&outcome)[0].reason, "declined");
     assert_eq!(offers(&outcome), [(conv(1), agent("bob"))]);
-    // Bob declines too: nobody else is left, so the chat goes back to the first agent rather
-    // than waiting forever.
+    // Bob declines too: the chat waits for somebody who has not declined it (no offer loop).
     let outcome = desk.run(
         DeskCommand::Decline {
             agent: agent("bob"),
@@ -750,7 +749,12 @@ fn a_declined_offer_goes_to_the_next_agent_and_back_only_if_nobody_else_can() {
         },
         T0 + 13 * SECOND,
     );
-    assert_eq!(offers(&outcome), [(conv(1), agent("ann"))]);
+    assert_eq!(offers(&outcome), []);
+    let outcome = desk.run(
+        set_agent("cat", Presence::Online, &["general"], 1),
+        T0 + 14 * SECOND,
+    );
+    assert_eq!(offers(&outcome), [(conv(1), agent("cat"))]);
     // Declining an offer one does not have is refused.
     assert!(matches!(
         desk.try_run(
@@ -758,7 +762,7 @@ fn a_declined_offer_goes_to_the_next_agent_and_back_only_if_nobody_else_can() {
                 agent: agent("bob"),
                 conversation: conv(1),
             },
-            T0 + 14 * SECOND,
+            T0 + 15 * SECOND,
         ),
         Err(DeskRejection::NoSuchOffer { .. })
     ));
@@ -1088,7 +1092,7 @@ fn night_mode_keeps_the_chat_queued_with_a_callback_ticket_and_tells_the_custome
     // (case, language, a phrase of the notice)
     let cases = [
         ("chinese", None, "当前暂无"),
-        ("english", Some("en"), "No general agent is online"),
+        ("english", Some("en"), "No customer service agent is online"),
     ];
     for (case, language, phrase) in cases {
         let mut desk = Desk::new();
@@ -2262,4 +2266,25 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn an_answer_after_the_deadline_is_recorded_as_a_breach_first() {
+    let mut desk = Desk::new();
+    desk.run(
+        DeskCommand::CreateTicket(new_ticket(1, Some(60), Some(600))),
+        T0,
+    );
+    // No tick ran between the deadline and the late answer.
+    let outcome = desk.run(update(1, comment("agent:ann", true)), T0 + 90 * SECOND);
+    assert_eq!(
+        event_types(&outcome),
+        ["desk.sla_breached", "desk.ticket_commented"]
+    );
+    assert_eq!(desk.ticket_of(1).breached, ["first_response"]);
+    assert_eq!(
+        desk.ticket_of(1).first_response_at_ms,
+        Some(T0 + 90 * SECOND)
+    );
+    desk.assert_recovers();
 }
