@@ -188,7 +188,7 @@ async fn priority_capacity_transfer_resolve_and_tickets_over_the_api() {
     let bob = agent(&client, "bob").await;
     assert_eq!(
         ids(&bob["offers"]),
-        [vip.clone()],
+        std::slice::from_ref(&vip),
         "the VIP is offered first"
     );
     assert_capacity(&client, &agents).await;
@@ -362,7 +362,7 @@ async fn an_unanswered_offer_moves_to_the_other_agent() {
     let chat = handoff(&client, "c1", "customer_request").await;
     assert_eq!(
         ids(&agent(&client, "alice").await["offers"]),
-        [chat.clone()]
+        std::slice::from_ref(&chat)
     );
     until("offer moved to bob", async || {
         ids(&agent(&client, "bob").await["offers"]) == [chat.clone()]
@@ -473,7 +473,7 @@ async fn an_offer_timer_survives_kill_9() {
     let chat = handoff(&client, "c1", "customer_request").await;
     assert_eq!(
         ids(&agent(&client, "alice").await["offers"]),
-        [chat.clone()]
+        std::slice::from_ref(&chat)
     );
     process.kill().expect("kill -9");
     process.wait().expect("reaped");

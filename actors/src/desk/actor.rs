@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use super::decide::{
     DeskCommand, DeskRejection, DeskSettings, Effect, execute, next_deadline, waiting_order,
 };
-use super::state::DeskState;
+use super::state::{ChatStage, DeskState};
 use crate::context::EntityContext;
 use crate::persistence::Persistent;
 use crate::ports::journal::JournalError;
@@ -176,7 +176,7 @@ impl Actor for DeskActor {
                 let result = run(running, *command).await;
                 match result {
                     Ok((events, mut effects)) => {
-                        effects.extend(position_notices(running));
+                        effects.extend(position_notices(running, false));
                         match reply {
                             Some(reply) => {
                                 let _ = reply.send(Ok((events, effects)));
@@ -208,7 +208,7 @@ impl Actor for DeskActor {
                 running.armed_for = None;
                 match run(running, DeskCommand::Tick).await {
                     Ok((_, mut effects)) => {
-                        effects.extend(position_notices(running));
+                        effects.extend(position_notices(running, true));
                         spawn_effects(running.context.region().clone(), effects);
                     }
                     Err(error) => {
@@ -278,62 +278,129 @@ fn arm_timer(myself: &ActorRef<DeskMsg>, running: &mut DeskRunning) {
     myself.send_after(delay, move || DeskMsg::Tick(generation));
 }
 
-/// Queue-position notices for waiting chats whose position changed (at most one per chat every
-/// [`POSITION_NOTICE_INTERVAL_MS`], the first at once).
-fn position_notices(running: &mut DeskRunning) -> Vec<Effect> {
+/// Queue-position notices: after a command, to chats that just started waiting (their first
+/// notice, at once); on a timer tick, to every waiting chat whose position changed (at most one per
+/// chat every [`POSITION_NOTICE_INTERVAL_MS`]), the first [`POSITION_NOTICE_LIMIT`] of each group.
+fn position_notices(running: &mut DeskRunning, tick: bool) -> Vec<Effect> {
+    if tick {
+        return notices_on_tick(running);
+    }
+    let now = running.clock.now_ms();
+    let state = &running.persistent.state;
+    let mut effects = Vec::new();
+    let newcomers: Vec<&ConversationId> = state
+        .chats
+        .iter()
+        .filter(|(conversation, chat)| {
+            chat.stage == ChatStage::Waiting && !running.told.contains_key(*conversation)
+        })
+        .map(|(conversation, _)| conversation)
+        .collect();
+    let mut told = Vec::with_capacity(newcomers.len());
+    for conversation in newcomers {
+        // One pass, no sort: the position is one more than the chats served before this one.
+        let position = waiting_position(state, conversation, now, &running.settings);
+        told.push((conversation.clone(), (position, now)));
+        if position <= POSITION_NOTICE_LIMIT {
+            effects.push(position_notice(state, conversation, position));
+        }
+    }
+    running.told.extend(told);
+    effects
+}
+
+fn notices_on_tick(running: &mut DeskRunning) -> Vec<Effect> {
     let now = running.clock.now_ms();
     let state = &running.persistent.state;
     let mut effects = Vec::new();
     let mut still_waiting = HashMap::new();
     for group in state.group_names() {
         let order = waiting_order(state, &group, now, &running.settings);
-        let online_capacity: u64 = state
-            .agents
-            .values()
-            .filter(|seat| {
-                seat.status == crest_proto::routing::Presence::Online
-                    && seat.groups.contains(&group)
-            })
-            .map(|seat| u64::from(seat.capacity.max(1)))
-            .sum();
         for (index, (conversation, _)) in order.into_iter().enumerate() {
             let position = index + 1;
             let told = running.told.get(&conversation).copied();
-            still_waiting.insert(conversation.clone(), told.unwrap_or((0, 0)));
-            if index >= POSITION_NOTICE_LIMIT {
-                continue;
-            }
-            let due = match told {
-                None => true,
-                Some((told_position, at)) => {
+            let due = index < POSITION_NOTICE_LIMIT
+                && told.is_none_or(|(told_position, at)| {
                     told_position != position && now >= at + POSITION_NOTICE_INTERVAL_MS
-                }
-            };
-            if !due {
-                continue;
-            }
-            let english = state
-                .chats
-                .get(&conversation)
-                .and_then(|chat| chat.summary.language.as_deref())
-                == Some("en");
-            let wait_s = estimated_wait_s(position, online_capacity, state.avg_handle_s);
-            let minutes = wait_s.div_ceil(60).max(1);
-            let text = if english {
-                format!(
-                    "You are number {position} in the queue for a human agent. Estimated wait: about {minutes} min."
-                )
+                });
+            if due {
+                effects.push(position_notice(state, &conversation, position));
+                still_waiting.insert(conversation, (position, now));
             } else {
-                format!(
-                    "您正在排队等待人工客服，当前排在第 {position} 位，预计等待约 {minutes} 分钟。"
-                )
-            };
-            still_waiting.insert(conversation.clone(), (position, now));
-            effects.push(Effect::Notify { conversation, text });
+                still_waiting.insert(conversation, told.unwrap_or((position, now)));
+            }
         }
     }
     running.told = still_waiting;
     effects
+}
+
+/// The 1-based queue position of a waiting chat (the order of [`waiting_order`]).
+fn waiting_position(
+    state: &DeskState,
+    conversation: &ConversationId,
+    now_ms: u64,
+    settings: &DeskSettings,
+) -> usize {
+    let Some(chat) = state.chats.get(conversation) else {
+        return 0;
+    };
+    let effective = |candidate: &super::state::Chat| {
+        #[allow(clippy::cast_precision_loss)]
+        let waited_s = now_ms.saturating_sub(candidate.waiting_since_ms) as f64 / 1000.0;
+        f64::from(candidate.priority) + waited_s * settings.aging_points_per_s
+    };
+    let mine = (effective(chat), chat.waiting_since_ms, conversation);
+    1 + state
+        .chats
+        .iter()
+        .filter(|(other, candidate)| {
+            *other != conversation
+                && candidate.stage == ChatStage::Waiting
+                && candidate.group == chat.group
+                && {
+                    let theirs = (effective(candidate), candidate.waiting_since_ms, *other);
+                    theirs.0 > mine.0
+                        || (theirs.0 == mine.0 && (theirs.1, theirs.2) < (mine.1, mine.2))
+                }
+        })
+        .count()
+}
+
+fn position_notice(state: &DeskState, conversation: &ConversationId, position: usize) -> Effect {
+    let chat = state.chats.get(conversation);
+    let english = chat.and_then(|chat| chat.summary.language.as_deref()) == Some("en");
+    let group = chat.map_or("", |chat| chat.group.as_str());
+    let online_capacity: u64 = state
+        .agents
+        .values()
+        .filter(|seat| {
+            seat.status == crest_proto::routing::Presence::Online
+                && seat.groups.iter().any(|g| g == group)
+        })
+        .map(|seat| u64::from(seat.capacity.max(1)))
+        .sum();
+    let minutes = estimated_wait_s(position, online_capacity, state.avg_handle_s)
+        .div_ceil(60)
+        .max(1);
+    let text = match (english, online_capacity > 0) {
+        (true, true) => format!(
+            "You are number {position} in the queue for a human agent. Estimated wait: about {minutes} min."
+        ),
+        (true, false) => format!(
+            "You are number {position} in the queue for a human agent. No agent is online yet; you will be connected as soon as one signs in."
+        ),
+        (false, true) => {
+            format!("您正在排队等待人工客服，当前排在第 {position} 位，预计等待约 {minutes} 分钟。")
+        }
+        (false, false) => format!(
+            "您正在排队等待人工客服，当前排在第 {position} 位。暂时没有客服在线，客服上线后会第一时间为您接入。"
+        ),
+    };
+    Effect::Notify {
+        conversation: conversation.clone(),
+        text,
+    }
 }
 
 /// Estimated wait of the chat at `position`: the chats ahead are served `online_capacity` at a

@@ -1049,11 +1049,10 @@ impl Desk<'_> {
             .iter()
             .filter(|(_, chat)| chat.stage == ChatStage::Waiting)
             .filter_map(|(conversation, chat)| {
-                let config = self.state.group_config(&chat.group);
-                let due = chat.in_group_since_ms + u64::from(config.overflow_after_s) * 1000;
-                let backup = config.overflow_to?;
-                (due <= now && backup != chat.group)
-                    .then(|| (conversation.clone(), chat.group.clone(), backup))
+                let (due, backup) = self
+                    .state
+                    .overflow_due(&chat.group, chat.in_group_since_ms)?;
+                (due <= now).then(|| (conversation.clone(), chat.group.clone(), backup.to_owned()))
             })
             .collect();
         for (conversation, from, to) in overflowing {
@@ -1085,7 +1084,13 @@ impl Desk<'_> {
 
     /// Offers waiting chats to free agents (see the module documentation).
     fn dispatch(&mut self) {
-        for group in self.state.group_names() {
+        let groups: Vec<String> = self
+            .state
+            .groups_with_free_agents()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for group in groups {
             self.dispatch_group(&group);
         }
     }
@@ -1198,13 +1203,9 @@ pub fn waiting_order(
 pub fn next_deadline(state: &DeskState) -> Option<u64> {
     let offers = state.chats.values().filter_map(|chat| match &chat.stage {
         ChatStage::Offered { expires_at_ms, .. } => Some(*expires_at_ms),
-        ChatStage::Waiting => {
-            let config = state.group_config(&chat.group);
-            config
-                .overflow_to
-                .filter(|backup| backup != &chat.group)
-                .map(|_| chat.in_group_since_ms + u64::from(config.overflow_after_s) * 1000)
-        }
+        ChatStage::Waiting => state
+            .overflow_due(&chat.group, chat.in_group_since_ms)
+            .map(|(due, _)| due),
         ChatStage::Assigned { .. } => None,
     });
     let presence = state.agents.values().filter_map(|seat| seat.away_at_ms);

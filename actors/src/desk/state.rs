@@ -35,6 +35,9 @@ pub const DEFAULT_ROUTES: [(&str, &str); 12] = [
     ("stock_availability", "pre_sales"),
 ];
 
+/// Seconds before a chat overflows to the backup group, unless configured.
+pub const DEFAULT_OVERFLOW_AFTER_S: u32 = 180;
+
 /// A skill group's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupConfig {
@@ -56,7 +59,7 @@ impl GroupConfig {
         let overflow_to = (group != DEFAULT_GROUP).then(|| DEFAULT_GROUP.to_owned());
         Self {
             overflow_to,
-            overflow_after_s: 180,
+            overflow_after_s: DEFAULT_OVERFLOW_AFTER_S,
             max_waiting: 500,
             offer_timeout_s: 30,
         }
@@ -283,6 +286,31 @@ impl DeskState {
             .get(group)
             .cloned()
             .unwrap_or_else(|| GroupConfig::default_for(group))
+    }
+
+    /// When a chat waiting in `group` since `since_ms` overflows, and where to (without cloning
+    /// the group's settings: this runs for every waiting chat).
+    #[must_use]
+    pub fn overflow_due(&self, group: &str, since_ms: u64) -> Option<(u64, &str)> {
+        let (backup, after_s) = match self.groups.get(group) {
+            Some(config) => (config.overflow_to.as_deref(), config.overflow_after_s),
+            None => (
+                (group != DEFAULT_GROUP).then_some(DEFAULT_GROUP),
+                DEFAULT_OVERFLOW_AFTER_S,
+            ),
+        };
+        let backup = backup.filter(|backup| *backup != group)?;
+        Some((since_ms + u64::from(after_s) * 1000, backup))
+    }
+
+    /// Groups with an online agent who has free capacity: the only groups dispatch can serve.
+    #[must_use]
+    pub fn groups_with_free_agents(&self) -> BTreeSet<&str> {
+        self.agents
+            .values()
+            .filter(|seat| seat.status == Presence::Online && seat.free() > 0)
+            .flat_map(|seat| seat.groups.iter().map(String::as_str))
+            .collect()
     }
 
     /// Every group known: the defaults, configured ones, and those agents or chats name.
