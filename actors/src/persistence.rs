@@ -25,6 +25,11 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'sta
     fn seq(&self) -> u64;
     /// Folds one event.
     fn apply_event(&mut self, event: &Self::Event, seq: u64, at_ms: u64);
+    /// Events between snapshots, given the node's setting. Large states snapshot less often (a
+    /// snapshot rewrites the whole state; replaying events is cheap).
+    fn snapshot_every(&self, configured: u64) -> u64 {
+        configured
+    }
 }
 
 /// An aggregate together with its stream and snapshot bookkeeping.
@@ -161,7 +166,7 @@ impl<A: Aggregate> Persistent<A> {
 
     async fn snapshot_if_due(&mut self, context: &EntityContext) {
         let seq = self.state.seq();
-        if seq - self.snapshot_seq < context.settings.snapshot_every {
+        if seq - self.snapshot_seq < self.state.snapshot_every(context.settings.snapshot_every) {
             return;
         }
         let state = match codec::encode(&self.state) {

@@ -275,13 +275,28 @@ impl RoutingHub {
             let tenant = conversation.tenant().clone();
             let command = match event {
                 ConversationEvent::HandoffRequested(handoff) => {
-                    let Some(info) = self
-                        .handoff_info(&conversation, handoff.reason, handoff.group, envelope.seq)
-                        .await?
-                    else {
+                    // Only a conversation still waiting for a human is queued: a handoff delivered
+                    // again after the chat ended (or was taken over) is moot.
+                    let state = self
+                        .context
+                        .region()
+                        .conversation_state(&conversation)
+                        .await
+                        .map_err(|_| DeskError::Unavailable)?;
+                    let Some(state) = state.filter(|state| state.status == Status::Queued) else {
                         continue;
                     };
-                    DeskCommand::Handoff(info)
+                    let Some(customer) = state.customer.clone() else {
+                        continue;
+                    };
+                    DeskCommand::Handoff(HandoffInfo {
+                        conversation,
+                        customer,
+                        summary: summarize(&state, &handoff.reason),
+                        reason: handoff.reason,
+                        group: handoff.group,
+                        handoff_seq: envelope.seq,
+                    })
                 }
                 ConversationEvent::Resolved(_) => DeskCommand::ChatFinished {
                     conversation,
@@ -418,10 +433,4 @@ fn digit_runs(text: &str, min: usize, max: usize) -> Vec<String> {
         }
     }
     runs
-}
-
-/// True if routing should know about a conversation in this state (it is with humans).
-#[must_use]
-pub fn with_humans(state: &ConversationState) -> bool {
-    matches!(state.status, Status::Queued | Status::Assigned(_))
 }

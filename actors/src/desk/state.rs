@@ -251,8 +251,8 @@ pub struct DeskState {
     pub vips: BTreeSet<CustomerId>,
     /// Tickets.
     pub tickets: BTreeMap<TicketId, Ticket>,
-    /// Per conversation, the sequence number of the last handoff handled (redelivered handoff
-    /// events at or below it are ignored).
+    /// Per conversation in routing (or refused), the sequence number of the last handoff handled
+    /// (redelivered handoff events at or below it are ignored).
     pub handoffs_seen: BTreeMap<ConversationId, u64>,
     /// Exponentially weighted average handle time (seconds), for wait estimates.
     pub avg_handle_s: f64,
@@ -390,6 +390,13 @@ impl Aggregate for DeskState {
         self.seq
     }
 
+    /// A desk snapshot holds every agent, chat and ticket: take one after as many events as there
+    /// are entries (at least the configured count), so snapshot bytes stay proportional to events.
+    fn snapshot_every(&self, configured: u64) -> u64 {
+        let entries = self.agents.len() + self.chats.len() + self.tickets.len();
+        configured.max(u64::try_from(entries).unwrap_or(u64::MAX))
+    }
+
     #[allow(clippy::too_many_lines)]
     fn apply_event(&mut self, event: &DeskEvent, seq: u64, at_ms: u64) {
         self.seq = seq;
@@ -510,6 +517,9 @@ impl Aggregate for DeskState {
             DeskEvent::ChatEnded(ended) => {
                 self.release(&ended.conversation, at_ms);
                 self.chats.remove(&ended.conversation);
+                // Bounded memory: a handoff of an ended chat delivered again is recognised by the
+                // hub (the conversation is no longer queued).
+                self.handoffs_seen.remove(&ended.conversation);
             }
             DeskEvent::TicketCreated(created) => {
                 self.tickets.insert(
