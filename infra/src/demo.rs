@@ -1,11 +1,13 @@
-//! Demo data for a fresh `crest serve`: a few conversations in the `demo` tenant, posted through the
-//! same path as real traffic. Channel message ids are fixed, so seeding twice changes nothing.
+//! Demo data for a fresh `crest serve`: two agents and a few conversations in the `demo` tenant,
+//! posted through the same path as real traffic. Channel message ids are fixed, so seeding twice changes nothing.
 
 use crest_actors::Node;
 use crest_actors::conversation::CommandError;
+use crest_actors::desk::{DeskCommand, DeskError};
 use crest_proto::commands::InboundMessage;
 use crest_proto::envelope::EventMeta;
-use crest_proto::{CustomerId, IdError, MessageId, TenantId};
+use crest_proto::routing::Presence;
+use crest_proto::{AgentId, CustomerId, IdError, MessageId, TenantId};
 
 /// (customer, channel message id, text)
 const DEMO_MESSAGES: &[(&str, &str, &str)] = &[
@@ -14,6 +16,12 @@ const DEMO_MESSAGES: &[(&str, &str, &str)] = &[
     ("wang-lei", "demo-wang-1", "你好，我的订单什么时候发货？"),
     ("wang-lei", "demo-wang-2", "我要转人工"),
     ("bob", "demo-bob-1", "I want a refund for my headphones"),
+];
+
+/// (agent, groups, capacity, languages): demo agent seats, online at the first start.
+const DEMO_AGENTS: &[(&str, &[&str], u16, &[&str])] = &[
+    ("mei", &["after_sales", "general"], 3, &["zh", "en"]),
+    ("tom", &["pre_sales", "general"], 2, &["en"]),
 ];
 
 /// Why seeding failed.
@@ -25,11 +33,15 @@ pub enum DemoError {
     /// A demo message was not accepted.
     #[error(transparent)]
     Command(#[from] CommandError),
+    /// A demo agent was not set.
+    #[error(transparent)]
+    Routing(#[from] DeskError),
 }
 
 /// Seeds the `demo` tenant. Returns how many messages were new.
 pub async fn seed(node: &Node) -> Result<usize, DemoError> {
     let tenant = TenantId::new("demo")?;
+    seed_agents(node, &tenant).await?;
     let mut new_messages = 0;
     for (customer, id, text) in DEMO_MESSAGES {
         let message = InboundMessage {
@@ -49,4 +61,34 @@ pub async fn seed(node: &Node) -> Result<usize, DemoError> {
         }
     }
     Ok(new_messages)
+}
+
+/// Creates the demo agents (online) unless they exist: a later start keeps what users changed.
+async fn seed_agents(node: &Node, tenant: &TenantId) -> Result<(), DemoError> {
+    for (name, groups, capacity, languages) in DEMO_AGENTS {
+        let agent = AgentId::new(tenant, *name)?;
+        let exists = {
+            let agent = agent.clone();
+            node.routing()
+                .query(tenant, move |desk, _| desk.agents.contains_key(&agent))
+                .await?
+        };
+        if exists {
+            continue;
+        }
+        let command = DeskCommand::SetAgent {
+            agent,
+            status: Some(Presence::Online),
+            groups: Some(groups.iter().map(|group| (*group).to_owned()).collect()),
+            capacity: Some(*capacity),
+            languages: Some(
+                languages
+                    .iter()
+                    .map(|language| (*language).to_owned())
+                    .collect(),
+            ),
+        };
+        node.routing().command(tenant, command).await?;
+    }
+    Ok(())
 }

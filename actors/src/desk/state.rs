@@ -18,15 +18,19 @@ pub const DEFAULT_GROUPS: [&str; 3] = ["pre_sales", "after_sales", "general"];
 /// The group of intents the routing table does not name.
 pub const DEFAULT_GROUP: &str = "general";
 
-/// The default routing table: after-sales takes returns, refunds, complaints and logistics
-/// problems; pre-sales takes product, stock, promotion and payment-method questions.
-pub const DEFAULT_ROUTES: [(&str, &str); 12] = [
+/// The default routing table: after-sales takes returns, refunds, complaints, orders already placed
+/// and logistics problems; pre-sales takes product, stock, promotion, delivery-option and
+/// payment-method questions; everything else goes to `general`.
+pub const DEFAULT_ROUTES: [(&str, &str); 15] = [
     ("cancel_order", "after_sales"),
+    ("change_address", "after_sales"),
+    ("change_order", "after_sales"),
     ("complaint", "after_sales"),
     ("coupon_promo", "pre_sales"),
     ("delivery_options", "pre_sales"),
     ("exchange", "after_sales"),
     ("logistics_tracking", "after_sales"),
+    ("order_status", "after_sales"),
     ("payment_methods", "pre_sales"),
     ("product_info", "pre_sales"),
     ("refund_request", "after_sales"),
