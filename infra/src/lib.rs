@@ -7,5 +7,6 @@ pub mod demo;
 pub mod evaluate;
 pub mod http;
 pub mod journal;
+pub mod projections;
 pub mod server;
 pub mod telemetry;

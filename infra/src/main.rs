@@ -44,7 +44,7 @@ enum Command {
     /// Every accepted message is durably journaled before it is acknowledged. SIGTERM or ctrl-c
     /// stops accepting requests, lets in-flight ones finish, publishes pending events and flushes
     /// the journal before exiting.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Train and evaluate the intent and sentiment classifier.
     #[command(subcommand)]
     Nlu(NluCommand),
@@ -132,6 +132,12 @@ struct ServeArgs {
     /// Passivate actors idle for this many seconds.
     #[arg(long, default_value_t = 120)]
     idle_timeout_secs: u64,
+    /// Label business metrics with the tenant (`false`: every tenant is `all`, for many tenants).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    metrics_tenant_label: bool,
+    /// Quality-inspection rules (JSON, the format of infra/src/projections/quality_rules.default.json).
+    #[arg(long)]
+    quality_rules: Option<PathBuf>,
     /// Seconds an agent whose live connection dropped stays online before turning away.
     #[arg(long, default_value_t = 60)]
     presence_grace_secs: u64,
@@ -191,7 +197,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Nlu(NluCommand::Eval {
                 train,
                 test,
@@ -228,7 +234,21 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         llm_key: args.llm_key.clone(),
         llm_timeout: Duration::from_millis(args.llm_timeout_ms.max(1)),
     };
+    let quality_rules = match &args.quality_rules {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                format!("cannot read --quality-rules {}: {error}", path.display())
+            })?;
+            Some(
+                crest_infra::projections::quality::Rules::parse(&text)
+                    .map_err(|error| format!("--quality-rules {}: {error}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let config = ServeConfig {
+        metrics_tenant_label: args.metrics_tenant_label,
+        quality_rules,
         data_dir: args.data_dir,
         listen: args.listen,
         nats: args.nats,

@@ -15,6 +15,11 @@ use tokio::sync::Semaphore;
 use crate::bus::{InProcessBus, NatsBus};
 use crate::http::{AppState, router};
 use crate::journal::{FjallJournal, FjallJournalConfig};
+use crate::projections::business::BusinessMetrics;
+use crate::projections::quality::{QualityInspection, Rules};
+use crate::projections::runner::{Feed, Runner, RunnerMetrics};
+use crate::projections::voc::VoiceOfCustomer;
+use crate::projections::{Projection, TenantLabel};
 use crate::telemetry::Telemetry;
 
 /// How to run a node.
@@ -34,6 +39,10 @@ pub struct ServeConfig {
     pub journal: FjallJournalConfig,
     /// Actor tuning.
     pub node: NodeConfig,
+    /// Whether metrics carry the tenant label (`false`: every tenant is `all`).
+    pub metrics_tenant_label: bool,
+    /// Quality-inspection rules (JSON); `None` uses the shipped rules.
+    pub quality_rules: Option<crate::projections::quality::Rules>,
 }
 
 impl Default for ServeConfig {
@@ -46,6 +55,8 @@ impl Default for ServeConfig {
             command_timeout: Duration::from_secs(10),
             journal: FjallJournalConfig::default(),
             node: NodeConfig::default(),
+            metrics_tenant_label: true,
+            quality_rules: None,
         }
     }
 }
@@ -108,11 +119,35 @@ pub async fn start(
             dir: journal_dir.display().to_string(),
             source,
         })?;
+    // The projections subscribe before the node starts, so nothing it republishes is missed.
+    let (feed_sender, feed) = tokio::sync::mpsc::channel(crate::projections::runner::FEED_CAPACITY);
     let bus: Arc<dyn EventBus> = match &config.nats {
-        Some(url) => Arc::new(NatsBus::connect(url).await?),
-        None => Arc::new(InProcessBus::default()),
+        Some(url) => {
+            let nats = NatsBus::connect(url).await?;
+            follow_nats(nats.subscribe().await?, feed_sender);
+            Arc::new(nats)
+        }
+        None => {
+            let bus = InProcessBus::default();
+            follow_in_process(bus.subscribe(), feed_sender);
+            Arc::new(bus)
+        }
     };
     let shared_journal: Arc<dyn EventJournal> = Arc::new(journal.clone());
+    let projections = Projections::start(
+        Arc::clone(&shared_journal),
+        &telemetry.registry,
+        if config.metrics_tenant_label {
+            TenantLabel::PerTenant
+        } else {
+            TenantLabel::Dropped
+        },
+        config
+            .quality_rules
+            .clone()
+            .unwrap_or_else(Rules::default_rules),
+        feed,
+    )?;
     let node = Arc::new(
         Node::start(
             shared_journal,
@@ -138,6 +173,7 @@ pub async fn start(
         telemetry,
         admission: Arc::new(Semaphore::new(config.max_in_flight)),
         command_timeout: config.command_timeout,
+        projections,
     };
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);
@@ -196,4 +232,86 @@ impl RunningServer {
         }
         self.journal.close().map_err(journal_error)
     }
+}
+
+/// The read models the API serves, kept up to date by the projection runner.
+#[derive(Debug, Clone)]
+pub struct Projections {
+    /// Quality inspections.
+    pub quality: Arc<std::sync::Mutex<QualityInspection>>,
+    /// Voice of the customer.
+    pub voc: Arc<std::sync::Mutex<VoiceOfCustomer>>,
+}
+
+impl Projections {
+    /// Registers the projections and starts the runner (rebuild from the journal, then the bus).
+    pub fn start(
+        journal: Arc<dyn EventJournal>,
+        registry: &prometheus::Registry,
+        tenant_label: TenantLabel,
+        rules: Rules,
+        feed: tokio::sync::mpsc::Receiver<Feed>,
+    ) -> Result<Self, prometheus::Error> {
+        let business: Arc<std::sync::Mutex<dyn Projection>> = Arc::new(std::sync::Mutex::new(
+            BusinessMetrics::new(registry, tenant_label)?,
+        ));
+        let quality = Arc::new(std::sync::Mutex::new(QualityInspection::new(
+            rules,
+            registry,
+            tenant_label,
+        )?));
+        let voc = Arc::new(std::sync::Mutex::new(VoiceOfCustomer::new(
+            registry,
+            tenant_label,
+        )?));
+        let runner = Runner::new(
+            journal,
+            vec![
+                business,
+                Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
+                Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
+            ],
+            RunnerMetrics::new(registry)?,
+        );
+        tokio::spawn(runner.run(feed));
+        Ok(Self { quality, voc })
+    }
+}
+
+/// Forwards the in-process bus to the projection feed.
+fn follow_in_process(
+    mut events: tokio::sync::broadcast::Receiver<Arc<crest_proto::Envelope>>,
+    feed: tokio::sync::mpsc::Sender<Feed>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let item = match events.recv().await {
+                Ok(envelope) => Feed::Event(envelope),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Feed::Lagged,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if feed.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Forwards a NATS subscription to the projection feed.
+fn follow_nats(mut subscriber: async_nats::Subscriber, feed: tokio::sync::mpsc::Sender<Feed>) {
+    use futures::StreamExt;
+    tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            let item = match crest_proto::Envelope::from_bytes(&message.payload) {
+                Ok(envelope) => Feed::Event(Arc::new(envelope)),
+                Err(error) => {
+                    tracing::warn!(%error, "undecodable event on the bus; rescanning");
+                    Feed::Lagged
+                }
+            };
+            if feed.send(item).await.is_err() {
+                return;
+            }
+        }
+    });
 }

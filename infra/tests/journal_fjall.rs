@@ -47,6 +47,12 @@ async fn snapshots() {
 }
 
 #[tokio::test]
+async fn scan_visits_every_event_once() {
+    let (_dir, journal) = fresh();
+    contract::scan_visits_every_event_once(&journal).await;
+}
+
+#[tokio::test]
 async fn publication_watermark() {
     let (_dir, journal) = fresh();
     contract::publication_watermark(&journal).await;

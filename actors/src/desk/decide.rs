@@ -439,11 +439,20 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
 }
 
 /// The group a handoff queues in: the one it asks for, else its intent's.
+/// The group a handoff asks for, else the group of the most recent intent the routing table names
+/// (a customer who asks for a human after a refund question goes to after-sales), else the
+/// default group.
 fn handoff_group(state: &DeskState, handoff: &HandoffInfo) -> String {
-    handoff
-        .group
-        .clone()
-        .unwrap_or_else(|| state.group_for_intent(handoff.summary.intent.as_deref()))
+    if let Some(group) = &handoff.group {
+        return group.clone();
+    }
+    let routed = handoff
+        .summary
+        .intent
+        .iter()
+        .chain(handoff.summary.bot_intents.iter().rev())
+        .find(|intent| state.routes.contains_key(*intent));
+    state.group_for_intent(routed.map(String::as_str))
 }
 
 fn no_offer(agent: &AgentId, conversation: &ConversationId) -> DeskRejection {

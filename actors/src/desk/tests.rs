@@ -2288,3 +2288,21 @@ fn an_answer_after_the_deadline_is_recorded_as_a_breach_first() {
     );
     desk.assert_recovers();
 }
+
+#[test]
+fn a_request_for_a_human_goes_to_the_group_of_the_latest_routed_intent() {
+    let mut desk = Desk::new();
+    let mut info = handoff(1, "ignored");
+    info.group = None;
+    info.summary.intent = Some("human_agent".to_owned());
+    info.summary.bot_intents = vec!["refund_request".to_owned(), "human_agent".to_owned()];
+    desk.run(DeskCommand::Handoff(info), T0);
+    assert_eq!(desk.state.chats[&conv(1)].group, "after_sales");
+    let mut info = handoff(2, "ignored");
+    info.group = None;
+    info.summary.intent = Some("human_agent".to_owned());
+    info.summary.bot_intents = vec!["human_agent".to_owned()];
+    desk.run(DeskCommand::Handoff(info), T0);
+    assert_eq!(desk.state.chats[&conv(2)].group, "general");
+    desk.assert_recovers();
+}

@@ -135,6 +135,15 @@ pub trait EventJournal: Send + Sync + 'static {
     /// Streams with journaled events beyond their published watermark.
     async fn unpublished(&self) -> Result<Vec<Unpublished>, JournalError>;
 
+    /// Every stored event of every stream, stream by stream (in an adapter-defined stream order)
+    /// and in sequence order within a stream, starting after `after` (a stream and sequence number
+    /// returned before; `None` from the start), at most `limit`. Used to rebuild projections.
+    async fn scan(
+        &self,
+        after: Option<(StreamId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, JournalError>;
+
     /// Waits until everything accepted so far is durable (used at shutdown).
     async fn flush(&self) -> Result<(), JournalError>;
 }

@@ -34,6 +34,7 @@ pub enum NatsBusError {
 #[derive(Clone)]
 pub struct NatsBus {
     jetstream: jetstream::Context,
+    client: async_nats::Client,
 }
 
 impl std::fmt::Debug for NatsBus {
@@ -54,7 +55,7 @@ impl NatsBus {
                 url: url.to_owned(),
                 reason: error.to_string(),
             })?;
-        let jetstream = jetstream::new(client);
+        let jetstream = jetstream::new(client.clone());
         jetstream
             .get_or_create_stream(stream::Config {
                 name: EVENTS_STREAM.to_owned(),
@@ -65,7 +66,16 @@ impl NatsBus {
             })
             .await
             .map_err(|error| NatsBusError::Stream(error.to_string()))?;
-        Ok(Self { jetstream })
+        Ok(Self { jetstream, client })
+    }
+
+    /// Follows every event published from now on (a core NATS subscription to the event
+    /// subjects: no acknowledgements; a consumer fills gaps from the journal).
+    pub async fn subscribe(&self) -> Result<async_nats::Subscriber, NatsBusError> {
+        self.client
+            .subscribe(EVENTS_FILTER)
+            .await
+            .map_err(|error| NatsBusError::Stream(error.to_string()))
     }
 }
 

@@ -5,6 +5,7 @@ mod conversations;
 pub mod error;
 mod messages;
 mod ops;
+mod quality;
 mod routing;
 mod stream;
 mod tickets;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub admission: Arc<Semaphore>,
     /// Longest wait for a command's acknowledgement before answering 503.
     pub command_timeout: Duration,
+    /// Read models of the projections.
+    pub projections: crate::server::Projections,
 }
 
 /// Builds the router.
@@ -82,6 +85,10 @@ pub fn router(state: AppState) -> Router {
             post(routing::post_resolve),
         )
         .route(
+            "/v1/tenants/{tenant}/conversations/{id}/csat",
+            post(routing::post_csat),
+        )
+        .route(
             "/v1/tenants/{tenant}/agents/{agent}",
             get(routing::get_agent).put(routing::put_agent),
         )
@@ -121,6 +128,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/tenants/{tenant}/tickets/{id}",
             get(tickets::get_ticket).patch(tickets::patch_ticket),
         )
+        .route(
+            "/v1/tenants/{tenant}/quality",
+            get(quality::list_inspections),
+        )
+        .route(
+            "/v1/tenants/{tenant}/quality/{id}",
+            get(quality::get_inspection),
+        )
+        .route("/v1/tenants/{tenant}/voc", get(quality::get_voc))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -882,3 +882,47 @@ pub async fn get_desk_events(
     .await?;
     Ok(Json(json!({ "events": events })))
 }
+
+/// Body of `POST …/csat`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostCsat {
+    score: u8,
+    comment: Option<String>,
+}
+
+/// `POST /v1/tenants/{t}/conversations/{id}/csat`: the customer's satisfaction rating (1–5).
+pub async fn post_csat(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    body: Result<Json<PostCsat>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let Json(body) = body?;
+    if !(1..=5).contains(&body.score) {
+        return Err(ApiError::bad_request(
+            "invalid_score",
+            "score must be between 1 (worst) and 5 (best)",
+        ));
+    }
+    if let Some(comment) = &body.comment {
+        checked_text(comment)?;
+    }
+    let ack = state
+        .node
+        .region()
+        .conversation_command(
+            &conversation,
+            ConversationCommand::RateCsat {
+                score: body.score,
+                comment: body.comment,
+            },
+            EventMeta::default(),
+        )
+        .await?;
+    Ok(Json(json!({
+        "conversation": conversation.key(),
+        "score": body.score,
+        "seq": ack.seq,
+    })))
+}

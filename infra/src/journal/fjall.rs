@@ -299,6 +299,36 @@ impl EventJournal for FjallJournal {
         self.keyspaces.last_seq(stream.as_str())
     }
 
+    async fn scan(
+        &self,
+        after: Option<(StreamId, u64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
+        let start = match &after {
+            None => Vec::new(),
+            Some((stream, seq)) => match seq.checked_add(1) {
+                Some(next) => event_key(stream.as_str(), next),
+                // Nothing follows u64::MAX in this stream: start at the next stream.
+                None => {
+                    let mut key = stream_prefix(stream.as_str());
+                    key.push(0xff);
+                    key
+                }
+            },
+        };
+        let mut events = Vec::new();
+        for guard in self.keyspaces.events.range(start..).take(limit) {
+            let (key, value) = guard.into_inner().map_err(storage)?;
+            let seq = seq_of_key(&key)
+                .ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))?;
+            events.push(StoredEvent {
+                seq,
+                bytes: value.to_vec(),
+            });
+        }
+        Ok(events)
+    }
+
     async fn save_snapshot(
         &self,
         stream: &StreamId,

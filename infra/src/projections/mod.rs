@@ -1,0 +1,54 @@
+//! Projections: read models and business metrics folded from the journaled events.
+//!
+//! The [`runner`] consumes events from the bus (in-process or NATS), applies each (stream, seq)
+//! exactly once to every projection, fills gaps the bus leaves from the journal, rebuilds everything
+//! from the journal at start, and exposes its lag. Projections keep their state in memory.
+//!
+//! * [`business::BusinessMetrics`]: the business metrics of `docs/METRICS.md`;
+//! * [`quality::QualityInspection`]: a score per resolved or closed conversation from rules kept as
+//!   data, with the rules that fired;
+//! * [`voc::VoiceOfCustomer`]: intent, emotion and SKU-mention trends per tenant, hour by hour.
+
+pub mod business;
+pub mod quality;
+pub mod runner;
+pub mod voc;
+
+use crest_proto::{ConversationId, Envelope, TenantId};
+
+/// A fold over journaled events. `apply` sees each (stream, seq) once, each stream in order.
+pub trait Projection: Send {
+    /// A short name for metrics (`business`, `quality`, `voc`).
+    fn name(&self) -> &'static str;
+    /// Folds one event.
+    fn apply(&mut self, envelope: &Envelope);
+}
+
+/// How metrics name tenants: by their id, or all as `all` (bounded cardinality for large
+/// deployments; `crest serve --metrics-tenant-label=false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantLabel {
+    /// One label value per tenant.
+    PerTenant,
+    /// Every tenant is `all`.
+    Dropped,
+}
+
+impl TenantLabel {
+    /// The label value for `tenant`.
+    #[must_use]
+    pub fn value(self, tenant: &str) -> &str {
+        match self {
+            Self::PerTenant => tenant,
+            Self::Dropped => "all",
+        }
+    }
+}
+
+/// The conversation a conversation-stream event belongs to.
+#[must_use]
+pub fn business_conversation_of(envelope: &Envelope) -> Option<ConversationId> {
+    let tenant = TenantId::new(envelope.stream.tenant()).ok()?;
+    let key = envelope.stream.as_str().rsplit(':').next()?;
+    ConversationId::parse(&tenant, key).ok()
+}
