@@ -10,7 +10,8 @@
 //! ```
 //!
 //! `CREST_TUNE_CONFIG` is a JSON object merged over the default [`TrainConfig`] (nested objects
-//! such as `features` are merged too). Data sets are read at run time only.
+//! such as `features` are merged too). With `CREST_TUNE_ERRORS` set, every misclassified test
+//! message is printed too. Data sets are read at run time only.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -66,6 +67,17 @@ fn tune() {
         let model = TextClassifier::train(&train, &config).expect("trains");
         let seconds = started.elapsed().as_secs_f64();
         let report = evaluate(&model, &test);
+        if std::env::var("CREST_TUNE_ERRORS").is_ok() {
+            for example in &test {
+                let prediction = model.predict(&example.text);
+                if prediction.label != example.label {
+                    println!(
+                        "ERROR {} | {} -> {} ({:.2})",
+                        example.text, example.label, prediction.label, prediction.confidence
+                    );
+                }
+            }
+        }
         println!(
             "RESULT {name}: acc={:.4} in_scope={} oos_recall={} p50={:.1} p99={:.1} train_s={seconds:.2} T={:.3} thr={:.2} rows={} bytes={}",
             report.accuracy,

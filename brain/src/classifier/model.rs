@@ -35,6 +35,15 @@ pub struct TrainConfig {
     /// The final weights are the mean of the weights at the end of the last this many epochs
     /// (0 or 1: the last weights).
     pub averaged_epochs: u32,
+    /// The feature dropout rates to choose from (each in `[0, 0.9]`, at least one): SGD drops each
+    /// feature of an example with this probability at every step and scales the others up to
+    /// match. With calibration, a model is trained on the other examples with every rate and the
+    /// rate whose model predicts the held-out examples right most often is kept (a later rate must
+    /// beat the earlier ones by more than half a percent of the held-out examples); without
+    /// calibration, the first rate is used. The default `[0, 0.5]` lets data sets of many intents
+    /// with a few short examples each take the regularization (CLINC150: in-scope accuracy +0.7
+    /// points) and longer reviews, which it does not suit, go without.
+    pub dropout: Vec<f32>,
     /// The share of the examples (in percent, 0 to 50) held out to fit the temperature and the
     /// out-of-scope threshold; the final model is then trained again on all examples. 0, or fewer
     /// than 50 held-out examples, disables calibration (temperature 1, threshold 0 unless
@@ -60,6 +69,7 @@ impl Default for TrainConfig {
             min_feature_count: 2,
             idf: true,
             averaged_epochs: 0,
+            dropout: vec![0.0, 0.5],
             held_out_percent: 10,
             oos_threshold: None,
             oos_recall_weight: 3.0,
@@ -90,6 +100,14 @@ impl TrainConfig {
         if !(self.l2.is_finite() && self.l2 >= 0.0 && self.l2 * self.learning_rate < 0.5) {
             return invalid("l2 must be a non-negative number with l2 * learning_rate < 0.5");
         }
+        if self.dropout.is_empty()
+            || !self
+                .dropout
+                .iter()
+                .all(|rate| (0.0..=MAX_DROPOUT).contains(rate))
+        {
+            return invalid("dropout must list at least one rate, each between 0 and 0.9");
+        }
         if self.held_out_percent > 50 {
             return invalid("held_out_percent must be at most 50");
         }
@@ -104,13 +122,14 @@ impl TrainConfig {
         Ok(())
     }
 
-    fn sgd_settings(&self) -> SgdSettings {
+    fn sgd_settings(&self, dropout: f32) -> SgdSettings {
         SgdSettings {
             epochs: self.epochs,
             learning_rate: self.learning_rate,
             l2: self.l2,
             seed: self.seed,
             averaged_epochs: self.averaged_epochs,
+            dropout,
         }
     }
 }
@@ -142,6 +161,14 @@ pub struct TextClassifier {
     pub(crate) temperature: f32,
     pub(crate) oos_threshold: f32,
 }
+
+/// The largest feature dropout rate [`TrainConfig::dropout`] accepts.
+const MAX_DROPOUT: f32 = 0.9;
+
+/// A dropout rate replaces an earlier one of [`TrainConfig::dropout`] only when its model is right
+/// on a larger share of the held-out examples by more than this: smaller differences are mostly
+/// noise, and the earlier rates (no dropout first by default) are the safer choice.
+const MIN_DROPOUT_GAIN: f64 = 0.005;
 
 /// Minimum number of held-out examples for calibration: with fewer, the fitted temperature and
 /// threshold would mostly reflect noise, so the model keeps temperature 1 and threshold 0.
@@ -199,15 +226,26 @@ impl TextClassifier {
             .map(|example| is_held_out(&example.text, config.held_out_percent))
             .collect();
         let held_out_count = held_out_mask.iter().filter(|&&is_held| is_held).count();
-        let (temperature, fitted_threshold) = if held_out_count >= MIN_HELD_OUT_EXAMPLES {
+        let calibration = if held_out_count >= MIN_HELD_OUT_EXAMPLES {
             calibrate(&vectors, &targets, &held_out_mask, &labels, config)
         } else {
-            (1.0, 0.0)
+            Calibration {
+                temperature: 1.0,
+                threshold: 0.0,
+                dropout: config.dropout[0],
+            }
         };
         let everything = vec![false; examples.len()];
-        let (encoder, weights) =
-            train_subset(&vectors, &targets, &everything, labels.len(), config);
-        let oos_threshold = config.oos_threshold.unwrap_or(fitted_threshold);
+        let (encoder, weights) = train_subset(
+            &vectors,
+            &targets,
+            &everything,
+            labels.len(),
+            config,
+            calibration.dropout,
+        );
+        let temperature = calibration.temperature;
+        let oos_threshold = config.oos_threshold.unwrap_or(calibration.threshold);
         Ok(Self {
             labels,
             features: config.features.clone(),
@@ -328,28 +366,62 @@ impl TextClassifier {
     }
 }
 
-/// Trains on the examples outside `held_out_mask`, then fits the temperature and, when a label is
-/// out of scope, the threshold on the held-out ones. Returns `(temperature, threshold)`.
+/// What [`calibrate`] fits on the held-out examples.
+struct Calibration {
+    temperature: f32,
+    threshold: f32,
+    /// The chosen rate of [`TrainConfig::dropout`].
+    dropout: f32,
+}
+
+/// For every dropout rate, trains on the examples outside `held_out_mask` and counts the held-out
+/// examples predicted right (a rate must beat the best earlier one by [`MIN_DROPOUT_GAIN`]); with
+/// the chosen rate's model, fits the temperature and, when a label is out of scope, the threshold
+/// on the held-out examples.
 fn calibrate(
     vectors: &[SparseVector],
     targets: &[usize],
     held_out_mask: &[bool],
     labels: &[String],
     config: &TrainConfig,
-) -> (f32, f32) {
-    let (encoder, weights) = train_subset(vectors, targets, held_out_mask, labels.len(), config);
-    let mut held_out = HeldOut::default();
-    let mut rows = Vec::new();
-    for ((vector, &target), &is_held) in vectors.iter().zip(targets).zip(held_out_mask) {
-        if !is_held {
-            continue;
+) -> Calibration {
+    let mut best: Option<(usize, f32, HeldOut)> = None;
+    for &dropout in &config.dropout {
+        let (encoder, weights) = train_subset(
+            vectors,
+            targets,
+            held_out_mask,
+            labels.len(),
+            config,
+            dropout,
+        );
+        let mut held_out = HeldOut::default();
+        let mut rows = Vec::new();
+        let mut right = 0usize;
+        for ((vector, &target), &is_held) in vectors.iter().zip(targets).zip(held_out_mask) {
+            if !is_held {
+                continue;
+            }
+            encoder.encode(vector, &mut rows);
+            let mut logits = vec![0.0f32; labels.len()];
+            weights.scores_into(&rows, &mut logits);
+            right += usize::from(argmax(&logits).0 == target);
+            held_out.logits.push(logits);
+            held_out.targets.push(target);
         }
-        encoder.encode(vector, &mut rows);
-        let mut logits = vec![0.0f32; labels.len()];
-        weights.scores_into(&rows, &mut logits);
-        held_out.logits.push(logits);
-        held_out.targets.push(target);
+        tracing::debug!(dropout, right, "classifier dropout candidate");
+        #[allow(clippy::cast_precision_loss)]
+        let gain_over =
+            |best_right: usize| (right as f64 - best_right as f64) / held_out.targets.len() as f64;
+        if best
+            .as_ref()
+            .is_none_or(|(best_right, ..)| gain_over(*best_right) > MIN_DROPOUT_GAIN)
+        {
+            best = Some((right, dropout, held_out));
+        }
     }
+    // `config.dropout` is not empty (validated).
+    let (_, dropout, held_out) = best.unwrap_or_default();
     let temperature = fit_temperature(&held_out);
     let oos_class = labels.iter().position(|label| is_out_of_scope_label(label));
     let threshold = oos_class.map_or(0.0, |oos_class| {
@@ -364,9 +436,14 @@ fn calibrate(
         held_out = held_out.targets.len(),
         temperature,
         threshold,
+        dropout,
         "classifier calibrated"
     );
-    (temperature, threshold)
+    Calibration {
+        temperature,
+        threshold,
+        dropout,
+    }
 }
 
 /// Inverse document frequencies of the feature rows.
@@ -454,6 +531,7 @@ fn train_subset(
     excluded: &[bool],
     classes: usize,
     config: &TrainConfig,
+    dropout: f32,
 ) -> (Encoder, QuantizedWeights) {
     let dimension = usize::try_from(config.features.dimension()).unwrap_or(usize::MAX);
     let mut counts = vec![0u32; dimension];
@@ -491,7 +569,12 @@ fn train_subset(
         set.inputs.push(rows);
         set.targets.push(target);
     }
-    let linear = fit(&set, encoder.index.len(), classes, &config.sgd_settings());
+    let linear = fit(
+        &set,
+        encoder.index.len(),
+        classes,
+        &config.sgd_settings(dropout),
+    );
     (encoder, QuantizedWeights::quantize(&linear))
 }
 
@@ -721,6 +804,14 @@ pub(crate) mod tests {
             },
             TrainConfig {
                 held_out_percent: 60,
+                ..TrainConfig::default()
+            },
+            TrainConfig {
+                dropout: Vec::new(),
+                ..TrainConfig::default()
+            },
+            TrainConfig {
+                dropout: vec![0.0, 0.95],
                 ..TrainConfig::default()
             },
             TrainConfig {

@@ -18,6 +18,8 @@ pub(crate) struct SgdSettings {
     pub(crate) l2: f32,
     pub(crate) seed: u64,
     pub(crate) averaged_epochs: u32,
+    /// The probability of dropping each feature of an example at each step (0: none).
+    pub(crate) dropout: f32,
 }
 
 /// The weights of a linear model during training: `rows x classes` row-major, plus one bias per
@@ -35,6 +37,54 @@ const GRADIENT_SKIP: f32 = 1e-4;
 
 /// Below this global scale factor the weights are rescaled (see [`fit`]).
 const MIN_SCALE: f32 = 1e-4;
+
+/// Mixed into the seed of the dropout generator, so that its draws differ from the shuffles'.
+const DROPOUT_SEED_SALT: u64 = 0x6472_6f70_6f75_7421;
+
+/// Feature dropout: each `(row, value)` of an example is kept with probability `1 - rate` and then
+/// scaled by `1 / (1 - rate)`, so that the expected input is the example itself.
+struct Dropout {
+    rng: SplitMix64,
+    /// A feature is kept when the next 64 random bits are below this.
+    keep_below: u64,
+    keep_scale: f32,
+    kept: Vec<(u32, f32)>,
+}
+
+impl Dropout {
+    fn new(rate: f32, seed: u64) -> Option<Self> {
+        if rate <= 0.0 {
+            return None;
+        }
+        let keep = 1.0 - f64::from(rate);
+        // `keep` is in (0, 1): the product is in range.
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let keep_below = (keep * u64::MAX as f64) as u64;
+        #[allow(clippy::cast_possible_truncation)]
+        let keep_scale = (1.0 / keep) as f32;
+        Some(Self {
+            rng: SplitMix64::new(seed ^ DROPOUT_SEED_SALT),
+            keep_below,
+            keep_scale,
+            kept: Vec::new(),
+        })
+    }
+
+    /// The kept features of `input`, rescaled.
+    fn apply(&mut self, input: &[(u32, f32)]) -> &[(u32, f32)] {
+        self.kept.clear();
+        for &(row, value) in input {
+            if self.rng.next_u64() < self.keep_below {
+                self.kept.push((row, value * self.keep_scale));
+            }
+        }
+        &self.kept
+    }
+}
 
 /// Softmax of `scores` in place.
 pub(crate) fn softmax_in_place(scores: &mut [f32]) {
@@ -60,6 +110,10 @@ pub(crate) fn softmax_in_place(scores: &mut [f32]) {
 ///   `scale × stored`, each step multiplies `scale` by `1 - lr × l2` and only touches the rows of
 ///   the active features (and the classes whose gradient is not negligible).
 /// * The bias is not regularized.
+/// * With `dropout > 0`, every step sees the example with each feature dropped with probability
+///   `dropout` and the others scaled by `1 / (1 - dropout)` (drawn by a SplitMix64 seeded from
+///   `seed`): a regularizer that keeps the model from leaning on a few features (Wager, Wang and
+///   Liang 2013, "Dropout training as adaptive regularization").
 /// * With `averaged_epochs > 1`, the result is the mean of the weights at the end of the last
 ///   `averaged_epochs` epochs.
 pub(crate) fn fit(
@@ -78,10 +132,14 @@ pub(crate) fn fit(
     #[allow(clippy::cast_precision_loss)]
     let total_steps = (u64::from(settings.epochs) * set.inputs.len() as u64).max(1) as f64;
     let mut step = 0u64;
+    let mut dropout = Dropout::new(settings.dropout, settings.seed);
     for epoch in 0..settings.epochs {
         SplitMix64::new(settings.seed.wrapping_add(u64::from(epoch))).shuffle(&mut order);
         for &example in &order {
-            let input = &set.inputs[example];
+            let input = match &mut dropout {
+                Some(dropout) => dropout.apply(&set.inputs[example]),
+                None => &set.inputs[example],
+            };
             let target = set.targets[example];
             #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
             let progress = (step as f64 / total_steps) as f32;
@@ -275,6 +333,7 @@ mod tests {
             l2: 1e-4,
             seed: 1,
             averaged_epochs: 5,
+            dropout: 0.0,
         };
         let weights = fit(&set, 3, 2, &settings);
         let quantized = QuantizedWeights::quantize(&weights);
@@ -284,6 +343,33 @@ mod tests {
         quantized.scores_into(&[(1, 0.8), (2, 0.6)], &mut scores);
         assert!(scores[1] > scores[0] + 1.0, "{scores:?}");
         assert_eq!(fit(&set, 3, 2, &settings), weights, "deterministic");
+        let dropout = SgdSettings {
+            dropout: 0.5,
+            ..settings
+        };
+        let with_dropout = fit(&set, 3, 2, &dropout);
+        assert_ne!(with_dropout, weights);
+        assert_eq!(fit(&set, 3, 2, &dropout), with_dropout, "deterministic");
+        let quantized = QuantizedWeights::quantize(&with_dropout);
+        quantized.scores_into(&[(0, 0.8), (2, 0.6)], &mut scores);
+        assert!(scores[0] > scores[1] + 1.0, "{scores:?}");
+    }
+
+    #[test]
+    fn dropout_keeps_about_the_expected_share_rescaled() {
+        let mut dropout = Dropout::new(0.25, 3).expect("enabled");
+        let input: Vec<(u32, f32)> = (0..10_000).map(|row| (row, 1.0)).collect();
+        let kept = dropout.apply(&input);
+        assert!((7_200..=7_800).contains(&kept.len()), "{}", kept.len());
+        assert!(
+            kept.iter()
+                .all(|&(_, value)| (value - 4.0 / 3.0).abs() < 1e-6)
+        );
+        assert!(
+            kept.windows(2).all(|pair| pair[0].0 < pair[1].0),
+            "order kept"
+        );
+        assert!(Dropout::new(0.0, 3).is_none());
     }
 
     #[test]
