@@ -99,6 +99,8 @@ pub struct RunningServer {
     /// The node.
     pub node: Arc<Node>,
     journal: FjallJournal,
+    /// The projection runner and its bus subscription (they hold the journal until stopped).
+    background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -121,20 +123,21 @@ pub async fn start(
         })?;
     // The projections subscribe before the node starts, so nothing it republishes is missed.
     let (feed_sender, feed) = tokio::sync::mpsc::channel(crate::projections::runner::FEED_CAPACITY);
+    let mut background = Vec::new();
     let bus: Arc<dyn EventBus> = match &config.nats {
         Some(url) => {
             let nats = NatsBus::connect(url).await?;
-            follow_nats(nats.subscribe().await?, feed_sender);
+            background.push(follow_nats(nats.subscribe().await?, feed_sender));
             Arc::new(nats)
         }
         None => {
             let bus = InProcessBus::default();
-            follow_in_process(bus.subscribe(), feed_sender);
+            background.push(follow_in_process(bus.subscribe(), feed_sender));
             Arc::new(bus)
         }
     };
     let shared_journal: Arc<dyn EventJournal> = Arc::new(journal.clone());
-    let projections = Projections::start(
+    let (projections, runner) = Projections::start(
         Arc::clone(&shared_journal),
         &telemetry.registry,
         if config.metrics_tenant_label {
@@ -148,6 +151,7 @@ pub async fn start(
             .unwrap_or_else(Rules::default_rules),
         feed,
     )?;
+    background.push(runner);
     let node = Arc::new(
         Node::start(
             shared_journal,
@@ -189,6 +193,7 @@ pub async fn start(
         addr,
         node,
         journal,
+        background,
         shutdown,
         server,
     })
@@ -230,6 +235,12 @@ impl RunningServer {
                 }
             }
         }
+        for task in &self.background {
+            task.abort();
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
         self.journal.close().map_err(journal_error)
     }
 }
@@ -251,7 +262,7 @@ impl Projections {
         tenant_label: TenantLabel,
         rules: Rules,
         feed: tokio::sync::mpsc::Receiver<Feed>,
-    ) -> Result<Self, prometheus::Error> {
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), prometheus::Error> {
         let business: Arc<std::sync::Mutex<dyn Projection>> = Arc::new(std::sync::Mutex::new(
             BusinessMetrics::new(registry, tenant_label)?,
         ));
@@ -273,8 +284,8 @@ impl Projections {
             ],
             RunnerMetrics::new(registry)?,
         );
-        tokio::spawn(runner.run(feed));
-        Ok(Self { quality, voc })
+        let task = tokio::spawn(runner.run(feed));
+        Ok((Self { quality, voc }, task))
     }
 }
 
@@ -282,7 +293,7 @@ impl Projections {
 fn follow_in_process(
     mut events: tokio::sync::broadcast::Receiver<Arc<crest_proto::Envelope>>,
     feed: tokio::sync::mpsc::Sender<Feed>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let item = match events.recv().await {
@@ -294,11 +305,14 @@ fn follow_in_process(
                 return;
             }
         }
-    });
+    })
 }
 
 /// Forwards a NATS subscription to the projection feed.
-fn follow_nats(mut subscriber: async_nats::Subscriber, feed: tokio::sync::mpsc::Sender<Feed>) {
+fn follow_nats(
+    mut subscriber: async_nats::Subscriber,
+    feed: tokio::sync::mpsc::Sender<Feed>,
+) -> tokio::task::JoinHandle<()> {
     use futures::StreamExt;
     tokio::spawn(async move {
         while let Some(message) = subscriber.next().await {
@@ -313,5 +327,5 @@ fn follow_nats(mut subscriber: async_nats::Subscriber, feed: tokio::sync::mpsc::
                 return;
             }
         }
-    });
+    })
 }
