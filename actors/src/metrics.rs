@@ -32,6 +32,8 @@ pub struct RuntimeMetrics {
     pub bus_publish_failures: IntCounter,
     /// Events journaled but waiting in the outbox for publication.
     pub outbox_depth: prometheus::IntGauge,
+    /// Messages sent to an actor kind and not yet handled (`desk`).
+    pub mailbox_depth: IntGaugeVec,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -158,6 +160,17 @@ impl RuntimeMetrics {
                     "crest_outbox_depth",
                     "Journaled events waiting to be published on the bus.",
                 ),
+            ),
+            mailbox_depth: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "crest_actor_mailbox_depth",
+                        "Commands sent to actors of a kind and not yet handled (desk).",
+                    ),
+                    &["kind"],
+                )
+                .unwrap_or_else(|error| unreachable!("static metric options are valid: {error}")),
             ),
         }
     }

@@ -173,6 +173,15 @@ impl Actor for DeskActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             DeskMsg::Command(command, reply) => {
+                if reply.is_some() {
+                    // Counted by the hub when sent with a reply (see `RoutingHub::decide`).
+                    running
+                        .context
+                        .metrics
+                        .mailbox_depth
+                        .with_label_values(&["desk"])
+                        .dec();
+                }
                 let result = run(running, *command).await;
                 match result {
                     Ok((events, mut effects)) => {

@@ -148,8 +148,19 @@ impl RoutingHub {
     ) -> Result<Vec<Effect>, DeskError> {
         let desk = self.desk(tenant).await?;
         let (reply, answer) = oneshot::channel();
-        desk.cast(DeskMsg::Command(Box::new(command), Some(reply)))
-            .map_err(|_| DeskError::Unavailable)?;
+        let mailbox = self
+            .context
+            .metrics
+            .mailbox_depth
+            .with_label_values(&["desk"]);
+        mailbox.inc();
+        if desk
+            .cast(DeskMsg::Command(Box::new(command), Some(reply)))
+            .is_err()
+        {
+            mailbox.dec();
+            return Err(DeskError::Unavailable);
+        }
         let (_, effects) = answer.await.map_err(|_| DeskError::Unavailable)??;
         Ok(effects)
     }
