@@ -5,36 +5,16 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{Client, free_port, wait_for_port};
+use support::{Client, free_port, serve_process};
 
 const CUSTOMERS: usize = 20;
 const MESSAGES: usize = 50;
 /// The node is killed once this many messages were acknowledged.
 const KILL_AFTER_ACKS: usize = 400;
-
-fn serve(data_dir: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args([
-            "serve",
-            "--no-demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("CREST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("crest serve starts");
-    wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    child
-}
 
 /// What an acknowledgement said.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +28,7 @@ struct Ack {
 async fn every_acknowledged_message_survives_kill_9_exactly_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let mut node = serve(dir.path(), port);
+    let mut node = serve_process(dir.path(), port);
     let acked_total = Arc::new(AtomicUsize::new(0));
 
     let mut customers = Vec::new();
@@ -104,7 +84,7 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
         "the kill happened while customers were still posting"
     );
 
-    let mut restarted = serve(dir.path(), port);
+    let mut restarted = serve_process(dir.path(), port);
     let client = Client::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     for (customer, acks) in &acked {
         let Some((_, first)) = acks.first() else {

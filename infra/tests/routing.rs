@@ -3,13 +3,12 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crest_actors::desk::DeskSettings;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use support::{Client, config, free_port, start, wait_for_port};
+use support::{Client, config, free_port, serve_process, start};
 
 const T: &str = "/v1/tenants/shop";
 
@@ -437,30 +436,11 @@ async fn the_agent_websocket_delivers_offers_and_messages_and_presence_follows_i
     node.stop().await.expect("orderly stop");
 }
 
-fn serve(data_dir: &std::path::Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args([
-            "serve",
-            "--no-demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env("CREST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("crest serve starts");
-    wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
-    child
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offer_timer_survives_kill_9() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let mut process = serve(dir.path(), port);
+    let mut process = serve_process(dir.path(), port);
     let client = Client::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     put(
         &client,
@@ -478,7 +458,7 @@ async fn an_offer_timer_survives_kill_9() {
     process.kill().expect("kill -9");
     process.wait().expect("reaped");
 
-    let mut process = serve(dir.path(), port);
+    let mut process = serve_process(dir.path(), port);
     // The offer is still alice's after the restart, and its timer fires: it moves to bob.
     let alice = agent(&client, "alice").await;
     let bob = agent(&client, "bob").await;

@@ -91,6 +91,27 @@ pub fn wait_for_port(addr: SocketAddr) {
     }
 }
 
+/// Starts the real `crest serve` binary (no demo data) on `port` with `data_dir`, waits until it
+/// listens, and returns the process (kill it to crash the node).
+pub fn serve_process(data_dir: &Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args([
+            "serve",
+            "--no-demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("CREST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("crest serve starts");
+    wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
+    child
+}
+
 /// A node config for tests: loopback port 0, the given data dir, the echo brain's pool.
 pub fn config(data_dir: &Path) -> ServeConfig {
     ServeConfig {
