@@ -17,8 +17,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use support::{Client, free_port, wait_for_port};
+use support::{Client, free_port};
 
+/// How long any wait may take: generous, for a loaded 2-core machine (debug build, the brain
+/// training its model at start-up next to other tests).
+const PATIENCE: Duration = Duration::from_secs(60);
 /// Scrape and rule evaluation interval of the test's Prometheus.
 const SCRAPE_INTERVAL_S: u64 = 1;
 /// What Grafana's variables are replaced with before a query goes to Prometheus.
@@ -54,6 +57,15 @@ fn find_binary(name: &str) -> Option<PathBuf> {
     })
 }
 
+/// Waits until something listens on `addr`.
+fn wait_listening(addr: SocketAddr) {
+    let deadline = Instant::now() + PATIENCE;
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A child process killed and reaped on drop.
 struct Reaped(Child);
 
@@ -83,9 +95,9 @@ async fn start_crest(data_dir: &Path) -> (Reaped, SocketAddr) {
         .expect("crest serve starts");
     let child = Reaped(child);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for_port(addr);
+    wait_listening(addr);
     let client = Client::new(addr);
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + PATIENCE;
     while client.get("/readyz").await.status != 200 {
         assert!(Instant::now() < deadline, "crest never became ready");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -118,7 +130,7 @@ fn start_prometheus(binary: &Path, dir: &Path, target: SocketAddr) -> (Reaped, S
         .spawn()
         .expect("prometheus starts");
     let child = Reaped(child);
-    wait_for_port(addr);
+    wait_listening(addr);
     (child, addr)
 }
 
@@ -374,7 +386,7 @@ async fn wait_for_scrapes(prometheus: &Prometheus, crest: SocketAddr) {
             return;
         }
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < PATIENCE,
             "prometheus never scraped crest at {crest}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -400,11 +412,35 @@ async fn ok(answer: support::Answer, what: &str) -> Value {
     answer.body
 }
 
-/// Polls `done` every 50 ms for up to 15 s.
+/// Polls `done` every 50 ms.
 async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + PATIENCE;
     while !done().await {
         assert!(Instant::now() < deadline, "not reached: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls a conversation until `done` holds.
+async fn conversation_until(
+    client: &Client,
+    tenant: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let answer = client
+            .get(&format!("/v1/tenants/{tenant}/conversations/{id}"))
+            .await;
+        if answer.status == 200 && done(&answer.body) {
+            return answer.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached: {:?}",
+            answer.body
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -443,11 +479,10 @@ async fn scenario(client: &Client, round: u32) {
         conversations.push((tenant, id));
     }
     for (tenant, id) in &conversations {
-        client
-            .conversation_until(tenant, id, |c| {
-                support::roles(c).iter().any(|role| role == "bot")
-            })
-            .await;
+        conversation_until(client, tenant, id, |c| {
+            support::roles(c).iter().any(|role| role == "bot")
+        })
+        .await;
     }
     // A bot conversation resolved at the first contact.
     let (_, contained) = &conversations[0];
@@ -496,13 +531,12 @@ async fn scenario(client: &Client, round: u32) {
         .message("shop", &angry_customer, "m1", "你们这是骗人！我要投诉！")
         .await
         .conversation_id();
-    client
-        .conversation_until("shop", &angry, |c| {
-            support::roles(c)
-                .iter()
-                .any(|role| role == "bot" || role == "system")
-        })
-        .await;
+    conversation_until(client, "shop", &angry, |c| {
+        support::roles(c)
+            .iter()
+            .any(|role| role == "bot" || role == "system")
+    })
+    .await;
     let handoff = client
         .post(
             &format!("{T}/conversations/{angry}/handoff"),
@@ -559,9 +593,7 @@ async fn scenario(client: &Client, round: u32) {
         "transfer to bob",
     )
     .await;
-    client
-        .conversation_until("shop", &angry, |c| c["agent"] == "bob")
-        .await;
+    conversation_until(client, "shop", &angry, |c| c["agent"] == "bob").await;
     ok(
         client
             .post(
