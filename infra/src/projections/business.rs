@@ -5,12 +5,11 @@
 use std::collections::HashMap;
 
 use crest_proto::events::ConversationEvent;
-use crest_proto::ids::StreamKind;
 use crest_proto::routing::{DeskEvent, Presence, TicketStatus};
 use crest_proto::{AgentId, ConversationId, Envelope, TicketId};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use super::{Projection, TenantLabel};
+use super::{Decoded, Projection, TenantLabel};
 
 /// Buckets of durations people wait for, in seconds.
 const WAIT_BUCKETS: [f64; 13] = [
@@ -245,7 +244,7 @@ impl BusinessMetrics {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn conversation(&mut self, tenant: &str, envelope: &Envelope, event: ConversationEvent) {
+    fn conversation(&mut self, tenant: &str, envelope: &Envelope, event: &ConversationEvent) {
         let Some(id) = super::business_conversation_of(envelope) else {
             return;
         };
@@ -305,7 +304,7 @@ impl BusinessMetrics {
                 {
                     facts.transferred = true;
                 }
-                facts.owner = Some(assigned.agent);
+                facts.owner = Some(assigned.agent.clone());
             }
             ConversationEvent::AgentReplied(reply) => {
                 if reply.internal {
@@ -372,11 +371,11 @@ impl BusinessMetrics {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn desk(&mut self, tenant: &str, envelope: &Envelope, event: DeskEvent) {
+    fn desk(&mut self, tenant: &str, envelope: &Envelope, event: &DeskEvent) {
         let at = envelope.timestamp_ms;
         match event {
             DeskEvent::PresenceChanged(change) => {
-                let old = self.presence.insert(change.agent, change.status);
+                let old = self.presence.insert(change.agent.clone(), change.status);
                 if let Some(old) = old {
                     self.agents.with_label_values(&[tenant, old.as_str()]).dec();
                 }
@@ -390,7 +389,7 @@ impl BusinessMetrics {
                 self.chats.insert(
                     queued.conversation.clone(),
                     ChatFacts {
-                        group: queued.group,
+                        group: queued.group.clone(),
                         waiting_since_ms: queued.waiting_since_ms,
                         queued: false,
                         assigned_at_ms: None,
@@ -401,7 +400,7 @@ impl BusinessMetrics {
             DeskEvent::ChatOverflowed(overflow) => {
                 self.set_queued(tenant, &overflow.conversation, false);
                 if let Some(chat) = self.chats.get_mut(&overflow.conversation) {
-                    chat.group = overflow.to;
+                    chat.group.clone_from(&overflow.to);
                 }
                 self.set_queued(tenant, &overflow.conversation, true);
             }
@@ -451,17 +450,21 @@ impl BusinessMetrics {
                 self.tickets_created
                     .with_label_values(&[tenant, created.kind.as_str()])
                     .inc();
-                self.tickets.insert(created.ticket, TicketFacts::default());
+                self.tickets
+                    .insert(created.ticket.clone(), TicketFacts::default());
             }
             DeskEvent::SlaBreached(breach) => {
                 self.sla_breaches
                     .with_label_values(&[tenant, breach.sla.as_str()])
                     .inc();
-                self.tickets.entry(breach.ticket).or_default().breached = true;
+                self.tickets
+                    .entry(breach.ticket.clone())
+                    .or_default()
+                    .breached = true;
             }
             DeskEvent::TicketStatusChanged(change) => {
                 if matches!(change.status, TicketStatus::Solved | TicketStatus::Closed) {
-                    let facts = self.tickets.entry(change.ticket).or_default();
+                    let facts = self.tickets.entry(change.ticket.clone()).or_default();
                     if !facts.solved {
                         facts.solved = true;
                         let within = if facts.breached { "false" } else { "true" };
@@ -481,20 +484,12 @@ impl Projection for BusinessMetrics {
         "business"
     }
 
-    fn apply(&mut self, envelope: &Envelope) {
+    fn apply(&mut self, envelope: &Envelope, event: &Decoded) {
         let tenant = self.tenant_label.value(envelope.stream.tenant()).to_owned();
-        match envelope.stream.kind() {
-            StreamKind::Conversation => {
-                if let Ok(event) = envelope.decode_event::<ConversationEvent>() {
-                    self.conversation(&tenant, envelope, event);
-                }
-            }
-            StreamKind::Desk => {
-                if let Ok(event) = envelope.decode_event::<DeskEvent>() {
-                    self.desk(&tenant, envelope, event);
-                }
-            }
-            _ => {}
+        match event {
+            Decoded::Conversation(event) => self.conversation(&tenant, envelope, event),
+            Decoded::Desk(event) => self.desk(&tenant, envelope, event),
+            Decoded::Other => {}
         }
     }
 }

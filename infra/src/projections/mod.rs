@@ -14,14 +14,44 @@ pub mod quality;
 pub mod runner;
 pub mod voc;
 
+use crest_proto::events::ConversationEvent;
+use crest_proto::ids::StreamKind;
+use crest_proto::routing::DeskEvent;
 use crest_proto::{ConversationId, Envelope, TenantId};
 
 /// A fold over journaled events. `apply` sees each (stream, seq) once, each stream in order.
 pub trait Projection: Send {
     /// A short name for metrics (`business`, `quality`, `voc`).
     fn name(&self) -> &'static str;
-    /// Folds one event.
-    fn apply(&mut self, envelope: &Envelope);
+    /// Folds one event (`event` is the envelope's payload, decoded once for every projection).
+    fn apply(&mut self, envelope: &Envelope, event: &Decoded);
+}
+
+/// An envelope's payload, decoded by the runner once for all projections.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A conversation event.
+    Conversation(ConversationEvent),
+    /// A routing-desk event.
+    Desk(DeskEvent),
+    /// Anything else (customer streams, directories) or an undecodable payload.
+    Other,
+}
+
+impl Decoded {
+    /// Decodes `envelope`'s payload by its stream kind.
+    #[must_use]
+    pub fn of(envelope: &Envelope) -> Self {
+        match envelope.stream.kind() {
+            StreamKind::Conversation => envelope
+                .decode_event::<ConversationEvent>()
+                .map_or(Self::Other, Self::Conversation),
+            StreamKind::Desk => envelope
+                .decode_event::<DeskEvent>()
+                .map_or(Self::Other, Self::Desk),
+            _ => Self::Other,
+        }
+    }
 }
 
 /// How metrics name tenants: by their id, or all as `all` (bounded cardinality for large

@@ -6,12 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crest_proto::events::ConversationEvent;
-use crest_proto::ids::StreamKind;
 use crest_proto::{ConversationId, Envelope, TenantId};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 
-use super::{Projection, TenantLabel};
+use super::{Decoded, Projection, TenantLabel};
 
 /// The rules shipped with Crest.
 pub const DEFAULT_RULES: &str = include_str!("quality_rules.default.json");
@@ -339,11 +338,8 @@ impl Projection for QualityInspection {
         "quality"
     }
 
-    fn apply(&mut self, envelope: &Envelope) {
-        if envelope.stream.kind() != StreamKind::Conversation {
-            return;
-        }
-        let Ok(event) = envelope.decode_event::<ConversationEvent>() else {
+    fn apply(&mut self, envelope: &Envelope, event: &Decoded) {
+        let Decoded::Conversation(event) = event else {
             return;
         };
         let Some(id) = super::business_conversation_of(envelope) else {
@@ -362,7 +358,7 @@ impl Projection for QualityInspection {
                 {
                     facts.bot_first_response_s = Some(seconds(first, at));
                 }
-                if let Some(emotion) = reply.emotion {
+                if let Some(emotion) = &reply.emotion {
                     let anger = if emotion.label == "anger" {
                         emotion.score
                     } else {

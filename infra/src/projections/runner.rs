@@ -17,7 +17,7 @@ use crest_proto::{Envelope, StreamId};
 use prometheus::{IntCounterVec, Opts, Registry};
 use tokio::sync::mpsc;
 
-use super::Projection;
+use super::{Decoded, Projection};
 
 /// Events queued between the bus and the runner; a full queue holds the bus subscriber back (the
 /// in-process bus then reports a lag, and the runner rescans the journal).
@@ -157,11 +157,12 @@ impl Runner {
         if envelope.seq != checkpoint + 1 {
             return false;
         }
+        let decoded = Decoded::of(envelope);
         for projection in &self.projections {
             let mut projection = projection
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            projection.apply(envelope);
+            projection.apply(envelope, &decoded);
             self.metrics
                 .events
                 .with_label_values(&[projection.name()])

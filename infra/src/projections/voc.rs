@@ -7,12 +7,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crest_proto::events::ConversationEvent;
-use crest_proto::ids::StreamKind;
 use crest_proto::{ConversationId, Envelope, MessageId, TenantId};
 use prometheus::{IntCounterVec, Opts, Registry};
 use serde::Serialize;
 
-use super::{Projection, TenantLabel};
+use super::{Decoded, Projection, TenantLabel};
 
 /// Hours of history kept per tenant.
 const KEEP_HOURS: u64 = 24 * 31;
@@ -145,11 +144,8 @@ impl Projection for VoiceOfCustomer {
         "voc"
     }
 
-    fn apply(&mut self, envelope: &Envelope) {
-        if envelope.stream.kind() != StreamKind::Conversation {
-            return;
-        }
-        let Ok(event) = envelope.decode_event::<ConversationEvent>() else {
+    fn apply(&mut self, envelope: &Envelope, event: &Decoded) {
+        let Decoded::Conversation(event) = event else {
             return;
         };
         let Some(id) = super::business_conversation_of(envelope) else {
@@ -164,7 +160,7 @@ impl Projection for VoiceOfCustomer {
                     self.pending
                         .entry(id)
                         .or_default()
-                        .insert(received.message, skus);
+                        .insert(received.message.clone(), skus);
                 }
             }
             ConversationEvent::BotReplied(reply) => {
