@@ -591,9 +591,9 @@ pub async fn post_resolve(
     })))
 }
 
-/// Body of `PUT …/customers/{customer}`.
+/// Body of `PUT …/customers/{customer}`: the tier; other customer attributes a merchant sends
+/// (name, phone, …) are accepted and not stored (the customer identity stream holds ids only).
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PutCustomer {
     tier: Tier,
 }

@@ -29,7 +29,7 @@ pub struct SlaBody {
 #[serde(deny_unknown_fields)]
 pub struct PostTicket {
     kind: String,
-    subject: String,
+    subject: Option<String>,
     customer: Option<String>,
     conversation: Option<String>,
     assignee: Option<String>,
@@ -60,7 +60,10 @@ pub async fn post_ticket(
             format!("kind must be one of {}", KINDS.join(", ")),
         ));
     }
-    if body.subject.trim().is_empty() || body.subject.len() > 500 {
+    let subject = body
+        .subject
+        .unwrap_or_else(|| format!("{} request", body.kind));
+    if subject.trim().is_empty() || subject.len() > 500 {
         return Err(ApiError::bad_request(
             "invalid_subject",
             "subject must be 1-500 bytes",
@@ -102,7 +105,7 @@ pub async fn post_ticket(
             DeskCommand::CreateTicket(NewTicket {
                 ticket: ticket.clone(),
                 kind: body.kind,
-                subject: body.subject,
+                subject,
                 customer,
                 conversation,
                 assignee,
