@@ -79,7 +79,7 @@ fn tune() {
             }
         }
         println!(
-            "RESULT {name}: acc={:.4} in_scope={} oos_recall={} p50={:.1} p99={:.1} train_s={seconds:.2} T={:.3} thr={:.2} rows={} bytes={}",
+            "RESULT {name}: acc={:.4} in_scope={} oos_recall={} p50={:.1} p99={:.1} train_s={seconds:.2} T={:.3} thr={:.2} blend={} rows={} bytes={}",
             report.accuracy,
             report
                 .in_scope_accuracy
@@ -91,6 +91,7 @@ fn tune() {
             report.p99_us,
             model.temperature(),
             model.oos_threshold(),
+            model.network_blend(),
             model.feature_rows(),
             model.to_bytes().len(),
         );

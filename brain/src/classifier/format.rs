@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::error::ClassifierError;
 use super::index::FeatureIndex;
+use super::mlp::QuantizedMlp;
 use super::model::{Encoder, Idf, TextClassifier};
 use super::train::QuantizedWeights;
 use crate::text::{FeatureConfig, fnv1a64};
@@ -12,10 +13,13 @@ use crate::text::{FeatureConfig, fnv1a64};
 pub const MAGIC: [u8; 8] = *b"CRESTTC\0";
 
 /// The version of the model file format this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 const FLAG_UNIGRAMS: u8 = 1;
 const FLAG_BIGRAMS: u8 = 2;
+
+/// Networks with more hidden units than this are rejected when reading.
+const MAX_HIDDEN_UNITS: u32 = 4096;
 
 /// Labels longer than this are rejected when reading (a damaged length would allocate a lot).
 const MAX_LABEL_BYTES: u32 = 4096;
@@ -83,6 +87,28 @@ impl TextClassifier {
                     .iter()
                     .map(|value| value.to_le_bytes()[0]),
             );
+        }
+        match &self.network {
+            None => put_u32(&mut bytes, 0),
+            Some((network, blend)) => {
+                put_len(&mut bytes, network.hidden);
+                put_f32(&mut bytes, *blend);
+                for &bias in &network.hidden_bias {
+                    put_f32(&mut bytes, bias);
+                }
+                for (row, &scale) in network.scales.iter().enumerate() {
+                    put_f32(&mut bytes, scale);
+                    let start = row * network.hidden;
+                    bytes.extend(
+                        network.values[start..start + network.hidden]
+                            .iter()
+                            .map(|value| value.to_le_bytes()[0]),
+                    );
+                }
+                for &weight in network.output.iter().chain(&network.output_bias) {
+                    put_f32(&mut bytes, weight);
+                }
+            }
         }
         let checksum = fnv1a64(&bytes);
         bytes.extend_from_slice(&checksum.to_le_bytes());
@@ -162,11 +188,12 @@ impl TextClassifier {
                     .map(|&byte| i8::from_le_bytes([byte])),
             );
         }
-        if reader.position != body.len() {
-            return Err(invalid("trailing bytes after the weights"));
-        }
         if !bias.iter().all(|value| value.is_finite()) {
             return Err(invalid("biases must be finite"));
+        }
+        let network = read_network(&mut reader, rows, classes)?;
+        if reader.position != body.len() {
+            return Err(invalid("trailing bytes after the weights"));
         }
         Ok(Self {
             labels,
@@ -181,6 +208,7 @@ impl TextClassifier {
                 values,
                 bias,
             },
+            network,
             temperature,
             oos_threshold,
         })
@@ -211,6 +239,72 @@ impl TextClassifier {
             source,
         })?;
         Self::from_bytes(&bytes)
+    }
+}
+
+/// Reads the optional hidden-layer network after the linear weights.
+fn read_network(
+    reader: &mut Reader<'_>,
+    rows: usize,
+    classes: usize,
+) -> Result<Option<(QuantizedMlp, f32)>, ClassifierError> {
+    let hidden = reader.u32()?;
+    if hidden == 0 {
+        return Ok(None);
+    }
+    if hidden > MAX_HIDDEN_UNITS {
+        return Err(invalid("too many hidden units"));
+    }
+    let hidden = hidden as usize;
+    // Every row takes its scale and one byte per hidden unit.
+    if rows > reader.bytes.len() / (hidden + 4) {
+        return Err(invalid("more network rows than the file can hold"));
+    }
+    let blend = reader.f32()?;
+    if !(blend > 0.0 && blend <= 1.0) {
+        return Err(invalid("network blend weight must be in (0, 1]"));
+    }
+    let hidden_bias = read_finite(reader, hidden)?;
+    let mut scales = Vec::with_capacity(rows);
+    let mut values = Vec::with_capacity(rows * hidden);
+    for _ in 0..rows {
+        let scale = reader.f32()?;
+        if !(scale.is_finite() && scale >= 0.0) {
+            return Err(invalid("row scales must be finite and non-negative"));
+        }
+        scales.push(scale);
+        values.extend(
+            reader
+                .take(hidden)?
+                .iter()
+                .map(|&byte| i8::from_le_bytes([byte])),
+        );
+    }
+    let output = read_finite(reader, hidden * classes)?;
+    let output_bias = read_finite(reader, classes)?;
+    Ok(Some((
+        QuantizedMlp {
+            hidden,
+            classes,
+            scales,
+            values,
+            hidden_bias,
+            output,
+            output_bias,
+        },
+        blend,
+    )))
+}
+
+/// Reads `count` finite `f32` network weights.
+fn read_finite(reader: &mut Reader<'_>, count: usize) -> Result<Vec<f32>, ClassifierError> {
+    let values = (0..count)
+        .map(|_| reader.f32())
+        .collect::<Result<Vec<f32>, _>>()?;
+    if values.iter().all(|value| value.is_finite()) {
+        Ok(values)
+    } else {
+        Err(invalid("network weights must be finite"))
     }
 }
 
@@ -388,6 +482,66 @@ mod tests {
         }
     }
 
+    /// The synthetic model with a small network attached (trained on made-up rows).
+    fn model_with_network() -> TextClassifier {
+        use crate::classifier::mlp::{MlpSettings, fit_mlp};
+        use crate::classifier::train::TrainingSet;
+        let mut model = model();
+        let rows = model.feature_rows();
+        let classes = model.labels().len();
+        let set = TrainingSet {
+            inputs: (0..40u32)
+                .map(|item| vec![((item * 7) % u32::try_from(rows).expect("rows"), 1.0)])
+                .collect(),
+            targets: (0..40).map(|item| item % classes).collect(),
+        };
+        let settings = MlpSettings {
+            hidden: 8,
+            epochs: 3,
+            learning_rate: 0.1,
+            seed: 1,
+            dropout: 0.0,
+        };
+        let network = fit_mlp(&set, rows, classes, &settings);
+        model.network = Some((QuantizedMlp::quantize(&network), 0.5));
+        model
+    }
+
+    #[test]
+    fn round_trip_with_a_network() {
+        let original = model_with_network();
+        let bytes = original.to_bytes();
+        let restored = TextClassifier::from_bytes(&bytes).expect("valid model");
+        assert_eq!(restored, original);
+        assert_eq!(restored.to_bytes(), bytes);
+        assert!((restored.network_blend() - 0.5).abs() < f32::EPSILON);
+        for text in ["where is my order", "我要退款", ""] {
+            assert_eq!(restored.predict(text), original.predict(text));
+        }
+        assert_ne!(
+            original.probabilities("where is my order"),
+            model().probabilities("where is my order"),
+            "the network changes the scores"
+        );
+        let plain = model().to_bytes();
+        for length in [plain.len() - 8, plain.len(), bytes.len() - 9] {
+            assert!(
+                TextClassifier::from_bytes(&bytes[..length]).is_err(),
+                "{length}"
+            );
+        }
+        let mut bad_blend = bytes[..bytes.len() - 8].to_vec();
+        // `plain` ends with `hidden = 0` and the checksum: the blend follows `hidden`.
+        let blend_at = plain.len() - 8;
+        bad_blend[blend_at..blend_at + 4].copy_from_slice(&1.5f32.to_le_bytes());
+        let checksum = fnv1a64(&bad_blend);
+        bad_blend.extend_from_slice(&checksum.to_le_bytes());
+        assert!(matches!(
+            TextClassifier::from_bytes(&bad_blend),
+            Err(ClassifierError::InvalidModel { .. })
+        ));
+    }
+
     #[test]
     fn round_trip_without_idf() {
         let config = crate::classifier::TrainConfig {
@@ -421,12 +575,12 @@ mod tests {
             Err(ClassifierError::InvalidModel { .. })
         ));
         let mut other_version = bytes.clone();
-        other_version[8..12].copy_from_slice(&2u32.to_le_bytes());
+        other_version[8..12].copy_from_slice(&1u32.to_le_bytes());
         assert!(matches!(
             TextClassifier::from_bytes(&other_version),
             Err(ClassifierError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 1,
+                supported: 2
             })
         ));
         let mut flipped = bytes.clone();

@@ -10,6 +10,13 @@
 //! open-addressing table. Weights are stored as `[row][class]`, one signed byte per weight with one
 //! `f32` scale per row: a prediction reads the contiguous rows of the text's active features only.
 //!
+//! Optionally ([`TrainConfig::hidden_units`], default 256), a second model over the same inputs: a
+//! network with one hidden layer of ReLU units, `logits = W2 · relu(W1ᵀ x + b1) + b2`. `W1` has
+//! one row of `hidden` weights per feature row (quantized like the linear weights: one signed
+//! byte per weight, one `f32` scale per row), so a prediction costs the sum of the active
+//! features' rows plus `hidden × classes`. When the held-out slice chooses it, the logits are
+//! `(1 − β) × linear + β × network` with `β` from [`TrainConfig::hidden_blend`].
+//!
 //! # Training ([`TextClassifier::train`])
 //!
 //! 1. Labels are sorted; each example's features are extracted once.
@@ -17,14 +24,19 @@
 //!    FNV-1a hash of the text) has at least 50 examples: a model is trained on the other examples
 //!    for every feature dropout rate of [`TrainConfig::dropout`] (default none, then 0.5); the rate
 //!    whose model is right on the most held-out examples is kept (a later rate must win by more
-//!    than half a percent of them), and with that model, on the held-out examples
+//!    than half a percent of them); then, when a hidden layer is configured and its input layer has
+//!    at most [`TrainConfig::hidden_max_weights`] weights, the network is trained on the same
+//!    examples and every blend weight `β` of [`TrainConfig::hidden_blend`] is tried the same way
+//!    (a blend replaces the linear model alone, or an earlier blend, when it is right on more than
+//!    half a percent more held-out examples); and with the chosen model, on the held-out examples
 //!    * the softmax temperature `T` minimizing the negative log-likelihood is fitted (temperature
 //!      scaling, `p = softmax(logits / T)`, `T` in `[0.5, 20]`: the floor keeps out-of-domain
 //!      texts at a low confidence on nearly separable data);
 //!    * when the labels include `oos` or `out_of_scope`, the confidence threshold under which a
 //!      prediction is out of scope is fitted ([`TrainConfig::oos_recall_weight`]).
-//! 3. The final model is trained on all examples with the same settings and dropout rate (without
-//!    calibration: the first rate) and given `T` and the threshold.
+//! 3. The final model is trained on all examples with the same settings, dropout rate and blend
+//!    (without calibration: the first rate and the linear model alone), network included when
+//!    chosen, and given `T` and the threshold.
 //!
 //! Each training is SGD with a linearly decaying learning rate and exact lazy L2 regularization,
 //! over examples shuffled per epoch by a seeded SplitMix64 generator, single-threaded; with feature
@@ -34,6 +46,13 @@
 //! accuracy, hence the choice on the held-out slice. The same examples, config and seed give a
 //! byte-identical model. Dropout only changes training: the model file format is the same.
 //!
+//! The network is trained by plain SGD too (same shuffles, linearly decaying
+//! [`TrainConfig::hidden_learning_rate`] over [`TrainConfig::hidden_epochs`], feature dropout
+//! [`TrainConfig::hidden_dropout`], no L2), from initial weights drawn by a SplitMix64 seeded from
+//! the seed: input weights uniform in `±0.1`, output weights uniform in `±√(6 / (hidden +
+//! classes))`, biases 0. On BANKING77 the blend takes the accuracy from 0.916 to 0.922; the
+//! network alone varies by more than a point with the seed (0.912–0.925), the blend less.
+//!
 //! # Out of scope
 //!
 //! A label `oos` or `out_of_scope` is an ordinary class; predicting it sets
@@ -42,7 +61,7 @@
 //! [`TrainConfig::oos_threshold`] or set with [`TextClassifier::set_oos_threshold`]) gets the label
 //! [`OUT_OF_SCOPE_LABEL`] and `out_of_scope = true`.
 //!
-//! # Model file format (version 1)
+//! # Model file format (version 2)
 //!
 //! Integers and floats little-endian, `f32` in IEEE 754 binary32, `varint` is unsigned LEB128
 //! (7 bits per byte, low bits first, at most 5 bytes).
@@ -50,7 +69,7 @@
 //! | field | encoding |
 //! | --- | --- |
 //! | magic | the 8 bytes `CRESTTC\0` |
-//! | version | `u32` = 1 |
+//! | version | `u32` = 2 |
 //! | feature config | `hash_bits u8`, `flags u8` (bit 0 word unigrams, bit 1 word bigrams), `han_ngram_min u8`, `han_ngram_max u8`, `word_ngram_min u8`, `word_ngram_max u8`, `word_weight f32`, `char_weight f32` |
 //! | calibration | `temperature f32`, `oos_threshold f32` |
 //! | labels | `count u32` (at least 2), then per label `byte length u32` and its UTF-8 bytes, sorted and unique |
@@ -58,6 +77,7 @@
 //! | rows | `rows u32`, then per row its hash bucket as a `varint` delta from the previous row's (the first from 0), strictly increasing |
 //! | idf | `u8` 0 (none) or 1, then `documents u32` and per row the number of training examples with the feature (`varint`); IDF is `ln((1 + documents) / (1 + count)) + 1` |
 //! | weights | per row `scale f32` then `count × i8`: weight = `scale × i8` |
+//! | network | `hidden u32`, 0 for none (at most 4096); otherwise `blend f32` in `(0, 1]`, hidden biases `hidden × f32`, per row `scale f32` then `hidden × i8` (input weights, `scale × i8`), output weights `hidden × count × f32` (per hidden unit its weight for each class), output biases `count × f32` |
 //! | checksum | `u64` FNV-1a 64 of every byte before it |
 //!
 //! A reader rejects other magic bytes, other versions ([`ClassifierError::UnsupportedVersion`]),
@@ -70,6 +90,7 @@ mod error;
 pub mod eval;
 mod format;
 mod index;
+mod mlp;
 mod model;
 mod rng;
 mod train;

@@ -43,7 +43,7 @@ const DROPOUT_SEED_SALT: u64 = 0x6472_6f70_6f75_7421;
 
 /// Feature dropout: each `(row, value)` of an example is kept with probability `1 - rate` and then
 /// scaled by `1 / (1 - rate)`, so that the expected input is the example itself.
-struct Dropout {
+pub(crate) struct Dropout {
     rng: SplitMix64,
     /// A feature is kept when the next 64 random bits are below this.
     keep_below: u64,
@@ -52,7 +52,7 @@ struct Dropout {
 }
 
 impl Dropout {
-    fn new(rate: f32, seed: u64) -> Option<Self> {
+    pub(crate) fn new(rate: f32, seed: u64) -> Option<Self> {
         if rate <= 0.0 {
             return None;
         }
@@ -75,7 +75,7 @@ impl Dropout {
     }
 
     /// The kept features of `input`, rescaled.
-    fn apply(&mut self, input: &[(u32, f32)]) -> &[(u32, f32)] {
+    pub(crate) fn apply(&mut self, input: &[(u32, f32)]) -> &[(u32, f32)] {
         self.kept.clear();
         for &(row, value) in input {
             if self.rng.next_u64() < self.keep_below {
