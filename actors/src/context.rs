@@ -51,6 +51,36 @@ pub struct EntityContext {
     pub metrics: RuntimeMetrics,
     /// The region, set once the shards are spawned.
     pub region: OnceLock<ShardRegion>,
+    /// VIP customers of every tenant on this node, kept by the routing desks.
+    pub vips: VipRegistry,
+}
+
+/// The VIP customers the routing desks know, readable by conversations without asking a desk.
+#[derive(Debug, Default)]
+pub struct VipRegistry(std::sync::RwLock<std::collections::HashSet<crest_proto::CustomerId>>);
+
+impl VipRegistry {
+    /// True if `customer` is a VIP.
+    #[must_use]
+    pub fn contains(&self, customer: &crest_proto::CustomerId) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(customer)
+    }
+
+    /// Records a customer's tier.
+    pub fn set(&self, customer: &crest_proto::CustomerId, vip: bool) {
+        let mut vips = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if vip {
+            vips.insert(customer.clone());
+        } else {
+            vips.remove(customer);
+        }
+    }
 }
 
 impl std::fmt::Debug for dyn EventJournal {

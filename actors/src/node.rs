@@ -91,6 +91,7 @@ impl Node {
             settings: config.entities,
             metrics,
             region: OnceLock::new(),
+            vips: crate::context::VipRegistry::default(),
         });
         let mut shards = Vec::with_capacity(usize::from(SHARD_COUNT));
         for index in 0..SHARD_COUNT {

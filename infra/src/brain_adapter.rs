@@ -41,7 +41,7 @@ impl Brain for EngineBrain {
             customer: input.customer.key(),
             text: &input.text,
             history: &history,
-            vip: false,
+            vip: input.vip,
             today: today_utc(),
         });
         let handoff = outcome.handoff.map(|handoff| {

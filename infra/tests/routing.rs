@@ -479,3 +479,77 @@ async fn an_offer_timer_survives_kill_9() {
     process.kill().expect("stopped");
     process.wait().expect("reaped");
 }
+
+/// Answers every message; hands off (reason `vip`) when the brain is told the customer is a VIP.
+struct VipAwareBrain;
+
+impl crest_actors::ports::brain::Brain for VipAwareBrain {
+    fn respond(
+        &self,
+        input: &crest_actors::ports::brain::BrainInput,
+    ) -> crest_actors::ports::brain::BrainAnswer {
+        let handoff = input.vip.then(|| {
+            (
+                crest_proto::events::HandoffReason::Escalation("vip".to_owned()),
+                None,
+            )
+        });
+        crest_actors::ports::brain::BrainAnswer {
+            reply: None,
+            handoff,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_brain_is_told_which_customers_are_vips_also_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let brain = std::sync::Arc::new(VipAwareBrain);
+    let node = crest_infra::server::start(config(dir.path()), brain.clone())
+        .await
+        .expect("node starts");
+    let client = Client::new(node.addr);
+    let tier = put(
+        &client,
+        &format!("{T}/customers/gold"),
+        &json!({"tier": "vip"}),
+    )
+    .await;
+    assert_eq!(tier.status, 200);
+    let vip = client
+        .message("shop", "gold", "m1", "hello")
+        .await
+        .conversation_id();
+    client
+        .conversation_until("shop", &vip, |c| c["status"] == "queued")
+        .await;
+    let normal = client
+        .message("shop", "plain", "m1", "hello")
+        .await
+        .conversation_id();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let normal = client
+        .get(&format!("{T}/conversations/{normal}"))
+        .await
+        .body;
+    assert_eq!(
+        normal["status"], "bot",
+        "a normal customer is not escalated"
+    );
+    node.stop().await.expect("orderly stop");
+
+    // After a restart the desks recover the tiers before conversations ask the brain.
+    let node = crest_infra::server::start(config(dir.path()), brain)
+        .await
+        .expect("node restarts");
+    let client = Client::new(node.addr);
+    let answer = client
+        .post(&format!("{T}/conversations/{vip}/resolve"), &json!({}))
+        .await;
+    assert_eq!(answer.status, 200);
+    client.message("shop", "gold", "m2", "hello again").await;
+    client
+        .conversation_until("shop", &vip, |c| c["status"] == "queued")
+        .await;
+    node.stop().await.expect("orderly stop");
+}

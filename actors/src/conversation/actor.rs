@@ -366,7 +366,9 @@ fn ask_brain(myself: &ActorRef<ConversationMsg>, running: &mut Running, message_
         })
         .collect();
     let history = earlier[earlier.len().saturating_sub(history_len)..].to_vec();
+    let vip = running.context.vips.contains(&customer);
     let input = BrainInput {
+        vip,
         conversation: running.id.clone(),
         customer,
         message_id: message_id.clone(),

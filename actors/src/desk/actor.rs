@@ -143,6 +143,9 @@ impl Actor for DeskActor {
             armed_for: None,
             told: HashMap::new(),
         };
+        for customer in &running.persistent.state.vips {
+            running.context.vips.set(customer, true);
+        }
         // Chats assigned before a crash may not have reached their conversation: assign again
         // (idempotent), and re-arm the timers from the recovered deadlines.
         let reassign: Vec<Effect> = running
@@ -258,6 +261,12 @@ async fn run(
             now,
         )
         .await?;
+    for event in &outcome.events {
+        if let crest_proto::routing::DeskEvent::CustomerTierSet(set) = event {
+            let vip = set.tier == crest_proto::routing::Tier::Vip;
+            running.context.vips.set(&set.customer, vip);
+        }
+    }
     Ok((outcome.events.len(), outcome.effects))
 }
 

@@ -20,6 +20,8 @@ pub struct BrainInput {
     pub text: String,
     /// Recent history, oldest first, not including `text` (internal notes are left out).
     pub history: Vec<HistoryTurn>,
+    /// The customer is a VIP (their tier set on the routing desk): escalation comes sooner.
+    pub vip: bool,
 }
 
 /// One earlier message of the conversation, as the brain sees it.
