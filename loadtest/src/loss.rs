@@ -95,7 +95,11 @@ pub fn account(
             None => {}
         }
         report.checked += 1;
-        match counts.get(message.message_id.as_str()).copied().unwrap_or(0) {
+        match counts
+            .get(message.message_id.as_str())
+            .copied()
+            .unwrap_or(0)
+        {
             0 => {
                 report.lost += 1;
                 if report.lost_examples.len() < 10 {
@@ -172,7 +176,13 @@ mod tests {
             // and one of another run
             (
                 "c1".to_owned(),
-                stored(&[("m1", "r-1"), ("m1", "r-1"), ("m1", "r-1"), ("m9", "r-9"), ("x", "other-1")]),
+                stored(&[
+                    ("m1", "r-1"),
+                    ("m1", "r-1"),
+                    ("m1", "r-1"),
+                    ("m9", "r-9"),
+                    ("x", "other-1"),
+                ]),
             ),
             ("c2".to_owned(), stored(&[("m3", "r-3")])),
             // c3 unreadable: m4 is not checked

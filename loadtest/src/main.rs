@@ -144,7 +144,11 @@ fn profile(cli: &Cli) -> Result<Profile, String> {
     };
     if let Some(rate) = cli.rate {
         profile.name = format!("constant-{rate}");
-        profile.phases = vec![crest_loadtest::Phase::constant("constant", cli.duration, rate)];
+        profile.phases = vec![crest_loadtest::Phase::constant(
+            "constant",
+            cli.duration,
+            rate,
+        )];
     }
     if let Some(agents) = cli.agents {
         profile.agents = agents;

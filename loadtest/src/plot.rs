@@ -5,6 +5,10 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::report::Report;
+use crate::stats::SecondPoint;
+
+/// A plotted line: its label, colour and value per second.
+type Line = (&'static str, RGBColor, fn(&SecondPoint) -> f64);
 
 /// Draws the report's time series into an SVG file.
 ///
@@ -57,19 +61,23 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
         .y_desc("msg/s")
         .draw()
         .map_err(|e| error(&e))?;
-    let lines: [(&str, RGBColor, fn(&crate::stats::SecondPoint) -> f64); 2] = [
+    let lines: [Line; 2] = [
         ("offered", BLUE, |p| p.offered as f64),
         ("achieved (acked)", GREEN, |p| p.achieved as f64),
     ];
     for (label, color, value) in lines {
         chart
             .draw_series(LineSeries::new(
-                series.iter().map(|point| (point.t as f64 + 0.5, value(point))),
+                series
+                    .iter()
+                    .map(|point| (point.t as f64 + 0.5, value(point))),
                 color.stroke_width(2),
             ))
             .map_err(|e| error(&e))?
             .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -92,11 +100,15 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
         .y_desc("ms")
         .draw()
         .map_err(|e| error(&e))?;
-    let lines: [(&str, RGBColor, fn(&crate::stats::SecondPoint) -> f64); 4] = [
+    let lines: [Line; 4] = [
         ("ack p50", RGBColor(31, 119, 180), |p| p.ack_p50_ms),
         ("ack p99", RGBColor(214, 39, 40), |p| p.ack_p99_ms),
-        ("bot reply p50", RGBColor(44, 160, 44), |p| p.bot_reply_p50_ms),
-        ("bot reply p99", RGBColor(255, 127, 14), |p| p.bot_reply_p99_ms),
+        ("bot reply p50", RGBColor(44, 160, 44), |p| {
+            p.bot_reply_p50_ms
+        }),
+        ("bot reply p99", RGBColor(255, 127, 14), |p| {
+            p.bot_reply_p99_ms
+        }),
     ];
     for (label, color, value) in lines {
         chart
@@ -109,7 +121,9 @@ pub fn write_svg(report: &Report, path: &Path) -> Result<(), String> {
             ))
             .map_err(|e| error(&e))?
             .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()

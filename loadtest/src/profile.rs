@@ -298,14 +298,20 @@ to = 300
 
     #[test]
     fn parses_phases_and_fills_defaults() {
-        let profile = Profile::from_toml(EXAMPLE).unwrap();
+        let profile = Profile::from_toml(EXAMPLE).expect("test value");
         assert_eq!(profile.name, "example");
         assert_eq!(profile.customers, 200);
         assert_eq!(profile.agents, 2);
         assert_eq!(profile.agent_capacity, defaults::agent_capacity());
         assert_eq!(profile.phases.len(), 2);
-        assert_eq!(profile.phases[0].rates().unwrap(), (100.0, 100.0));
-        assert_eq!(profile.phases[1].rates().unwrap(), (100.0, 300.0));
+        assert_eq!(
+            profile.phases[0].rates().expect("test value"),
+            (100.0, 100.0)
+        );
+        assert_eq!(
+            profile.phases[1].rates().expect("test value"),
+            (100.0, 300.0)
+        );
         assert!((profile.total_duration_s() - 15.0).abs() < 1e-9);
     }
 
@@ -314,7 +320,8 @@ to = 300
         assert!(Profile::from_toml(&format!("{EXAMPLE}\nbogus = 1\n")).is_err());
         let no_phases = "name = \"x\"\nphases = []\n";
         assert!(Profile::from_toml(no_phases).is_err());
-        let both = "name = \"x\"\n[[phases]]\nname = \"p\"\nduration_s = 1\nrate = 5\nfrom = 1\nto = 2\n";
+        let both =
+            "name = \"x\"\n[[phases]]\nname = \"p\"\nduration_s = 1\nrate = 5\nfrom = 1\nto = 2\n";
         assert!(Profile::from_toml(both).is_err());
         let half_ramp = "name = \"x\"\n[[phases]]\nname = \"p\"\nduration_s = 1\nfrom = 1\n";
         assert!(Profile::from_toml(half_ramp).is_err());
@@ -322,7 +329,7 @@ to = 300
         assert!(Profile::from_toml(negative).is_err());
         let zero_duration = "name = \"x\"\n[[phases]]\nname = \"p\"\nduration_s = 0\nrate = 1\n";
         assert!(Profile::from_toml(zero_duration).is_err());
-        let mut profile = Profile::from_toml(EXAMPLE).unwrap();
+        let mut profile = Profile::from_toml(EXAMPLE).expect("test value");
         profile.handoff_share = 1.5;
         assert!(profile.validate().is_err());
     }
@@ -331,17 +338,17 @@ to = 300
     fn shipped_profiles_parse() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
         for name in ["smoke.toml", "double11.toml"] {
-            let profile = Profile::load(&dir.join(name)).unwrap();
+            let profile = Profile::load(&dir.join(name)).expect("test value");
             assert!(profile.total_duration_s() > 0.0, "{name}");
         }
-        let smoke = Profile::load(&dir.join("smoke.toml")).unwrap();
+        let smoke = Profile::load(&dir.join("smoke.toml")).expect("test value");
         assert!(smoke.total_duration_s() <= 30.0);
     }
 
     #[test]
     fn constant_profile_is_valid() {
         let profile = Profile::constant(500.0, 10.0);
-        profile.validate().unwrap();
+        profile.validate().expect("test value");
         assert_eq!(profile.phases.len(), 1);
     }
 }

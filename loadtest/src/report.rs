@@ -309,7 +309,10 @@ impl Report {
         let _ = writeln!(
             out,
             "handoffs     acknowledged {}, offered {}, accepted {}, resolved {}",
-            self.handoffs.acked, self.handoffs.offered, self.handoffs.accepted, self.handoffs.resolved
+            self.handoffs.acked,
+            self.handoffs.offered,
+            self.handoffs.accepted,
+            self.handoffs.resolved
         );
         let errors: Vec<String> = self
             .errors

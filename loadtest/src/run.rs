@@ -272,8 +272,7 @@ pub async fn run(config: RunConfig) -> Result<Report, RunError> {
     let handoff_wait_until = Instant::now()
         + Duration::from_secs_f64(profile.drain_s.min(2.0))
         + Duration::from_millis(profile.agent_handle_ms);
-    while profile.agents > 0 && Instant::now() < handoff_wait_until && !handoffs_settled(&shared)
-    {
+    while profile.agents > 0 && Instant::now() < handoff_wait_until && !handoffs_settled(&shared) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = shared.stop.send(true);
@@ -345,7 +344,10 @@ async fn check_reachable(http: &reqwest::Client, target: &str) -> Result<(), Run
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(unreachable(format!("GET /healthz answered {}", response.status())))
+        Err(unreachable(format!(
+            "GET /healthz answered {}",
+            response.status()
+        )))
     }
 }
 
@@ -475,10 +477,9 @@ async fn send_message(shared: Arc<Shared>, arrival: Arrival, _permit: OwnedSemap
             return;
         }
     };
-    let (Some(conversation), Some(message_id)) = (
-        ack["conversation_id"].as_str(),
-        ack["message_id"].as_str(),
-    ) else {
+    let (Some(conversation), Some(message_id)) =
+        (ack["conversation_id"].as_str(), ack["message_id"].as_str())
+    else {
         shared.message_error(ErrorKind::Transport);
         return;
     };
@@ -575,8 +576,11 @@ async fn follow_conversation(shared: Arc<Shared>, follow: Arc<Follow>, conversat
         "{}/conversations/{conversation}/stream?after=0",
         shared.ws_api
     );
-    let connected =
-        tokio::time::timeout(shared.request_timeout, tokio_tungstenite::connect_async(url)).await;
+    let connected = tokio::time::timeout(
+        shared.request_timeout,
+        tokio_tungstenite::connect_async(url),
+    )
+    .await;
     let mut socket = match connected {
         Ok(Ok((socket, _))) => socket,
         _ => {
@@ -673,7 +677,10 @@ fn on_event(shared: &Shared, follow: &Follow, text: &str) {
 }
 
 /// Puts the virtual agents online and starts their loops.
-async fn start_agents(shared: &Arc<Shared>, config: &RunConfig) -> Vec<tokio::task::JoinHandle<()>> {
+async fn start_agents(
+    shared: &Arc<Shared>,
+    config: &RunConfig,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let profile = &config.profile;
     let mut handles = Vec::with_capacity(profile.agents);
     for number in 1..=profile.agents {
@@ -683,9 +690,13 @@ async fn start_agents(shared: &Arc<Shared>, config: &RunConfig) -> Vec<tokio::ta
             "groups": ["after_sales", "general", "pre_sales"],
             "capacity": profile.agent_capacity,
         });
-        if put_json(&shared.http, &format!("{}/agents/{agent}", shared.api), &seat)
-            .await
-            .is_err()
+        if put_json(
+            &shared.http,
+            &format!("{}/agents/{agent}", shared.api),
+            &seat,
+        )
+        .await
+        .is_err()
         {
             shared.other_error(ErrorKind::Agent);
             continue;
@@ -784,7 +795,12 @@ async fn handle_chat(shared: Arc<Shared>, agent: String, conversation: String, h
         "text": "您好，我是人工客服，非常抱歉给您带来不便，马上为您处理。Sorry for the trouble, I am on it.",
     });
     let replied = post_json(&shared.http, &format!("{chat}/agent-messages"), &reply).await;
-    let resolved = post_json(&shared.http, &format!("{chat}/resolve"), &json!({"agent": &agent})).await;
+    let resolved = post_json(
+        &shared.http,
+        &format!("{chat}/resolve"),
+        &json!({"agent": &agent}),
+    )
+    .await;
     let mut metrics = shared.metrics();
     if replied.is_err() {
         metrics.errors.add(ErrorKind::Agent);
@@ -880,9 +896,9 @@ fn progress_bar(show: bool, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {pos}/{len} offered  {msg}",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} offered  {msg}")
+    {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
@@ -905,7 +921,11 @@ async fn tick_progress(shared: Arc<Shared>, bar: ProgressBar, schedule: Schedule
         let phase = schedule
             .segment_at(t)
             .map_or("drain", |segment| segment.name.as_str());
-        let in_flight = shared.max_in_flight - shared.in_flight.available_permits().min(shared.max_in_flight);
+        let in_flight = shared.max_in_flight
+            - shared
+                .in_flight
+                .available_permits()
+                .min(shared.max_in_flight);
         bar.set_position(offered);
         bar.set_message(format!(
             "{phase}: offered {offered_rate:.0}/s, acked {acked_rate:.0}/s, errors {}, in flight {in_flight}, followers {}",

@@ -126,8 +126,8 @@ impl Schedule {
         self.segments
             .iter()
             .map(|segment| {
-                let count = self.due(segment.start_s + segment.duration_s)
-                    - self.due(segment.start_s);
+                let count =
+                    self.due(segment.start_s + segment.duration_s) - self.due(segment.start_s);
                 (segment.name.clone(), count)
             })
             .collect()
@@ -156,7 +156,8 @@ mod tests {
 
     #[test]
     fn constant_phase_spreads_arrivals_evenly() {
-        let schedule = Schedule::new(&profile(vec![Phase::constant("flat", 10.0, 300.0)])).unwrap();
+        let schedule = Schedule::new(&profile(vec![Phase::constant("flat", 10.0, 300.0)]))
+            .expect("test value");
         assert_eq!(schedule.total(), 3000);
         assert_eq!(schedule.due(0.0), 0);
         assert_eq!(schedule.due(1.0), 300);
@@ -174,7 +175,7 @@ mod tests {
             Phase::constant("peak", 5.0, 1000.0),
             Phase::ramp("cool-down", 10.0, 1000.0, 100.0),
         ]))
-        .unwrap();
+        .expect("test value");
         let phases = schedule.arrivals_per_phase();
         let counts: Vec<u64> = phases.iter().map(|(_, count)| *count).collect();
         // baseline 300 × 10; ramp (300 + 1000) / 2 × 5; peak 1000 × 5; cool-down (1000 + 100) / 2 × 10
@@ -182,12 +183,16 @@ mod tests {
         assert_eq!(schedule.total(), 16_750);
         assert!((schedule.duration_s() - 30.0).abs() < 1e-9);
         assert!((schedule.peak_rate() - 1000.0).abs() < 1e-9);
-        assert_eq!(schedule.segment_at(12.0).map(|s| s.name.as_str()), Some("ramp"));
+        assert_eq!(
+            schedule.segment_at(12.0).map(|s| s.name.as_str()),
+            Some("ramp")
+        );
     }
 
     #[test]
     fn ramp_rate_is_linear_and_arrivals_quadratic() {
-        let schedule = Schedule::new(&profile(vec![Phase::ramp("ramp", 10.0, 0.0, 1000.0)])).unwrap();
+        let schedule = Schedule::new(&profile(vec![Phase::ramp("ramp", 10.0, 0.0, 1000.0)]))
+            .expect("test value");
         assert!((schedule.rate_at(5.0) - 500.0).abs() < 1e-9);
         // ∫0^t 100 s ds = 50 t²
         assert_eq!(schedule.due(1.0), 50);
@@ -202,7 +207,7 @@ mod tests {
     fn due_is_monotonic_and_capped() {
         let mut capped = profile(vec![Phase::constant("flat", 10.0, 1000.0)]);
         capped.max_messages = 1234;
-        let schedule = Schedule::new(&capped).unwrap();
+        let schedule = Schedule::new(&capped).expect("test value");
         let mut previous = 0;
         for step in 0..=2000 {
             let due = schedule.due(f64::from(step) * 0.005);

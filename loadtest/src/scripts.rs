@@ -57,7 +57,11 @@ impl Script {
 pub const BOT_SCRIPTS: &[Script] = &[
     Script {
         name: "order_status_zh",
-        turns: &[bot("我的订单什么时候到？"), bot("{order}"), bot("好的，谢谢")],
+        turns: &[
+            bot("我的订单什么时候到？"),
+            bot("{order}"),
+            bot("好的，谢谢"),
+        ],
     },
     Script {
         name: "order_status_en",
@@ -69,7 +73,10 @@ pub const BOT_SCRIPTS: &[Script] = &[
     },
     Script {
         name: "refund_en",
-        turns: &[bot("I want a refund, the shoes don't fit"), bot("order {order}")],
+        turns: &[
+            bot("I want a refund, the shoes don't fit"),
+            bot("order {order}"),
+        ],
     },
     Script {
         name: "kb_presale_zh",
@@ -77,11 +84,18 @@ pub const BOT_SCRIPTS: &[Script] = &[
     },
     Script {
         name: "kb_refund_en",
-        turns: &[bot("how long does a refund take"), bot("do you offer free returns?")],
+        turns: &[
+            bot("how long does a refund take"),
+            bot("do you offer free returns?"),
+        ],
     },
     Script {
         name: "shipping_zh",
-        turns: &[bot("你好，在吗"), bot("发什么快递？几天能到"), bot("{order}")],
+        turns: &[
+            bot("你好，在吗"),
+            bot("发什么快递？几天能到"),
+            bot("{order}"),
+        ],
     },
 ];
 
@@ -89,7 +103,10 @@ pub const BOT_SCRIPTS: &[Script] = &[
 pub const HANDOFF_SCRIPTS: &[Script] = &[
     Script {
         name: "complaint_zh",
-        turns: &[handoff("你们这是骗人！我要投诉！转人工客服"), to_agent("人呢？还在吗")],
+        turns: &[
+            handoff("你们这是骗人！我要投诉！转人工客服"),
+            to_agent("人呢？还在吗"),
+        ],
     },
     Script {
         name: "complaint_en",
@@ -175,8 +192,16 @@ mod tests {
         for script in HANDOFF_SCRIPTS {
             assert!(script.hands_off(), "{}", script.name);
             // after the handoff turn the bot is silent
-            let at = script.turns.iter().position(|turn| turn.hands_off).unwrap();
-            assert!(script.turns[at + 1..].iter().all(|turn| !turn.expects_bot_reply));
+            let at = script
+                .turns
+                .iter()
+                .position(|turn| turn.hands_off)
+                .expect("test value");
+            assert!(
+                script.turns[at + 1..]
+                    .iter()
+                    .all(|turn| !turn.expects_bot_reply)
+            );
         }
         let all = BOT_SCRIPTS.iter().chain(HANDOFF_SCRIPTS);
         let chinese = all

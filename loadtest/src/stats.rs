@@ -289,7 +289,9 @@ pub struct Series {
 impl Series {
     /// The bucket of second `t` (created on demand, at most one day).
     pub fn at(&mut self, t: Duration) -> &mut Second {
-        let index = usize::try_from(t.as_secs()).unwrap_or(usize::MAX).min(86_400);
+        let index = usize::try_from(t.as_secs())
+            .unwrap_or(usize::MAX)
+            .min(86_400);
         if self.seconds.len() <= index {
             self.seconds.resize_with(index + 1, Second::default);
         }
@@ -329,7 +331,8 @@ mod tests {
         let summary = latency.summary();
         assert_eq!(summary.count, 1000);
         // 3 significant digits: within 0.1 %.
-        let close = |value: f64, expected: f64| (value - expected).abs() <= expected * 0.001 + 0.001;
+        let close =
+            |value: f64, expected: f64| (value - expected).abs() <= expected * 0.001 + 0.001;
         assert!(close(summary.p50_ms, 500.0), "{summary:?}");
         assert!(close(summary.p90_ms, 900.0), "{summary:?}");
         assert!(close(summary.p99_ms, 990.0), "{summary:?}");
