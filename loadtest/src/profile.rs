@@ -146,19 +146,19 @@ mod defaults {
         1000
     }
     pub fn handoff_share() -> f64 {
-        0.02
+        0.01
     }
     pub fn follow_fraction() -> f64 {
         1.0
     }
     pub fn agents() -> usize {
-        4
+        10
     }
     pub fn agent_capacity() -> u32 {
-        5
+        20
     }
     pub fn agent_poll_ms() -> u64 {
-        20
+        25
     }
     pub fn agent_handle_ms() -> u64 {
         300

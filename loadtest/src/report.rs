@@ -100,6 +100,8 @@ pub struct Report {
     pub bot_reply: Summary,
     /// Handoff message acknowledged → a virtual agent sees the offer (includes queueing).
     pub handoff_to_offer: Summary,
+    /// Arrival due → POST started (acknowledged messages): the generator's own delay.
+    pub send_lag: Summary,
     /// Bot replies of followed conversations.
     pub bot_replies: BotReplies,
     /// Handoffs and agents.
@@ -145,6 +147,8 @@ pub struct Parts<'a> {
     pub bot_reply: &'a Latency,
     /// Handoff-to-offer latencies.
     pub handoff_to_offer: &'a Latency,
+    /// Send lags.
+    pub send_lag: &'a Latency,
     /// See [`Report::bot_replies`].
     pub bot: BotReplies,
     /// See [`Report::handoffs`].
@@ -190,6 +194,7 @@ impl Report {
             ack: parts.ack.summary(),
             bot_reply: parts.bot_reply.summary(),
             handoff_to_offer: parts.handoff_to_offer.summary(),
+            send_lag: parts.send_lag.summary(),
             bot_replies: parts.bot,
             handoffs: parts.handoffs,
             errors: parts.errors.to_map(),
@@ -233,6 +238,7 @@ impl Report {
             "bot_replies_missing": self.bot_replies.missing,
             "handoff_to_offer_p50_ms": self.handoff_to_offer.p50_ms,
             "handoff_to_offer_p99_ms": self.handoff_to_offer.p99_ms,
+            "send_lag_p99_ms": self.send_lag.p99_ms,
             "handoffs_acked": self.handoffs.acked,
             "handoffs_offered": self.handoffs.offered,
             "errors": self.errors,
@@ -284,6 +290,7 @@ impl Report {
             ("ack", &self.ack),
             ("bot reply", &self.bot_reply),
             ("handoff → offer", &self.handoff_to_offer),
+            ("generator lag", &self.send_lag),
         ] {
             let _ = writeln!(
                 out,
@@ -380,6 +387,7 @@ mod tests {
             ack: &ack,
             bot_reply: &Latency::new(3),
             handoff_to_offer: &Latency::new(3),
+            send_lag: &Latency::new(3),
             bot: BotReplies::default(),
             handoffs: Handoffs::default(),
             errors: &errors,

@@ -65,6 +65,8 @@ struct Metrics {
     ack: Latency,
     bot_reply: Latency,
     handoff_to_offer: Latency,
+    /// Arrival due → POST started: the generator's own delay (high means it is the bottleneck).
+    send_lag: Latency,
     errors: Errors,
     series: Series,
     acked: Vec<Acked>,
@@ -84,6 +86,7 @@ impl Metrics {
             ack: Latency::new(3),
             bot_reply: Latency::new(3),
             handoff_to_offer: Latency::new(3),
+            send_lag: Latency::new(3),
             errors: Errors::default(),
             series: Series::default(),
             acked: Vec::new(),
@@ -203,6 +206,7 @@ struct Customer {
 /// One scheduled message.
 #[derive(Debug)]
 struct Arrival {
+    due: Instant,
     our_id: String,
     customer: Arc<str>,
     text: String,
@@ -323,6 +327,7 @@ pub async fn run(config: RunConfig) -> Result<Report, RunError> {
         ack: &metrics.ack,
         bot_reply: &metrics.bot_reply,
         handoff_to_offer: &metrics.handoff_to_offer,
+        send_lag: &metrics.send_lag,
         bot: metrics.bot.clone(),
         handoffs: metrics.handoffs.clone(),
         errors: &metrics.errors,
@@ -369,7 +374,7 @@ async fn schedule_arrivals(shared: &Arc<Shared>, config: &RunConfig, schedule: &
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        tick.tick().await;
+        let ticked = tick.tick().await.into_std();
         let now = shared.started.elapsed();
         let due = schedule.due(now.as_secs_f64().min(duration));
         if due > sent {
@@ -404,6 +409,7 @@ async fn schedule_arrivals(shared: &Arc<Shared>, config: &RunConfig, schedule: &
                 state.dispatched_all = last_turn;
             }
             let arrival = Arrival {
+                due: ticked,
                 text: scripts::render(&turn, customer.pick),
                 customer: Arc::clone(&customer.id),
                 our_id,
@@ -486,6 +492,9 @@ async fn send_message(shared: Arc<Shared>, arrival: Arrival, _permit: OwnedSemap
     let at = shared.since_start(answered);
     {
         let mut metrics = shared.metrics();
+        metrics
+            .send_lag
+            .record(posted.saturating_duration_since(arrival.due));
         let latency = answered.duration_since(posted);
         metrics.ack.record(latency);
         let second = metrics.series.at(at);
