@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Step runs to find the peak sustainable rate: for each rate, a fresh `crest serve` (release,
+# embedded journal, in-process bus) and one constant-rate run of crest-loadtest on the same machine.
+#
+#   loadtest/steps.sh OUT_DIR RATE... (env: DURATION=20 PORT=18090 FOLLOW=0.1 EXTRA="…")
+#
+# Needs `cargo build --release -p crest-infra --bin crest` and `cargo build --release -p crest-loadtest`.
+# Prints one JSON line per step (the generator's last line plus "rate").
+set -euo pipefail
+out=${1:?usage: steps.sh OUT_DIR RATE...}
+shift
+target_dir=${CARGO_TARGET_DIR:-target}
+duration=${DURATION:-20}
+port=${PORT:-18090}
+follow=${FOLLOW:-0.1}
+mkdir -p "$out"
+for rate in "$@"; do
+  data=$(mktemp -d /tmp/crest-lt-XXXXXX)
+  CREST_LOG=warn "$target_dir/release/crest" serve --no-demo --data-dir "$data" \
+    --listen "127.0.0.1:$port" >"$out/server-$rate.log" 2>&1 &
+  server=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+  sleep 1 # the brain trains its model at start
+  set +e
+  # shellcheck disable=SC2086
+  "$target_dir/release/crest-loadtest" --target "http://127.0.0.1:$port" --rate "$rate" \
+    --duration "$duration" --follow-fraction "$follow" --no-progress \
+    --report "$out/step-$rate.json" --plot "$out/step-$rate.svg" ${EXTRA:-} >"$out/step-$rate.txt"
+  code=$?
+  set -e
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  rm -rf "$data"
+  echo "{\"rate\":$rate,\"exit\":$code,\"result\":$(tail -n 1 "$out/step-$rate.txt")}"
+done
