@@ -57,9 +57,19 @@ async fn sigterm_drains_flushes_and_exits_cleanly() {
         .message("acme", "c-1", "m-1", "hello before the stop")
         .await;
     assert_eq!(ack.status, 200);
-    let demo = client
+    // The demo is seeded while the node already serves: wait for it (bounded).
+    let mut demo = client
         .get("/v1/tenants/demo/customers/alice/conversation")
         .await;
+    for _ in 0..200 {
+        if demo.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        demo = client
+            .get("/v1/tenants/demo/customers/alice/conversation")
+            .await;
+    }
     assert_eq!(demo.status, 200, "demo data is seeded: {:?}", demo.body);
     let status = terminate(&mut node);
     assert!(status.success(), "clean exit after SIGTERM: {status}");
