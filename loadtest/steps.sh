@@ -28,7 +28,7 @@ for rate in "$@"; do
     --report "$out/step-$rate.json" --plot "$out/step-$rate.svg" ${EXTRA:-} >"$out/step-$rate.txt"
   code=$?
   set -e
-  kill "$server"
+  kill "$server" 2>/dev/null || echo "server $server had already exited" >&2
   wait "$server" 2>/dev/null || true
   rm -rf "$data"
   echo "{\"rate\":$rate,\"exit\":$code,\"result\":$(tail -n 1 "$out/step-$rate.txt")}"
