@@ -76,6 +76,9 @@ pub enum DeskMsg {
     /// Run a command. With a reply, the caller gets the effects to carry out; without, the actor
     /// spawns them.
     Command(Box<DeskCommand>, Option<DeskReply>),
+    /// Run several commands (from the outbox: the conversation events of one batch) and journal
+    /// all their events in one append; a refused command is skipped. The reply carries the effects.
+    Batch(Vec<DeskCommand>, DeskReply),
     /// Read the state (with the desk's `now`).
     Query(DeskQuery),
     /// A timer fired.
@@ -86,6 +89,7 @@ impl std::fmt::Debug for DeskMsg {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Command(command, _) => write!(formatter, "Command({command:?})"),
+            Self::Batch(commands, _) => write!(formatter, "Batch({} commands)", commands.len()),
             Self::Query(_) => formatter.write_str("Query"),
             Self::Tick(generation) => write!(formatter, "Tick({generation})"),
         }
@@ -210,6 +214,26 @@ impl Actor for DeskActor {
                 }
                 arm_timer(&myself, running);
             }
+            DeskMsg::Batch(commands, reply) => {
+                running
+                    .context
+                    .metrics
+                    .mailbox_depth
+                    .with_label_values(&["desk"])
+                    .dec();
+                match run_batch(running, commands).await {
+                    Ok((events, mut effects)) => {
+                        effects.extend(position_notices(running, false));
+                        let _ = reply.send(Ok((events, effects)));
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(error));
+                        myself.stop(Some("journal error".to_owned()));
+                        return Ok(());
+                    }
+                }
+                arm_timer(&myself, running);
+            }
             DeskMsg::Query(query) => {
                 query(&running.persistent.state, running.clock.now_ms());
             }
@@ -248,26 +272,68 @@ async fn run(
         command,
         now,
     )?;
-    if outcome.events.is_empty() {
-        return Ok((0, outcome.effects));
+    journal(running, outcome.expected_seq, &outcome.events, now).await?;
+    Ok((outcome.events.len(), outcome.effects))
+}
+
+/// Runs commands one after the other (each sees the events of the ones before) and journals all
+/// their events in one append: one fsync for a whole outbox batch.
+async fn run_batch(
+    running: &mut DeskRunning,
+    commands: Vec<DeskCommand>,
+) -> Result<(usize, Vec<Effect>), DeskCommandError> {
+    let now = running.clock.now_ms();
+    let expected_seq = running.persistent.state.seq;
+    let mut events = Vec::new();
+    let mut effects = Vec::new();
+    for command in commands {
+        match execute(
+            &mut running.persistent.state,
+            &running.tenant,
+            &running.settings,
+            command,
+            now,
+        ) {
+            Ok(outcome) => {
+                events.extend(outcome.events);
+                effects.extend(outcome.effects);
+            }
+            Err(rejection) => {
+                tracing::debug!(tenant = %running.tenant, %rejection, "batched desk command refused");
+            }
+        }
+    }
+    journal(running, expected_seq, &events, now).await?;
+    Ok((events.len(), effects))
+}
+
+/// Journals events already applied to the state and keeps the node's VIP registry in step.
+async fn journal(
+    running: &mut DeskRunning,
+    expected_seq: u64,
+    events: &[crest_proto::routing::DeskEvent],
+    now: u64,
+) -> Result<(), DeskCommandError> {
+    if events.is_empty() {
+        return Ok(());
     }
     running
         .persistent
         .persist_applied(
             &running.context,
-            outcome.expected_seq,
-            &outcome.events,
+            expected_seq,
+            events,
             &EventMeta::default(),
             now,
         )
         .await?;
-    for event in &outcome.events {
+    for event in events {
         if let crest_proto::routing::DeskEvent::CustomerTierSet(set) = event {
             let vip = set.tier == crest_proto::routing::Tier::Vip;
             running.context.vips.set(&set.customer, vip);
         }
     }
-    Ok((outcome.events.len(), outcome.effects))
+    Ok(())
 }
 
 /// Schedules a tick at the next deadline (and, while chats wait, at the next position notice).

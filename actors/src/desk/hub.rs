@@ -165,6 +165,29 @@ impl RoutingHub {
         Ok(effects)
     }
 
+    /// Runs commands on `tenant`'s desk as one batch (one journal append; refused commands are
+    /// skipped) and returns their effects.
+    pub async fn decide_batch(
+        &self,
+        tenant: &TenantId,
+        commands: Vec<DeskCommand>,
+    ) -> Result<Vec<Effect>, DeskError> {
+        let desk = self.desk(tenant).await?;
+        let (reply, answer) = oneshot::channel();
+        let mailbox = self
+            .context
+            .metrics
+            .mailbox_depth
+            .with_label_values(&["desk"]);
+        mailbox.inc();
+        if desk.cast(DeskMsg::Batch(commands, reply)).is_err() {
+            mailbox.dec();
+            return Err(DeskError::Unavailable);
+        }
+        let (_, effects) = answer.await.map_err(|_| DeskError::Unavailable)??;
+        Ok(effects)
+    }
+
     /// Runs a command and carries out its effects on conversations before returning.
     pub async fn command(&self, tenant: &TenantId, command: DeskCommand) -> Result<(), DeskError> {
         let effects = self.decide(tenant, command).await?;
@@ -265,86 +288,105 @@ impl RoutingHub {
         }
     }
 
+    /// The desk command a conversation event leads to, if any (reading the conversation when the
+    /// command needs more than the event).
+    async fn command_for(
+        &self,
+        envelope: &Envelope,
+    ) -> Result<Option<(TenantId, DeskCommand)>, DeskError> {
+        let Ok(event) = envelope.decode_event::<ConversationEvent>() else {
+            return Ok(None);
+        };
+        let Some(conversation) = conversation_of(&envelope.stream) else {
+            return Ok(None);
+        };
+        let tenant = conversation.tenant().clone();
+        let command = match event {
+            ConversationEvent::HandoffRequested(handoff) => {
+                // Only a conversation still waiting for a human is queued: a handoff delivered
+                // again after the chat ended (or was taken over) is moot.
+                let state = self
+                    .context
+                    .region()
+                    .conversation_state(&conversation)
+                    .await
+                    .map_err(|_| DeskError::Unavailable)?;
+                let Some(state) = state.filter(|state| state.status == Status::Queued) else {
+                    return Ok(None);
+                };
+                let Some(customer) = state.customer.clone() else {
+                    return Ok(None);
+                };
+                DeskCommand::Handoff(HandoffInfo {
+                    conversation,
+                    customer,
+                    summary: summarize(&state, &handoff.reason),
+                    reason: handoff.reason,
+                    group: handoff.group,
+                    handoff_seq: envelope.seq,
+                })
+            }
+            ConversationEvent::Resolved(_) => DeskCommand::ChatFinished {
+                conversation,
+                reason: "resolved".to_owned(),
+            },
+            ConversationEvent::Closed(_) => DeskCommand::ChatFinished {
+                conversation,
+                reason: "closed".to_owned(),
+            },
+            ConversationEvent::BotReplied(reply)
+                if matches!(
+                    reply.intent.as_deref(),
+                    Some("refund_request" | "return_request")
+                ) =>
+            {
+                let state = self
+                    .context
+                    .region()
+                    .conversation_state(&conversation)
+                    .await
+                    .map_err(|_| DeskError::Unavailable)?;
+                let Some(state) = state else { return Ok(None) };
+                let (Some(customer), Some(asked)) =
+                    (state.customer.clone(), state.message(&reply.in_reply_to))
+                else {
+                    return Ok(None);
+                };
+                DeskCommand::BotAfterSales {
+                    conversation,
+                    customer,
+                    intent: reply.intent.unwrap_or_default(),
+                    text: asked.text.clone(),
+                }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some((tenant, command)))
+    }
+
+    /// Turns a batch of conversation events into desk commands (reading conversations
+    /// concurrently) and gives each tenant's desk its commands as one batch: one journal append.
     async fn consume_stream(&self, stream_events: &[Arc<Envelope>]) -> Result<(), DeskError> {
-        for envelope in stream_events {
-            let interesting = matches!(
+        let interesting = stream_events.iter().filter(|envelope| {
+            matches!(
                 envelope.event_type.as_str(),
                 "conversation.handoff_requested"
                     | "conversation.resolved"
                     | "conversation.closed"
                     | "conversation.bot_replied"
-            );
-            if !interesting {
-                continue;
+            )
+        });
+        let commands =
+            futures::future::join_all(interesting.map(|envelope| self.command_for(envelope))).await;
+        let mut per_tenant: std::collections::BTreeMap<TenantId, Vec<DeskCommand>> =
+            std::collections::BTreeMap::new();
+        for command in commands {
+            if let Some((tenant, command)) = command? {
+                per_tenant.entry(tenant).or_default().push(command);
             }
-            let Ok(event) = envelope.decode_event::<ConversationEvent>() else {
-                continue;
-            };
-            let Some(conversation) = conversation_of(&envelope.stream) else {
-                continue;
-            };
-            let tenant = conversation.tenant().clone();
-            let command = match event {
-                ConversationEvent::HandoffRequested(handoff) => {
-                    // Only a conversation still waiting for a human is queued: a handoff delivered
-                    // again after the chat ended (or was taken over) is moot.
-                    let state = self
-                        .context
-                        .region()
-                        .conversation_state(&conversation)
-                        .await
-                        .map_err(|_| DeskError::Unavailable)?;
-                    let Some(state) = state.filter(|state| state.status == Status::Queued) else {
-                        continue;
-                    };
-                    let Some(customer) = state.customer.clone() else {
-                        continue;
-                    };
-                    DeskCommand::Handoff(HandoffInfo {
-                        conversation,
-                        customer,
-                        summary: summarize(&state, &handoff.reason),
-                        reason: handoff.reason,
-                        group: handoff.group,
-                        handoff_seq: envelope.seq,
-                    })
-                }
-                ConversationEvent::Resolved(_) => DeskCommand::ChatFinished {
-                    conversation,
-                    reason: "resolved".to_owned(),
-                },
-                ConversationEvent::Closed(_) => DeskCommand::ChatFinished {
-                    conversation,
-                    reason: "closed".to_owned(),
-                },
-                ConversationEvent::BotReplied(reply)
-                    if matches!(
-                        reply.intent.as_deref(),
-                        Some("refund_request" | "return_request")
-                    ) =>
-                {
-                    let state = self
-                        .context
-                        .region()
-                        .conversation_state(&conversation)
-                        .await
-                        .map_err(|_| DeskError::Unavailable)?;
-                    let Some(state) = state else { continue };
-                    let (Some(customer), Some(asked)) =
-                        (state.customer.clone(), state.message(&reply.in_reply_to))
-                    else {
-                        continue;
-                    };
-                    DeskCommand::BotAfterSales {
-                        conversation,
-                        customer,
-                        intent: reply.intent.unwrap_or_default(),
-                        text: asked.text.clone(),
-                    }
-                }
-                _ => continue,
-            };
-            let effects = self.decide(&tenant, command).await?;
+        }
+        for (tenant, commands) in per_tenant {
+            let effects = self.decide_batch(&tenant, commands).await?;
             spawn_effects(self.context.region().clone(), effects);
         }
         Ok(())
