@@ -144,8 +144,13 @@ async fn run(
             metrics
                 .outbox_depth
                 .sub(i64::try_from(events.len()).unwrap_or(i64::MAX));
-            for (stream, seq) in watermarks {
-                if let Err(error) = journal.mark_published(&stream, seq).await {
+            // All watermarks at once: the journal writes them in one commit, not one each.
+            let marks = watermarks
+                .iter()
+                .map(|(stream, seq)| journal.mark_published(stream, *seq));
+            let results = futures::future::join_all(marks).await;
+            for ((stream, seq), result) in watermarks.iter().zip(results) {
+                if let Err(error) = result {
                     tracing::warn!(%stream, seq, %error, "published watermark not recorded");
                 }
             }
