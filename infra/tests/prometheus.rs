@@ -421,28 +421,13 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-/// Polls a conversation until `done` holds.
 async fn conversation_until(
     client: &Client,
     tenant: &str,
     id: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let answer = client
-            .get(&format!("/v1/tenants/{tenant}/conversations/{id}"))
-            .await;
-        if answer.status == 200 && done(&answer.body) {
-            return answer.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "condition not reached: {:?}",
-            answer.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    client.conversation_within(tenant, id, PATIENCE, done).await
 }
 
 /// The scenario every dashboard panel needs data from; `round` keeps customers apart when it runs

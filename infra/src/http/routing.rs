@@ -194,51 +194,45 @@ pub fn render_agent(desk: &DeskState, agent: &AgentId, now_ms: u64) -> Option<Va
 
 /// `POST /v1/tenants/{t}/agents/{agent}/offers/{conversation}/accept`
 pub async fn accept_offer(
-    State(state): State<AppState>,
-    Path((raw_tenant, raw_agent, raw_conversation)): Path<(String, String, String)>,
+    state: State<AppState>,
+    path: Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let (tenant, conversation) = conversation_id(&raw_tenant, &raw_conversation)?;
-    let agent = agent_id(&tenant, &raw_agent)?;
-    state
-        .node
-        .routing()
-        .command(
-            &tenant,
-            DeskCommand::Accept {
-                agent: agent.clone(),
-                conversation: conversation.clone(),
-            },
-        )
-        .await?;
-    Ok(Json(json!({
-        "conversation": conversation.key(),
-        "agent": agent.key(),
-        "status": "assigned",
-    })))
+    answer_offer(state, path, true).await
 }
 
 /// `POST /v1/tenants/{t}/agents/{agent}/offers/{conversation}/decline`
 pub async fn decline_offer(
+    state: State<AppState>,
+    path: Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    answer_offer(state, path, false).await
+}
+
+/// Accepts or declines an agent's offer.
+async fn answer_offer(
     State(state): State<AppState>,
     Path((raw_tenant, raw_agent, raw_conversation)): Path<(String, String, String)>,
+    accept: bool,
 ) -> Result<Json<Value>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_conversation)?;
     let agent = agent_id(&tenant, &raw_agent)?;
-    state
-        .node
-        .routing()
-        .command(
-            &tenant,
-            DeskCommand::Decline {
-                agent: agent.clone(),
-                conversation: conversation.clone(),
-            },
-        )
-        .await?;
+    let (agent_key, conversation_key) = (agent.key().to_owned(), conversation.key());
+    let command = if accept {
+        DeskCommand::Accept {
+            agent,
+            conversation,
+        }
+    } else {
+        DeskCommand::Decline {
+            agent,
+            conversation,
+        }
+    };
+    state.node.routing().command(&tenant, command).await?;
     Ok(Json(json!({
-        "conversation": conversation.key(),
-        "agent": agent.key(),
-        "status": "declined",
+        "conversation": conversation_key,
+        "agent": agent_key,
+        "status": if accept { "assigned" } else { "declined" },
     })))
 }
 

@@ -256,7 +256,19 @@ impl Client {
         id: &str,
         done: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.conversation_within(tenant, id, Duration::from_secs(10), done)
+            .await
+    }
+
+    /// Polls a conversation until `done` holds, for at most `patience`.
+    pub async fn conversation_within(
+        &self,
+        tenant: &str,
+        id: &str,
+        patience: Duration,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + patience;
         loop {
             let answer = self
                 .get(&format!("/v1/tenants/{tenant}/conversations/{id}"))
