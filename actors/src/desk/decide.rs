@@ -901,9 +901,7 @@ impl Desk<'_> {
     }
 
     fn callback_ticket(&mut self, handoff: &HandoffInfo, why: &str) -> String {
-        if let Some((id, _)) = self.state.tickets.iter().find(|(_, ticket)| {
-            ticket.is_open() && ticket.conversations.contains(&handoff.conversation)
-        }) {
+        if let Some((id, _)) = self.state.tickets.open_for(&handoff.conversation).next() {
             return id.key();
         }
         let ticket = self.derived_ticket_id(&handoff.conversation, "callback");
@@ -927,9 +925,10 @@ impl Desk<'_> {
     }
 
     fn has_open_ticket(&self, conversation: &ConversationId, kind: &str) -> bool {
-        self.state.tickets.values().any(|ticket| {
-            ticket.is_open() && ticket.kind == kind && ticket.conversations.contains(conversation)
-        })
+        self.state
+            .tickets
+            .open_for(conversation)
+            .any(|(_, ticket)| ticket.kind == kind)
     }
 
     /// A ticket id derived from the time and the conversation (decisions stay deterministic).
@@ -1071,10 +1070,11 @@ impl Desk<'_> {
                 to,
             }));
         }
-        let breaches: Vec<(TicketId, &'static str, u64)> = self
-            .state
-            .tickets
-            .iter()
+        let tickets = &self.state.tickets;
+        let breaches: Vec<(TicketId, &'static str, u64)> = tickets
+            .due(now)
+            .into_iter()
+            .filter_map(|id| tickets.get(id).map(|ticket| (id, ticket)))
             .flat_map(|(id, ticket)| {
                 ticket
                     .overdue(now)
@@ -1218,11 +1218,10 @@ pub fn next_deadline(state: &DeskState) -> Option<u64> {
         ChatStage::Assigned { .. } => None,
     });
     let presence = state.agents.values().filter_map(|seat| seat.away_at_ms);
-    let tickets = state
-        .tickets
-        .values()
-        .filter_map(super::state::Ticket::next_deadline);
-    offers.chain(presence).chain(tickets).min()
+    offers
+        .chain(presence)
+        .chain(state.tickets.next_deadline())
+        .min()
 }
 
 /// How customers read a group's name.

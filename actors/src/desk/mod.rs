@@ -20,4 +20,4 @@ pub use decide::{
     TicketChange, execute, next_deadline, waiting_order,
 };
 pub use hub::{DeskError, RoutingHub};
-pub use state::{AgentSeat, Chat, ChatStage, DeskState, GroupConfig, Ticket};
+pub use state::{AgentSeat, Chat, ChatStage, DeskState, GroupConfig, Ticket, Tickets};

@@ -207,6 +207,11 @@ impl Desk {
             next_deadline(&self.state),
             "timers re-arm from the journal"
         );
+        assert_eq!(
+            super::state::Tickets::from((*self.state.tickets).clone()),
+            self.state.tickets,
+            "the ticket indexes kept in step equal indexes rebuilt from the tickets"
+        );
     }
 
     fn stage(&self, n: u128) -> Option<ChatStage> {
@@ -1898,6 +1903,22 @@ enum Op {
     },
     Finish(u128),
     Tick,
+    /// The bot's refund (or return) flow on a conversation.
+    AfterSales {
+        conversation: u128,
+        refund: bool,
+    },
+    /// An agent opens a ticket with short SLAs, linked to a conversation.
+    NewTicket {
+        conversation: u128,
+    },
+    /// Changes the `n`-th ticket: a status, a link, a public answer.
+    TicketUpdate {
+        n: usize,
+        status: Option<usize>,
+        link: Option<u128>,
+        answer: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -1937,8 +1958,18 @@ fn op() -> impl Strategy<Value = Op> {
                 with_handoff,
             }
         ),
-        2 => conversation.prop_map(Op::Finish),
+        2 => conversation.clone().prop_map(Op::Finish),
         3 => Just(Op::Tick),
+        2 => (conversation.clone(), any::<bool>())
+            .prop_map(|(conversation, refund)| Op::AfterSales { conversation, refund }),
+        1 => conversation.clone().prop_map(|conversation| Op::NewTicket { conversation }),
+        3 => (
+            any::<usize>(),
+            proptest::option::of(0..4usize),
+            proptest::option::of(conversation),
+            any::<bool>(),
+        )
+            .prop_map(|(n, status, link, answer)| Op::TicketUpdate { n, status, link, answer }),
     ]
 }
 
@@ -2048,6 +2079,50 @@ fn command_of(op: &Op, state: &DeskState, handoff_seqs: &mut BTreeMap<u128, u64>
         }
         Op::Finish(conversation) => finished(*conversation),
         Op::Tick => DeskCommand::Tick,
+        Op::AfterSales {
+            conversation,
+            refund,
+        } => DeskCommand::BotAfterSales {
+            conversation: conv(*conversation),
+            customer: customer(*conversation),
+            intent: if *refund { "refund_request" } else { "return_request" }.to_owned(),
+            text: "refund please".to_owned(),
+        },
+        Op::NewTicket { conversation } => DeskCommand::CreateTicket(NewTicket {
+            ticket: ticket_id(1_000 + state.tickets.len() as u128),
+            kind: "complaint".to_owned(),
+            subject: "late parcel".to_owned(),
+            customer: Some(customer(*conversation)),
+            conversation: Some(conv(*conversation)),
+            assignee: None,
+            created_by: "agent".to_owned(),
+            first_response_s: Some(30),
+            resolution_s: Some(90),
+        }),
+        Op::TicketUpdate {
+            n,
+            status,
+            link,
+            answer,
+        } => match state.tickets.keys().nth(n % state.tickets.len().max(1)) {
+            Some(ticket) => DeskCommand::UpdateTicket {
+                ticket: ticket.clone(),
+                change: TicketChange {
+                    status: status.map(|index| {
+                        [
+                            TicketStatus::Open,
+                            TicketStatus::Pending,
+                            TicketStatus::Solved,
+                            TicketStatus::Closed,
+                        ][index]
+                    }),
+                    assignee: None,
+                    comment: answer.then(|| ("ann".to_owned(), "on its way".to_owned(), true)),
+                    link: link.map(conv),
+                },
+            },
+            None => DeskCommand::Tick,
+        },
     }
 }
 
@@ -2259,6 +2334,10 @@ proptest! {
             let replayed = desk.replayed();
             prop_assert_eq!(&replayed, &desk.state, "replay differs after {:?}", command);
             prop_assert_eq!(next_deadline(&replayed), next_deadline(&desk.state));
+            prop_assert_eq!(
+                &super::state::Tickets::from((*desk.state.tickets).clone()),
+                &desk.state.tickets
+            );
             // Every accepted command runs the timers due: none is left overdue. (A rejected
             // command changes nothing, timers included; the actor's own tick fires them.)
             if let (Ok(_), Some(deadline)) = (&accepted, next_deadline(&desk.state)) {
