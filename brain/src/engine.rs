@@ -12,7 +12,9 @@ use crest_proto::TenantId;
 use crest_proto::events::Citation;
 
 use crate::classifier::{ClassifierError, Example, TextClassifier, TrainConfig};
-use crate::commerce::{Commerce, CommerceError, DemoCommerce, Order, RefundRequest, Shipment};
+use crate::commerce::{
+    Commerce, CommerceError, CommerceErrorKind, DemoCommerce, Order, RefundRequest, Shipment,
+};
 use crate::emotion::{self, EmotionScore, EmotionScorer, EmotionTrajectory};
 use crate::entities::{self, EntityKind};
 use crate::kb::{self, Date, KbAnswer, KbConfig, KnowledgeBase, KnowledgeBases};
@@ -581,7 +583,7 @@ impl Engine {
         let Some(order) = self.own_order(turn, order_id)? else {
             return Ok(self.not_found(order_id, lang, seed));
         };
-        let refund = self.commerce.create_refund(
+        let refund = match self.commerce.create_refund(
             turn.tenant,
             &RefundRequest {
                 order_id: order.id.clone(),
@@ -589,7 +591,15 @@ impl Engine {
                 amount_cents: None,
                 reason: turn.text.chars().take(200).collect(),
             },
-        )?;
+        ) {
+            Ok(refund) => refund,
+            // The merchant does not know the order for this customer: an answer for the
+            // customer, not a failure of the merchant system.
+            Err(error) if error.kind() == CommerceErrorKind::NotFound => {
+                return Ok(self.not_found(order_id, lang, seed));
+            }
+            Err(error) => return Err(error),
+        };
         let amount = format!(
             "{}.{:02} {}",
             refund.amount_cents / 100,

@@ -149,3 +149,17 @@ fn small_talk_is_answered_in_the_customer_language() {
             .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
     );
 }
+
+#[test]
+fn a_refund_for_an_order_the_merchant_does_not_know_for_this_customer_says_so() {
+    // The demo orders belong to the demo customers, not to `c-1`: the merchant refuses the refund
+    // as not found, and the customer hears about the order (not "cannot check that right now").
+    for (ask, order) in [
+        ("I want a refund for my order", "2026111100007"),
+        ("我要退款", "2026111100002"),
+    ] {
+        let outcomes = converse(&[ask, order]);
+        let reply = text(&outcomes[1]);
+        assert!(reply.contains(order), "{outcomes:?}");
+    }
+}

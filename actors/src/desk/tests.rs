@@ -2085,7 +2085,12 @@ fn command_of(op: &Op, state: &DeskState, handoff_seqs: &mut BTreeMap<u128, u64>
         } => DeskCommand::BotAfterSales {
             conversation: conv(*conversation),
             customer: customer(*conversation),
-            intent: if *refund { "refund_request" } else { "return_request" }.to_owned(),
+            intent: if *refund {
+                "refund_request"
+            } else {
+                "return_request"
+            }
+            .to_owned(),
             text: "refund please".to_owned(),
         },
         Op::NewTicket { conversation } => DeskCommand::CreateTicket(NewTicket {
