@@ -55,6 +55,10 @@ struct Cli {
     /// Most messages in flight; more arrivals count as `client_overload` (overrides the profile).
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// Multiply every rate of the profile by this factor (e.g. 0.3 for a node that sustains 30 % of
+    /// the profile's peak); applied after --rate.
+    #[arg(long)]
+    rate_scale: Option<f64>,
     /// Worker threads of the generator's runtime.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -164,6 +168,11 @@ fn profile(cli: &Cli) -> Result<Profile, String> {
     }
     if let Some(max) = cli.max_in_flight {
         profile.max_in_flight = max;
+    }
+    if let Some(factor) = cli.rate_scale {
+        profile
+            .scale_rates(factor)
+            .map_err(|error| error.to_string())?;
     }
     profile.validate().map_err(|error| error.to_string())?;
     Ok(profile)

@@ -28,7 +28,7 @@ pub use chinese_numerals::parse_chinese_number;
 pub use mask::{MaskOptions, mask_pii, mask_pii_with};
 
 use normalize::Folded;
-use rules::RULES;
+use rules::{RULE_SET, RULES, may_match};
 
 /// What an [`Entity`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,7 +98,11 @@ struct Candidate {
 pub fn extract(text: &str) -> Vec<Entity> {
     let folded = Folded::new(text);
     let mut candidates = Vec::new();
+    let possible = RULE_SET.matches(&folded.text);
     for (rule_index, rule) in RULES.iter().enumerate() {
+        if !may_match(&possible, rule_index) {
+            continue;
+        }
         let mut position = 0;
         while position <= folded.text.len() {
             let Some(captures) = rule.regex.captures_at(&folded.text, position) else {

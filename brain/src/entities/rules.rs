@@ -7,7 +7,7 @@
 
 use std::sync::LazyLock;
 
-use regex::{Captures, Regex};
+use regex::{Captures, Regex, RegexSet};
 
 use super::EntityKind;
 use super::chinese_numerals::parse_chinese_number;
@@ -296,6 +296,22 @@ pub(crate) static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         .collect()
 });
 
+/// All the compiled rules' patterns as one set, in the order of [`RULES`]: one pass over a text
+/// tells which rules can match at all, so the others are not run (most messages match one or two
+/// of the 33 rules, and each rule was a pass of its own).
+pub(crate) static RULE_SET: LazyLock<RegexSet> = LazyLock::new(|| {
+    RegexSet::new(RULES.iter().map(|rule| rule.spec.pattern)).unwrap_or_else(|error| {
+        // Every pattern compiled on its own, so this is only a size limit: match every rule.
+        tracing::error!(%error, "entity pattern set does not compile; running every rule");
+        RegexSet::empty()
+    })
+});
+
+/// Whether rule `index` of [`RULES`] can match `text` (`true` when the set is unavailable).
+pub(crate) fn may_match(matches: &regex::SetMatches, index: usize) -> bool {
+    matches.len() != RULES.len() || matches.matched(index)
+}
+
 fn group_text<'a>(captures: &Captures<'a>, index: usize) -> Option<&'a str> {
     captures.get(index).map(|found| found.as_str())
 }
@@ -526,7 +542,15 @@ fn relative_chinese(captures: &Captures<'_>, _folded: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RULES, SPECS};
+    use super::{RULE_SET, RULES, SPECS};
+
+    #[test]
+    fn the_rule_set_holds_every_rule_in_order() {
+        assert_eq!(RULE_SET.len(), RULES.len());
+        for (set_pattern, rule) in RULE_SET.patterns().iter().zip(RULES.iter()) {
+            assert_eq!(set_pattern, rule.spec.pattern);
+        }
+    }
 
     #[test]
     fn every_pattern_compiles() {
