@@ -136,7 +136,11 @@ impl Actor for ConversationActor {
     ) -> Result<(), ActorProcessingErr> {
         // Recovery runs here, not in pre_start, so the shard that spawned us is not held up.
         let stream = StreamId::conversation(&running.id);
-        let persistent = Persistent::<ConversationState>::recover(stream, &running.context).await?;
+        let persistent = Box::pin(Persistent::<ConversationState>::recover(
+            stream,
+            &running.context,
+        ))
+        .await?;
         // Customer messages journaled before a crash but never answered are answered now.
         let unanswered = persistent.state.unanswered.clone();
         running.persistent = Some(persistent);
@@ -174,7 +178,7 @@ impl Actor for ConversationActor {
                 reply,
             } => {
                 running.last_activity = Instant::now();
-                let result = run_command(&myself, running, &command, &meta).await;
+                let result = Box::pin(run_command(&myself, running, &command, &meta)).await;
                 let journal_failed = matches!(result, Err(CommandError::Journal(_)));
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
@@ -199,8 +203,13 @@ impl Actor for ConversationActor {
                     handoff: answer.handoff,
                     in_reply_to,
                 };
-                if let Err(error) =
-                    run_command(&myself, running, &command, &EventMeta::default()).await
+                if let Err(error) = Box::pin(run_command(
+                    &myself,
+                    running,
+                    &command,
+                    &EventMeta::default(),
+                ))
+                .await
                 {
                     tracing::warn!(conversation = %running.id, %error, "bot reply not recorded");
                     if matches!(error, CommandError::Journal(_)) {

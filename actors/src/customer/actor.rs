@@ -96,7 +96,7 @@ impl Actor for CustomerActor {
         running: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let stream = StreamId::customer(&running.id);
-        running.persistent = Some(Persistent::recover(stream, &running.context).await?);
+        running.persistent = Some(Box::pin(Persistent::recover(stream, &running.context)).await?);
         myself.send_after(running.context.settings.idle_check_interval, || {
             CustomerMsg::IdleCheck
         });
@@ -130,7 +130,7 @@ impl Actor for CustomerActor {
                 reply,
             } => {
                 running.last_activity = Instant::now();
-                let result = route_inbound(running, *message, &meta).await;
+                let result = Box::pin(route_inbound(running, *message, &meta)).await;
                 let journal_failed = matches!(result, Err(CommandError::Journal(_)));
                 let _ = reply.send(result);
                 if journal_failed {
@@ -145,7 +145,7 @@ impl Actor for CustomerActor {
                 let _ = reply.send(open);
             }
             CustomerMsg::ConversationEnded(conversation) => {
-                if let Err(error) = end_conversation(running, &conversation).await {
+                if let Err(error) = Box::pin(end_conversation(running, &conversation)).await {
                     tracing::warn!(customer = %running.id, %error, "conversation end not recorded");
                     myself.stop(Some("journal error".to_owned()));
                 }
