@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::metrics::RuntimeMetrics;
-use crate::ports::brain::{Brain, BrainAnswer, BrainInput};
+use crate::ports::brain::{Brain, BrainAnswer, BrainInput, TextFacts};
 
 type Job = Box<dyn FnOnce(&dyn Brain) + Send>;
 
@@ -13,6 +13,7 @@ type Job = Box<dyn FnOnce(&dyn Brain) + Send>;
 #[derive(Clone)]
 pub struct BrainPool {
     jobs: flume::Sender<Job>,
+    brain: Arc<dyn Brain>,
     metrics: RuntimeMetrics,
 }
 
@@ -46,8 +47,16 @@ impl BrainPool {
         }
         Ok(Self {
             jobs: sender,
+            brain: Arc::clone(brain),
             metrics,
         })
+    }
+
+    /// The language and order numbers of a text, computed at once on the caller's thread (fast:
+    /// see [`Brain::text_facts`]).
+    #[must_use]
+    pub fn text_facts(&self, text: &str) -> TextFacts {
+        self.brain.text_facts(text)
     }
 
     /// Queues `input`; `done` receives the answer on a brain thread.

@@ -8,6 +8,7 @@ use crate::feed::LiveFeed;
 use crate::metrics::RuntimeMetrics;
 use crate::outbox::Outbox;
 use crate::ports::journal::EventJournal;
+use crate::reactor::ReactorFeed;
 use crate::shard::region::ShardRegion;
 
 /// Tunables of entity actors.
@@ -41,6 +42,8 @@ pub struct EntityContext {
     pub journal: Arc<dyn EventJournal>,
     /// Publication of journaled events.
     pub outbox: Outbox,
+    /// The reactor, which carries journaled events to the entities they concern.
+    pub reactor: ReactorFeed,
     /// Live subscribers on this node.
     pub feed: LiveFeed,
     /// The brain's worker pool.

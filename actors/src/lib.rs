@@ -1,5 +1,6 @@
-//! Crest's actors: conversations, customers and the shards that host them, with their pure domain
-//! logic (`decide`/`apply`) and the ports (journal, bus, brain) they reach the world through.
+//! Crest's actors: conversations, customers, routing desks and the shards that host them, with their
+//! pure domain logic (`decide`/`apply`), the reactor that carries events between them, and the
+//! ports (journal, bus, brain) they reach the world through.
 
 pub mod brain_pool;
 pub mod context;
@@ -12,6 +13,7 @@ pub mod node;
 pub mod outbox;
 pub mod persistence;
 pub mod ports;
+pub mod reactor;
 pub mod shard;
 pub mod test_brain;
 

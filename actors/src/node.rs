@@ -14,14 +14,16 @@ use crate::feed::LiveFeed;
 use crate::metrics::RuntimeMetrics;
 use crate::outbox::{Outbox, republish_unpublished};
 use crate::ports::brain::Brain;
-use crate::ports::bus::{EventBus, EventConsumer};
+use crate::ports::bus::EventBus;
 use crate::ports::journal::{EventJournal, JournalError};
+use crate::reactor::{Reactor, ReactorFaults, ReactorFeed, Targets};
 use crate::shard::{ShardActor, ShardMsg, ShardRegion};
 
 /// Longest wait at shutdown for the entity actors of one shard to stop.
 const ACTOR_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Longest wait at shutdown for the outbox to publish what it holds.
+/// Longest wait at shutdown for the outbox to publish what it holds (and for the reactor to
+/// deliver what it holds).
 const OUTBOX_DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How a node is built.
@@ -33,6 +35,8 @@ pub struct NodeConfig {
     pub brain_threads: usize,
     /// Routing tunables.
     pub routing: DeskSettings,
+    /// Fault injection into the reactor (tests only; none by default).
+    pub reactor_faults: ReactorFaults,
 }
 
 impl Default for NodeConfig {
@@ -41,6 +45,7 @@ impl Default for NodeConfig {
             entities: EntitySettings::default(),
             brain_threads: 1,
             routing: DeskSettings::default(),
+            reactor_faults: ReactorFaults::default(),
         }
     }
 }
@@ -67,6 +72,7 @@ pub struct Node {
     context: Arc<EntityContext>,
     shards: Vec<(ActorRef<ShardMsg>, tokio::task::JoinHandle<()>)>,
     outbox_task: tokio::task::JoinHandle<()>,
+    reactor: Reactor,
     ready: Arc<AtomicBool>,
 }
 
@@ -83,9 +89,11 @@ impl Node {
         let metrics = RuntimeMetrics::new(registry);
         let (outbox, outbox_task) =
             Outbox::start(Arc::clone(&bus), Arc::clone(&journal), metrics.clone());
+        let (reactor_feed, reactor_input) = ReactorFeed::channel();
         let context = Arc::new(EntityContext {
             journal,
             outbox,
+            reactor: reactor_feed,
             feed: LiveFeed::default(),
             brain: BrainPool::start(&brain, config.brain_threads, metrics.clone())?,
             settings: config.entities,
@@ -103,18 +111,22 @@ impl Node {
         if context.region.set(region.clone()).is_err() {
             unreachable!("the region is set once, here");
         }
-        // Routing desks recover (re-arming their timers) before anything is republished, so the
-        // handoffs a previous run journaled but did not hand to routing reach their desk now.
+        // Routing desks recover (re-arming their timers); then the reactor delivers what a previous
+        // run journaled but did not carry to its targets, and follows from there.
         let routing = RoutingHub::start(Arc::clone(&context), config.routing).await?;
-        let consumer: Arc<dyn EventConsumer> = Arc::clone(&routing) as Arc<dyn EventConsumer>;
-        context.outbox.set_consumer(&consumer);
-        let republished = republish_unpublished(
-            context.journal.as_ref(),
-            bus.as_ref(),
-            Some(routing.as_ref()),
-            &context.metrics,
+        let targets = Targets {
+            region: region.clone(),
+            routing: Arc::clone(&routing),
+        };
+        let reactor = Reactor::start(
+            reactor_input,
+            targets,
+            Arc::clone(&context.journal),
+            config.reactor_faults,
         )
         .await?;
+        let republished =
+            republish_unpublished(context.journal.as_ref(), bus.as_ref(), &context.metrics).await?;
         if republished > 0 {
             tracing::info!(
                 republished,
@@ -127,6 +139,7 @@ impl Node {
             context,
             shards,
             outbox_task,
+            reactor,
             ready: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -141,6 +154,12 @@ impl Node {
     #[must_use]
     pub fn routing(&self) -> &Arc<RoutingHub> {
         &self.routing
+    }
+
+    /// The reactor's feed: wait there for the reactions to a command's events to be delivered.
+    #[must_use]
+    pub fn reactor(&self) -> &ReactorFeed {
+        &self.context.reactor
     }
 
     /// Live event subscriptions.
@@ -161,10 +180,16 @@ impl Node {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Waits (bounded) for the outbox to publish what it holds. A bus that is down must not hold
-    /// the shutdown forever: what is not published now is journaled and republished at the next
-    /// start.
+    /// Waits (bounded) for the outbox to publish what it holds and for the reactor to deliver what
+    /// it holds. A bus that is down must not hold the shutdown forever: what is not published (or
+    /// reacted to) now is journaled and taken up again at the next start.
     async fn drain_outbox(&self) {
+        if tokio::time::timeout(OUTBOX_DRAIN_TIMEOUT, self.context.reactor.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("reactor not drained at shutdown; it resumes at the next start");
+        }
         if tokio::time::timeout(OUTBOX_DRAIN_TIMEOUT, self.context.outbox.flush())
             .await
             .is_err()
@@ -179,8 +204,8 @@ impl Node {
     /// holds and flushes the journal.
     pub async fn shutdown(mut self) -> Result<(), JournalError> {
         self.ready.store(false, Ordering::Release);
-        // Hand what the outbox holds to the bus and to routing while conversations can still be
-        // read; then stop entity actors (each finishes the message it is on) and the shards.
+        // Hand what the reactor holds to its targets and what the outbox holds to the bus while
+        // entities still run; then stop entity actors (each finishes the message it is on) and the shards.
         self.drain_outbox().await;
         for (shard, _) in &self.shards {
             shard
@@ -195,6 +220,7 @@ impl Node {
             let _ = handle.await;
         }
         self.drain_outbox().await;
+        self.reactor.stop().await;
         self.routing.stop().await;
         self.context.journal.flush().await?;
         // Wait for the outbox task to be gone, so nothing holds the journal after this returns.

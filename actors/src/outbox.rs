@@ -1,17 +1,18 @@
 //! The outbox: publishes journaled events on the bus in order, retrying until the bus accepts them,
-//! then advances the journal's published watermark. Events journaled but not yet published when the
-//! node stopped are found by [`republish_unpublished`] at the next start.
+//! then advances the journal's published cursor. Events journaled but not yet published when the
+//! node stopped are found by [`republish_unpublished`] at the next start. Nothing else waits on
+//! it: the reactor follows the journal on its own cursor.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crest_proto::{Envelope, StreamId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::RuntimeMetrics;
-use crate::ports::bus::{EventBus, EventConsumer};
-use crate::ports::journal::{EventJournal, JournalError, read_all};
+use crate::ports::bus::EventBus;
+use crate::ports::journal::{Cursor, EventJournal, JournalError, read_all};
 
 /// Largest number of queued items published in one batch.
 const MAX_BATCH_ITEMS: usize = 512;
@@ -24,24 +25,16 @@ enum Item {
     Flush(oneshot::Sender<()>),
 }
 
-/// The local consumer, set once the node's routing hub exists. Held weakly: the consumer holds the
-/// node context, which holds the outbox.
-type ConsumerSlot = Arc<OnceLock<Weak<dyn EventConsumer>>>;
-
 /// Handle to the outbox task.
 #[derive(Clone)]
 pub struct Outbox {
     items: mpsc::UnboundedSender<Item>,
     metrics: RuntimeMetrics,
-    consumer: ConsumerSlot,
 }
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("Outbox")
-            .field("consumer", &self.consumer.get().is_some())
-            .finish_non_exhaustive()
+        formatter.debug_struct("Outbox").finish_non_exhaustive()
     }
 }
 
@@ -62,35 +55,14 @@ impl Outbox {
         metrics: RuntimeMetrics,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let consumer: ConsumerSlot = Arc::default();
-        let task = tokio::spawn(run(
-            receiver,
-            bus,
-            journal,
-            metrics.clone(),
-            Arc::clone(&consumer),
-        ));
+        let task = tokio::spawn(run(receiver, bus, journal, metrics.clone()));
         (
             Self {
                 items: sender,
                 metrics,
-                consumer,
             },
             task,
         )
-    }
-
-    /// Sets the local consumer (once); events published from then on are handed to it too.
-    pub fn set_consumer(&self, consumer: &Arc<dyn EventConsumer>) {
-        if self.consumer.set(Arc::downgrade(consumer)).is_err() {
-            tracing::warn!("outbox consumer already set");
-        }
-    }
-
-    /// The local consumer, if set.
-    #[must_use]
-    pub fn consumer(&self) -> Option<Arc<dyn EventConsumer>> {
-        self.consumer.get().and_then(Weak::upgrade)
     }
 
     /// Queues journaled events of `stream` for publication.
@@ -117,7 +89,6 @@ async fn run(
     bus: Arc<dyn EventBus>,
     journal: Arc<dyn EventJournal>,
     metrics: RuntimeMetrics,
-    consumer: ConsumerSlot,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH_ITEMS);
     while items.recv_many(&mut batch, MAX_BATCH_ITEMS).await > 0 {
@@ -138,21 +109,13 @@ async fn run(
         }
         if !events.is_empty() {
             publish_with_retry(bus.as_ref(), &events, &metrics).await;
-            if let Some(consumer) = consumer.get().and_then(Weak::upgrade) {
-                consume_with_retry(consumer.as_ref(), &events).await;
-            }
             metrics
                 .outbox_depth
                 .sub(i64::try_from(events.len()).unwrap_or(i64::MAX));
             // All watermarks at once: the journal writes them in one commit, not one each.
-            let marks = watermarks
-                .iter()
-                .map(|(stream, seq)| journal.mark_published(stream, *seq));
-            let results = futures::future::join_all(marks).await;
-            for ((stream, seq), result) in watermarks.iter().zip(results) {
-                if let Err(error) = result {
-                    tracing::warn!(%stream, seq, %error, "published watermark not recorded");
-                }
+            let marks: Vec<(StreamId, u64)> = watermarks.into_iter().collect();
+            if let Err(error) = journal.mark_progress(Cursor::Published, &marks).await {
+                tracing::warn!(streams = marks.len(), %error, "published watermarks not recorded");
             }
         }
         for reply in flushes {
@@ -190,32 +153,16 @@ async fn publish_with_retry(
     }
 }
 
-/// Hands `events` to the local consumer, retrying with backoff until it takes them.
-async fn consume_with_retry(consumer: &dyn EventConsumer, events: &[Arc<Envelope>]) {
-    let mut delay = FIRST_RETRY_DELAY;
-    loop {
-        match consumer.consume(events).await {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(%error, retry_in_ms = delay.as_millis(), "local event consumer failed");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
-            }
-        }
-    }
-}
-
 /// Publishes every event that was journaled but not confirmed published (after a crash or a bus
-/// outage), then advances the watermarks. Returns the number of events republished.
+/// outage), then advances the published cursor. Returns the number of events republished.
 pub async fn republish_unpublished(
     journal: &dyn EventJournal,
     bus: &dyn EventBus,
-    consumer: Option<&dyn EventConsumer>,
     metrics: &RuntimeMetrics,
 ) -> Result<usize, JournalError> {
     let mut republished = 0;
-    for pending in journal.unpublished().await? {
-        let stored = read_all(journal, &pending.stream, pending.published_seq).await?;
+    for pending in journal.lagging(Cursor::Published).await? {
+        let stored = read_all(journal, &pending.stream, pending.done_seq).await?;
         let Some(last_seq) = stored.last().map(|event| event.seq) else {
             continue;
         };
@@ -224,10 +171,9 @@ pub async fn republish_unpublished(
             .map(|event| event.envelope().map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         publish_with_retry(bus, &envelopes, metrics).await;
-        if let Some(consumer) = consumer {
-            consume_with_retry(consumer, &envelopes).await;
-        }
-        journal.mark_published(&pending.stream, last_seq).await?;
+        journal
+            .mark_progress(Cursor::Published, &[(pending.stream, last_seq)])
+            .await?;
         republished += envelopes.len();
     }
     Ok(republished)

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::{EntityContext, now_ms};
 use crate::ports::journal::{JournalError, Snapshot, StoredEvent, read_all};
+use crate::reactor::Inbox;
 
 /// State rebuilt from events.
 pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -25,6 +26,11 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'sta
     fn seq(&self) -> u64;
     /// Folds one event.
     fn apply_event(&mut self, event: &Self::Event, seq: u64, at_ms: u64);
+    /// The inbox of reactions this entity applied, if it receives reactions (see
+    /// [`crate::reactor::Inbox`]); kept in step with the causation ids of its events.
+    fn inbox_mut(&mut self) -> Option<&mut Inbox> {
+        None
+    }
     /// Events between snapshots, given the node's setting. Large states snapshot less often (a
     /// snapshot rewrites the whole state; replaying events is cheap).
     fn snapshot_every(&self, configured: u64) -> u64 {
@@ -68,6 +74,7 @@ impl<A: Aggregate> Persistent<A> {
                 .decode_event::<A::Event>()
                 .map_err(|error| JournalError::Codec(error.to_string()))?;
             state.apply_event(&event, envelope.seq, envelope.timestamp_ms);
+            record_source(&mut state, &envelope.meta, envelope.timestamp_ms);
         }
         context
             .metrics
@@ -85,8 +92,8 @@ impl<A: Aggregate> Persistent<A> {
         })
     }
 
-    /// Journals `events` (durably), then applies them, hands them to live subscribers and the
-    /// outbox, and snapshots when due. On error nothing was applied; the caller should stop the
+    /// Journals `events` (durably), then applies them, hands them to live subscribers, the reactor
+    /// and the outbox, and snapshots when due. On error nothing was applied; the caller should stop the
     /// actor so the next command recovers from the journal.
     pub async fn persist(
         &mut self,
@@ -96,11 +103,12 @@ impl<A: Aggregate> Persistent<A> {
     ) -> Result<Vec<Arc<Envelope>>, JournalError> {
         let expected_seq = self.state.seq();
         let envelopes = self
-            .journal(context, expected_seq, events, meta, now_ms())
+            .journal(context, expected_seq, events, |_| meta, now_ms())
             .await?;
         for (event, envelope) in events.iter().zip(&envelopes) {
             self.state
                 .apply_event(event, envelope.seq, envelope.timestamp_ms);
+            record_source(&mut self.state, &envelope.meta, envelope.timestamp_ms);
         }
         debug_assert_eq!(self.state.seq(), expected_seq + envelopes.len() as u64);
         self.publish(context, &envelopes).await;
@@ -108,42 +116,54 @@ impl<A: Aggregate> Persistent<A> {
     }
 
     /// Journals `events` that the caller has already applied to the state, in memory, at
-    /// `timestamp_ms` (their sequence numbers follow `expected_seq`). Used by actors whose decisions
-    /// chain many events, each seeing the previous one applied. On error the in-memory state is
-    /// ahead of the journal: the caller must stop the actor so it recovers from the journal.
+    /// `timestamp_ms` (their sequence numbers follow `expected_seq`), each with its own metadata
+    /// (`metas[i]` goes with `events[i]`: one append may hold the reactions to several sources).
+    /// Used by actors whose decisions chain many events, each seeing the previous one applied. On
+    /// error the in-memory state is ahead of the journal: the caller must stop the actor so it
+    /// recovers from the journal.
     pub async fn persist_applied(
         &mut self,
         context: &EntityContext,
         expected_seq: u64,
         events: &[A::Event],
-        meta: &EventMeta,
+        metas: &[EventMeta],
         timestamp_ms: u64,
     ) -> Result<Vec<Arc<Envelope>>, JournalError> {
         debug_assert_eq!(self.state.seq(), expected_seq + events.len() as u64);
+        debug_assert_eq!(events.len(), metas.len());
         let envelopes = self
-            .journal(context, expected_seq, events, meta, timestamp_ms)
+            .journal(
+                context,
+                expected_seq,
+                events,
+                |index| &metas[index],
+                timestamp_ms,
+            )
             .await?;
+        for meta in metas {
+            record_source(&mut self.state, meta, timestamp_ms);
+        }
         self.publish(context, &envelopes).await;
         Ok(envelopes)
     }
 
-    async fn journal(
+    async fn journal<'m>(
         &self,
         context: &EntityContext,
         expected_seq: u64,
         events: &[A::Event],
-        meta: &EventMeta,
+        meta_of: impl Fn(usize) -> &'m EventMeta,
         timestamp_ms: u64,
     ) -> Result<Vec<Arc<Envelope>>, JournalError> {
         let mut envelopes = Vec::with_capacity(events.len());
         let mut stored = Vec::with_capacity(events.len());
-        for (offset, event) in (1..).zip(events) {
+        for (index, event) in events.iter().enumerate() {
             let envelope = Envelope::wrap(
                 event,
                 self.stream.clone(),
-                expected_seq + offset,
+                expected_seq + index as u64 + 1,
                 timestamp_ms,
-                meta.clone(),
+                meta_of(index).clone(),
             )
             .map_err(|error| JournalError::Codec(error.to_string()))?;
             stored.push(StoredEvent::from_envelope(&envelope)?);
@@ -158,6 +178,7 @@ impl<A: Aggregate> Persistent<A> {
 
     async fn publish(&mut self, context: &EntityContext, envelopes: &[Arc<Envelope>]) {
         context.feed.notify(&self.stream, envelopes);
+        context.reactor.enqueue(envelopes);
         context
             .outbox
             .enqueue(self.stream.clone(), envelopes.to_vec());
@@ -185,5 +206,15 @@ impl<A: Aggregate> Persistent<A> {
             Ok(()) => self.snapshot_seq = seq,
             Err(error) => tracing::warn!(stream = %self.stream, %error, "snapshot not saved"),
         }
+    }
+}
+
+/// Records in the state's inbox the source event a reaction's event came from, if any.
+fn record_source<A: Aggregate>(state: &mut A, meta: &EventMeta, at_ms: u64) {
+    let Some(inbox) = state.inbox_mut() else {
+        return;
+    };
+    if let Some((source, seq)) = meta.source() {
+        inbox.record(&source, seq, at_ms);
     }
 }

@@ -1,7 +1,7 @@
 //! A deterministic brain for tests and for running without the real brain: it echoes, and hands
 //! off when the customer asks for a human (English or Chinese).
 
-use crate::ports::brain::{Brain, BrainAnswer, BrainInput, BrainReply};
+use crate::ports::brain::{Brain, BrainAnswer, BrainInput, BrainReply, TextFacts};
 use crest_proto::events::HandoffReason;
 
 /// Echoes the customer's text; hands off on "human", "agent", "人工" or "客服".
@@ -36,5 +36,10 @@ impl Brain for EchoBrain {
             }),
             handoff: None,
         }
+    }
+
+    /// The echo brain recognises nothing: no language, no order numbers.
+    fn text_facts(&self, _text: &str) -> TextFacts {
+        TextFacts::default()
     }
 }

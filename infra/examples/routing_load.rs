@@ -50,6 +50,7 @@ fn handoff(tenant: &TenantId, n: u128, vip_like: bool) -> HandoffInfo {
         reason: HandoffReason::CustomerRequest,
         group: Some("after_sales".to_owned()),
         handoff_seq: 1,
+        take_over_by: None,
         summary: HandoffSummary {
             reason: if vip_like {
                 "escalation: anger".to_owned()
@@ -100,7 +101,7 @@ async fn main() {
     .await
     .expect("configured");
     for index in 0..agents {
-        hub.decide(
+        hub.command(
             &tenant,
             DeskCommand::SetAgent {
                 agent: AgentId::new(&tenant, format!("a{index}")).expect("valid"),
@@ -116,7 +117,7 @@ async fn main() {
     // Fill every agent: one offered chat each, accepted.
     let mut next = 0u128;
     for _ in 0..agents {
-        hub.decide(&tenant, DeskCommand::Handoff(handoff(&tenant, next, false)))
+        hub.command(&tenant, DeskCommand::Handoff(handoff(&tenant, next, false)))
             .await
             .expect("handoff");
         next += 1;
@@ -134,7 +135,7 @@ async fn main() {
         .await
         .expect("query");
     for (agent, conversation) in offers {
-        hub.decide(
+        hub.command(
             &tenant,
             DeskCommand::Accept {
                 agent,
@@ -146,7 +147,7 @@ async fn main() {
     }
     // 2,000 waiting chats.
     for _ in 0..waiting {
-        hub.decide(
+        hub.command(
             &tenant,
             DeskCommand::Handoff(handoff(&tenant, next, next.is_multiple_of(7))),
         )
@@ -158,7 +159,7 @@ async fn main() {
     let mut handoffs = Vec::new();
     for _ in 0..500 {
         let started = Instant::now();
-        hub.decide(&tenant, DeskCommand::Handoff(handoff(&tenant, next, false)))
+        hub.command(&tenant, DeskCommand::Handoff(handoff(&tenant, next, false)))
             .await
             .expect("handoff");
         handoffs.push(started.elapsed());
@@ -169,7 +170,7 @@ async fn main() {
     let cycle_started = Instant::now();
     for _ in 0..cycles {
         // Keep the queue at its size.
-        hub.decide(&tenant, DeskCommand::Handoff(handoff(&tenant, next, false)))
+        hub.command(&tenant, DeskCommand::Handoff(handoff(&tenant, next, false)))
             .await
             .expect("handoff");
         next += 1;
@@ -186,7 +187,7 @@ async fn main() {
             .expect("query")
             .expect("an assigned chat");
         let started = Instant::now();
-        hub.decide(
+        hub.command(
             &tenant,
             DeskCommand::ChatFinished {
                 conversation: assigned,
@@ -210,7 +211,7 @@ async fn main() {
             .await
             .expect("query")
             .expect("an offer after capacity freed");
-        hub.decide(
+        hub.command(
             &tenant,
             DeskCommand::Accept {
                 agent: offer.0,

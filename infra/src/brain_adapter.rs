@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use crest_actors::ports::brain::{Brain, BrainAnswer, BrainInput, BrainReply};
+use crest_actors::ports::brain::{Brain, BrainAnswer, BrainInput, BrainReply, TextFacts};
 use crest_brain::engine::{Engine, PastTurn, Speaker, Turn, today_utc};
+use crest_brain::entities::{EntityKind, extract};
+use crest_brain::text::{Lang, detect_language};
 use crest_proto::events::{HandoffReason, Role};
 
 /// The full brain (intent, emotion, entities, knowledge base, commerce tools, policy).
@@ -63,6 +65,28 @@ impl Brain for EngineBrain {
             handoff,
         }
     }
+
+    fn text_facts(&self, text: &str) -> TextFacts {
+        facts_of(text)
+    }
+}
+
+/// The brain's language detection and entity rules applied to one message (no model needed).
+fn facts_of(text: &str) -> TextFacts {
+    let language = match detect_language(text) {
+        Lang::Zh => Some("zh".to_owned()),
+        Lang::En => Some("en".to_owned()),
+        Lang::Other => None,
+    };
+    let order_numbers = extract(text)
+        .into_iter()
+        .filter(|entity| entity.kind == EntityKind::OrderNumber)
+        .map(|entity| entity.value)
+        .collect();
+    TextFacts {
+        language,
+        order_numbers,
+    }
 }
 
 /// A brain that is still being built: the node starts (and recovers, and acknowledges messages) at
@@ -116,5 +140,10 @@ impl Brain for DeferredBrain {
                 )),
             },
         }
+    }
+
+    /// Needs no model: answers at once, also while the brain is being built.
+    fn text_facts(&self, text: &str) -> TextFacts {
+        facts_of(text)
     }
 }

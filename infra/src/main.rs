@@ -274,6 +274,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 presence_grace_ms: args.presence_grace_secs.saturating_mul(1000),
                 ..DeskSettings::default()
             },
+            ..NodeConfig::default()
         },
     };
     // Listen for SIGTERM/ctrl-c before anything else, so a stop during start-up is orderly too.

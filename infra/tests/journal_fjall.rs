@@ -53,9 +53,9 @@ async fn scan_visits_every_event_once() {
 }
 
 #[tokio::test]
-async fn publication_watermark() {
+async fn cursor_progress() {
     let (_dir, journal) = fresh();
-    contract::publication_watermark(&journal).await;
+    contract::cursor_progress(&journal).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

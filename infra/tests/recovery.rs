@@ -167,6 +167,10 @@ impl Brain for StuckBrain {
         std::thread::sleep(Duration::from_secs(2));
         EchoBrain.respond(input)
     }
+
+    fn text_facts(&self, text: &str) -> crest_actors::ports::brain::TextFacts {
+        EchoBrain.text_facts(text)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,8 +26,25 @@ async fn agent_online(client: &Client, agent: &str, capacity: u16) {
     assert_eq!(answer.status, 200, "{:?}", answer.body);
 }
 
-/// Opens a conversation for `customer` and hands it off to after-sales.
+/// Opens a conversation for `customer`, hands it off to after-sales and waits until routing has
+/// decided on it (queued and dispatched, or refused): routing hears of handoffs through the
+/// reactor, after the handoff is acknowledged.
 async fn handoff(client: &Client, customer: &str, reason: &str) -> String {
+    let id = request_handoff(client, customer, reason).await;
+    until("routing decided on the handoff", async || {
+        desk_events(client).await.iter().any(|event| {
+            matches!(
+                event["type"].as_str(),
+                Some("desk.chat_queued" | "desk.chat_refused")
+            ) && event["data"]["conversation"] == id.as_str()
+        })
+    })
+    .await;
+    id
+}
+
+/// Opens a conversation for `customer` and asks for a handoff to after-sales.
+async fn request_handoff(client: &Client, customer: &str, reason: &str) -> String {
     let id = client
         .message("shop", customer, "m1", "我的快递三天没动了")
         .await
@@ -268,7 +285,10 @@ async fn priority_capacity_transfer_resolve_and_tickets_over_the_api() {
         )
         .await;
     assert_eq!(resolved.status, 200, "{:?}", resolved.body);
-    assert!(!ids(&agent(&client, "bob").await["chats"]).contains(&angry));
+    until("routing frees bob's capacity", async || {
+        !ids(&agent(&client, "bob").await["chats"]).contains(&angry)
+    })
+    .await;
 
     // A ticket whose first-response SLA passes gets a breach event.
     let ticket = client
@@ -498,6 +518,10 @@ impl crest_actors::ports::brain::Brain for VipAwareBrain {
             reply: None,
             handoff,
         }
+    }
+
+    fn text_facts(&self, _text: &str) -> crest_actors::ports::brain::TextFacts {
+        crest_actors::ports::brain::TextFacts::default()
     }
 }
 

@@ -124,10 +124,16 @@ pub enum ConversationCommand {
         /// The new owner.
         agent: AgentId,
     },
+    /// A supervisor takes the conversation over (from the bot, the queue or another agent):
+    /// routing assigns it to them directly when they can take it.
+    TakeOver {
+        /// The supervisor.
+        supervisor: AgentId,
+    },
     /// The owning agent sends the conversation back to a group's queue.
     TransferToGroup {
-        /// The agent giving it away.
-        by: AgentId,
+        /// The agent giving it away (`None`: whoever owns it).
+        by: Option<AgentId>,
         /// The group.
         group: String,
     },

@@ -17,6 +17,25 @@ pub struct EventMeta {
     pub idempotency_key: Option<String>,
 }
 
+impl EventMeta {
+    /// Metadata of events caused by event `seq` of `stream` (a reaction): the causation id is
+    /// `<stream>@<seq>`, which the target keeps to ignore the same reaction delivered again.
+    #[must_use]
+    pub fn caused_by(stream: &StreamId, seq: u64) -> Self {
+        Self {
+            causation_id: Some(format!("{stream}@{seq}")),
+            ..Self::default()
+        }
+    }
+
+    /// The source event of a reaction, if the causation id names one (see [`Self::caused_by`]).
+    #[must_use]
+    pub fn source(&self) -> Option<(StreamId, u64)> {
+        let (stream, seq) = self.causation_id.as_deref()?.rsplit_once('@')?;
+        Some((StreamId::parse(stream).ok()?, seq.parse().ok()?))
+    }
+}
+
 /// One persisted event with everything needed to decode it without context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::CodecError;
 use crate::ids::{AgentId, ConversationId, CustomerId, MessageId};
+use crate::routing::HandoffSummary;
 
 /// Who a message in a conversation comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -146,13 +147,43 @@ pub struct BotReplied {
     pub citations: Vec<Citation>,
 }
 
-/// The conversation is to be handed to a human; the bot stops answering.
+/// The conversation is to be handed to a human; the bot stops answering. Version 1: superseded by
+/// [`HandoffRequestedV2`], still decoded (upcast) because persisted events are never rewritten.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandoffRequested {
     /// Why.
     pub reason: HandoffReason,
     /// The skill group asked for, if known.
     pub group: Option<String>,
+}
+
+/// The conversation is to be handed to a human; the bot stops answering. Carries everything
+/// routing needs (the customer and the agent's summary), so nothing reads the conversation back to
+/// route it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffRequestedV2 {
+    /// Why.
+    pub reason: HandoffReason,
+    /// The skill group asked for, if known.
+    pub group: Option<String>,
+    /// The conversation's customer (`None` only in events upcast from version 1).
+    pub customer: Option<CustomerId>,
+    /// What the agent is told: intent, emotion, language, what the bot tried, orders, last words.
+    pub summary: HandoffSummary,
+    /// A supervisor taking the conversation over (assigned directly, outside the queue order).
+    pub take_over_by: Option<AgentId>,
+}
+
+impl From<HandoffRequested> for HandoffRequestedV2 {
+    fn from(old: HandoffRequested) -> Self {
+        Self {
+            summary: HandoffSummary::from_reason(&old.reason),
+            reason: old.reason,
+            group: old.group,
+            customer: None,
+            take_over_by: None,
+        }
+    }
 }
 
 /// A human agent now owns the conversation.
@@ -216,6 +247,18 @@ pub struct HandoffDeclined {
     pub reason: String,
 }
 
+/// The bot ran an after-sales flow (a refund or return request): routing opens a ticket of `kind`
+/// for the customer unless one is open for this conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AfterSalesRequested {
+    /// The customer.
+    pub customer: CustomerId,
+    /// `refund` or `return`.
+    pub kind: String,
+    /// The customer's words (the ticket's subject).
+    pub text: String,
+}
+
 /// Everything that can happen to a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -226,8 +269,8 @@ pub enum ConversationEvent {
     CustomerMessageReceived(CustomerMessageReceived),
     /// See [`BotReplied`].
     BotReplied(BotReplied),
-    /// See [`HandoffRequested`].
-    HandoffRequested(HandoffRequested),
+    /// See [`HandoffRequestedV2`].
+    HandoffRequested(HandoffRequestedV2),
     /// See [`AgentAssigned`].
     AgentAssigned(AgentAssigned),
     /// See [`AgentReplied`].
@@ -242,6 +285,8 @@ pub enum ConversationEvent {
     SystemNotice(SystemNotice),
     /// See [`HandoffDeclined`].
     HandoffDeclined(HandoffDeclined),
+    /// See [`AfterSalesRequested`].
+    AfterSalesRequested(AfterSalesRequested),
 }
 
 /// A customer identity stream's pointer to their open conversation opened.
@@ -280,8 +325,12 @@ pub trait DomainEvent: Sized {
     fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<Self, CodecError>;
 }
 
+/// Implements [`DomainEvent`] for an event enum: each variant's current `(type, version)`, and
+/// optionally the older versions still decoded (`legacy { Variant => "type" @ 1 as OldStruct }`,
+/// upcast with `From<OldStruct>` into the variant's current payload).
 macro_rules! domain_event {
-    ($enum:ident { $($variant:ident => $name:literal @ $version:literal),* $(,)? }) => {
+    ($enum:ident { $($variant:ident => $name:literal @ $version:literal),* $(,)? }
+     $(legacy { $($legacy_variant:ident => $legacy_name:literal @ $legacy_version:literal as $legacy_type:ty),* $(,)? })?) => {
         impl $crate::events::DomainEvent for $enum {
             fn event_type(&self) -> &'static str {
                 match self { $(Self::$variant(_) => $name,)* }
@@ -298,6 +347,8 @@ macro_rules! domain_event {
             fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<Self, $crate::CodecError> {
                 match (event_type, schema_version) {
                     $(($name, $version) => $crate::codec::decode(payload).map(Self::$variant),)*
+                    $($(($legacy_name, $legacy_version) => $crate::codec::decode::<$legacy_type>(payload)
+                        .map(|old| Self::$legacy_variant(old.into())),)*)?
                     _ => Err($crate::CodecError::UnknownEventType {
                         event_type: event_type.to_owned(),
                         schema_version,
@@ -309,6 +360,10 @@ macro_rules! domain_event {
         impl $enum {
             /// Every (event type, schema version) this enum can decode.
             pub const KNOWN_TYPES: &'static [(&'static str, u16)] = &[$(($name, $version)),*];
+
+            /// Older (type, version) pairs still decoded, upcast into the current payloads.
+            pub const LEGACY_TYPES: &'static [(&'static str, u16)] =
+                &[$($(($legacy_name, $legacy_version)),*)?];
         }
     };
 }
@@ -319,7 +374,7 @@ domain_event!(ConversationEvent {
     Started => "conversation.started" @ 1,
     CustomerMessageReceived => "conversation.customer_message_received" @ 1,
     BotReplied => "conversation.bot_replied" @ 1,
-    HandoffRequested => "conversation.handoff_requested" @ 1,
+    HandoffRequested => "conversation.handoff_requested" @ 2,
     AgentAssigned => "conversation.agent_assigned" @ 1,
     AgentReplied => "conversation.agent_replied" @ 1,
     Resolved => "conversation.resolved" @ 1,
@@ -327,6 +382,9 @@ domain_event!(ConversationEvent {
     CsatRated => "conversation.csat_rated" @ 1,
     SystemNotice => "conversation.system_notice" @ 1,
     HandoffDeclined => "conversation.handoff_declined" @ 1,
+    AfterSalesRequested => "conversation.after_sales_requested" @ 1,
+} legacy {
+    HandoffRequested => "conversation.handoff_requested" @ 1 as HandoffRequested,
 });
 
 domain_event!(CustomerEvent {

@@ -415,6 +415,46 @@ impl StreamId {
         self.0.split(':').nth(1).unwrap_or_default()
     }
 
+    /// The tenant as an id (`None` for node-wide streams such as `dir:system:desks`, whose tenant
+    /// part is a valid id too, so only a malformed name gives `None`).
+    #[must_use]
+    pub fn tenant_id(&self) -> Option<TenantId> {
+        TenantId::new(self.tenant()).ok()
+    }
+
+    /// The key after `<kind>:<tenant>:`.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        self.0.splitn(3, ':').nth(2).unwrap_or_default()
+    }
+
+    /// The conversation of a `conv:` stream.
+    #[must_use]
+    pub fn conversation_id(&self) -> Option<ConversationId> {
+        if self.kind() != StreamKind::Conversation {
+            return None;
+        }
+        ConversationId::parse(&self.tenant_id()?, self.key()).ok()
+    }
+
+    /// The customer of a `cust:` stream.
+    #[must_use]
+    pub fn customer_id(&self) -> Option<CustomerId> {
+        if self.kind() != StreamKind::Customer {
+            return None;
+        }
+        CustomerId::new(&self.tenant_id()?, self.key()).ok()
+    }
+
+    /// The agent of an `agent:` stream.
+    #[must_use]
+    pub fn agent_id(&self) -> Option<AgentId> {
+        if self.kind() != StreamKind::Agent {
+            return None;
+        }
+        AgentId::new(&self.tenant_id()?, self.key()).ok()
+    }
+
     /// The slice (0..1024) of this stream.
     #[must_use]
     pub fn slice(&self) -> u16 {
@@ -434,6 +474,25 @@ mod tests {
 
     fn tenant(name: &str) -> TenantId {
         TenantId::new(name).expect("valid tenant")
+    }
+
+    #[test]
+    fn streams_give_back_the_ids_they_were_made_of() {
+        let shop = tenant("shop");
+        let conversation = ConversationId::generate(&shop);
+        let customer = CustomerId::new(&shop, "c-1").expect("valid");
+        let agent = AgentId::new(&shop, "alice").expect("valid");
+        let stream = StreamId::conversation(&conversation);
+        assert_eq!(stream.conversation_id(), Some(conversation.clone()));
+        assert_eq!(
+            stream.customer_id(),
+            None,
+            "a conversation stream is not a customer's"
+        );
+        assert_eq!(StreamId::customer(&customer).customer_id(), Some(customer));
+        assert_eq!(StreamId::agent(&agent).agent_id(), Some(agent));
+        assert_eq!(StreamId::desk(&shop).tenant_id(), Some(shop));
+        assert_eq!(StreamId::desk_directory().key(), "desks");
     }
 
     #[test]

@@ -164,6 +164,22 @@ pub struct HandoffSummary {
     pub last_customer_text: String,
 }
 
+impl HandoffSummary {
+    /// A summary that knows only the reason (events from before summaries were journaled).
+    #[must_use]
+    pub fn from_reason(reason: &crate::events::HandoffReason) -> Self {
+        Self {
+            reason: reason.describe(),
+            intent: None,
+            emotion: None,
+            language: None,
+            bot_intents: Vec::new(),
+            orders: Vec::new(),
+            last_customer_text: String::new(),
+        }
+    }
+}
+
 /// A chat joined a group's queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatQueued {
@@ -250,7 +266,8 @@ pub struct ChatOverflowed {
     pub to: String,
 }
 
-/// A handoff was not queued (the group's queue is full).
+/// A handoff was not queued (the group's queue is full). Version 1: superseded by
+/// [`ChatRefusedV2`], still decoded (upcast).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRefused {
     /// The conversation.
@@ -261,6 +278,44 @@ pub struct ChatRefused {
     pub reason: String,
     /// Sequence number of the conversation's handoff event (a redelivered one stays refused).
     pub handoff_seq: u64,
+}
+
+/// A handoff was not queued (the group's queue is full): the conversation goes back to the bot and
+/// the customer is told `text`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRefusedV2 {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The group.
+    pub group: String,
+    /// `queue_full`.
+    pub reason: String,
+    /// Sequence number of the conversation's handoff event (a redelivered one stays refused).
+    pub handoff_seq: u64,
+    /// What the customer is told (empty in events upcast from version 1: a default is used).
+    pub text: String,
+}
+
+impl From<ChatRefused> for ChatRefusedV2 {
+    fn from(old: ChatRefused) -> Self {
+        Self {
+            conversation: old.conversation,
+            group: old.group,
+            reason: old.reason,
+            handoff_seq: old.handoff_seq,
+            text: String::new(),
+        }
+    }
+}
+
+/// The desk tells a customer something (queue position, an agent joined, night mode): delivered
+/// to the conversation as a system notice by the reactor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerNotified {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The text.
+    pub text: String,
 }
 
 /// A chat left routing: resolved, closed, or transferred back to a queue.
@@ -374,8 +429,8 @@ pub enum DeskEvent {
     ChatAssigned(ChatAssigned),
     /// See [`ChatOverflowed`].
     ChatOverflowed(ChatOverflowed),
-    /// See [`ChatRefused`].
-    ChatRefused(ChatRefused),
+    /// See [`ChatRefusedV2`].
+    ChatRefused(ChatRefusedV2),
     /// See [`ChatEnded`].
     ChatEnded(ChatEnded),
     /// See [`TicketCreated`].
@@ -390,6 +445,8 @@ pub enum DeskEvent {
     TicketLinked(TicketLinked),
     /// See [`SlaBreached`].
     SlaBreached(SlaBreached),
+    /// See [`CustomerNotified`].
+    CustomerNotified(CustomerNotified),
 }
 
 /// A tenant's routing desk came into existence (directory stream `dir:system:desks`).
@@ -419,7 +476,7 @@ crate::events::domain_event!(DeskEvent {
     OfferWithdrawn => "desk.offer_withdrawn" @ 1,
     ChatAssigned => "desk.chat_assigned" @ 1,
     ChatOverflowed => "desk.chat_overflowed" @ 1,
-    ChatRefused => "desk.chat_refused" @ 1,
+    ChatRefused => "desk.chat_refused" @ 2,
     ChatEnded => "desk.chat_ended" @ 1,
     TicketCreated => "desk.ticket_created" @ 1,
     TicketStatusChanged => "desk.ticket_status_changed" @ 1,
@@ -427,6 +484,9 @@ crate::events::domain_event!(DeskEvent {
     TicketCommented => "desk.ticket_commented" @ 1,
     TicketLinked => "desk.ticket_linked" @ 1,
     SlaBreached => "desk.sla_breached" @ 1,
+    CustomerNotified => "desk.customer_notified" @ 1,
+} legacy {
+    ChatRefused => "desk.chat_refused" @ 1 as ChatRefused,
 });
 
 crate::events::domain_event!(DirectoryEvent {

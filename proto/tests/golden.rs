@@ -25,17 +25,17 @@ use std::sync::OnceLock;
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
-    AgentAssigned, AgentReplied, BotReplied, Citation, Closed, ConversationEnded,
-    ConversationEvent, ConversationOpened, CsatRated, CustomerEvent, CustomerMessageReceived,
-    DomainEvent, Emotion, HandoffDeclined, HandoffReason, HandoffRequested, Resolved, Started,
-    SystemNotice,
+    AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, Citation, Closed,
+    ConversationEnded, ConversationEvent, ConversationOpened, CsatRated, CustomerEvent,
+    CustomerMessageReceived, DomainEvent, Emotion, HandoffDeclined, HandoffReason,
+    HandoffRequested, HandoffRequestedV2, Resolved, Started, SystemNotice,
 };
 use crest_proto::routing::{
     AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
-    ChatOverflowed, ChatQueued, ChatRefused, CustomerTierSet, DeskEvent, DeskOpened,
-    DirectoryEvent, GroupConfigured, HandoffSummary, OfferWithdrawn, Presence, PresenceChanged,
-    RoutingTableSet, SlaBreached, TicketAssigned, TicketCommented, TicketCreated, TicketLinked,
-    TicketStatus, TicketStatusChanged, Tier,
+    ChatOverflowed, ChatQueued, ChatRefused, ChatRefusedV2, CustomerNotified, CustomerTierSet,
+    DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary, OfferWithdrawn,
+    Presence, PresenceChanged, RoutingTableSet, SlaBreached, TicketAssigned, TicketCommented,
+    TicketCreated, TicketLinked, TicketStatus, TicketStatusChanged, Tier,
 };
 use crest_proto::{
     AgentId, ConversationId, CustomerId, Envelope, MessageId, StreamId, TenantId, TicketId,
@@ -127,9 +127,12 @@ fn conversation_samples() -> Vec<(ConversationEvent, StreamId)> {
                 },
             ],
         }),
-        E::HandoffRequested(HandoffRequested {
+        E::HandoffRequested(HandoffRequestedV2 {
             reason: HandoffReason::Escalation("客户连续两次表达不满".to_owned()),
             group: Some("after-sales".to_owned()),
+            customer: Some(customer()),
+            summary: summary(),
+            take_over_by: Some(other_agent()),
         }),
         E::AgentAssigned(AgentAssigned { agent: agent() }),
         E::AgentReplied(AgentReplied {
@@ -154,6 +157,11 @@ fn conversation_samples() -> Vec<(ConversationEvent, StreamId)> {
         E::HandoffDeclined(HandoffDeclined {
             reason: "queue_full".to_owned(),
         }),
+        E::AfterSalesRequested(AfterSalesRequested {
+            customer: customer(),
+            kind: "refund".to_owned(),
+            text: "我要退款，订单 #A1024".to_owned(),
+        }),
     ];
     let stream = StreamId::conversation(&conversation());
     events
@@ -177,6 +185,21 @@ fn customer_samples() -> Vec<(CustomerEvent, StreamId)> {
         .into_iter()
         .map(|event| (event, stream.clone()))
         .collect()
+}
+
+fn summary() -> HandoffSummary {
+    HandoffSummary {
+        reason: "escalation: 客户连续两次表达不满".to_owned(),
+        intent: Some("refund_request".to_owned()),
+        emotion: Some(Emotion {
+            label: "anger".to_owned(),
+            score: 0.875,
+        }),
+        language: Some("zh".to_owned()),
+        bot_intents: vec!["order_status".to_owned(), "refund_request".to_owned()],
+        orders: vec!["A1024".to_owned()],
+        last_customer_text: "我要退款，马上！".to_owned(),
+    }
 }
 
 fn other_agent() -> AgentId {
@@ -237,18 +260,7 @@ fn desk_samples() -> Vec<(DeskEvent, StreamId)> {
                 "handoff: escalation: 客户连续两次表达不满".to_owned(),
             ],
             handoff_seq: 12,
-            summary: HandoffSummary {
-                reason: "escalation: 客户连续两次表达不满".to_owned(),
-                intent: Some("refund_request".to_owned()),
-                emotion: Some(Emotion {
-                    label: "anger".to_owned(),
-                    score: 0.875,
-                }),
-                language: Some("zh".to_owned()),
-                bot_intents: vec!["order_status".to_owned(), "refund_request".to_owned()],
-                orders: vec!["A1024".to_owned()],
-                last_customer_text: "我要退款，马上！".to_owned(),
-            },
+            summary: summary(),
             waiting_since_ms: TIMESTAMP_MS - 30_000,
         }),
         E::ChatOffered(ChatOffered {
@@ -288,11 +300,16 @@ fn desk_samples() -> Vec<(DeskEvent, StreamId)> {
             from: "pre_sales".to_owned(),
             to: "general".to_owned(),
         }),
-        E::ChatRefused(ChatRefused {
+        E::ChatRefused(ChatRefusedV2 {
             conversation: conversation(),
             group: "general".to_owned(),
             reason: "queue_full".to_owned(),
             handoff_seq: 12,
+            text: "当前排队已满，我们已为您创建工单。".to_owned(),
+        }),
+        E::CustomerNotified(CustomerNotified {
+            conversation: conversation(),
+            text: "您正在排队等待人工客服，当前排在第 2 位。".to_owned(),
         }),
         E::ChatEnded(ChatEnded {
             conversation: conversation(),
@@ -613,6 +630,16 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
                 .expect("golden file names are UTF-8")
         })
         .collect();
+    let legacy: BTreeSet<String> = ConversationEvent::LEGACY_TYPES
+        .iter()
+        .chain(DeskEvent::LEGACY_TYPES)
+        .map(|&(event_type, version)| golden_file_name(event_type, version))
+        .collect();
+    assert!(
+        legacy.is_disjoint(&expected),
+        "a legacy version is also current"
+    );
+    let expected: BTreeSet<String> = expected.union(&legacy).cloned().collect();
     let missing: Vec<&String> = expected.difference(&on_disk).collect();
     let unknown: Vec<&String> = on_disk.difference(&expected).collect();
     assert!(
@@ -624,13 +651,68 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
     );
 }
 
+/// Superseded versions keep their golden files, which must still decode: into the current
+/// payload, through the upcaster.
+#[test]
+fn legacy_versions_still_decode_through_their_upcasters() {
+    fn check<E: DomainEvent + PartialEq + Debug>(name: &str, legacy_payload: &[u8], want: &E) {
+        let text = fs::read_to_string(golden_dir().join(name)).expect("legacy golden file");
+        let bytes = from_hex(&text).expect("hex");
+        let decoded = Envelope::from_bytes(&bytes).expect("envelope decodes");
+        assert_eq!(
+            decoded.payload, legacy_payload,
+            "{name}: the legacy payload's encoding changed"
+        );
+        assert_eq!(
+            &decoded.decode_event::<E>().expect("upcasts"),
+            want,
+            "{name}"
+        );
+    }
+    let handoff_v1 = HandoffRequested {
+        reason: HandoffReason::Escalation("客户连续两次表达不满".to_owned()),
+        group: Some("after-sales".to_owned()),
+    };
+    check(
+        "conversation.handoff_requested.v1.hex",
+        &crest_proto::codec::encode(&handoff_v1).expect("encodes"),
+        &ConversationEvent::HandoffRequested(HandoffRequestedV2 {
+            reason: handoff_v1.reason.clone(),
+            group: handoff_v1.group.clone(),
+            customer: None,
+            summary: HandoffSummary::from_reason(&handoff_v1.reason),
+            take_over_by: None,
+        }),
+    );
+    let refused_v1 = ChatRefused {
+        conversation: conversation(),
+        group: "general".to_owned(),
+        reason: "queue_full".to_owned(),
+        handoff_seq: 12,
+    };
+    check(
+        "desk.chat_refused.v1.hex",
+        &crest_proto::codec::encode(&refused_v1).expect("encodes"),
+        &DeskEvent::ChatRefused(ChatRefusedV2 {
+            conversation: conversation(),
+            group: "general".to_owned(),
+            reason: "queue_full".to_owned(),
+            handoff_seq: 12,
+            text: String::new(),
+        }),
+    );
+}
+
 /// `HandoffReason` gained `Transferred` at the end: old variants keep their bytes (the golden
 /// `conversation.handoff_requested` sample above is an `Escalation`), the new one round-trips.
 #[test]
 fn a_transferred_handoff_round_trips() {
-    let event = ConversationEvent::HandoffRequested(HandoffRequested {
+    let event = ConversationEvent::HandoffRequested(HandoffRequestedV2 {
         reason: HandoffReason::Transferred("agent-007".to_owned()),
         group: Some("after_sales".to_owned()),
+        customer: Some(customer()),
+        summary: HandoffSummary::from_reason(&HandoffReason::Transferred("agent-007".to_owned())),
+        take_over_by: None,
     });
     let bytes = envelope(&event, StreamId::conversation(&conversation()))
         .to_bytes()

@@ -11,7 +11,7 @@ use crest_proto::{ConversationId, MessageId, StreamId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
-use super::decide::{Decision, Rejection, decide, needs_bot_answer};
+use super::decide::{Decision, Rejection, decide_with, needs_bot_answer};
 use super::state::ConversationState;
 use crate::context::EntityContext;
 use crate::persistence::Persistent;
@@ -30,6 +30,9 @@ pub struct CommandAck {
     pub seq: u64,
     /// True if the command had been applied before.
     pub duplicate: bool,
+    /// The stream's last sequence number if the command appended events (`None`: it changed
+    /// nothing), for waiting on the reactions to them.
+    pub appended_to: Option<u64>,
 }
 
 /// Why a command failed.
@@ -286,7 +289,20 @@ async fn run_command(
     let Some(persistent) = running.persistent.as_mut() else {
         return Err(CommandError::Unavailable);
     };
-    let decision = decide(&persistent.state, command)?;
+    if let Some((source, seq)) = meta.source()
+        && persistent.state.inbox.applied(&source, seq)
+    {
+        // A reaction delivered again (the reactor resumed after a crash): applied once already.
+        return Ok(CommandAck {
+            conversation: running.id.clone(),
+            message_id: None,
+            seq: persistent.state.seq,
+            duplicate: true,
+            appended_to: None,
+        });
+    }
+    let brain = &running.context.brain;
+    let decision = decide_with(&persistent.state, command, &|text| brain.text_facts(text))?;
     let events = match decision {
         Decision::Duplicate { message_id, seq } => {
             if matches!(command, ConversationCommand::ReceiveCustomerMessage { .. }) {
@@ -297,6 +313,7 @@ async fn run_command(
                 message_id: Some(message_id),
                 seq,
                 duplicate: true,
+                appended_to: None,
             });
         }
         Decision::Nothing => {
@@ -305,12 +322,14 @@ async fn run_command(
                 message_id: None,
                 seq: persistent.state.seq,
                 duplicate: false,
+                appended_to: None,
             });
         }
         Decision::Emit(events) => events,
     };
     let envelopes = persistent.persist(&running.context, &events, meta).await?;
     let (message_id, seq) = main_message(&events, &envelopes);
+    let appended_to = envelopes.last().map(|envelope| envelope.seq);
     if matches!(command, ConversationCommand::ReceiveCustomerMessage { .. }) {
         running.context.metrics.customer_messages.inc();
     }
@@ -331,6 +350,7 @@ async fn run_command(
         message_id,
         seq,
         duplicate: false,
+        appended_to,
     })
 }
 

@@ -76,9 +76,15 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
         }
         ConversationEvent::HandoffRequested(handoff) => {
             state.unanswered.clear();
-            state.status = Status::Queued;
+            // A take-over of a chat an agent owns keeps the owner until routing reassigns it (if
+            // the supervisor cannot take it, nothing changes).
+            let owned = matches!(state.status, Status::Assigned(_));
+            if !(owned && handoff.take_over_by.is_some()) {
+                state.status = Status::Queued;
+            }
             state.handoff = Some(handoff.reason.clone());
         }
+        ConversationEvent::AfterSalesRequested(_) => {}
         ConversationEvent::AgentAssigned(assigned) => {
             state.status = Status::Assigned(assigned.agent.clone());
         }

@@ -3,12 +3,24 @@
 use crest_proto::MessageId;
 use crest_proto::commands::ConversationCommand;
 use crest_proto::events::{
-    AgentAssigned, AgentReplied, BotReplied, Closed, ConversationEvent, CsatRated,
-    CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequested, Resolved, Started,
-    SystemNotice,
+    AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, Closed, ConversationEvent,
+    CsatRated, CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequestedV2,
+    Resolved, Started, SystemNotice,
 };
 
 use super::state::{ConversationState, Status};
+use super::summary::summarize;
+use crate::ports::brain::TextFacts;
+
+/// Bot intents whose flow opens an after-sales ticket, and the ticket's kind.
+const AFTER_SALES_INTENTS: [(&str, &str); 2] =
+    [("refund_request", "refund"), ("return_request", "return")];
+
+/// What a customer is told when routing refused a handoff without saying why in its own words
+/// (refusals journaled before refusals carried their text).
+pub const DEFAULT_DECLINE_TEXT: &str = "当前人工客服繁忙，我们已为您登记，客服会尽快联系您；在此期间智能助手可以继续为您服务。\
+     All our agents are busy right now: we noted your request and will get back to you; meanwhile \
+     the assistant can keep helping you here.";
 
 /// What a command leads to when it is not rejected.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,11 +64,34 @@ pub enum Rejection {
     InvalidScore,
 }
 
-/// Decides what `command` does to a conversation in `state`. Pure: no I/O, no clock, no randomness.
+/// Decides what `command` does to a conversation in `state`, without text facts for handoff
+/// summaries (no language or order numbers): see [`decide_with`].
 pub fn decide(
     state: &ConversationState,
     command: &ConversationCommand,
 ) -> Result<Decision, Rejection> {
+    decide_with(state, command, &|_| TextFacts::default())
+}
+
+/// Decides what `command` does to a conversation in `state`. `facts` tells the language and order
+/// numbers of a customer message, for the summary a handoff carries. Pure as long as `facts` is:
+/// no I/O, no clock, no randomness.
+#[allow(clippy::too_many_lines)]
+pub fn decide_with(
+    state: &ConversationState,
+    command: &ConversationCommand,
+    facts: &dyn Fn(&str) -> TextFacts,
+) -> Result<Decision, Rejection> {
+    let handoff =
+        |state: &ConversationState, reason: &HandoffReason, group: Option<String>, take_over_by| {
+            ConversationEvent::HandoffRequested(HandoffRequestedV2 {
+                reason: reason.clone(),
+                group,
+                customer: state.customer.clone(),
+                summary: summarize(state, reason, facts),
+                take_over_by,
+            })
+        };
     match command {
         ConversationCommand::ReceiveCustomerMessage {
             conversation,
@@ -99,7 +134,7 @@ pub fn decide(
         }
         ConversationCommand::RecordBotReply {
             reply,
-            handoff,
+            handoff: requested,
             in_reply_to,
         } => {
             let bot_owns = state.status == Status::Bot;
@@ -107,7 +142,7 @@ pub fn decide(
                 // The bot lost ownership meanwhile, or this message was answered already.
                 return Ok(Decision::Nothing);
             }
-            let mut events = Vec::with_capacity(2);
+            let mut events = Vec::with_capacity(3);
             if let Some(reply) = reply {
                 events.push(ConversationEvent::BotReplied(BotReplied {
                     message: reply.message_id.clone(),
@@ -118,12 +153,28 @@ pub fn decide(
                     emotion: reply.emotion.clone(),
                     citations: reply.citations.clone(),
                 }));
+                let after_sales = AFTER_SALES_INTENTS
+                    .iter()
+                    .find(|(intent, _)| reply.intent.as_deref() == Some(*intent));
+                if let (Some((_, kind)), Some(customer), Some(asked)) =
+                    (after_sales, &state.customer, state.message(in_reply_to))
+                {
+                    events.push(ConversationEvent::AfterSalesRequested(
+                        AfterSalesRequested {
+                            customer: customer.clone(),
+                            kind: (*kind).to_owned(),
+                            text: asked.text.clone(),
+                        },
+                    ));
+                }
             }
-            if let Some((reason, group)) = handoff {
-                events.push(ConversationEvent::HandoffRequested(HandoffRequested {
-                    reason: reason.clone(),
-                    group: group.clone(),
-                }));
+            if let Some((reason, group)) = requested {
+                // The summary includes the reply recorded with the handoff.
+                let mut after = state.clone();
+                for (offset, event) in (1..).zip(&events) {
+                    super::apply::apply(&mut after, event, state.seq + offset, 0);
+                }
+                events.push(handoff(&after, reason, group.clone(), None));
             }
             if events.is_empty() {
                 return Ok(Decision::Nothing);
@@ -135,14 +186,23 @@ pub fn decide(
             Status::Closed => Err(Rejection::Closed),
             // Already with humans (or waiting for them): a second request changes nothing.
             Status::Queued | Status::Assigned(_) => Ok(Decision::Nothing),
-            Status::Bot | Status::Resolved => {
-                Ok(Decision::Emit(vec![ConversationEvent::HandoffRequested(
-                    HandoffRequested {
-                        reason: reason.clone(),
-                        group: group.clone(),
-                    },
-                )]))
-            }
+            Status::Bot | Status::Resolved => Ok(Decision::Emit(vec![handoff(
+                state,
+                reason,
+                group.clone(),
+                None,
+            )])),
+        },
+        ConversationCommand::TakeOver { supervisor } => match &state.status {
+            Status::New => Err(Rejection::NotStarted),
+            Status::Closed => Err(Rejection::Closed),
+            Status::Assigned(owner) if owner == supervisor => Ok(Decision::Nothing),
+            _ => Ok(Decision::Emit(vec![handoff(
+                state,
+                &HandoffReason::Supervisor,
+                None,
+                Some(supervisor.clone()),
+            )])),
         },
         ConversationCommand::AssignAgent { agent } => match &state.status {
             Status::New => Err(Rejection::NotStarted),
@@ -217,6 +277,12 @@ pub fn decide(
             message_id,
             text,
         } => match &state.status {
+            Status::Queued if text.is_empty() => Ok(Decision::Emit(vec![
+                notice(message_id, DEFAULT_DECLINE_TEXT),
+                ConversationEvent::HandoffDeclined(HandoffDeclined {
+                    reason: reason.clone(),
+                }),
+            ])),
             Status::Queued => Ok(Decision::Emit(vec![
                 notice(message_id, text),
                 ConversationEvent::HandoffDeclined(HandoffDeclined {
@@ -235,25 +301,20 @@ pub fn decide(
                 Status::Closed => Err(Rejection::Closed),
                 Status::Assigned(owner) if owner == agent => Ok(Decision::Nothing),
                 Status::Queued | Status::Assigned(_) => Ok(Decision::Emit(vec![assigned])),
-                // A supervisor takes the conversation from the bot: the handoff is recorded first.
-                Status::Bot | Status::Resolved => Ok(Decision::Emit(vec![
-                    ConversationEvent::HandoffRequested(HandoffRequested {
-                        reason: HandoffReason::Supervisor,
-                        group: None,
-                    }),
-                    assigned,
-                ])),
+                // Routing assigned it, but the conversation left routing meanwhile (resolved, or
+                // given back to the bot): moot. Routing ends the chat when it hears of that.
+                Status::Bot | Status::Resolved => Ok(Decision::Nothing),
             }
         }
         ConversationCommand::TransferToGroup { by, group } => match &state.status {
             Status::New => Err(Rejection::NotStarted),
             Status::Closed => Err(Rejection::Closed),
-            Status::Assigned(owner) if owner == by => {
-                Ok(Decision::Emit(vec![ConversationEvent::HandoffRequested(
-                    HandoffRequested {
-                        reason: HandoffReason::Transferred(by.key().to_owned()),
-                        group: Some(group.clone()),
-                    },
+            Status::Assigned(owner) if by.as_ref().is_none_or(|by| by == owner) => {
+                Ok(Decision::Emit(vec![handoff(
+                    state,
+                    &HandoffReason::Transferred(owner.key().to_owned()),
+                    Some(group.clone()),
+                    None,
                 )]))
             }
             _ => Err(Rejection::NotOwner),

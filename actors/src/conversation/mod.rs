@@ -4,6 +4,7 @@ pub mod actor;
 pub mod apply;
 pub mod decide;
 pub mod state;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 
@@ -11,7 +12,7 @@ use crest_proto::events::ConversationEvent;
 
 use crate::persistence::Aggregate;
 pub use actor::{CommandAck, CommandError, ConversationActor, ConversationMsg};
-pub use decide::{Decision, Rejection, decide};
+pub use decide::{Decision, Rejection, decide, decide_with};
 pub use state::{ConversationState, Status};
 
 impl Aggregate for ConversationState {
@@ -25,5 +26,9 @@ impl Aggregate for ConversationState {
 
     fn apply_event(&mut self, event: &ConversationEvent, seq: u64, at_ms: u64) {
         apply::apply(self, event, seq, at_ms);
+    }
+
+    fn inbox_mut(&mut self) -> Option<&mut crate::reactor::Inbox> {
+        Some(&mut self.inbox)
     }
 }

@@ -6,9 +6,11 @@ use crest_proto::events::{Emotion, HandoffReason, Role};
 use crest_proto::{AgentId, ConversationId, CustomerId, MessageId};
 use serde::{Deserialize, Serialize};
 
+use crate::reactor::Inbox;
+
 /// Version of the snapshot encoding of [`ConversationState`]; bump it when the struct changes
 /// (older snapshots are then ignored and the state is rebuilt from events).
-pub const STATE_SCHEMA_VERSION: u16 = 2;
+pub const STATE_SCHEMA_VERSION: u16 = 3;
 
 /// Who owns the conversation and where it is in its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +106,8 @@ pub struct ConversationState {
     pub handoff: Option<HandoffReason>,
     /// The customer's rating, if given.
     pub csat: Option<u8>,
+    /// Reactions applied (from the routing desk), so one delivered again is ignored.
+    pub inbox: Inbox,
 }
 
 impl ConversationState {

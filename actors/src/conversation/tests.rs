@@ -1,9 +1,7 @@
 //! Table tests of `decide` and `apply`.
 
 use crest_proto::commands::{BotReply, ConversationCommand, InboundMessage};
-use crest_proto::events::{
-    AgentAssigned, ConversationEvent, HandoffReason, HandoffRequested, Role,
-};
+use crest_proto::events::{AgentAssigned, ConversationEvent, HandoffReason, Role};
 use crest_proto::{AgentId, ConversationId, CustomerId, MessageId, TenantId};
 
 use super::apply::apply;
@@ -427,36 +425,31 @@ fn a_declined_handoff_gives_a_queued_conversation_back_to_the_bot() {
 }
 
 #[test]
-fn a_transfer_to_an_agent_reassigns_or_takes_over_from_the_bot() {
+fn routing_assigns_queued_or_assigned_conversations_and_a_late_assignment_is_moot() {
     let to_bob = ConversationCommand::TransferToAgent {
         agent: agent("bob"),
     };
     let assigned_bob = ConversationEvent::AgentAssigned(AgentAssigned {
         agent: agent("bob"),
     });
-    let take_over = vec![
-        ConversationEvent::HandoffRequested(HandoffRequested {
-            reason: HandoffReason::Supervisor,
-            group: None,
-        }),
-        assigned_bob.clone(),
-    ];
     // (stage, expected decision)
     let cases = [
         ("new", Err(Rejection::NotStarted)),
         ("queued", Ok(Decision::Emit(vec![assigned_bob.clone()]))),
-        ("assigned", Ok(Decision::Emit(vec![assigned_bob.clone()]))),
-        ("bot", Ok(Decision::Emit(take_over.clone()))),
-        ("resolved", Ok(Decision::Emit(take_over))),
+        ("assigned", Ok(Decision::Emit(vec![assigned_bob]))),
+        // Routing's assignment arrives after the conversation left routing: nothing happens (the
+        // desk ends the chat when it hears of the resolution).
+        ("bot", Ok(Decision::Nothing)),
+        ("resolved", Ok(Decision::Nothing)),
         ("closed", Err(Rejection::Closed)),
     ];
     for (stage, expected) in cases {
         let mut state = in_stage(stage);
+        let moved = matches!(&expected, Ok(Decision::Emit(_)));
         assert_eq!(decide(&state, &to_bob), expected, "{stage}");
-        if expected.is_ok() {
+        if moved {
             run(&mut state, &to_bob);
             assert_eq!(state.status, Status::Assigned(agent("bob")), "{stage}");
-            assert!(state.handoff.is_some(), "{stage}: a handoff is on record");
             assert_eq!(
                 decide(&state, &to_bob),
                 Ok(Decision::Nothing),
@@ -464,28 +457,153 @@ fn a_transfer_to_an_agent_reassigns_or_takes_over_from_the_bot() {
             );
         }
     }
-    // A take-over from the bot silences it.
+}
+
+#[test]
+fn a_take_over_asks_routing_and_keeps_an_owner_until_routing_moves_the_chat() {
+    let by_sue = ConversationCommand::TakeOver {
+        supervisor: agent("sue"),
+    };
+    // From the bot: the bot is silenced and the handoff names the supervisor.
     let mut state = in_stage("bot");
-    run(&mut state, &to_bob);
-    assert_eq!(state.handoff, Some(HandoffReason::Supervisor));
+    let events = run(&mut state, &by_sue);
+    let [ConversationEvent::HandoffRequested(handoff)] = events.as_slice() else {
+        panic!("one handoff, got {events:?}");
+    };
+    assert_eq!(handoff.reason, HandoffReason::Supervisor);
+    assert_eq!(handoff.take_over_by, Some(agent("sue")));
+    assert_eq!(handoff.customer, Some(customer()));
+    assert_eq!(state.status, Status::Queued);
     let events = run(&mut state, &inbound("m-2", "hello?"));
     assert!(!needs_bot_answer(&state, &events));
+    // From another agent: ann keeps the chat until routing gives it to sue.
+    let mut state = in_stage("assigned");
+    run(&mut state, &by_sue);
+    assert_eq!(state.status, Status::Assigned(agent("ann")));
+    run(
+        &mut state,
+        &ConversationCommand::TransferToAgent {
+            agent: agent("sue"),
+        },
+    );
+    assert_eq!(state.status, Status::Assigned(agent("sue")));
+    assert_eq!(decide(&state, &by_sue), Ok(Decision::Nothing));
+    assert_eq!(
+        decide(&in_stage("new"), &by_sue),
+        Err(Rejection::NotStarted)
+    );
+    assert_eq!(decide(&in_stage("closed"), &by_sue), Err(Rejection::Closed));
+}
+
+#[test]
+fn a_handoff_carries_the_customer_and_the_summary_routing_needs() {
+    let mut state = in_stage("bot");
+    run(
+        &mut state,
+        &inbound("m-2", "where is my order 2026111100001? I want a human"),
+    );
+    let facts = |text: &str| crate::ports::brain::TextFacts {
+        language: Some(if text.is_ascii() { "en" } else { "zh" }.to_owned()),
+        order_numbers: text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|run| run.len() >= 10)
+            .map(str::to_owned)
+            .collect(),
+    };
+    let request = ConversationCommand::RequestHandoff {
+        reason: HandoffReason::CustomerRequest,
+        group: Some("after_sales".to_owned()),
+    };
+    let Ok(Decision::Emit(events)) = super::decide::decide_with(&state, &request, &facts) else {
+        panic!("a handoff");
+    };
+    let [ConversationEvent::HandoffRequested(handoff)] = events.as_slice() else {
+        panic!("one handoff, got {events:?}");
+    };
+    assert_eq!(handoff.customer, Some(customer()));
+    assert_eq!(handoff.group.as_deref(), Some("after_sales"));
+    assert_eq!(handoff.take_over_by, None);
+    let summary = &handoff.summary;
+    assert_eq!(summary.reason, "customer_request");
+    assert_eq!(summary.language.as_deref(), Some("en"));
+    assert_eq!(summary.orders, ["2026111100001"]);
+    assert_eq!(
+        summary.last_customer_text,
+        "where is my order 2026111100001? I want a human"
+    );
+}
+
+#[test]
+fn a_refund_answer_asks_routing_for_an_after_sales_ticket() {
+    let mut state = in_stage("bot");
+    let asked = state.messages[0].id.clone();
+    let reply = |intent: &str| ConversationCommand::RecordBotReply {
+        reply: Some(crest_proto::commands::BotReply {
+            message_id: MessageId::generate(&tenant()),
+            in_reply_to: asked.clone(),
+            text: "ok".to_owned(),
+            intent: Some(intent.to_owned()),
+            confidence: 0.9,
+            emotion: None,
+            citations: Vec::new(),
+        }),
+        handoff: Some((HandoffReason::CustomerRequest, None)),
+        in_reply_to: asked.clone(),
+    };
+    let events = run(&mut state.clone(), &reply("order_status"));
+    assert!(
+        !events
+            .iter()
+            .any(|event| matches!(event, ConversationEvent::AfterSalesRequested(_))),
+        "{events:?}"
+    );
+    let events = run(&mut state, &reply("refund_request"));
+    let [
+        ConversationEvent::BotReplied(_),
+        ConversationEvent::AfterSalesRequested(request),
+        ConversationEvent::HandoffRequested(handoff),
+    ] = events.as_slice()
+    else {
+        panic!("reply, ticket request, handoff: {events:?}");
+    };
+    assert_eq!(request.kind, "refund");
+    assert_eq!(request.customer, customer());
+    assert_eq!(request.text, "hello");
+    assert_eq!(
+        handoff.summary.bot_intents,
+        ["refund_request"],
+        "the summary includes the reply recorded with it"
+    );
 }
 
 #[test]
 fn only_the_owner_transfers_a_conversation_to_a_group() {
     let by = |name: &str| ConversationCommand::TransferToGroup {
-        by: agent(name),
+        by: Some(agent(name)),
         group: "after_sales".to_owned(),
     };
     let mut state = in_stage("assigned");
     let events = run(&mut state, &by("ann"));
+    let [ConversationEvent::HandoffRequested(handoff)] = events.as_slice() else {
+        panic!("one handoff, got {events:?}");
+    };
     assert_eq!(
-        events,
-        [ConversationEvent::HandoffRequested(HandoffRequested {
-            reason: HandoffReason::Transferred(agent("ann").key().to_owned()),
-            group: Some("after_sales".to_owned()),
-        })]
+        handoff.reason,
+        HandoffReason::Transferred(agent("ann").key().to_owned())
+    );
+    assert_eq!(handoff.group.as_deref(), Some("after_sales"));
+    // Without `by`, the owner gives it away.
+    let owner_gives = ConversationCommand::TransferToGroup {
+        by: None,
+        group: "after_sales".to_owned(),
+    };
+    assert!(matches!(
+        decide(&in_stage("assigned"), &owner_gives),
+        Ok(Decision::Emit(_))
+    ));
+    assert_eq!(
+        decide(&in_stage("bot"), &owner_gives),
+        Err(Rejection::NotOwner)
     );
     assert_eq!(state.status, Status::Queued);
     // The old owner may not reply any more.

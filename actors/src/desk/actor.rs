@@ -1,26 +1,25 @@
 //! The desk actor: one per tenant. Runs commands through [`execute`], journals the events, arms the
-//! next timer from the state (so timers survive restarts: deadlines are in the events), tells
-//! waiting customers their queue position, and carries out effects on conversations outside its
-//! handler.
+//! next timer from the state (so timers survive restarts: deadlines are in the events) and tells
+//! waiting customers their queue position (journaled notices). What a decision means for a
+//! conversation (an assignment, a notice, a refusal) is a desk event; the reactor delivers it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crest_proto::commands::ConversationCommand;
 use crest_proto::envelope::EventMeta;
-use crest_proto::{ConversationId, MessageId, StreamId, TenantId};
+use crest_proto::routing::{CustomerNotified, DeskEvent};
+use crest_proto::{ConversationId, StreamId, TenantId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
 use super::decide::{
-    DeskCommand, DeskRejection, DeskSettings, Effect, execute, next_deadline, waiting_order,
+    DeskCommand, DeskRejection, DeskSettings, execute, next_deadline, waiting_order,
 };
 use super::state::{ChatStage, DeskState};
 use crate::context::EntityContext;
-use crate::persistence::Persistent;
+use crate::persistence::{Aggregate, Persistent};
 use crate::ports::journal::JournalError;
-use crate::shard::ShardRegion;
 
 /// How often waiting customers may be told a changed queue position.
 const POSITION_NOTICE_INTERVAL_MS: u64 = 15_000;
@@ -53,9 +52,9 @@ impl DeskClock {
     }
 }
 
-/// What a desk command answers once its events are journaled: the number of events and the effects
-/// on conversations, which the caller carries out (with [`run_effects`]).
-pub type DeskReply = oneshot::Sender<Result<(usize, Vec<Effect>), DeskCommandError>>;
+/// What a desk command answers once its events are journaled: the desk's last sequence number if
+/// it appended events (`None`: the command changed nothing).
+pub type DeskReply = oneshot::Sender<Result<Option<u64>, DeskCommandError>>;
 
 /// Why a desk command failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,12 +72,12 @@ pub type DeskQuery = Box<dyn FnOnce(&DeskState, u64) + Send>;
 
 /// Messages of the desk actor.
 pub enum DeskMsg {
-    /// Run a command. With a reply, the caller gets the effects to carry out; without, the actor
-    /// spawns them.
-    Command(Box<DeskCommand>, Option<DeskReply>),
-    /// Run several commands (from the outbox: the conversation events of one batch) and journal
-    /// all their events in one append; a refused command is skipped. The reply carries the effects.
-    Batch(Vec<DeskCommand>, DeskReply),
+    /// Run a command and answer once its events are journaled.
+    Command(Box<DeskCommand>, DeskReply),
+    /// Run the reactions to conversation events (each command with the metadata naming its source
+    /// event) and journal all their events in one append. A reaction applied before (delivered
+    /// again) or refused is skipped.
+    Reactions(Vec<(DeskCommand, EventMeta)>, DeskReply),
     /// Read the state (with the desk's `now`).
     Query(DeskQuery),
     /// A timer fired.
@@ -89,7 +88,9 @@ impl std::fmt::Debug for DeskMsg {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Command(command, _) => write!(formatter, "Command({command:?})"),
-            Self::Batch(commands, _) => write!(formatter, "Batch({} commands)", commands.len()),
+            Self::Reactions(commands, _) => {
+                write!(formatter, "Reactions({} commands)", commands.len())
+            }
             Self::Query(_) => formatter.write_str("Query"),
             Self::Tick(generation) => write!(formatter, "Tick({generation})"),
         }
@@ -150,24 +151,8 @@ impl Actor for DeskActor {
         for customer in &running.persistent.state.vips {
             running.context.vips.set(customer, true);
         }
-        // Chats assigned before a crash may not have reached their conversation: assign again
-        // (idempotent), and re-arm the timers from the recovered deadlines.
-        let reassign: Vec<Effect> = running
-            .persistent
-            .state
-            .chats
-            .iter()
-            .filter_map(|(conversation, chat)| match &chat.stage {
-                super::state::ChatStage::Assigned { agent, .. } => Some(Effect::Assign {
-                    conversation: conversation.clone(),
-                    agent: agent.clone(),
-                }),
-                _ => None,
-            })
-            .collect();
-        if !reassign.is_empty() {
-            spawn_effects(running.context.region().clone(), reassign);
-        }
+        // Decisions journaled before a crash reach their conversations through the reactor, which
+        // resumes from its own progress: nothing to re-send here. Timers re-arm from the deadlines.
         arm_timer(&myself, &mut running);
         Ok(running)
     }
@@ -178,115 +163,93 @@ impl Actor for DeskActor {
         message: Self::Msg,
         running: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        match message {
+        let mailbox = || {
+            running
+                .context
+                .metrics
+                .mailbox_depth
+                .with_label_values(&["desk"])
+        };
+        let result = match message {
             DeskMsg::Command(command, reply) => {
-                if reply.is_some() {
-                    // Counted by the hub when sent with a reply (see `RoutingHub::decide`).
-                    running
-                        .context
-                        .metrics
-                        .mailbox_depth
-                        .with_label_values(&["desk"])
-                        .dec();
-                }
-                let result = run(running, *command).await;
-                match result {
-                    Ok((events, mut effects)) => {
-                        effects.extend(position_notices(running, false));
-                        match reply {
-                            Some(reply) => {
-                                let _ = reply.send(Ok((events, effects)));
-                            }
-                            None => spawn_effects(running.context.region().clone(), effects),
-                        }
-                    }
-                    Err(error) => {
-                        let journal_failed = matches!(error, DeskCommandError::Journal(_));
-                        if let Some(reply) = reply {
-                            let _ = reply.send(Err(error));
-                        }
-                        if journal_failed {
-                            // Memory is ahead of the journal: stop; the hub restarts and recovers.
-                            myself.stop(Some("journal error".to_owned()));
-                            return Ok(());
-                        }
-                    }
-                }
-                arm_timer(&myself, running);
+                mailbox().dec();
+                let result = run(running, *command, false).await;
+                let failed = matches!(result, Err(DeskCommandError::Journal(_)));
+                let _ = reply.send(result);
+                failed
             }
-            DeskMsg::Batch(commands, reply) => {
-                running
-                    .context
-                    .metrics
-                    .mailbox_depth
-                    .with_label_values(&["desk"])
-                    .dec();
-                match run_batch(running, commands).await {
-                    Ok((events, mut effects)) => {
-                        effects.extend(position_notices(running, false));
-                        let _ = reply.send(Ok((events, effects)));
-                    }
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                        myself.stop(Some("journal error".to_owned()));
-                        return Ok(());
-                    }
-                }
-                arm_timer(&myself, running);
+            DeskMsg::Reactions(commands, reply) => {
+                mailbox().dec();
+                let result = run_reactions(running, commands).await;
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                failed
             }
             DeskMsg::Query(query) => {
                 query(&running.persistent.state, running.clock.now_ms());
+                return Ok(());
             }
             DeskMsg::Tick(generation) => {
                 if generation != running.timer_generation {
                     return Ok(()); // superseded by a later timer
                 }
                 running.armed_for = None;
-                match run(running, DeskCommand::Tick).await {
-                    Ok((_, mut effects)) => {
-                        effects.extend(position_notices(running, true));
-                        spawn_effects(running.context.region().clone(), effects);
-                    }
-                    Err(error) => {
-                        tracing::warn!(tenant = %running.tenant, %error, "desk timers not journaled");
-                        myself.stop(Some("journal error".to_owned()));
-                        return Ok(());
-                    }
+                let result = run(running, DeskCommand::Tick, true).await;
+                if let Err(error) = &result {
+                    tracing::warn!(tenant = %running.tenant, %error, "desk timers not journaled");
                 }
-                arm_timer(&myself, running);
+                result.is_err()
             }
+        };
+        if result {
+            // Memory is ahead of the journal: stop; the hub restarts the desk and it recovers.
+            myself.stop(Some("journal error".to_owned()));
+            return Ok(());
         }
+        arm_timer(&myself, running);
         Ok(())
     }
 }
 
+/// Runs one command (or a timer tick), adds the queue-position notices it leads to, and journals
+/// all its events in one append.
 async fn run(
     running: &mut DeskRunning,
     command: DeskCommand,
-) -> Result<(usize, Vec<Effect>), DeskCommandError> {
+    tick: bool,
+) -> Result<Option<u64>, DeskCommandError> {
     let now = running.clock.now_ms();
-    let outcome = execute(
+    let expected_seq = running.persistent.state.seq;
+    let mut outcome = execute(
         &mut running.persistent.state,
         &running.tenant,
         &running.settings,
         command,
         now,
     )?;
-    journal(running, outcome.expected_seq, &outcome.events, now).await?;
-    Ok((outcome.events.len(), outcome.effects))
+    outcome.events.extend(position_notices(running, tick, now));
+    let metas = vec![EventMeta::default(); outcome.events.len()];
+    journal(running, expected_seq, &outcome.events, &metas, now).await
 }
 
-/// Runs commands one after the other (each sees the events of the ones before) and journals all
-/// their events in one append: one fsync for a whole outbox batch.
-async fn run_batch(
+/// Runs reactions one after the other (each sees the events of the ones before) and journals all
+/// their events in one append: one fsync for a whole batch of the reactor. Each event carries its
+/// reaction's source, so a reaction delivered again after a crash is recognised (the inbox).
+async fn run_reactions(
     running: &mut DeskRunning,
-    commands: Vec<DeskCommand>,
-) -> Result<(usize, Vec<Effect>), DeskCommandError> {
+    commands: Vec<(DeskCommand, EventMeta)>,
+) -> Result<Option<u64>, DeskCommandError> {
     let now = running.clock.now_ms();
     let expected_seq = running.persistent.state.seq;
     let mut events = Vec::new();
-    let mut effects = Vec::new();
-    for command in commands {
+    let mut metas = Vec::new();
+    for (command, meta) in commands {
+        let source = meta.source();
+        if let Some((stream, seq)) = &source
+            && running.persistent.state.inbox.applied(stream, *seq)
+        {
+            continue;
+        }
         match execute(
             &mut running.persistent.state,
             &running.tenant,
@@ -295,45 +258,48 @@ async fn run_batch(
             now,
         ) {
             Ok(outcome) => {
+                if let Some((stream, seq)) = &source
+                    && !outcome.events.is_empty()
+                {
+                    running.persistent.state.inbox.record(stream, *seq, now);
+                }
+                metas.extend(std::iter::repeat_n(meta, outcome.events.len()));
                 events.extend(outcome.events);
-                effects.extend(outcome.effects);
             }
             Err(rejection) => {
-                tracing::debug!(tenant = %running.tenant, %rejection, "batched desk command refused");
+                tracing::debug!(tenant = %running.tenant, %rejection, "reaction refused by the desk");
             }
         }
     }
-    journal(running, expected_seq, &events, now).await?;
-    Ok((events.len(), effects))
+    let notices = position_notices(running, false, now);
+    metas.extend(std::iter::repeat_n(EventMeta::default(), notices.len()));
+    events.extend(notices);
+    journal(running, expected_seq, &events, &metas, now).await
 }
 
 /// Journals events already applied to the state and keeps the node's VIP registry in step.
+/// Returns the desk's last sequence number if there were events.
 async fn journal(
     running: &mut DeskRunning,
     expected_seq: u64,
-    events: &[crest_proto::routing::DeskEvent],
+    events: &[DeskEvent],
+    metas: &[EventMeta],
     now: u64,
-) -> Result<(), DeskCommandError> {
+) -> Result<Option<u64>, DeskCommandError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     running
         .persistent
-        .persist_applied(
-            &running.context,
-            expected_seq,
-            events,
-            &EventMeta::default(),
-            now,
-        )
+        .persist_applied(&running.context, expected_seq, events, metas, now)
         .await?;
     for event in events {
-        if let crest_proto::routing::DeskEvent::CustomerTierSet(set) = event {
+        if let DeskEvent::CustomerTierSet(set) = event {
             let vip = set.tier == crest_proto::routing::Tier::Vip;
             running.context.vips.set(&set.customer, vip);
         }
     }
-    Ok(())
+    Ok(Some(running.persistent.state.seq))
 }
 
 /// Schedules a tick at the next deadline (and, while chats wait, at the next position notice).
@@ -362,16 +328,32 @@ fn arm_timer(myself: &ActorRef<DeskMsg>, running: &mut DeskRunning) {
     myself.send_after(delay, move || DeskMsg::Tick(generation));
 }
 
-/// Queue-position notices: after a command, to chats that just started waiting (their first
-/// notice, at once); on a timer tick, to every waiting chat whose position changed (at most one per
-/// chat every [`POSITION_NOTICE_INTERVAL_MS`]), the first [`POSITION_NOTICE_LIMIT`] of each group.
-fn position_notices(running: &mut DeskRunning, tick: bool) -> Vec<Effect> {
-    if tick {
-        return notices_on_tick(running);
-    }
+/// Queue-position notices, journaled as [`DeskEvent::CustomerNotified`] (applied to the state here):
+/// after a command, to chats that just started waiting (their first notice, at once); on a timer
+/// tick, to every waiting chat whose position changed (at most one per chat every
+/// [`POSITION_NOTICE_INTERVAL_MS`]), the first [`POSITION_NOTICE_LIMIT`] of each group.
+fn position_notices(running: &mut DeskRunning, tick: bool, now: u64) -> Vec<DeskEvent> {
+    let notices = if tick {
+        notices_on_tick(running)
+    } else {
+        notices_for_newcomers(running)
+    };
+    let state = &mut running.persistent.state;
+    notices
+        .into_iter()
+        .map(|notice| {
+            let event = DeskEvent::CustomerNotified(notice);
+            let seq = state.seq + 1;
+            state.apply_event(&event, seq, now);
+            event
+        })
+        .collect()
+}
+
+fn notices_for_newcomers(running: &mut DeskRunning) -> Vec<CustomerNotified> {
     let now = running.clock.now_ms();
     let state = &running.persistent.state;
-    let mut effects = Vec::new();
+    let mut notices = Vec::new();
     let newcomers: Vec<&ConversationId> = state
         .chats
         .iter()
@@ -386,17 +368,17 @@ fn position_notices(running: &mut DeskRunning, tick: bool) -> Vec<Effect> {
         let position = waiting_position(state, conversation, now, &running.settings);
         told.push((conversation.clone(), (position, now)));
         if position <= POSITION_NOTICE_LIMIT {
-            effects.push(position_notice(state, conversation, position));
+            notices.push(position_notice(state, conversation, position));
         }
     }
     running.told.extend(told);
-    effects
+    notices
 }
 
-fn notices_on_tick(running: &mut DeskRunning) -> Vec<Effect> {
+fn notices_on_tick(running: &mut DeskRunning) -> Vec<CustomerNotified> {
     let now = running.clock.now_ms();
     let state = &running.persistent.state;
-    let mut effects = Vec::new();
+    let mut notices = Vec::new();
     let mut still_waiting = HashMap::new();
     for group in state.group_names() {
         let order = waiting_order(state, &group, now, &running.settings);
@@ -408,7 +390,7 @@ fn notices_on_tick(running: &mut DeskRunning) -> Vec<Effect> {
                     told_position != position && now >= at + POSITION_NOTICE_INTERVAL_MS
                 });
             if due {
-                effects.push(position_notice(state, &conversation, position));
+                notices.push(position_notice(state, &conversation, position));
                 still_waiting.insert(conversation, (position, now));
             } else {
                 still_waiting.insert(conversation, told.unwrap_or((position, now)));
@@ -416,7 +398,7 @@ fn notices_on_tick(running: &mut DeskRunning) -> Vec<Effect> {
         }
     }
     running.told = still_waiting;
-    effects
+    notices
 }
 
 /// The 1-based queue position of a waiting chat (the order of [`waiting_order`]).
@@ -451,7 +433,11 @@ fn waiting_position(
         .count()
 }
 
-fn position_notice(state: &DeskState, conversation: &ConversationId, position: usize) -> Effect {
+fn position_notice(
+    state: &DeskState,
+    conversation: &ConversationId,
+    position: usize,
+) -> CustomerNotified {
     let chat = state.chats.get(conversation);
     let english = chat.and_then(|chat| chat.summary.language.as_deref()) == Some("en");
     let group = chat.map_or("", |chat| chat.group.as_str());
@@ -481,7 +467,7 @@ fn position_notice(state: &DeskState, conversation: &ConversationId, position: u
             "您正在排队等待人工客服，当前排在第 {position} 位。暂时没有客服在线，客服上线后会第一时间为您接入。"
         ),
     };
-    Effect::Notify {
+    CustomerNotified {
         conversation: conversation.clone(),
         text,
     }
@@ -502,53 +488,4 @@ pub fn estimated_wait_s(position: usize, online_capacity: u64, avg_handle_s: f64
     )]
     let seconds = (rounds as f64 * avg_handle_s).round() as u64;
     seconds
-}
-
-/// Carries out effects on conversations in a task of their own.
-pub fn spawn_effects(region: ShardRegion, effects: Vec<Effect>) {
-    if effects.is_empty() {
-        return;
-    }
-    tokio::spawn(async move { run_effects(&region, effects).await });
-}
-
-/// Carries out effects on conversations, in order. Failures are logged: every effect is idempotent
-/// or informational, and assignments are re-sent when the desk recovers.
-pub async fn run_effects(region: &ShardRegion, effects: Vec<Effect>) {
-    for effect in effects {
-        let (conversation, command) = match effect {
-            Effect::Assign {
-                conversation,
-                agent,
-            } => (conversation, ConversationCommand::TransferToAgent { agent }),
-            Effect::Notify { conversation, text } => {
-                let message_id = MessageId::generate(conversation.tenant());
-                (
-                    conversation,
-                    ConversationCommand::Notify { message_id, text },
-                )
-            }
-            Effect::Decline {
-                conversation,
-                reason,
-                text,
-            } => {
-                let message_id = MessageId::generate(conversation.tenant());
-                (
-                    conversation,
-                    ConversationCommand::DeclineHandoff {
-                        reason,
-                        message_id,
-                        text,
-                    },
-                )
-            }
-        };
-        if let Err(error) = region
-            .conversation_command(&conversation, command, EventMeta::default())
-            .await
-        {
-            tracing::warn!(%conversation, %error, "routing effect on conversation failed");
-        }
-    }
 }

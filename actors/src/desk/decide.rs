@@ -1,5 +1,6 @@
 //! The desk's decisions: (state, command, now) → events (each applied as soon as it is decided,
-//! so the next decision in the same command sees it) and effects on conversations. Deterministic:
+//! so the next decision in the same command sees it; what they mean for conversations is delivered
+//! by the reactor once they are journaled). Deterministic:
 //! no I/O, no clock but `now`, no randomness (ticket ids the desk creates are derived from `now` and
 //! the conversation).
 //!
@@ -16,9 +17,9 @@ use std::collections::BTreeMap;
 use crest_proto::events::HandoffReason;
 use crest_proto::routing::{
     AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
-    ChatOverflowed, ChatQueued, ChatRefused, CustomerTierSet, DeskEvent, GroupConfigured,
-    HandoffSummary, OfferWithdrawn, Presence, PresenceChanged, RoutingTableSet, SlaBreached,
-    TicketAssigned, TicketCommented, TicketCreated, TicketLinked, TicketStatus,
+    ChatOverflowed, ChatQueued, ChatRefusedV2, CustomerNotified, CustomerTierSet, DeskEvent,
+    GroupConfigured, HandoffSummary, OfferWithdrawn, Presence, PresenceChanged, RoutingTableSet,
+    SlaBreached, TicketAssigned, TicketCommented, TicketCreated, TicketLinked, TicketStatus,
     TicketStatusChanged, Tier,
 };
 use crest_proto::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
@@ -77,6 +78,8 @@ pub struct HandoffInfo {
     pub handoff_seq: u64,
     /// What the agent is told.
     pub summary: HandoffSummary,
+    /// A supervisor taking the chat over: assigned to them directly when they can take it.
+    pub take_over_by: Option<AgentId>,
 }
 
 /// A new ticket.
@@ -198,8 +201,8 @@ pub enum DeskCommand {
         conversation: ConversationId,
         /// Its customer.
         customer: CustomerId,
-        /// `refund_request` or `return_request`.
-        intent: String,
+        /// The ticket's kind: `refund` or `return`.
+        kind: String,
         /// The customer's words.
         text: String,
     },
@@ -255,43 +258,14 @@ pub enum DeskRejection {
     Invalid(String),
 }
 
-/// Something to do to a conversation after the events are journaled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Make the agent the conversation's owner.
-    Assign {
-        /// The conversation.
-        conversation: ConversationId,
-        /// The agent.
-        agent: AgentId,
-    },
-    /// Tell the customer something (queue position, night mode).
-    Notify {
-        /// The conversation.
-        conversation: ConversationId,
-        /// The text.
-        text: String,
-    },
-    /// Give the conversation back to the bot, telling the customer why.
-    Decline {
-        /// The conversation.
-        conversation: ConversationId,
-        /// The reason code.
-        reason: String,
-        /// The text.
-        text: String,
-    },
-}
-
 /// What a command produced.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Outcome {
     /// The sequence number before the command.
     pub expected_seq: u64,
-    /// Events, already applied to the state.
+    /// Events, already applied to the state. What they mean for conversations (assignments,
+    /// notices, refusals) the reactor delivers once they are journaled.
     pub events: Vec<DeskEvent>,
-    /// Effects to run once the events are journaled.
-    pub effects: Vec<Effect>,
 }
 
 /// Runs `command` against `state` at `now_ms`, applying each event as it is decided. On a
@@ -365,44 +339,7 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
             agent,
             take_over,
             handoff,
-        } => {
-            let seat = state
-                .agents
-                .get(agent)
-                .ok_or_else(|| DeskRejection::UnknownAgent(agent.key().to_owned()))?;
-            let chat = state.chats.get(conversation);
-            if chat.is_none() && handoff.is_none() {
-                return Err(DeskRejection::NotInRouting(conversation.key()));
-            }
-            let already_owner = chat.is_some_and(
-                |chat| matches!(&chat.stage, ChatStage::Assigned { agent: owner, .. } if owner == agent),
-            );
-            if already_owner {
-                return Ok(());
-            }
-            let unavailable = |reason: &str| DeskRejection::AgentUnavailable {
-                agent: agent.key().to_owned(),
-                reason: reason.to_owned(),
-            };
-            if seat.status != Presence::Online {
-                return Err(unavailable(seat.status.as_str()));
-            }
-            let offered_to_them = chat.is_some_and(
-                |chat| matches!(&chat.stage, ChatStage::Offered { agent: offered, .. } if offered == agent),
-            );
-            if seat.free() == 0 && !offered_to_them {
-                return Err(unavailable("no free capacity"));
-            }
-            // The group the chat waits in, or will wait in once the handoff queues it.
-            let group = match (chat, handoff) {
-                (Some(chat), _) => chat.group.clone(),
-                (None, Some(handoff)) => handoff_group(state, handoff),
-                (None, None) => state.default_group.clone(),
-            };
-            if !take_over && !seat.groups.contains(&group) {
-                return Err(unavailable(&format!("not in group {group}")));
-            }
-        }
+        } => check_transfer(state, conversation, agent, *take_over, handoff.as_ref())?,
         DeskCommand::UpdateTicket { ticket, change } => {
             let current = state
                 .tickets
@@ -434,6 +371,55 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
             }
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Whether `agent` can be given `conversation` (a transfer, or a supervisor's take-over): the agent
+/// has a seat, is online, has free capacity (or the chat is offered to them) and, unless taking
+/// over, is in the chat's group. A chat routing does not know needs its handoff.
+fn check_transfer(
+    state: &DeskState,
+    conversation: &ConversationId,
+    agent: &AgentId,
+    take_over: bool,
+    handoff: Option<&HandoffInfo>,
+) -> Result<(), DeskRejection> {
+    let seat = state
+        .agents
+        .get(agent)
+        .ok_or_else(|| DeskRejection::UnknownAgent(agent.key().to_owned()))?;
+    let chat = state.chats.get(conversation);
+    if chat.is_none() && handoff.is_none() {
+        return Err(DeskRejection::NotInRouting(conversation.key()));
+    }
+    let already_owner = chat.is_some_and(
+        |chat| matches!(&chat.stage, ChatStage::Assigned { agent: owner, .. } if owner == agent),
+    );
+    if already_owner {
+        return Ok(());
+    }
+    let unavailable = |reason: &str| DeskRejection::AgentUnavailable {
+        agent: agent.key().to_owned(),
+        reason: reason.to_owned(),
+    };
+    if seat.status != Presence::Online {
+        return Err(unavailable(seat.status.as_str()));
+    }
+    let offered_to_them = chat.is_some_and(
+        |chat| matches!(&chat.stage, ChatStage::Offered { agent: offered, .. } if offered == agent),
+    );
+    if seat.free() == 0 && !offered_to_them {
+        return Err(unavailable("no free capacity"));
+    }
+    // The group the chat waits in, or will wait in once the handoff queues it.
+    let group = match (chat, handoff) {
+        (Some(chat), _) => chat.group.clone(),
+        (None, Some(handoff)) => handoff_group(state, handoff),
+        (None, None) => state.default_group.clone(),
+    };
+    if !take_over && !seat.groups.contains(&group) {
+        return Err(unavailable(&format!("not in group {group}")));
     }
     Ok(())
 }
@@ -489,8 +475,11 @@ impl Desk<'_> {
         self.outcome.events.push(event);
     }
 
-    fn effect(&mut self, effect: Effect) {
-        self.outcome.effects.push(effect);
+    fn notify(&mut self, conversation: &ConversationId, text: String) {
+        self.emit(DeskEvent::CustomerNotified(CustomerNotified {
+            conversation: conversation.clone(),
+            text,
+        }));
     }
 
     #[allow(clippy::too_many_lines)]
@@ -628,19 +617,14 @@ impl Desk<'_> {
             DeskCommand::BotAfterSales {
                 conversation,
                 customer,
-                intent,
+                kind,
                 text,
             } => {
-                let kind = if intent == "return_request" {
-                    "return"
-                } else {
-                    "refund"
-                };
-                if !self.has_open_ticket(&conversation, kind) {
-                    let ticket = self.derived_ticket_id(&conversation, kind);
+                if !self.has_open_ticket(&conversation, &kind) {
+                    let ticket = self.derived_ticket_id(&conversation, &kind);
                     self.create_ticket(NewTicket {
                         ticket,
-                        kind: kind.to_owned(),
+                        kind,
                         subject: truncate(&text, 120),
                         customer: Some(customer),
                         conversation: Some(conversation),
@@ -733,20 +717,13 @@ impl Desk<'_> {
             reason: reason.to_owned(),
             from,
         }));
-        self.effect(Effect::Assign {
-            conversation: conversation.clone(),
-            agent: agent.clone(),
-        });
         let english = self.is_english(conversation);
         let text = if english {
             format!("Agent {} has joined the conversation.", agent.key())
         } else {
             format!("客服 {} 已接入会话，请稍候。", agent.key())
         };
-        self.effect(Effect::Notify {
-            conversation: conversation.clone(),
-            text,
-        });
+        self.notify(conversation, text);
     }
 
     fn is_english(&self, conversation: &ConversationId) -> bool {
@@ -771,6 +748,10 @@ impl Desk<'_> {
         if handoff.handoff_seq <= seen {
             return; // a redelivered event
         }
+        if let Some(supervisor) = handoff.take_over_by.clone() {
+            self.take_over(&handoff, &supervisor);
+            return;
+        }
         let existing = self.state.chats.get(&handoff.conversation).cloned();
         let transferred = matches!(handoff.reason, HandoffReason::Transferred(_));
         if existing.is_some() && !transferred {
@@ -793,6 +774,30 @@ impl Desk<'_> {
         if !self.anyone_online(&group) {
             self.night_mode(&handoff, &group);
         }
+    }
+
+    /// A supervisor takes a chat over: a chat routing does not know yet is queued first (a full
+    /// queue does not refuse a supervisor); then it is the supervisor's if they can take it (online,
+    /// free capacity), else it stays where it is (waiting, or with its agent).
+    fn take_over(&mut self, handoff: &HandoffInfo, supervisor: &AgentId) {
+        if !self.state.chats.contains_key(&handoff.conversation) {
+            let group = self.group_of(handoff);
+            self.queue(handoff, group, handoff.summary.reason.clone());
+        }
+        if check_transfer(self.state, &handoff.conversation, supervisor, true, None).is_err() {
+            return;
+        }
+        let from = match self
+            .state
+            .chats
+            .get(&handoff.conversation)
+            .map(|chat| &chat.stage)
+        {
+            Some(ChatStage::Assigned { agent, .. }) if agent == supervisor => return,
+            Some(ChatStage::Assigned { agent, .. }) => Some(agent.clone()),
+            _ => None,
+        };
+        self.assign(&handoff.conversation, supervisor, "take_over", from);
     }
 
     fn queue(&mut self, handoff: &HandoffInfo, group: String, reason: String) {
@@ -865,39 +870,32 @@ impl Desk<'_> {
                  即使您离开也会有人跟进（如需回电，请留下电话号码）。"
             )
         };
-        self.effect(Effect::Notify {
-            conversation: handoff.conversation.clone(),
-            text,
-        });
+        self.notify(&handoff.conversation, text);
     }
 
     fn refuse(&mut self, handoff: &HandoffInfo, group: &str, waiting: usize) {
-        self.emit(DeskEvent::ChatRefused(ChatRefused {
-            conversation: handoff.conversation.clone(),
-            group: group.to_owned(),
-            reason: "queue_full".to_owned(),
-            handoff_seq: handoff.handoff_seq,
-        }));
         let ticket = self.callback_ticket(handoff, "queue full");
         let english = handoff.summary.language.as_deref() == Some("en");
-        let group = group_display(group, english);
+        let shown = group_display(group, english);
         let text = if english {
             format!(
-                "Our {group} queue is full right now ({waiting} customers waiting), so we will not keep you \
+                "Our {shown} queue is full right now ({waiting} customers waiting), so we will not keep you \
                  waiting endlessly: we opened ticket {ticket} and an agent will get back to you. Meanwhile \
                  the assistant can keep helping you here."
             )
         } else {
             format!(
-                "当前{group}排队已满（{waiting}位顾客在等待），为免您长时间等待，我们已为您创建工单 {ticket}，\
+                "当前{shown}排队已满（{waiting}位顾客在等待），为免您长时间等待，我们已为您创建工单 {ticket}，\
                  客服会尽快联系您。在此期间，智能助手可以继续为您服务。"
             )
         };
-        self.effect(Effect::Decline {
+        self.emit(DeskEvent::ChatRefused(ChatRefusedV2 {
             conversation: handoff.conversation.clone(),
+            group: group.to_owned(),
             reason: "queue_full".to_owned(),
+            handoff_seq: handoff.handoff_seq,
             text,
-        });
+        }));
     }
 
     fn callback_ticket(&mut self, handoff: &HandoffInfo, why: &str) -> String {

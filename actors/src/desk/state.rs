@@ -8,9 +8,10 @@ use crest_proto::{AgentId, ConversationId, CustomerId, TicketId};
 use serde::{Deserialize, Serialize};
 
 use crate::persistence::Aggregate;
+use crate::reactor::Inbox;
 
 /// Version of the snapshot encoding of [`DeskState`].
-pub const DESK_STATE_SCHEMA_VERSION: u16 = 1;
+pub const DESK_STATE_SCHEMA_VERSION: u16 = 2;
 
 /// Groups every tenant starts with.
 pub const DEFAULT_GROUPS: [&str; 3] = ["pre_sales", "after_sales", "general"];
@@ -394,6 +395,9 @@ pub struct DeskState {
     pub handoffs_seen: BTreeMap<ConversationId, u64>,
     /// Exponentially weighted average handle time (seconds), for wait estimates.
     pub avg_handle_s: f64,
+    /// Reactions applied (conversation events routing reacted to), so one delivered again is
+    /// ignored; conversations are forgotten a day after their last one.
+    pub inbox: Inbox,
 }
 
 impl Default for DeskState {
@@ -412,6 +416,7 @@ impl Default for DeskState {
             tickets: Tickets::default(),
             handoffs_seen: BTreeMap::new(),
             avg_handle_s: 180.0,
+            inbox: Inbox::forgetting_after(crate::reactor::inbox::DEFAULT_RETENTION_MS),
         }
     }
 }
@@ -526,6 +531,10 @@ impl Aggregate for DeskState {
 
     fn seq(&self) -> u64 {
         self.seq
+    }
+
+    fn inbox_mut(&mut self) -> Option<&mut Inbox> {
+        Some(&mut self.inbox)
     }
 
     /// A desk snapshot holds every agent, chat and ticket: take one after as many events as there
@@ -715,6 +724,7 @@ impl Aggregate for DeskState {
                     }
                 });
             }
+            DeskEvent::CustomerNotified(_) => {}
             DeskEvent::SlaBreached(breach) => {
                 self.tickets.update(&breach.ticket, |ticket| {
                     ticket.breached.push(breach.sla.clone());

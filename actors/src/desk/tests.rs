@@ -17,8 +17,8 @@ use crest_proto::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
 use proptest::prelude::*;
 
 use super::decide::{
-    DeskCommand, DeskRejection, DeskSettings, Effect, HandoffInfo, NewTicket, Outcome,
-    TicketChange, execute, next_deadline, waiting_order,
+    DeskCommand, DeskRejection, DeskSettings, HandoffInfo, NewTicket, Outcome, TicketChange,
+    execute, next_deadline, waiting_order,
 };
 use super::state::{ChatStage, DeskState, GroupConfig};
 use crate::persistence::Aggregate;
@@ -69,6 +69,7 @@ fn handoff(n: u128, group: &str) -> HandoffInfo {
         group: Some(group.to_owned()),
         handoff_seq: 3,
         summary: summary(),
+        take_over_by: None,
     }
 }
 
@@ -285,6 +286,20 @@ fn assigned(outcome: &Outcome) -> Vec<&ChatAssigned> {
         .iter()
         .filter_map(|event| match event {
             DeskEvent::ChatAssigned(assigned) => Some(assigned),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The customer notices an outcome journals: (conversation, text).
+fn notices(outcome: &Outcome) -> Vec<(ConversationId, String)> {
+    outcome
+        .events
+        .iter()
+        .filter_map(|event| match event {
+            DeskEvent::CustomerNotified(notice) => {
+                Some((notice.conversation.clone(), notice.text.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -661,7 +676,10 @@ fn capacity_is_never_exceeded_and_offers_count() {
     assert_eq!(desk.stage(3), Some(ChatStage::Waiting));
     // Accepting turns an offer into a chat: the load stays the same, chat 3 keeps waiting.
     let outcome = desk.run(accept("ann", 1), T0 + 10 * SECOND);
-    assert_eq!(event_types(&outcome), ["desk.chat_assigned"]);
+    assert_eq!(
+        event_types(&outcome),
+        ["desk.chat_assigned", "desk.customer_notified"]
+    );
     assert_eq!(desk.load("ann"), (1, 1));
     assert_eq!(desk.stage(3), Some(ChatStage::Waiting));
     // Accepting twice is harmless; accepting somebody else's offer is not allowed.
@@ -829,13 +847,12 @@ fn a_transfer_to_an_agent_moves_the_chat_and_respects_capacity() {
     assert_eq!(moves[0].agent, agent("bob"));
     assert_eq!(moves[0].reason, "transfer");
     assert_eq!(moves[0].from, Some(agent("ann")));
-    assert!(outcome.effects.contains(&Effect::Assign {
-        conversation: conv(1),
-        agent: agent("bob"),
-    }));
-    assert!(outcome.effects.iter().any(
-        |effect| matches!(effect, Effect::Notify { conversation, .. } if conversation == &conv(1))
-    ));
+    assert!(
+        notices(&outcome)
+            .iter()
+            .any(|(conversation, _)| conversation == &conv(1)),
+        "the customer is told who joined"
+    );
     assert_eq!(desk.load("ann"), (0, 0));
     assert_eq!(desk.load("bob"), (1, 0));
     assert!(
@@ -960,18 +977,17 @@ fn a_supervisor_takes_over_a_chat_routing_did_not_know() {
     let outcome = desk.run(take_over(Some(info.clone())), T0 + 2 * SECOND);
     assert_eq!(
         event_types(&outcome),
-        ["desk.chat_queued", "desk.chat_assigned"]
+        [
+            "desk.chat_queued",
+            "desk.chat_assigned",
+            "desk.customer_notified"
+        ]
     );
     let taken = assigned(&outcome);
     assert_eq!(taken[0].reason, "take_over");
     assert_eq!(taken[0].from, None);
-    assert_eq!(
-        outcome.effects[0],
-        Effect::Assign {
-            conversation: conv(1),
-            agent: agent("sue"),
-        }
-    );
+    assert_eq!(taken[0].conversation, conv(1));
+    assert_eq!(taken[0].agent, agent("sue"));
     assert_eq!(desk.load("sue"), (1, 0));
     // The conversation's own handoff event arrives afterwards: routing has the chat already.
     let mut late = info;
@@ -1000,6 +1016,46 @@ fn a_supervisor_takes_over_a_chat_routing_did_not_know() {
 }
 
 #[test]
+fn a_take_over_handoff_goes_to_the_supervisor_when_they_can_take_it() {
+    let take_over = |n: u128, seq: u64| {
+        let mut info = handoff(n, "general");
+        info.reason = HandoffReason::Supervisor;
+        info.group = None;
+        info.handoff_seq = seq;
+        info.take_over_by = Some(agent("sue"));
+        DeskCommand::Handoff(info)
+    };
+    // From the bot, supervisor online: queued and assigned to them at once, outside the queue order.
+    let mut desk = Desk::new();
+    desk.run(set_agent("sue", Presence::Online, &[], 1), T0);
+    let outcome = desk.run(take_over(1, 3), T0 + SECOND);
+    assert_eq!(
+        event_types(&outcome),
+        [
+            "desk.chat_queued",
+            "desk.chat_assigned",
+            "desk.customer_notified"
+        ]
+    );
+    assert_eq!(assigned(&outcome)[0].reason, "take_over");
+    // The supervisor is full: the next one waits in the queue like any chat.
+    let outcome = desk.run(take_over(2, 3), T0 + 2 * SECOND);
+    assert_eq!(event_types(&outcome), ["desk.chat_queued"]);
+    assert_eq!(desk.stage(2), Some(ChatStage::Waiting));
+    // From another agent: the owner keeps the chat unless the supervisor can take it.
+    let mut desk = ann_owns_chat_1();
+    desk.run(set_agent("sue", Presence::Away, &[], 1), T0 + 3 * SECOND);
+    assert!(desk.run(take_over(1, 9), T0 + 4 * SECOND).events.is_empty());
+    assert_eq!(desk.load("ann"), (1, 0));
+    desk.run(set_agent("sue", Presence::Online, &[], 1), T0 + 5 * SECOND);
+    let outcome = desk.run(take_over(1, 10), T0 + 6 * SECOND);
+    assert_eq!(assigned(&outcome)[0].from, Some(agent("ann")));
+    assert_eq!(desk.load("ann"), (0, 0));
+    assert_eq!(desk.load("sue"), (1, 0));
+    desk.assert_recovers();
+}
+
+#[test]
 fn a_transfer_with_a_handoff_checks_the_group_the_chat_will_wait_in() {
     let mut desk = Desk::new();
     desk.run(set_agent("abe", Presence::Online, &["after_sales"], 1), T0);
@@ -1014,7 +1070,11 @@ fn a_transfer_with_a_handoff_checks_the_group_the_chat_will_wait_in() {
     let outcome = desk.run(to(1, "abe"), T0 + SECOND);
     assert_eq!(
         event_types(&outcome),
-        ["desk.chat_queued", "desk.chat_assigned"]
+        [
+            "desk.chat_queued",
+            "desk.chat_assigned",
+            "desk.customer_notified"
+        ]
     );
     assert_eq!(assigned(&outcome)[0].reason, "transfer");
     assert_eq!(desk.state.chats[&conv(1)].group, "after_sales");
@@ -1044,7 +1104,7 @@ fn a_chat_overflows_to_the_backup_group_after_overflow_after_s() {
     let outcome = desk.run(DeskCommand::Handoff(info), T0 + SECOND);
     assert_eq!(queued(&outcome)[0].group, "pre_sales", "routed by intent");
     assert!(
-        outcome.effects.is_empty(),
+        notices(&outcome).is_empty(),
         "somebody is online: no night mode"
     );
     let due = T0 + SECOND + 180 * SECOND;
@@ -1106,7 +1166,11 @@ fn night_mode_keeps_the_chat_queued_with_a_callback_ticket_and_tells_the_custome
         let outcome = desk.run(DeskCommand::Handoff(info.clone()), T0);
         assert_eq!(
             event_types(&outcome),
-            ["desk.chat_queued", "desk.ticket_created"],
+            [
+                "desk.chat_queued",
+                "desk.ticket_created",
+                "desk.customer_notified"
+            ],
             "{case}"
         );
         let DeskEvent::TicketCreated(ticket) = &outcome.events[1] else {
@@ -1116,9 +1180,9 @@ fn night_mode_keeps_the_chat_queued_with_a_callback_ticket_and_tells_the_custome
         assert_eq!(ticket.created_by, "routing", "{case}");
         assert_eq!(ticket.conversation, Some(conv(1)), "{case}");
         assert_eq!(ticket.customer, Some(customer(1)), "{case}");
-        assert_eq!(outcome.effects.len(), 1, "{case}");
-        let Effect::Notify { conversation, text } = &outcome.effects[0] else {
-            panic!("{case}: a notice, got {:?}", outcome.effects);
+        let notices = notices(&outcome);
+        let [(conversation, text)] = notices.as_slice() else {
+            panic!("{case}: one notice, got {notices:?}");
         };
         assert_eq!(conversation, &conv(1));
         assert!(text.contains(phrase), "{case}: {text}");
@@ -1147,14 +1211,18 @@ fn an_agent_online_in_the_backup_group_is_no_night_mode() {
     desk.run(set_agent("gil", Presence::Online, &["general"], 0), T0);
     let outcome = desk.run(DeskCommand::Handoff(handoff(1, "pre_sales")), T0);
     assert_eq!(event_types(&outcome), ["desk.chat_queued"]);
-    assert!(outcome.effects.is_empty());
+    assert!(notices(&outcome).is_empty());
     // An away agent does not count.
     let mut desk = Desk::new();
     desk.run(set_agent("gil", Presence::Away, &["general"], 3), T0);
     let outcome = desk.run(DeskCommand::Handoff(handoff(1, "general")), T0);
     assert_eq!(
         event_types(&outcome),
-        ["desk.chat_queued", "desk.ticket_created"]
+        [
+            "desk.chat_queued",
+            "desk.ticket_created",
+            "desk.customer_notified"
+        ]
     );
     desk.assert_recovers();
 }
@@ -1180,34 +1248,26 @@ fn a_full_queue_refuses_the_handoff_with_a_ticket_and_gives_the_chat_back() {
     let outcome = desk.run(DeskCommand::Handoff(second.clone()), T0 + 2 * SECOND);
     assert_eq!(
         event_types(&outcome),
-        ["desk.chat_refused", "desk.ticket_created"]
+        ["desk.ticket_created", "desk.chat_refused"]
     );
-    let DeskEvent::ChatRefused(refused) = &outcome.events[0] else {
+    let DeskEvent::ChatRefused(refused) = &outcome.events[1] else {
         panic!("refused");
     };
     assert_eq!(refused.reason, "queue_full");
     assert_eq!(refused.handoff_seq, 3);
     assert_eq!(refused.group, "general");
-    let DeskEvent::TicketCreated(ticket) = &outcome.events[1] else {
+    let DeskEvent::TicketCreated(ticket) = &outcome.events[0] else {
         panic!("ticket");
     };
     assert_eq!(ticket.kind, "callback");
-    let [
-        Effect::Decline {
-            conversation,
-            reason,
-            text,
-        },
-    ] = outcome.effects.as_slice()
-    else {
-        panic!("one decline, got {:?}", outcome.effects);
-    };
-    assert_eq!(conversation, &conv(2));
-    assert_eq!(reason, "queue_full");
+    assert_eq!(refused.conversation, conv(2));
+    assert_eq!(refused.reason, "queue_full");
     assert!(
-        text.contains("queue is full") && text.contains(&ticket.ticket.key()),
-        "{text}"
+        refused.text.contains("queue is full") && refused.text.contains(&ticket.ticket.key()),
+        "the customer is told why, with the ticket: {}",
+        refused.text
     );
+    assert!(notices(&outcome).is_empty(), "the refusal carries its text");
     assert!(!desk.state.chats.contains_key(&conv(2)));
     assert_eq!(desk.state.handoffs_seen.get(&conv(2)), Some(&3));
     // The refused handoff delivered again is ignored, even once the queue has room.
@@ -1679,7 +1739,12 @@ fn the_bot_opens_one_after_sales_ticket_per_conversation() {
     let after_sales = |n: u128, intent: &str| DeskCommand::BotAfterSales {
         conversation: conv(n),
         customer: customer(n),
-        intent: intent.to_owned(),
+        kind: if intent == "return_request" {
+            "return"
+        } else {
+            "refund"
+        }
+        .to_owned(),
         text: "退款".repeat(100),
     };
     let mut desk = Desk::new();
@@ -1761,7 +1826,6 @@ fn a_redelivered_handoff_is_ignored() {
         info.reason = reason;
         let outcome = desk.run(DeskCommand::Handoff(info), T0 + SECOND);
         assert!(outcome.events.is_empty(), "{case}: {:?}", outcome.events);
-        assert!(outcome.effects.is_empty(), "{case}");
     }
     assert_eq!(desk.load("ann"), (0, 1));
     desk.assert_recovers();
@@ -1833,7 +1897,7 @@ fn replaying_the_journal_rebuilds_the_live_state_and_its_timers() {
         DeskCommand::BotAfterSales {
             conversation: conv(4),
             customer: customer(4),
-            intent: "refund_request".to_owned(),
+            kind: "refund".to_owned(),
             text: "refund please".to_owned(),
         },
     );
@@ -2085,12 +2149,7 @@ fn command_of(op: &Op, state: &DeskState, handoff_seqs: &mut BTreeMap<u128, u64>
         } => DeskCommand::BotAfterSales {
             conversation: conv(*conversation),
             customer: customer(*conversation),
-            intent: if *refund {
-                "refund_request"
-            } else {
-                "return_request"
-            }
-            .to_owned(),
+            kind: if *refund { "refund" } else { "return" }.to_owned(),
             text: "refund please".to_owned(),
         },
         Op::NewTicket { conversation } => DeskCommand::CreateTicket(NewTicket {
@@ -2323,16 +2382,30 @@ proptest! {
             let accepted = desk.try_run(command.clone(), now);
             if let Ok(outcome) = &accepted {
                 check_step(&before, &outcome.events, now, explicit_transfer)?;
-                for effect in &outcome.effects {
-                    if let Effect::Assign { conversation, agent } = effect {
-                        let owner = desk.state.chats.get(conversation).map(|chat| chat.stage.clone());
-                        prop_assert!(
-                            matches!(&owner, Some(ChatStage::Assigned { agent: owner, .. }) if owner == agent),
-                            "Assign effect for {} but stage {:?}",
-                            conversation,
-                            owner
-                        );
+                // The last assignment of a chat in a decision is where the chat is (what the
+                // reactor delivers to the conversation, in order).
+                let mut last_assigned = BTreeMap::new();
+                for event in &outcome.events {
+                    match event {
+                        DeskEvent::ChatAssigned(assigned) => {
+                            last_assigned.insert(assigned.conversation.clone(), Some(assigned.agent.clone()));
+                        }
+                        DeskEvent::ChatEnded(ended) => {
+                            last_assigned.insert(ended.conversation.clone(), None);
+                        }
+                        _ => {}
                     }
+                }
+                for (conversation, agent) in last_assigned {
+                    let Some(agent) = agent else { continue };
+                    let owner = desk.state.chats.get(&conversation).map(|chat| chat.stage.clone());
+                    prop_assert!(
+                        matches!(&owner, Some(ChatStage::Assigned { agent: owner, .. }) if owner == &agent),
+                        "assigned {} to {} but stage {:?}",
+                        conversation,
+                        agent,
+                        owner
+                    );
                 }
             }
             check_state(&desk.state)?;

@@ -77,8 +77,21 @@ impl BrainReply {
     }
 }
 
+/// What a handoff summary needs to know about one customer message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextFacts {
+    /// The message's language (`zh`, `en`), if recognised.
+    pub language: Option<String>,
+    /// Order numbers in the message, in order.
+    pub order_numbers: Vec<String>,
+}
+
 /// The AI behind the bot. Implementations are pure CPU work: no I/O that can block for long.
 pub trait Brain: Send + Sync + 'static {
     /// Answers one customer message.
     fn respond(&self, input: &BrainInput) -> BrainAnswer;
+
+    /// The language and order numbers of a customer message. Fast (microseconds, no model): called
+    /// inside a conversation's handler when it hands off, to write the agent's summary.
+    fn text_facts(&self, text: &str) -> TextFacts;
 }

@@ -26,12 +26,3 @@ pub trait EventBus: Send + Sync + 'static {
     /// A short name for logs and metrics (`inprocess`, `nats`).
     fn name(&self) -> &'static str;
 }
-
-/// A consumer of journaled events on this node (the routing desks), fed by the outbox after the bus
-/// accepted the events and before the published watermark moves: at least once, in order per
-/// stream. A consumer de-duplicates by (stream, seq).
-#[async_trait]
-pub trait EventConsumer: Send + Sync + 'static {
-    /// Handles `events` (of any streams). An error makes the outbox retry the same events.
-    async fn consume(&self, events: &[Arc<Envelope>]) -> Result<(), String>;
-}

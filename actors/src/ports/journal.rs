@@ -55,13 +55,37 @@ pub struct AppendOutcome {
     pub already_stored: bool,
 }
 
-/// A stream whose journaled events have not all been confirmed published on the bus.
+/// A reader that follows every stream of the journal and whose progress the journal keeps per
+/// stream, so that after a crash it resumes where it was (at least once, never skipping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cursor {
+    /// The outbox: events published on the bus.
+    Published,
+    /// The reactor: events turned into commands on other entities.
+    Reacted,
+}
+
+impl Cursor {
+    /// Every cursor.
+    pub const ALL: [Self; 2] = [Self::Published, Self::Reacted];
+
+    /// A short name for storage keys, logs and metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Published => "published",
+            Self::Reacted => "reacted",
+        }
+    }
+}
+
+/// A stream whose journaled events a cursor has not all passed yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unpublished {
+pub struct Lagging {
     /// The stream.
     pub stream: StreamId,
-    /// Highest sequence number confirmed published (0 if none).
-    pub published_seq: u64,
+    /// Highest sequence number the cursor passed (0 if none).
+    pub done_seq: u64,
 }
 
 /// Journal failures. Callers match on the variant.
@@ -129,11 +153,17 @@ pub trait EventJournal: Send + Sync + 'static {
     /// The latest snapshot of `stream`.
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, JournalError>;
 
-    /// Records that events up to `seq` were published on the bus (the outbox watermark).
-    async fn mark_published(&self, stream: &StreamId, seq: u64) -> Result<(), JournalError>;
+    /// Records, in one write, that `cursor` passed each stream's events up to the given sequence
+    /// number. Not necessarily durable on its own: a lost mark only makes the cursor's reader see
+    /// events again, which it tolerates.
+    async fn mark_progress(
+        &self,
+        cursor: Cursor,
+        marks: &[(StreamId, u64)],
+    ) -> Result<(), JournalError>;
 
-    /// Streams with journaled events beyond their published watermark.
-    async fn unpublished(&self) -> Result<Vec<Unpublished>, JournalError>;
+    /// Streams with journaled events beyond `cursor`'s progress.
+    async fn lagging(&self, cursor: Cursor) -> Result<Vec<Lagging>, JournalError>;
 
     /// Every stored event of every stream, stream by stream (in an adapter-defined stream order)
     /// and in sequence order within a stream, starting after `after` (a stream and sequence number

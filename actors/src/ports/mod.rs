@@ -6,4 +6,6 @@ pub mod journal;
 
 pub use brain::{Brain, BrainAnswer, BrainInput, BrainReply, HistoryTurn};
 pub use bus::{BusError, EventBus};
-pub use journal::{AppendOutcome, EventJournal, JournalError, Snapshot, StoredEvent, Unpublished};
+pub use journal::{
+    AppendOutcome, Cursor, EventJournal, JournalError, Lagging, Snapshot, StoredEvent,
+};

@@ -8,8 +8,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use crest_actors::desk::{
-    ChatStage, DeskCommand, DeskError, DeskRejection, DeskState, GroupConfig, HandoffInfo,
-    waiting_order,
+    ChatStage, DeskCommand, DeskError, DeskRejection, DeskState, GroupConfig, waiting_order,
 };
 use crest_proto::api::{MAX_TEXT_BYTES, PostMessageResponse};
 use crest_proto::commands::ConversationCommand;
@@ -25,6 +24,8 @@ use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, conversation_id, read_e
 use super::error::ApiError;
 use super::views::rfc3339;
 use super::{AppState, tenant};
+use crest_actors::reactor::ProgressWatch;
+use std::time::Duration;
 
 impl From<DeskError> for ApiError {
     fn from(error: DeskError) -> Self {
@@ -62,6 +63,20 @@ impl From<DeskError> for ApiError {
                 Self::unavailable("unavailable", "routing is restarting; retry", 1)
             }
         }
+    }
+}
+
+/// How long an answer waits for the reactor to carry a command's effects to their targets (an
+/// accepted offer to the conversation, a handoff to the desk) before answering anyway.
+const EFFECTS_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits (bounded) until the reactor delivered the reactions to the events a command appended
+/// (`appended_to`: the stream's last sequence number, `None` if it appended nothing): a client's
+/// next request then sees the effects. True if they were delivered in time.
+async fn effects_delivered(watch: ProgressWatch, appended_to: Option<u64>) -> bool {
+    match appended_to {
+        None => true,
+        Some(seq) => watch.reached(seq, EFFECTS_WAIT).await,
     }
 }
 
@@ -228,7 +243,10 @@ async fn answer_offer(
             conversation,
         }
     };
-    state.node.routing().command(&tenant, command).await?;
+    let watch = state.node.reactor().watch(&StreamId::desk(&tenant));
+    let appended_to = state.node.routing().command(&tenant, command).await?;
+    // An accepted chat is answered once the conversation is the agent's (they reply next).
+    effects_delivered(watch, appended_to).await;
     Ok(Json(json!({
         "conversation": conversation_key,
         "agent": agent_key,
@@ -321,7 +339,7 @@ pub async fn post_handoff(
     Path((raw_tenant, raw_id)): Path<(String, String)>,
     body: Result<Json<PostHandoff>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let (_, conversation) = conversation_id(&raw_tenant, &raw_id)?;
     let Json(body) = body?;
     let group = body.group.as_deref().map(group_name).transpose()?;
     let reason = match body.reason.trim() {
@@ -335,74 +353,29 @@ pub async fn post_handoff(
         "supervisor" => HandoffReason::Supervisor,
         other => HandoffReason::Escalation(other.chars().take(200).collect()),
     };
+    let watch = state
+        .node
+        .reactor()
+        .watch(&StreamId::conversation(&conversation));
     let ack = state
         .node
         .region()
         .conversation_command(
             &conversation,
-            ConversationCommand::RequestHandoff {
-                reason: reason.clone(),
-                group: group.clone(),
-            },
+            ConversationCommand::RequestHandoff { reason, group },
             EventMeta::default(),
         )
         .await?;
-    hand_to_desk(&state, &tenant, &conversation, reason, group, ack.seq).await?;
-    queue_position(&state, &tenant, conversation).await
-}
-
-/// Gives a handoff the conversation journaled to the desk at once (the outbox delivers it too;
-/// the desk ignores the second delivery by its sequence number).
-async fn hand_to_desk(
-    state: &AppState,
-    tenant: &TenantId,
-    conversation: &ConversationId,
-    reason: HandoffReason,
-    group: Option<String>,
-    seq: u64,
-) -> Result<(), ApiError> {
-    let hub = state.node.routing();
-    let info = hub.handoff_info(conversation, reason, group, seq).await?;
-    if let Some(info) = info {
-        hub.command(tenant, DeskCommand::Handoff(info)).await?;
-    }
-    Ok(())
-}
-
-async fn queue_position(
-    state: &AppState,
-    tenant: &TenantId,
-    conversation: ConversationId,
-) -> Result<Json<Value>, ApiError> {
-    let settings = state.node.routing().settings().clone();
-    let view = state
-        .node
-        .routing()
-        .query(tenant, move |desk, now| {
-            let Some(chat) = desk.chats.get(&conversation) else {
-                return json!({"conversation": conversation.key(), "status": "bot"});
-            };
-            let (status, agent) = match &chat.stage {
-                ChatStage::Waiting => ("waiting", None),
-                ChatStage::Offered { agent, .. } => ("offered", Some(agent.key().to_owned())),
-                ChatStage::Assigned { agent, .. } => ("assigned", Some(agent.key().to_owned())),
-            };
-            let position = waiting_order(desk, &chat.group, now, &settings)
-                .iter()
-                .position(|(waiting, _)| waiting == &conversation)
-                .map(|index| index + 1);
-            json!({
-                "conversation": conversation.key(),
-                "status": status,
-                "group": chat.group,
-                "agent": agent,
-                "position": position,
-                "priority": chat.priority,
-                "reasons": chat.reasons,
-            })
-        })
-        .await?;
-    Ok(Json(view))
+    // Routing hears of the handoff from the conversation's event, through the reactor; the answer
+    // waits for that (briefly), so the queue and the offers already show the chat. The position
+    // is in `GET …/queues/{group}` and in the notices the customer gets.
+    let routed = effects_delivered(watch, ack.appended_to).await;
+    Ok(Json(json!({
+        "conversation": conversation.key(),
+        "status": "queued",
+        "seq": ack.seq,
+        "routed": routed,
+    })))
 }
 
 /// Body of `POST …/transfer`: exactly one of `agent` or `group`; `by` is the agent giving the chat
@@ -428,94 +401,62 @@ pub async fn post_transfer(
     match (body.agent, body.group) {
         (Some(agent), None) => {
             let agent = agent_id(&tenant, &agent)?;
-            transfer_to_agent(&state, &tenant, &conversation, agent, body.take_over).await?;
+            // Routing decides (capacity, presence, group) at once; the reactor then gives the
+            // conversation to the agent, and the answer waits for that.
+            let watch = state.node.reactor().watch(&StreamId::desk(&tenant));
+            let appended_to = state
+                .node
+                .routing()
+                .command(
+                    &tenant,
+                    DeskCommand::TransferToAgent {
+                        conversation: conversation.clone(),
+                        agent: agent.clone(),
+                        take_over: body.take_over,
+                        handoff: None,
+                    },
+                )
+                .await?;
+            effects_delivered(watch, appended_to).await;
+            Ok(Json(json!({
+                "conversation": conversation.key(),
+                "status": "assigned",
+                "agent": agent.key(),
+            })))
         }
         (None, Some(group)) => {
             let group = group_name(&group)?;
-            let current = state
+            let by = body.by.map(|by| agent_id(&tenant, &by)).transpose()?;
+            let watch = state
                 .node
-                .region()
-                .conversation_state(&conversation)
-                .await?
-                .ok_or_else(|| ApiError::not_found(format!("no conversation {conversation}")))?;
-            let by = match body.by {
-                Some(by) => agent_id(&tenant, &by)?,
-                None => match &current.status {
-                    crest_actors::conversation::Status::Assigned(owner) => owner.clone(),
-                    _ => {
-                        return Err(ApiError::new(
-                            StatusCode::CONFLICT,
-                            "not_assigned",
-                            "only a conversation an agent owns can be transferred to a group",
-                        ));
-                    }
-                },
-            };
+                .reactor()
+                .watch(&StreamId::conversation(&conversation));
             let ack = state
                 .node
                 .region()
                 .conversation_command(
                     &conversation,
                     ConversationCommand::TransferToGroup {
-                        by: by.clone(),
+                        by,
                         group: group.clone(),
                     },
                     EventMeta::default(),
                 )
                 .await?;
-            let reason = HandoffReason::Transferred(by.key().to_owned());
-            hand_to_desk(&state, &tenant, &conversation, reason, Some(group), ack.seq).await?;
+            let routed = effects_delivered(watch, ack.appended_to).await;
+            Ok(Json(json!({
+                "conversation": conversation.key(),
+                "status": "queued",
+                "group": group,
+                "seq": ack.seq,
+                "routed": routed,
+            })))
         }
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_transfer",
-                "give exactly one of \"agent\" or \"group\"",
-            ));
-        }
+        _ => Err(ApiError::bad_request(
+            "invalid_transfer",
+            "give exactly one of \"agent\" or \"group\"",
+        )),
     }
-    queue_position(&state, &tenant, conversation).await
-}
-
-async fn transfer_to_agent(
-    state: &AppState,
-    tenant: &TenantId,
-    conversation: &ConversationId,
-    agent: AgentId,
-    take_over: bool,
-) -> Result<(), ApiError> {
-    let hub = state.node.routing();
-    let current = state
-        .node
-        .region()
-        .conversation_state(conversation)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no conversation {conversation}")))?;
-    if current.status == crest_actors::conversation::Status::Closed {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "rejected",
-            "conversation is closed",
-        ));
-    }
-    let handoff: Option<HandoffInfo> = hub
-        .handoff_info(
-            conversation,
-            HandoffReason::Supervisor,
-            None,
-            current.seq + 1,
-        )
-        .await?;
-    hub.command(
-        tenant,
-        DeskCommand::TransferToAgent {
-            conversation: conversation.clone(),
-            agent,
-            take_over,
-            handoff,
-        },
-    )
-    .await?;
-    Ok(())
 }
 
 /// Body of `POST …/take-over`.
@@ -535,8 +476,31 @@ pub async fn post_take_over(
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
     let Json(body) = body?;
     let supervisor = agent_id(&tenant, &body.supervisor)?;
-    transfer_to_agent(&state, &tenant, &conversation, supervisor, true).await?;
-    queue_position(&state, &tenant, conversation).await
+    let watch = state
+        .node
+        .reactor()
+        .watch(&StreamId::conversation(&conversation));
+    let ack = state
+        .node
+        .region()
+        .conversation_command(
+            &conversation,
+            ConversationCommand::TakeOver {
+                supervisor: supervisor.clone(),
+            },
+            EventMeta::default(),
+        )
+        .await?;
+    // Routing gives the chat to the supervisor if they can take it (online, free capacity); else
+    // it stays where it is: `GET …/agents/{supervisor}` shows the outcome.
+    let routed = effects_delivered(watch, ack.appended_to).await;
+    Ok(Json(json!({
+        "conversation": conversation.key(),
+        "status": "take_over_requested",
+        "supervisor": supervisor.key(),
+        "seq": ack.seq,
+        "routed": routed,
+    })))
 }
 
 /// Body of `POST …/resolve`.
@@ -558,6 +522,10 @@ pub async fn post_resolve(
         .agent
         .map(|agent| agent_id(&tenant, &agent))
         .transpose()?;
+    let watch = state
+        .node
+        .reactor()
+        .watch(&StreamId::conversation(&conversation));
     let ack = state
         .node
         .region()
@@ -567,17 +535,8 @@ pub async fn post_resolve(
             EventMeta::default(),
         )
         .await?;
-    state
-        .node
-        .routing()
-        .command(
-            &tenant,
-            DeskCommand::ChatFinished {
-                conversation: conversation.clone(),
-                reason: "resolved".to_owned(),
-            },
-        )
-        .await?;
+    // Routing frees the agent's capacity when it hears of the resolution (the reactor).
+    effects_delivered(watch, ack.appended_to).await;
     Ok(Json(json!({
         "conversation": conversation.key(),
         "status": "resolved",

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use crest_actors::ports::journal::{EventJournal, JournalError, Snapshot, StoredEvent, read_all};
+use crest_actors::ports::journal::{
+    Cursor, EventJournal, JournalError, Snapshot, StoredEvent, read_all,
+};
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{ConversationEvent, CustomerMessageReceived};
 use crest_proto::{ConversationId, Envelope, MessageId, StreamId, TenantId};
@@ -248,39 +250,70 @@ pub async fn snapshots(journal: &dyn EventJournal) {
     assert_eq!(journal.load_snapshot(&other).await.expect("load"), None);
 }
 
-/// The outbox watermark: a stream is unpublished until its last event is marked published.
-pub async fn publication_watermark(journal: &dyn EventJournal) {
+/// Cursor progress (the outbox's and the reactor's): a stream lags a cursor until its last event
+/// is marked, each cursor on its own, and a new append makes it lag again.
+pub async fn cursor_progress(journal: &dyn EventJournal) {
     let tenant = fresh_tenant();
     let stream = fresh_stream(&tenant);
-    let mine = |list: Vec<crest_actors::ports::journal::Unpublished>| {
-        list.into_iter()
+    let other = fresh_stream(&tenant);
+    let mine = async |cursor: Cursor| {
+        let mut list: Vec<(StreamId, u64)> = journal
+            .lagging(cursor)
+            .await
+            .expect("lagging")
+            .into_iter()
             .filter(|item| item.stream.tenant() == tenant.as_str())
-            .map(|item| (item.stream, item.published_seq))
-            .collect::<Vec<_>>()
+            .map(|item| (item.stream, item.done_seq))
+            .collect();
+        list.sort();
+        list
     };
     journal
         .append(&stream, 0, events(&stream, 1, 3))
         .await
         .expect("append");
+    journal
+        .append(&other, 0, events(&other, 1, 1))
+        .await
+        .expect("append");
+    let both = |first: u64, second: u64| {
+        let mut list = vec![(stream.clone(), first), (other.clone(), second)];
+        list.sort();
+        list
+    };
+    for cursor in Cursor::ALL {
+        assert_eq!(mine(cursor).await, both(0, 0), "{cursor:?}");
+    }
+    journal
+        .mark_progress(
+            Cursor::Published,
+            &[(stream.clone(), 2), (other.clone(), 1)],
+        )
+        .await
+        .expect("mark");
+    assert_eq!(mine(Cursor::Published).await, vec![(stream.clone(), 2)]);
     assert_eq!(
-        mine(journal.unpublished().await.expect("unpublished")),
-        vec![(stream.clone(), 0)]
+        mine(Cursor::Reacted).await,
+        both(0, 0),
+        "cursors are independent"
     );
-    journal.mark_published(&stream, 2).await.expect("mark");
-    assert_eq!(
-        mine(journal.unpublished().await.expect("unpublished")),
-        vec![(stream.clone(), 2)]
-    );
-    journal.mark_published(&stream, 3).await.expect("mark");
-    assert!(mine(journal.unpublished().await.expect("unpublished")).is_empty());
+    journal
+        .mark_progress(Cursor::Published, &[(stream.clone(), 3)])
+        .await
+        .expect("mark");
+    assert!(mine(Cursor::Published).await.is_empty());
+    journal
+        .mark_progress(Cursor::Reacted, &[(stream.clone(), 3), (other.clone(), 1)])
+        .await
+        .expect("mark");
+    assert!(mine(Cursor::Reacted).await.is_empty());
     journal
         .append(&stream, 3, events(&stream, 4, 1))
         .await
         .expect("append");
-    assert_eq!(
-        mine(journal.unpublished().await.expect("unpublished")),
-        vec![(stream, 3)]
-    );
+    for cursor in Cursor::ALL {
+        assert_eq!(mine(cursor).await, vec![(stream.clone(), 3)], "{cursor:?}");
+    }
 }
 
 /// Many writers on many streams at once: every append lands, in order, in its own stream.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use crest_actors::ports::journal::{
-    AppendOutcome, EventJournal, JournalError, Snapshot, StoredEvent, Unpublished,
+    AppendOutcome, Cursor, EventJournal, JournalError, Lagging, Snapshot, StoredEvent,
 };
 use crest_proto::StreamId;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -110,9 +110,9 @@ enum Request {
         snapshot: Snapshot,
         reply: oneshot::Sender<Result<(), JournalError>>,
     },
-    MarkPublished {
-        stream: StreamId,
-        seq: u64,
+    MarkProgress {
+        cursor: Cursor,
+        marks: Vec<(StreamId, u64)>,
         reply: oneshot::Sender<Result<(), JournalError>>,
     },
     Flush {
@@ -123,13 +123,23 @@ enum Request {
     },
 }
 
+/// A cursor's two keyspaces: its progress per stream, and the streams that may lag it (marked at
+/// the first append after the cursor caught up, cleared when it catches up again), so finding
+/// the lagging streams never scans every stream.
+#[derive(Clone)]
+struct CursorKeyspaces {
+    progress: Keyspace,
+    lagging: Keyspace,
+}
+
 #[derive(Clone)]
 struct Keyspaces {
     db: Database,
     events: Keyspace,
     snapshots: Keyspace,
-    published: Keyspace,
-    pending: Keyspace,
+    /// Per cursor, in the order of [`Cursor::ALL`]. The outbox's keyspaces keep their original
+    /// names (`published`, `pending`), so existing data directories keep their progress.
+    cursors: [CursorKeyspaces; 2],
 }
 
 impl Keyspaces {
@@ -137,13 +147,28 @@ impl Keyspaces {
         let db = Database::builder(path)
             .manual_journal_persist(true)
             .open()?;
+        let cursor = |progress: &str, lagging: &str| -> fjall::Result<CursorKeyspaces> {
+            Ok(CursorKeyspaces {
+                progress: db.keyspace(progress, KeyspaceCreateOptions::default)?,
+                lagging: db.keyspace(lagging, KeyspaceCreateOptions::default)?,
+            })
+        };
         Ok(Self {
             events: db.keyspace("events", KeyspaceCreateOptions::default)?,
             snapshots: db.keyspace("snapshots", KeyspaceCreateOptions::default)?,
-            published: db.keyspace("published", KeyspaceCreateOptions::default)?,
-            pending: db.keyspace("pending", KeyspaceCreateOptions::default)?,
+            cursors: [
+                cursor("published", "pending")?,
+                cursor("reacted", "unreacted")?,
+            ],
             db,
         })
+    }
+
+    fn cursor(&self, cursor: Cursor) -> &CursorKeyspaces {
+        match cursor {
+            Cursor::Published => &self.cursors[0],
+            Cursor::Reacted => &self.cursors[1],
+        }
     }
 
     fn last_seq(&self, stream: &str) -> Result<u64, JournalError> {
@@ -157,8 +182,12 @@ impl Keyspaces {
         }
     }
 
-    fn published_seq(&self, stream: &str) -> Result<u64, JournalError> {
-        let value = self.published.get(stream.as_bytes()).map_err(storage)?;
+    fn progress(&self, cursor: Cursor, stream: &str) -> Result<u64, JournalError> {
+        let value = self
+            .cursor(cursor)
+            .progress
+            .get(stream.as_bytes())
+            .map_err(storage)?;
         Ok(value
             .and_then(|bytes| bytes.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
@@ -360,27 +389,31 @@ impl EventJournal for FjallJournal {
         }))
     }
 
-    async fn mark_published(&self, stream: &StreamId, seq: u64) -> Result<(), JournalError> {
-        self.request(|reply| Request::MarkPublished {
-            stream: stream.clone(),
-            seq,
+    async fn mark_progress(
+        &self,
+        cursor: Cursor,
+        marks: &[(StreamId, u64)],
+    ) -> Result<(), JournalError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        self.request(|reply| Request::MarkProgress {
+            cursor,
+            marks: marks.to_vec(),
             reply,
         })
         .await
     }
 
-    async fn unpublished(&self) -> Result<Vec<Unpublished>, JournalError> {
+    async fn lagging(&self, cursor: Cursor) -> Result<Vec<Lagging>, JournalError> {
         let mut streams = Vec::new();
-        for guard in self.keyspaces.pending.iter() {
+        for guard in self.keyspaces.cursor(cursor).lagging.iter() {
             let key = guard.key().map_err(storage)?;
             let name = std::str::from_utf8(&key).map_err(storage)?;
             let stream = StreamId::parse(name).map_err(storage)?;
-            let published_seq = self.keyspaces.published_seq(name)?;
-            if self.keyspaces.last_seq(name)? > published_seq {
-                streams.push(Unpublished {
-                    stream,
-                    published_seq,
-                });
+            let done_seq = self.keyspaces.progress(cursor, name)?;
+            if self.keyspaces.last_seq(name)? > done_seq {
+                streams.push(Lagging { stream, done_seq });
             }
         }
         Ok(streams)
@@ -398,8 +431,8 @@ struct Writer {
     metrics: JournalMetrics,
     /// Last sequence number per stream, as committed (or about to be, within a batch).
     heads: HashMap<StreamId, u64>,
-    /// Streams known to have a pending-publication marker.
-    pending_marked: HashSet<StreamId>,
+    /// Streams known to have a lagging marker for every cursor.
+    lagging_marked: HashSet<StreamId>,
 }
 
 /// The answer owed to one request once its batch is committed.
@@ -423,7 +456,7 @@ impl Writer {
             config,
             metrics,
             heads: HashMap::new(),
-            pending_marked: HashSet::new(),
+            lagging_marked: HashSet::new(),
         }
     }
 
@@ -496,8 +529,14 @@ impl Writer {
                     batch.insert(&self.keyspaces.snapshots, stream.as_str(), value);
                     owed.push(Owed::Unit(reply, Ok(())));
                 }
-                Request::MarkPublished { stream, seq, reply } => {
-                    let result = self.stage_published(&mut batch, &stream, seq);
+                Request::MarkProgress {
+                    cursor,
+                    marks,
+                    reply,
+                } => {
+                    let result = marks.iter().try_for_each(|(stream, seq)| {
+                        self.stage_progress(&mut batch, cursor, stream, *seq)
+                    });
                     owed.push(Owed::Unit(reply, result));
                 }
                 Request::Flush { reply } | Request::Shutdown { reply } => {
@@ -521,7 +560,7 @@ impl Writer {
         if committed.is_err() {
             // What this writer believed about heads may be wrong now: reload from disk lazily.
             self.heads.clear();
-            self.pending_marked.clear();
+            self.lagging_marked.clear();
         }
         for item in owed {
             match item {
@@ -618,12 +657,14 @@ impl Writer {
             );
             written.insert((stream.clone(), event.seq), event.bytes);
         }
-        if !self.pending_marked.contains(stream) {
-            batch.insert(&self.keyspaces.pending, stream.as_str(), []);
-            if self.pending_marked.len() >= HEAD_CACHE_LIMIT {
-                self.pending_marked.clear();
+        if !self.lagging_marked.contains(stream) {
+            for cursor in &self.keyspaces.cursors {
+                batch.insert(&cursor.lagging, stream.as_str(), []);
             }
-            self.pending_marked.insert(stream.clone());
+            if self.lagging_marked.len() >= HEAD_CACHE_LIMIT {
+                self.lagging_marked.clear();
+            }
+            self.lagging_marked.insert(stream.clone());
         }
         self.heads.insert(stream.clone(), last_seq);
         Ok(AppendOutcome {
@@ -657,20 +698,19 @@ impl Writer {
         Ok(true)
     }
 
-    fn stage_published(
+    fn stage_progress(
         &mut self,
         batch: &mut fjall::OwnedWriteBatch,
+        cursor: Cursor,
         stream: &StreamId,
         seq: u64,
     ) -> Result<(), JournalError> {
-        batch.insert(
-            &self.keyspaces.published,
-            stream.as_str(),
-            seq.to_be_bytes(),
-        );
+        let keyspaces = self.keyspaces.cursor(cursor).clone();
+        batch.insert(&keyspaces.progress, stream.as_str(), seq.to_be_bytes());
         if self.head(stream)? <= seq {
-            batch.remove(&self.keyspaces.pending, stream.as_str());
-            self.pending_marked.remove(stream);
+            batch.remove(&keyspaces.lagging, stream.as_str());
+            // The next append must mark this cursor's lagging set again.
+            self.lagging_marked.remove(stream);
         }
         Ok(())
     }

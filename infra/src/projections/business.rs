@@ -343,6 +343,8 @@ impl BusinessMetrics {
             ConversationEvent::HandoffDeclined(_) => {
                 facts.handoff_at_ms = None;
             }
+            // The ticket it leads to is counted from the desk's `ticket_created`.
+            ConversationEvent::AfterSalesRequested(_) => {}
         }
     }
 

@@ -417,7 +417,8 @@ impl Projection for QualityInspection {
             }
             ConversationEvent::Started(_)
             | ConversationEvent::SystemNotice(_)
-            | ConversationEvent::HandoffDeclined(_) => {}
+            | ConversationEvent::HandoffDeclined(_)
+            | ConversationEvent::AfterSalesRequested(_) => {}
         }
     }
 }

@@ -1,0 +1,390 @@
+//! The reactor: the only bridge between entities' streams. It follows every journaled event (fed
+//! by the entities as they persist, and after a restart from its own progress in the journal),
+//! turns the events that concern another entity into commands ([`react::reaction`]), delivers
+//! them, and then records how far it got ([`Cursor::Reacted`]).
+//!
+//! Delivery is at least once: after a crash the reactor resumes from its last recorded progress,
+//! so some reactions are delivered again. Each command carries its source event (`<stream>@<seq>`
+//! in the causation id), and each target keeps an [`Inbox`] of the last source event it applied,
+//! so a reaction delivered again changes nothing: every decision's effect lands exactly once.
+//!
+//! It runs beside the outbox, not in its path: publication on the bus never waits for routing.
+//! Within a batch, reactions to one tenant's desk go as one command batch (one journal append);
+//! each conversation gets its reactions in order, conversations in parallel.
+
+pub mod inbox;
+pub mod react;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crest_proto::commands::ConversationCommand;
+use crest_proto::envelope::EventMeta;
+use crest_proto::{ConversationId, Envelope, StreamId, TenantId};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use inbox::Inbox;
+pub use react::{Reaction, reaction};
+
+use crate::conversation::CommandError;
+use crate::desk::{DeskCommand, DeskError, RoutingHub};
+use crate::ports::journal::{Cursor, EventJournal, JournalError, read_all};
+use crate::shard::ShardRegion;
+
+/// Largest number of queued items handled in one batch.
+const MAX_BATCH_ITEMS: usize = 512;
+/// Lagging streams read together at recovery.
+const RECOVERY_CHUNK: usize = 256;
+/// First retry delay after a failed delivery; doubles up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(20);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+enum Item {
+    Events(Vec<Arc<Envelope>>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Where entities hand their journaled events to the reactor, and where callers wait for the
+/// reactions to an event to be delivered. Cheap to clone; enqueueing never blocks.
+#[derive(Debug, Clone)]
+pub struct ReactorFeed {
+    items: mpsc::UnboundedSender<Item>,
+    watched: Arc<Watched>,
+}
+
+/// Streams somebody waits on, with the reactor's progress through each since the wait began.
+#[derive(Debug, Default)]
+struct Watched(std::sync::Mutex<HashMap<StreamId, watch::Sender<u64>>>);
+
+impl Watched {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, watch::Sender<u64>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tells the waiters of these streams how far the reactor got; forgets streams nobody waits
+    /// on any more.
+    fn advance(&self, marks: &[(StreamId, u64)]) {
+        let mut watched = self.lock();
+        if watched.is_empty() {
+            return;
+        }
+        for (stream, seq) in marks {
+            if let Some(sender) = watched.get(stream) {
+                sender.send_if_modified(|progress| {
+                    let moved = *seq > *progress;
+                    *progress = (*progress).max(*seq);
+                    moved
+                });
+            }
+        }
+        watched.retain(|_, sender| sender.receiver_count() > 0);
+    }
+}
+
+/// A wait for the reactor to pass an event of one stream (see [`ReactorFeed::watch`]).
+#[derive(Debug)]
+pub struct ProgressWatch {
+    progress: watch::Receiver<u64>,
+}
+
+impl ProgressWatch {
+    /// Waits until the reactor has delivered the reactions to the stream's events up to `seq`, or
+    /// `timeout` passed; true if it has.
+    pub async fn reached(mut self, seq: u64, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.progress.wait_for(|progress| *progress >= seq))
+            .await
+            .is_ok_and(|passed| passed.is_ok())
+    }
+}
+
+/// The receiving end of a [`ReactorFeed`], given to [`Reactor::start`].
+#[derive(Debug)]
+pub struct ReactorInput {
+    items: mpsc::UnboundedReceiver<Item>,
+    watched: Arc<Watched>,
+}
+
+impl std::fmt::Debug for Item {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Events(events) => write!(formatter, "Events({})", events.len()),
+            Self::Flush(_) => formatter.write_str("Flush"),
+        }
+    }
+}
+
+impl ReactorFeed {
+    /// A feed and its receiving end.
+    #[must_use]
+    pub fn channel() -> (Self, ReactorInput) {
+        let (items, receiver) = mpsc::unbounded_channel();
+        let watched = Arc::new(Watched::default());
+        (
+            Self {
+                items,
+                watched: Arc::clone(&watched),
+            },
+            ReactorInput {
+                items: receiver,
+                watched,
+            },
+        )
+    }
+
+    /// Starts watching the reactor's progress through `stream`. Call it before the command whose
+    /// events you will wait for, then [`ProgressWatch::reached`] with the command's last sequence
+    /// number: the answer to the command then comes once its effects reached their targets (an
+    /// accepted offer answers once the conversation is the agent's).
+    #[must_use]
+    pub fn watch(&self, stream: &StreamId) -> ProgressWatch {
+        let mut watched = self.watched.lock();
+        let sender = watched
+            .entry(stream.clone())
+            .or_insert_with(|| watch::channel(0).0);
+        ProgressWatch {
+            progress: sender.subscribe(),
+        }
+    }
+
+    /// Hands journaled events (of one stream, in order) to the reactor.
+    pub fn enqueue(&self, envelopes: &[Arc<Envelope>]) {
+        if self.items.send(Item::Events(envelopes.to_vec())).is_err() {
+            tracing::debug!("reactor stopped; its progress in the journal brings these back");
+        }
+    }
+
+    /// Waits until everything enqueued before this call was delivered and recorded (or the reactor
+    /// stopped).
+    pub async fn flush(&self) {
+        let (sender, receiver) = oneshot::channel();
+        if self.items.send(Item::Flush(sender)).is_ok() {
+            let _ = receiver.await;
+        }
+    }
+}
+
+/// Fault injection for tests: the reactor stops as if the process died at a chosen point.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReactorFaults {
+    /// Stop at the first batch holding an event of this type (`desk.chat_assigned`, …).
+    pub halt_at: Option<String>,
+    /// Stop after delivering that batch but before recording progress (else: before delivering).
+    pub after_delivery: bool,
+}
+
+impl ReactorFaults {
+    fn halts(&self, envelopes: &[Arc<Envelope>]) -> bool {
+        self.halt_at.as_deref().is_some_and(|event_type| {
+            envelopes
+                .iter()
+                .any(|envelope| envelope.event_type == event_type)
+        })
+    }
+}
+
+/// The entities reactions are delivered to.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// Conversations.
+    pub region: ShardRegion,
+    /// Routing desks.
+    pub routing: Arc<RoutingHub>,
+}
+
+/// A running reactor.
+#[derive(Debug)]
+pub struct Reactor {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reactor {
+    /// Delivers the reactions to every event journaled beyond the reactor's recorded progress (after
+    /// a crash), then follows `input`. Returns once recovery is done; the number of events
+    /// recovered is logged.
+    pub async fn start(
+        input: ReactorInput,
+        targets: Targets,
+        journal: Arc<dyn EventJournal>,
+        faults: ReactorFaults,
+    ) -> Result<Self, JournalError> {
+        let recovered = recover(journal.as_ref(), &targets, &input.watched).await?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "reactions to events journaled before the last stop delivered"
+            );
+        }
+        let task = tokio::spawn(follow(input, targets, journal, faults));
+        Ok(Self { task })
+    }
+
+    /// Stops following (what is left is recovered at the next start).
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+async fn recover(
+    journal: &dyn EventJournal,
+    targets: &Targets,
+    watched: &Watched,
+) -> Result<usize, JournalError> {
+    let lagging = journal.lagging(Cursor::Reacted).await?;
+    let mut recovered = 0;
+    for chunk in lagging.chunks(RECOVERY_CHUNK) {
+        let mut envelopes = Vec::new();
+        for stream in chunk {
+            for stored in read_all(journal, &stream.stream, stream.done_seq).await? {
+                envelopes.push(Arc::new(stored.envelope()?));
+            }
+        }
+        deliver(targets, &envelopes).await;
+        let marks = progress(&envelopes);
+        journal.mark_progress(Cursor::Reacted, &marks).await?;
+        watched.advance(&marks);
+        recovered += envelopes.len();
+    }
+    Ok(recovered)
+}
+
+async fn follow(
+    mut input: ReactorInput,
+    targets: Targets,
+    journal: Arc<dyn EventJournal>,
+    faults: ReactorFaults,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH_ITEMS);
+    while input.items.recv_many(&mut batch, MAX_BATCH_ITEMS).await > 0 {
+        let mut envelopes = Vec::new();
+        let mut flushes = Vec::new();
+        for item in batch.drain(..) {
+            match item {
+                Item::Events(events) => envelopes.extend(events),
+                Item::Flush(reply) => flushes.push(reply),
+            }
+        }
+        if !envelopes.is_empty() {
+            let halt = faults.halts(&envelopes);
+            if halt && !faults.after_delivery {
+                tracing::warn!("reactor halted before delivery (fault injection)");
+                return;
+            }
+            deliver(&targets, &envelopes).await;
+            if halt {
+                tracing::warn!("reactor halted before recording progress (fault injection)");
+                return;
+            }
+            let marks = progress(&envelopes);
+            if let Err(error) = journal.mark_progress(Cursor::Reacted, &marks).await {
+                tracing::warn!(streams = marks.len(), %error, "reactor progress not recorded");
+            }
+            input.watched.advance(&marks);
+        }
+        for reply in flushes {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// The last sequence number of each stream among `envelopes`.
+fn progress(envelopes: &[Arc<Envelope>]) -> Vec<(StreamId, u64)> {
+    let mut last: HashMap<&StreamId, u64> = HashMap::new();
+    for envelope in envelopes {
+        let seq = last.entry(&envelope.stream).or_default();
+        *seq = (*seq).max(envelope.seq);
+    }
+    last.into_iter()
+        .map(|(stream, seq)| (stream.clone(), seq))
+        .collect()
+}
+
+/// Delivers the reactions to `envelopes` (each stream's in order), retrying until each target
+/// answers; a target's refusal is final.
+async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
+    let mut desks: BTreeMap<TenantId, Vec<(DeskCommand, EventMeta)>> = BTreeMap::new();
+    let mut conversations: HashMap<ConversationId, Vec<(ConversationCommand, EventMeta)>> =
+        HashMap::new();
+    for envelope in envelopes {
+        let meta = || EventMeta::caused_by(&envelope.stream, envelope.seq);
+        match reaction(envelope) {
+            Ok(Some(Reaction::Desk { tenant, command })) => {
+                desks.entry(tenant).or_default().push((command, meta()));
+            }
+            Ok(Some(Reaction::Conversation {
+                conversation,
+                command,
+            })) => conversations
+                .entry(conversation)
+                .or_default()
+                .push((command, meta())),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(
+                stream = %envelope.stream,
+                seq = envelope.seq,
+                %error,
+                "event does not decode; no reaction"
+            ),
+        }
+    }
+    let to_desks = desks
+        .into_iter()
+        .map(|(tenant, reactions)| to_desk(&targets.routing, tenant, reactions));
+    let to_conversations = conversations
+        .into_iter()
+        .map(|(conversation, commands)| to_conversation(&targets.region, conversation, commands));
+    futures::future::join(
+        futures::future::join_all(to_desks),
+        futures::future::join_all(to_conversations),
+    )
+    .await;
+}
+
+async fn to_desk(routing: &RoutingHub, tenant: TenantId, reactions: Vec<(DeskCommand, EventMeta)>) {
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        match routing.react(&tenant, reactions.clone()).await {
+            Ok(_) => return,
+            Err(DeskError::Rejected(rejection)) => {
+                tracing::debug!(%tenant, %rejection, "reactions refused by the desk");
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%tenant, %error, retry_in_ms = delay.as_millis(), "reactions not delivered to the desk");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
+    }
+}
+
+async fn to_conversation(
+    region: &ShardRegion,
+    conversation: ConversationId,
+    commands: Vec<(ConversationCommand, EventMeta)>,
+) {
+    for (command, meta) in commands {
+        let mut delay = FIRST_RETRY_DELAY;
+        loop {
+            match region
+                .conversation_command(&conversation, command.clone(), meta.clone())
+                .await
+            {
+                Ok(_) => break,
+                Err(CommandError::Rejected(rejection)) => {
+                    // The conversation moved on (closed, say): the reaction is moot.
+                    tracing::debug!(%conversation, %rejection, "reaction refused by the conversation");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%conversation, %error, retry_in_ms = delay.as_millis(), "reaction not delivered to the conversation");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                }
+            }
+        }
+    }
+}

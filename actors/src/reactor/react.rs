@@ -1,0 +1,330 @@
+//! What the reactor does with one journaled event: the command it leads to on another entity, if
+//! any. Pure: the event alone decides (events carry what their reactions need; nothing is read
+//! back from the entity that emitted them).
+//!
+//! * conversation → desk: a handoff queues the chat (or a supervisor takes it over), a resolution
+//!   or a close ends it, the bot's after-sales flow opens a ticket;
+//! * desk → conversation: an assignment gives the conversation to the agent, a notice tells the
+//!   customer something, a refusal gives the conversation back to the bot.
+
+use crest_proto::commands::ConversationCommand;
+use crest_proto::events::ConversationEvent;
+use crest_proto::ids::StreamKind;
+use crest_proto::routing::DeskEvent;
+use crest_proto::{CodecError, ConversationId, CustomerId, Envelope, MessageId, TenantId};
+
+use crate::desk::{DeskCommand, HandoffInfo};
+
+/// A command for another entity, caused by one journaled event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reaction {
+    /// For a tenant's routing desk.
+    Desk {
+        /// The tenant.
+        tenant: TenantId,
+        /// The command.
+        command: DeskCommand,
+    },
+    /// For a conversation.
+    Conversation {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The command.
+        command: ConversationCommand,
+    },
+}
+
+/// The reaction to `envelope`, if it has one. An event that does not decode is an error (the
+/// reactor logs it and moves on: it can never be delivered).
+pub fn reaction(envelope: &Envelope) -> Result<Option<Reaction>, CodecError> {
+    match envelope.stream.kind() {
+        StreamKind::Conversation => {
+            let Some(conversation) = envelope.stream.conversation_id() else {
+                return Ok(None);
+            };
+            let event = envelope.decode_event::<ConversationEvent>()?;
+            Ok(conversation_reaction(conversation, envelope.seq, event))
+        }
+        StreamKind::Desk => {
+            let event = envelope.decode_event::<DeskEvent>()?;
+            Ok(desk_reaction(envelope, event))
+        }
+        StreamKind::Customer | StreamKind::Agent | StreamKind::Directory => Ok(None),
+    }
+}
+
+fn conversation_reaction(
+    conversation: ConversationId,
+    seq: u64,
+    event: ConversationEvent,
+) -> Option<Reaction> {
+    let tenant = conversation.tenant().clone();
+    let command = match event {
+        ConversationEvent::HandoffRequested(handoff) => {
+            // Only events upcast from version 1 lack the customer; routing still needs one.
+            let customer = handoff
+                .customer
+                .unwrap_or_else(|| legacy_customer(&conversation));
+            DeskCommand::Handoff(HandoffInfo {
+                conversation,
+                customer,
+                reason: handoff.reason,
+                group: handoff.group,
+                handoff_seq: seq,
+                summary: handoff.summary,
+                take_over_by: handoff.take_over_by,
+            })
+        }
+        ConversationEvent::Resolved(_) => DeskCommand::ChatFinished {
+            conversation,
+            reason: "resolved".to_owned(),
+        },
+        ConversationEvent::Closed(_) => DeskCommand::ChatFinished {
+            conversation,
+            reason: "closed".to_owned(),
+        },
+        ConversationEvent::AfterSalesRequested(request) => DeskCommand::BotAfterSales {
+            conversation,
+            customer: request.customer,
+            kind: request.kind,
+            text: request.text,
+        },
+        ConversationEvent::Started(_)
+        | ConversationEvent::CustomerMessageReceived(_)
+        | ConversationEvent::BotReplied(_)
+        | ConversationEvent::AgentAssigned(_)
+        | ConversationEvent::AgentReplied(_)
+        | ConversationEvent::CsatRated(_)
+        | ConversationEvent::SystemNotice(_)
+        | ConversationEvent::HandoffDeclined(_) => return None,
+    };
+    Some(Reaction::Desk { tenant, command })
+}
+
+/// The customer of a handoff journaled before handoffs named their customer.
+fn legacy_customer(conversation: &ConversationId) -> CustomerId {
+    CustomerId::new(
+        conversation.tenant(),
+        format!("unknown-{}", conversation.key()),
+    )
+    .unwrap_or_else(|_| unreachable!("a ULID makes a valid customer key"))
+}
+
+fn desk_reaction(envelope: &Envelope, event: DeskEvent) -> Option<Reaction> {
+    // A message id derived from the desk event's own id: the same on every delivery.
+    let message_id = |conversation: &ConversationId| {
+        MessageId::from_parts(conversation.tenant().clone(), envelope.event_id)
+    };
+    let (conversation, command) = match event {
+        DeskEvent::ChatAssigned(assigned) => (
+            assigned.conversation,
+            ConversationCommand::TransferToAgent {
+                agent: assigned.agent,
+            },
+        ),
+        DeskEvent::CustomerNotified(notice) => {
+            let message_id = message_id(&notice.conversation);
+            (
+                notice.conversation,
+                ConversationCommand::Notify {
+                    message_id,
+                    text: notice.text,
+                },
+            )
+        }
+        DeskEvent::ChatRefused(refused) => {
+            let message_id = message_id(&refused.conversation);
+            (
+                refused.conversation,
+                ConversationCommand::DeclineHandoff {
+                    reason: refused.reason,
+                    message_id,
+                    text: refused.text,
+                },
+            )
+        }
+        DeskEvent::AgentProfileSet(_)
+        | DeskEvent::PresenceChanged(_)
+        | DeskEvent::AgentConnectionChanged(_)
+        | DeskEvent::CustomerTierSet(_)
+        | DeskEvent::RoutingTableSet(_)
+        | DeskEvent::GroupConfigured(_)
+        | DeskEvent::ChatQueued(_)
+        | DeskEvent::ChatOffered(_)
+        | DeskEvent::OfferWithdrawn(_)
+        | DeskEvent::ChatOverflowed(_)
+        | DeskEvent::ChatEnded(_)
+        | DeskEvent::TicketCreated(_)
+        | DeskEvent::TicketStatusChanged(_)
+        | DeskEvent::TicketAssigned(_)
+        | DeskEvent::TicketCommented(_)
+        | DeskEvent::TicketLinked(_)
+        | DeskEvent::SlaBreached(_) => return None,
+    };
+    Some(Reaction::Conversation {
+        conversation,
+        command,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crest_proto::envelope::EventMeta;
+    use crest_proto::events::{
+        AgentAssigned, ConversationEvent, HandoffReason, HandoffRequested, HandoffRequestedV2,
+        Resolved,
+    };
+    use crest_proto::routing::{
+        ChatAssigned, ChatRefusedV2, CustomerNotified, DeskEvent, HandoffSummary,
+    };
+    use crest_proto::{AgentId, ConversationId, CustomerId, Envelope, StreamId, TenantId};
+
+    use super::*;
+
+    fn tenant() -> TenantId {
+        TenantId::new("shop").expect("valid")
+    }
+
+    fn conversation() -> ConversationId {
+        ConversationId::from_parts(tenant(), 42)
+    }
+
+    fn wrap<E: crest_proto::events::DomainEvent>(
+        event: &E,
+        stream: StreamId,
+        seq: u64,
+    ) -> Envelope {
+        Envelope::wrap(event, stream, seq, 1_000, EventMeta::default()).expect("encodes")
+    }
+
+    fn desk_event(event: &DeskEvent) -> Envelope {
+        wrap(event, StreamId::desk(&tenant()), 9)
+    }
+
+    #[test]
+    fn a_handoff_becomes_a_desk_handoff_carrying_everything_routing_needs() {
+        let customer = CustomerId::new(&tenant(), "c-1").expect("valid");
+        let summary = HandoffSummary::from_reason(&HandoffReason::CustomerRequest);
+        let event = ConversationEvent::HandoffRequested(HandoffRequestedV2 {
+            reason: HandoffReason::CustomerRequest,
+            group: Some("after_sales".to_owned()),
+            customer: Some(customer.clone()),
+            summary: summary.clone(),
+            take_over_by: None,
+        });
+        let envelope = wrap(&event, StreamId::conversation(&conversation()), 5);
+        let Ok(Some(Reaction::Desk {
+            tenant: to,
+            command,
+        })) = reaction(&envelope)
+        else {
+            panic!("a desk command");
+        };
+        assert_eq!(to, tenant());
+        assert_eq!(
+            command,
+            DeskCommand::Handoff(HandoffInfo {
+                conversation: conversation(),
+                customer,
+                reason: HandoffReason::CustomerRequest,
+                group: Some("after_sales".to_owned()),
+                handoff_seq: 5,
+                summary,
+                take_over_by: None,
+            })
+        );
+        let resolved = wrap(
+            &ConversationEvent::Resolved(Resolved { by: None }),
+            StreamId::conversation(&conversation()),
+            6,
+        );
+        assert!(matches!(
+            reaction(&resolved),
+            Ok(Some(Reaction::Desk {
+                command: DeskCommand::ChatFinished { .. },
+                ..
+            }))
+        ));
+        let assigned = wrap(
+            &ConversationEvent::AgentAssigned(AgentAssigned {
+                agent: AgentId::new(&tenant(), "ann").expect("valid"),
+            }),
+            StreamId::conversation(&conversation()),
+            7,
+        );
+        assert_eq!(reaction(&assigned), Ok(None), "routing caused it");
+    }
+
+    #[test]
+    fn a_legacy_handoff_still_reaches_routing() {
+        let legacy = HandoffRequested {
+            reason: HandoffReason::CustomerRequest,
+            group: None,
+        };
+        let mut envelope = wrap(
+            &ConversationEvent::HandoffRequested(legacy.clone().into()),
+            StreamId::conversation(&conversation()),
+            3,
+        );
+        envelope.schema_version = 1;
+        envelope.payload = crest_proto::codec::encode(&legacy).expect("encodes");
+        let Ok(Some(Reaction::Desk {
+            command: DeskCommand::Handoff(info),
+            ..
+        })) = reaction(&envelope)
+        else {
+            panic!("a handoff");
+        };
+        assert!(info.customer.key().starts_with("unknown-"));
+    }
+
+    #[test]
+    fn desk_decisions_become_conversation_commands_with_stable_message_ids() {
+        let agent = AgentId::new(&tenant(), "ann").expect("valid");
+        let assigned = desk_event(&DeskEvent::ChatAssigned(ChatAssigned {
+            conversation: conversation(),
+            agent: agent.clone(),
+            reason: "accepted".to_owned(),
+            from: None,
+        }));
+        assert_eq!(
+            reaction(&assigned),
+            Ok(Some(Reaction::Conversation {
+                conversation: conversation(),
+                command: ConversationCommand::TransferToAgent { agent },
+            }))
+        );
+        let notice = desk_event(&DeskEvent::CustomerNotified(CustomerNotified {
+            conversation: conversation(),
+            text: "排在第 1 位".to_owned(),
+        }));
+        let first = reaction(&notice);
+        assert_eq!(first, reaction(&notice), "the same command every time");
+        let Ok(Some(Reaction::Conversation {
+            command: ConversationCommand::Notify { message_id, text },
+            ..
+        })) = first
+        else {
+            panic!("a notice");
+        };
+        assert_eq!(text, "排在第 1 位");
+        assert_eq!(
+            message_id,
+            crest_proto::MessageId::from_parts(tenant(), notice.event_id)
+        );
+        let refused = desk_event(&DeskEvent::ChatRefused(ChatRefusedV2 {
+            conversation: conversation(),
+            group: "general".to_owned(),
+            reason: "queue_full".to_owned(),
+            handoff_seq: 3,
+            text: "full".to_owned(),
+        }));
+        assert!(matches!(
+            reaction(&refused),
+            Ok(Some(Reaction::Conversation {
+                command: ConversationCommand::DeclineHandoff { .. },
+                ..
+            }))
+        ));
+    }
+}
