@@ -1,15 +1,15 @@
-//! What every entity actor on a node shares: ports, settings and the way back to the shard region.
+//! What every entity actor on a node shares: ports, settings and the way to conversations.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::brain_pool::BrainPool;
+use crate::command::ConversationGateway;
 use crate::feed::LiveFeed;
 use crate::metrics::RuntimeMetrics;
 use crate::outbox::Outbox;
 use crate::ports::journal::EventJournal;
-use crate::reactor::ReactorFeed;
-use crate::shard::region::ShardRegion;
+use crate::reactor::feed::ReactorFeed;
 
 /// Tunables of entity actors.
 #[derive(Debug, Clone)]
@@ -52,8 +52,8 @@ pub struct EntityContext {
     pub settings: EntitySettings,
     /// Metrics.
     pub metrics: RuntimeMetrics,
-    /// The region, set once the shards are spawned.
-    pub region: OnceLock<ShardRegion>,
+    /// Where commands to conversations go (the shard region), set once the shards are spawned.
+    pub conversations: OnceLock<Arc<dyn ConversationGateway>>,
     /// VIP customers of every tenant on this node, kept by the routing desks.
     pub vips: VipRegistry,
 }
@@ -93,12 +93,13 @@ impl std::fmt::Debug for dyn EventJournal {
 }
 
 impl EntityContext {
-    /// The shard region. Set before any entity actor runs.
+    /// Where commands to conversations go. Set before any entity actor runs.
     #[must_use]
-    pub fn region(&self) -> &ShardRegion {
-        self.region
+    pub fn conversations(&self) -> &dyn ConversationGateway {
+        self.conversations
             .get()
-            .unwrap_or_else(|| unreachable!("the region is set before entity actors are spawned"))
+            .map(AsRef::as_ref)
+            .unwrap_or_else(|| unreachable!("the gateway is set before entity actors are spawned"))
     }
 }
 

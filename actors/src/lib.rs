@@ -2,7 +2,9 @@
 //! pure domain logic (`decide`/`apply`), the reactor that carries events between them, and the
 //! ports (journal, bus, brain) they reach the world through.
 
+pub mod agent;
 pub mod brain_pool;
+pub mod command;
 pub mod context;
 pub mod conversation;
 pub mod customer;

@@ -16,7 +16,8 @@ use crate::outbox::{Outbox, republish_unpublished};
 use crate::ports::brain::Brain;
 use crate::ports::bus::EventBus;
 use crate::ports::journal::{EventJournal, JournalError};
-use crate::reactor::{Reactor, ReactorFaults, ReactorFeed, Targets};
+use crate::reactor::feed::ReactorFeed;
+use crate::reactor::{Reactor, ReactorFaults, Targets};
 use crate::shard::{ShardActor, ShardMsg, ShardRegion};
 
 /// Longest wait at shutdown for the entity actors of one shard to stop.
@@ -37,6 +38,8 @@ pub struct NodeConfig {
     pub routing: DeskSettings,
     /// Fault injection into the reactor (tests only; none by default).
     pub reactor_faults: ReactorFaults,
+    /// This node's name, under which agents' live connections are counted (`local` by default).
+    pub name: String,
 }
 
 impl Default for NodeConfig {
@@ -46,6 +49,7 @@ impl Default for NodeConfig {
             brain_threads: 1,
             routing: DeskSettings::default(),
             reactor_faults: ReactorFaults::default(),
+            name: "local".to_owned(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct Node {
     outbox_task: tokio::task::JoinHandle<()>,
     reactor: Reactor,
     ready: Arc<AtomicBool>,
+    name: String,
 }
 
 impl Node {
@@ -98,7 +103,7 @@ impl Node {
             brain: BrainPool::start(&brain, config.brain_threads, metrics.clone())?,
             settings: config.entities,
             metrics,
-            region: OnceLock::new(),
+            conversations: OnceLock::new(),
             vips: crate::context::VipRegistry::default(),
         });
         let mut shards = Vec::with_capacity(usize::from(SHARD_COUNT));
@@ -108,8 +113,9 @@ impl Node {
             shards.push((shard, handle));
         }
         let region = ShardRegion::new(shards.iter().map(|(shard, _)| shard.clone()).collect());
-        if context.region.set(region.clone()).is_err() {
-            unreachable!("the region is set once, here");
+        let gateway: Arc<dyn crate::command::ConversationGateway> = Arc::new(region.clone());
+        if context.conversations.set(gateway).is_err() {
+            unreachable!("the gateway is set once, here");
         }
         // Routing desks recover (re-arming their timers); then the reactor delivers what a previous
         // run journaled but did not carry to its targets, and follows from there.
@@ -141,6 +147,7 @@ impl Node {
             outbox_task,
             reactor,
             ready: Arc::new(AtomicBool::new(true)),
+            name: config.name,
         })
     }
 
@@ -154,6 +161,12 @@ impl Node {
     #[must_use]
     pub fn routing(&self) -> &Arc<RoutingHub> {
         &self.routing
+    }
+
+    /// This node's name (agents' connections are counted per node).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The reactor's feed: wait there for the reactions to a command's events to be delivered.

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::{EntityContext, now_ms};
 use crate::ports::journal::{JournalError, Snapshot, StoredEvent, read_all};
-use crate::reactor::Inbox;
+use crate::reactor::inbox::Inbox;
 
 /// State rebuilt from events.
 pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'static {

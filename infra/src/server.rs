@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::bus::{InProcessBus, NatsBus};
-use crate::http::{AppState, router};
+use crate::http::{AppState, Projections, router};
 use crate::journal::{FjallJournal, FjallJournalConfig};
 use crate::projections::business::BusinessMetrics;
 use crate::projections::quality::{QualityInspection, Rules};
@@ -137,7 +137,7 @@ pub async fn start(
         }
     };
     let shared_journal: Arc<dyn EventJournal> = Arc::new(journal.clone());
-    let (projections, runner) = Projections::start(
+    let (projections, runner) = start_projections(
         Arc::clone(&shared_journal),
         &telemetry.registry,
         if config.metrics_tenant_label {
@@ -245,48 +245,38 @@ impl RunningServer {
     }
 }
 
-/// The read models the API serves, kept up to date by the projection runner.
-#[derive(Debug, Clone)]
-pub struct Projections {
-    /// Quality inspections.
-    pub quality: Arc<std::sync::Mutex<QualityInspection>>,
-    /// Voice of the customer.
-    pub voc: Arc<std::sync::Mutex<VoiceOfCustomer>>,
-}
-
-impl Projections {
-    /// Registers the projections and starts the runner (rebuild from the journal, then the bus).
-    pub fn start(
-        journal: Arc<dyn EventJournal>,
-        registry: &prometheus::Registry,
-        tenant_label: TenantLabel,
-        rules: Rules,
-        feed: tokio::sync::mpsc::Receiver<Feed>,
-    ) -> Result<(Self, tokio::task::JoinHandle<()>), prometheus::Error> {
-        let business: Arc<std::sync::Mutex<dyn Projection>> = Arc::new(std::sync::Mutex::new(
-            BusinessMetrics::new(registry, tenant_label)?,
-        ));
-        let quality = Arc::new(std::sync::Mutex::new(QualityInspection::new(
-            rules,
-            registry,
-            tenant_label,
-        )?));
-        let voc = Arc::new(std::sync::Mutex::new(VoiceOfCustomer::new(
-            registry,
-            tenant_label,
-        )?));
-        let runner = Runner::new(
-            journal,
-            vec![
-                business,
-                Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
-                Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
-            ],
-            RunnerMetrics::new(registry)?,
-        );
-        let task = tokio::spawn(runner.run(feed));
-        Ok((Self { quality, voc }, task))
-    }
+/// Registers the projections and starts the runner (rebuild from the journal, then the bus);
+/// returns the read models the API serves and the runner's task.
+pub fn start_projections(
+    journal: Arc<dyn EventJournal>,
+    registry: &prometheus::Registry,
+    tenant_label: TenantLabel,
+    rules: Rules,
+    feed: tokio::sync::mpsc::Receiver<Feed>,
+) -> Result<(Projections, tokio::task::JoinHandle<()>), prometheus::Error> {
+    let business: Arc<std::sync::Mutex<dyn Projection>> = Arc::new(std::sync::Mutex::new(
+        BusinessMetrics::new(registry, tenant_label)?,
+    ));
+    let quality = Arc::new(std::sync::Mutex::new(QualityInspection::new(
+        rules,
+        registry,
+        tenant_label,
+    )?));
+    let voc = Arc::new(std::sync::Mutex::new(VoiceOfCustomer::new(
+        registry,
+        tenant_label,
+    )?));
+    let runner = Runner::new(
+        journal,
+        vec![
+            business,
+            Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
+            Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
+        ],
+        RunnerMetrics::new(registry)?,
+    );
+    let task = tokio::spawn(runner.run(feed));
+    Ok((Projections { quality, voc }, task))
 }
 
 /// Forwards the in-process bus to the projection feed.

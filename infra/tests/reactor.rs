@@ -141,6 +141,23 @@ async fn effect_lands_exactly_once(halt_at: &str, after_delivery: bool) {
         }
         other => panic!("no scenario for {other}"),
     };
+    if after_delivery {
+        // The reactor delivers, then halts before recording its progress.
+        until(
+            &format!("{case}: delivered before the halt"),
+            Duration::from_secs(10),
+            async || {
+                count(
+                    &conversation_event_types(&client, &conversation).await,
+                    shows,
+                ) >= expected
+            },
+        )
+        .await;
+    } else {
+        // Nothing can be delivered: the reactor halted when the decision reached it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let before = conversation_event_types(&client, &conversation).await;
     if after_delivery {
         assert_eq!(

@@ -133,40 +133,9 @@ pub fn render(turn: &Turn, pick: u64) -> String {
     }
 }
 
-/// SplitMix64: small, fast and good enough to pick scripts reproducibly.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator from a seed.
-    #[must_use]
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform float in `[0, 1)`.
-    pub fn next_f64(&mut self) -> f64 {
-        // 53 random bits: exact in an f64.
-        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
-    }
-
-    /// An index below `len` (0 when `len` is 0).
-    pub fn below(&mut self, len: usize) -> usize {
-        if len == 0 {
-            return 0;
-        }
-        (self.next_u64() % len as u64) as usize
-    }
-}
+/// The generator that picks scripts reproducibly from `--seed` (SplitMix64, shared with the rest of
+/// the workspace).
+pub type Rng = crest_proto::hash::SplitMix64;
 
 /// Picks the next customer's script: a handoff script with probability `handoff_share`.
 pub fn pick_script(rng: &mut Rng, handoff_share: f64) -> &'static Script {
@@ -175,7 +144,10 @@ pub fn pick_script(rng: &mut Rng, handoff_share: f64) -> &'static Script {
     } else {
         BOT_SCRIPTS
     };
-    &pool[rng.below(pool.len())]
+    // Modulo, not `below`: the scripts a given `--seed` picks stay what they were.
+    #[allow(clippy::cast_possible_truncation)]
+    let index = (rng.next_u64() % pool.len() as u64) as usize;
+    &pool[index]
 }
 
 #[cfg(test)]

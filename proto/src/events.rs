@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::CodecError;
 use crate::ids::{AgentId, ConversationId, CustomerId, MessageId};
-use crate::routing::HandoffSummary;
 
 /// Who a message in a conversation comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,6 +99,41 @@ impl HandoffReason {
                 format!("{}: {detail}", self.label())
             }
             _ => self.label().to_owned(),
+        }
+    }
+}
+
+/// What the agent needs to know when a chat is handed over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoffSummary {
+    /// Why it was handed off.
+    pub reason: String,
+    /// The customer's last recognised intent.
+    pub intent: Option<String>,
+    /// The customer's last detected emotion.
+    pub emotion: Option<Emotion>,
+    /// The customer's language (`zh`, `en`, …) if known.
+    pub language: Option<String>,
+    /// Intents the bot answered, in order (what the bot tried).
+    pub bot_intents: Vec<String>,
+    /// Order numbers mentioned in the conversation.
+    pub orders: Vec<String>,
+    /// The customer's last message.
+    pub last_customer_text: String,
+}
+
+impl HandoffSummary {
+    /// A summary that knows only the reason (events from before summaries were journaled).
+    #[must_use]
+    pub fn from_reason(reason: &HandoffReason) -> Self {
+        Self {
+            reason: reason.describe(),
+            intent: None,
+            emotion: None,
+            language: None,
+            bot_intents: Vec::new(),
+            orders: Vec::new(),
+            last_customer_text: String::new(),
         }
     }
 }
@@ -215,11 +249,31 @@ pub struct Resolved {
     pub by: Option<AgentId>,
 }
 
-/// The conversation was closed; a new customer message opens a new conversation.
+/// The conversation was closed; a new customer message opens a new conversation. Version 1:
+/// superseded by [`ClosedV2`], still decoded (upcast).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Closed {
     /// `resolved`, `idle`, `abandoned`, …
     pub reason: String,
+}
+
+/// The conversation was closed; a new customer message opens a new conversation. Names the
+/// customer, whose identity stream stops pointing at the conversation (through the reactor).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClosedV2 {
+    /// `resolved`, `idle`, `abandoned`, …
+    pub reason: String,
+    /// The conversation's customer (`None` only in events upcast from version 1).
+    pub customer: Option<CustomerId>,
+}
+
+impl From<Closed> for ClosedV2 {
+    fn from(old: Closed) -> Self {
+        Self {
+            reason: old.reason,
+            customer: None,
+        }
+    }
 }
 
 /// The customer rated the service.
@@ -277,8 +331,8 @@ pub enum ConversationEvent {
     AgentReplied(AgentReplied),
     /// See [`Resolved`].
     Resolved(Resolved),
-    /// See [`Closed`].
-    Closed(Closed),
+    /// See [`ClosedV2`].
+    Closed(ClosedV2),
     /// See [`CsatRated`].
     CsatRated(CsatRated),
     /// See [`SystemNotice`].
@@ -378,13 +432,14 @@ domain_event!(ConversationEvent {
     AgentAssigned => "conversation.agent_assigned" @ 1,
     AgentReplied => "conversation.agent_replied" @ 1,
     Resolved => "conversation.resolved" @ 1,
-    Closed => "conversation.closed" @ 1,
+    Closed => "conversation.closed" @ 2,
     CsatRated => "conversation.csat_rated" @ 1,
     SystemNotice => "conversation.system_notice" @ 1,
     HandoffDeclined => "conversation.handoff_declined" @ 1,
     AfterSalesRequested => "conversation.after_sales_requested" @ 1,
 } legacy {
     HandoffRequested => "conversation.handoff_requested" @ 1 as HandoffRequested,
+    Closed => "conversation.closed" @ 1 as Closed,
 });
 
 domain_event!(CustomerEvent {

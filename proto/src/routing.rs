@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::Emotion;
+pub use crate::events::HandoffSummary;
 use crate::ids::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
 
 /// An agent's presence.
@@ -143,41 +143,6 @@ pub struct GroupConfigured {
     pub max_waiting: u32,
     /// Seconds an agent has to accept an offer.
     pub offer_timeout_s: u32,
-}
-
-/// What the agent needs to know when a chat is handed over.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HandoffSummary {
-    /// Why it was handed off.
-    pub reason: String,
-    /// The customer's last recognised intent.
-    pub intent: Option<String>,
-    /// The customer's last detected emotion.
-    pub emotion: Option<Emotion>,
-    /// The customer's language (`zh`, `en`, …) if known.
-    pub language: Option<String>,
-    /// Intents the bot answered, in order (what the bot tried).
-    pub bot_intents: Vec<String>,
-    /// Order numbers mentioned in the conversation.
-    pub orders: Vec<String>,
-    /// The customer's last message.
-    pub last_customer_text: String,
-}
-
-impl HandoffSummary {
-    /// A summary that knows only the reason (events from before summaries were journaled).
-    #[must_use]
-    pub fn from_reason(reason: &crate::events::HandoffReason) -> Self {
-        Self {
-            reason: reason.describe(),
-            intent: None,
-            emotion: None,
-            language: None,
-            bot_intents: Vec::new(),
-            orders: Vec::new(),
-            last_customer_text: String::new(),
-        }
-    }
 }
 
 /// A chat joined a group's queue.

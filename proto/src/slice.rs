@@ -8,19 +8,8 @@ pub const SHARD_COUNT: u16 = 256;
 /// Slices per shard.
 pub const SLICES_PER_SHARD: u16 = SLICE_COUNT / SHARD_COUNT;
 
-const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// 64-bit FNV-1a over `bytes`.
-#[must_use]
-pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut hash = FNV_OFFSET_BASIS;
-    for byte in bytes {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(FNV_PRIME);
-    }
-    hash
-}
+/// 64-bit FNV-1a over `bytes`: the slice hash, written once in [`crate::hash`].
+pub use crate::hash::fnv1a64;
 
 /// The slice (0..1024) a stream belongs to.
 #[must_use]

@@ -22,10 +22,14 @@ use std::io::{ErrorKind, Write as _};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use crest_proto::agent::{
+    AgentEvent, ChatReleased, ChatTaken, ConnectionClosed, ConnectionOpened, MessageWritten,
+    ProfileRecorded, StatusRecorded,
+};
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
-    AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, Citation, Closed,
+    AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, Citation, Closed, ClosedV2,
     ConversationEnded, ConversationEvent, ConversationOpened, CsatRated, CustomerEvent,
     CustomerMessageReceived, DomainEvent, Emotion, HandoffDeclined, HandoffReason,
     HandoffRequested, HandoffRequestedV2, Resolved, Started, SystemNotice,
@@ -143,8 +147,9 @@ fn conversation_samples() -> Vec<(ConversationEvent, StreamId)> {
             internal: true,
         }),
         E::Resolved(Resolved { by: Some(agent()) }),
-        E::Closed(Closed {
+        E::Closed(ClosedV2 {
             reason: "resolved".to_owned(),
+            customer: Some(customer()),
         }),
         E::CsatRated(CsatRated {
             score: 5,
@@ -359,6 +364,49 @@ fn desk_samples() -> Vec<(DeskEvent, StreamId)> {
 }
 
 /// One sample per directory event type, in the node's desk directory stream.
+fn agent_samples() -> Vec<(AgentEvent, StreamId)> {
+    use AgentEvent as E;
+    let events = vec![
+        E::ConnectionOpened(ConnectionOpened {
+            node: "node-a".to_owned(),
+            on_node: 2,
+            total: 3,
+        }),
+        E::ConnectionClosed(ConnectionClosed {
+            node: "node-a".to_owned(),
+            on_node: 1,
+            total: 2,
+        }),
+        E::ProfileRecorded(ProfileRecorded {
+            groups: vec!["after_sales".to_owned(), "general".to_owned()],
+            capacity: 3,
+            languages: vec!["zh".to_owned(), "en".to_owned()],
+        }),
+        E::StatusRecorded(StatusRecorded {
+            status: Presence::Away,
+            reason: "connection_lost".to_owned(),
+        }),
+        E::ChatTaken(ChatTaken {
+            conversation: conversation(),
+            reason: "accepted".to_owned(),
+        }),
+        E::ChatReleased(ChatReleased {
+            conversation: conversation(),
+            reason: "resolved".to_owned(),
+            handle_ms: 184_250,
+        }),
+        E::MessageWritten(MessageWritten {
+            conversation: conversation(),
+            internal: true,
+        }),
+    ];
+    let stream = StreamId::agent(&agent());
+    events
+        .into_iter()
+        .map(|event| (event, stream.clone()))
+        .collect()
+}
+
 fn directory_samples() -> Vec<(DirectoryEvent, StreamId)> {
     vec![(
         DirectoryEvent::DeskOpened(DeskOpened { tenant: tenant() }),
@@ -461,6 +509,7 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(customer_samples()))
         .chain(encoded(desk_samples()))
         .chain(encoded(directory_samples()))
+        .chain(encoded(agent_samples()))
         .collect()
 }
 
@@ -582,6 +631,11 @@ fn directory_events_match_golden_files() {
     check_samples(directory_samples());
 }
 
+#[test]
+fn agent_events_match_golden_files() {
+    check_samples(agent_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -593,6 +647,7 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(CustomerEvent::KNOWN_TYPES)
         .chain(DeskEvent::KNOWN_TYPES)
         .chain(DirectoryEvent::KNOWN_TYPES)
+        .chain(AgentEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known
@@ -682,6 +737,17 @@ fn legacy_versions_still_decode_through_their_upcasters() {
             customer: None,
             summary: HandoffSummary::from_reason(&handoff_v1.reason),
             take_over_by: None,
+        }),
+    );
+    let closed_v1 = Closed {
+        reason: "resolved".to_owned(),
+    };
+    check(
+        "conversation.closed.v1.hex",
+        &crest_proto::codec::encode(&closed_v1).expect("encodes"),
+        &ConversationEvent::Closed(ClosedV2 {
+            reason: "resolved".to_owned(),
+            customer: None,
         }),
     );
     let refused_v1 = ChatRefused {

@@ -11,46 +11,13 @@ use crest_proto::{ConversationId, MessageId, StreamId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
-use super::decide::{Decision, Rejection, decide_with, needs_bot_answer};
+use super::decide::{Decision, decide_with, needs_bot_answer};
 use super::state::ConversationState;
+use crate::command::{CommandAck, CommandError, CommandReply};
 use crate::context::EntityContext;
 use crate::persistence::Persistent;
 use crate::ports::brain::{BrainAnswer, BrainInput, HistoryTurn};
-use crate::ports::journal::JournalError;
-use crate::shard::ShardMsg;
-
-/// The answer to an accepted command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandAck {
-    /// The conversation.
-    pub conversation: ConversationId,
-    /// The message the command created (or had created the first time).
-    pub message_id: Option<MessageId>,
-    /// Sequence number of the command's main event (or the stream's last one).
-    pub seq: u64,
-    /// True if the command had been applied before.
-    pub duplicate: bool,
-    /// The stream's last sequence number if the command appended events (`None`: it changed
-    /// nothing), for waiting on the reactions to them.
-    pub appended_to: Option<u64>,
-}
-
-/// Why a command failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    /// The conversation refused it.
-    #[error(transparent)]
-    Rejected(#[from] Rejection),
-    /// The journal failed; nothing was applied. Retrying with the same idempotency key is safe.
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    /// The entity stopped before answering (shutdown or failure). Retrying is safe.
-    #[error("entity unavailable, retry")]
-    Unavailable,
-}
-
-/// Reply channel of a command.
-pub type CommandReply = oneshot::Sender<Result<CommandAck, CommandError>>;
+use crate::shard::passivation::Passivation;
 
 /// Messages of the conversation actor.
 #[derive(Debug)]
@@ -86,8 +53,8 @@ pub struct ConversationArgs {
     pub id: ConversationId,
     /// Shared node context.
     pub context: Arc<EntityContext>,
-    /// The owning shard.
-    pub shard: ActorRef<ShardMsg>,
+    /// The owning shard's passivation line.
+    pub shard: Passivation,
 }
 
 /// Live state of a conversation actor.
@@ -95,7 +62,7 @@ pub struct ConversationArgs {
 pub struct Running {
     id: ConversationId,
     context: Arc<EntityContext>,
-    shard: ActorRef<ShardMsg>,
+    shard: Passivation,
     persistent: Option<Persistent<ConversationState>>,
     last_activity: Instant,
     brain_in_flight: usize,
@@ -266,11 +233,8 @@ fn request_passivation(myself: &ActorRef<ConversationMsg>, running: &mut Running
         return;
     }
     running.passivation_requested = true;
-    let request = ShardMsg::Passivate {
-        stream: StreamId::conversation(&running.id),
-        actor: myself.get_id(),
-    };
-    if running.shard.cast(request).is_err() {
+    let stream = StreamId::conversation(&running.id);
+    if !running.shard.request(stream, myself.get_id()) {
         myself.stop(Some("shard gone".to_owned()));
     }
 }
@@ -338,12 +302,6 @@ async fn run_command(
         .filter(|_| needs_bot_answer(&persistent.state, &events))
     {
         ask_brain(myself, running, message_id);
-    }
-    if events
-        .iter()
-        .any(|event| matches!(event, ConversationEvent::Closed(_)))
-    {
-        notify_customer_of_close(running);
     }
     Ok(CommandAck {
         conversation: running.id.clone(),
@@ -414,18 +372,4 @@ fn ask_brain(myself: &ActorRef<ConversationMsg>, running: &mut Running, message_
             answer,
         });
     });
-}
-
-fn notify_customer_of_close(running: &Running) {
-    let Some(customer) = running
-        .persistent
-        .as_ref()
-        .and_then(|persistent| persistent.state.customer.clone())
-    else {
-        return;
-    };
-    running
-        .context
-        .region()
-        .notify_conversation_ended(&customer, &running.id);
 }

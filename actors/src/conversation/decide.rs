@@ -3,7 +3,7 @@
 use crest_proto::MessageId;
 use crest_proto::commands::ConversationCommand;
 use crest_proto::events::{
-    AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, Closed, ConversationEvent,
+    AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, ClosedV2, ConversationEvent,
     CsatRated, CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequestedV2,
     Resolved, Started, SystemNotice,
 };
@@ -263,8 +263,9 @@ pub fn decide_with(
         ConversationCommand::Close { reason } => match &state.status {
             Status::New => Err(Rejection::NotStarted),
             Status::Closed => Ok(Decision::Nothing),
-            _ => Ok(Decision::Emit(vec![ConversationEvent::Closed(Closed {
+            _ => Ok(Decision::Emit(vec![ConversationEvent::Closed(ClosedV2 {
                 reason: reason.clone(),
+                customer: state.customer.clone(),
             })])),
         },
         ConversationCommand::Notify { message_id, text } => match &state.status {

@@ -10,8 +10,9 @@ mod tests;
 
 use crest_proto::events::ConversationEvent;
 
+pub use crate::command::{CommandAck, CommandError};
 use crate::persistence::Aggregate;
-pub use actor::{CommandAck, CommandError, ConversationActor, ConversationMsg};
+pub use actor::{ConversationActor, ConversationMsg};
 pub use decide::{Decision, Rejection, decide, decide_with};
 pub use state::{ConversationState, Status};
 
@@ -28,7 +29,7 @@ impl Aggregate for ConversationState {
         apply::apply(self, event, seq, at_ms);
     }
 
-    fn inbox_mut(&mut self) -> Option<&mut crate::reactor::Inbox> {
+    fn inbox_mut(&mut self) -> Option<&mut crate::reactor::inbox::Inbox> {
         Some(&mut self.inbox)
     }
 }

@@ -6,7 +6,7 @@ use crest_proto::events::{Emotion, HandoffReason, Role};
 use crest_proto::{AgentId, ConversationId, CustomerId, MessageId};
 use serde::{Deserialize, Serialize};
 
-use crate::reactor::Inbox;
+use crate::reactor::inbox::Inbox;
 
 /// Version of the snapshot encoding of [`ConversationState`]; bump it when the struct changes
 /// (older snapshots are then ignored and the state is rebuilt from events).

@@ -11,11 +11,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
 use super::state::CustomerState;
+use crate::command::{CommandAck, CommandError, CommandReply};
 use crate::context::EntityContext;
-use crate::conversation::actor::CommandReply;
-use crate::conversation::{CommandAck, CommandError, Rejection};
+use crate::conversation::decide::Rejection;
 use crate::persistence::Persistent;
-use crate::shard::ShardMsg;
+use crate::shard::passivation::Passivation;
 
 /// Messages of the customer actor.
 #[derive(Debug)]
@@ -31,8 +31,9 @@ pub enum CustomerMsg {
     },
     /// Which conversation is open.
     OpenConversation(oneshot::Sender<Option<ConversationId>>),
-    /// A conversation of this customer was closed.
-    ConversationEnded(ConversationId),
+    /// A conversation of this customer was closed (a reaction to its `closed` event): answered
+    /// once recorded.
+    ConversationEnded(ConversationId, oneshot::Sender<Result<(), CommandError>>),
     /// Periodic idle check.
     IdleCheck,
     /// Stop now (sent by the shard after a passivation request).
@@ -46,8 +47,8 @@ pub struct CustomerArgs {
     pub id: CustomerId,
     /// Shared node context.
     pub context: Arc<EntityContext>,
-    /// The owning shard.
-    pub shard: ActorRef<ShardMsg>,
+    /// The owning shard's passivation line.
+    pub shard: Passivation,
 }
 
 /// Live state of a customer actor.
@@ -55,7 +56,7 @@ pub struct CustomerArgs {
 pub struct Running {
     id: CustomerId,
     context: Arc<EntityContext>,
-    shard: ActorRef<ShardMsg>,
+    shard: Passivation,
     persistent: Option<Persistent<CustomerState>>,
     last_activity: Instant,
     passivation_requested: bool,
@@ -144,9 +145,11 @@ impl Actor for CustomerActor {
                     .and_then(|persistent| persistent.state.open.clone());
                 let _ = reply.send(open);
             }
-            CustomerMsg::ConversationEnded(conversation) => {
-                if let Err(error) = Box::pin(end_conversation(running, &conversation)).await {
-                    tracing::warn!(customer = %running.id, %error, "conversation end not recorded");
+            CustomerMsg::ConversationEnded(conversation, reply) => {
+                let result = Box::pin(end_conversation(running, &conversation)).await;
+                let journal_failed = matches!(result, Err(CommandError::Journal(_)));
+                let _ = reply.send(result);
+                if journal_failed {
                     myself.stop(Some("journal error".to_owned()));
                 }
             }
@@ -154,11 +157,8 @@ impl Actor for CustomerActor {
                 if running.last_activity.elapsed() >= running.context.settings.idle_timeout {
                     if !running.passivation_requested {
                         running.passivation_requested = true;
-                        let request = ShardMsg::Passivate {
-                            stream: StreamId::customer(&running.id),
-                            actor: myself.get_id(),
-                        };
-                        if running.shard.cast(request).is_err() {
+                        let stream = StreamId::customer(&running.id);
+                        if !running.shard.request(stream, myself.get_id()) {
                             myself.stop(None);
                         }
                     }
@@ -199,7 +199,7 @@ async fn route_inbound(
         };
         let result = running
             .context
-            .region()
+            .conversations()
             .conversation_command(&conversation, command, meta.clone())
             .await;
         match result {

@@ -11,18 +11,39 @@
 //! the customer's language) with the most free capacity, then the longest idle. Offers reserve
 //! capacity; an agent who declined a chat is not offered it again while it waits in that group, and
 //! an agent whose offer expired is offered it again only when nobody else can take it.
+//!
+//! # Layout
+//! This file holds the commands, rejections and settings, [`execute`] with its up-front validation,
+//! and the `Desk` that decides one command (`emit`, `notify`, and `run`, which hands each command
+//! to its concern). The concerns add their own `impl Desk` blocks:
+//! - `presence`: agents' seats, presence, connections and the grace period after a drop;
+//! - `handoff`: handoffs and queues, take-overs, transfers and their checks, the group a chat
+//!   waits in, refusals of full queues, night mode, tiers, the routing table and group settings;
+//! - `dispatch`: offers of waiting chats to free agents, answers to offers, assignments, and
+//!   [`waiting_order`];
+//! - `timers`: expiry of offers, presence grace, overflow and SLA deadlines, and [`next_deadline`];
+//! - `tickets`: creating and changing tickets, the lifecycle ([`transition_allowed`]) and the ticket
+//!   ids the desk derives.
+
+mod dispatch;
+mod handoff;
+mod presence;
+mod tickets;
+mod timers;
 
 use std::collections::BTreeMap;
 
 use crest_proto::events::HandoffReason;
 use crest_proto::routing::{
-    AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
-    ChatOverflowed, ChatQueued, ChatRefusedV2, CustomerNotified, CustomerTierSet, DeskEvent,
-    GroupConfigured, HandoffSummary, OfferWithdrawn, Presence, PresenceChanged, RoutingTableSet,
-    SlaBreached, TicketAssigned, TicketCommented, TicketCreated, TicketLinked, TicketStatus,
-    TicketStatusChanged, Tier,
+    CustomerNotified, DeskEvent, HandoffSummary, Presence, TicketStatus, Tier,
 };
 use crest_proto::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
+
+pub use dispatch::waiting_order;
+use handoff::check_transfer;
+pub use handoff::group_display;
+pub use tickets::transition_allowed;
+pub use timers::next_deadline;
 
 use super::state::{ChatStage, DeskState, GroupConfig};
 use crate::persistence::Aggregate;
@@ -375,89 +396,11 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
     Ok(())
 }
 
-/// Whether `agent` can be given `conversation` (a transfer, or a supervisor's take-over): the agent
-/// has a seat, is online, has free capacity (or the chat is offered to them) and, unless taking
-/// over, is in the chat's group. A chat routing does not know needs its handoff.
-fn check_transfer(
-    state: &DeskState,
-    conversation: &ConversationId,
-    agent: &AgentId,
-    take_over: bool,
-    handoff: Option<&HandoffInfo>,
-) -> Result<(), DeskRejection> {
-    let seat = state
-        .agents
-        .get(agent)
-        .ok_or_else(|| DeskRejection::UnknownAgent(agent.key().to_owned()))?;
-    let chat = state.chats.get(conversation);
-    if chat.is_none() && handoff.is_none() {
-        return Err(DeskRejection::NotInRouting(conversation.key()));
-    }
-    let already_owner = chat.is_some_and(
-        |chat| matches!(&chat.stage, ChatStage::Assigned { agent: owner, .. } if owner == agent),
-    );
-    if already_owner {
-        return Ok(());
-    }
-    let unavailable = |reason: &str| DeskRejection::AgentUnavailable {
-        agent: agent.key().to_owned(),
-        reason: reason.to_owned(),
-    };
-    if seat.status != Presence::Online {
-        return Err(unavailable(seat.status.as_str()));
-    }
-    let offered_to_them = chat.is_some_and(
-        |chat| matches!(&chat.stage, ChatStage::Offered { agent: offered, .. } if offered == agent),
-    );
-    if seat.free() == 0 && !offered_to_them {
-        return Err(unavailable("no free capacity"));
-    }
-    // The group the chat waits in, or will wait in once the handoff queues it.
-    let group = match (chat, handoff) {
-        (Some(chat), _) => chat.group.clone(),
-        (None, Some(handoff)) => handoff_group(state, handoff),
-        (None, None) => state.default_group.clone(),
-    };
-    if !take_over && !seat.groups.contains(&group) {
-        return Err(unavailable(&format!("not in group {group}")));
-    }
-    Ok(())
-}
-
-/// The group a handoff queues in: the one it asks for, else its intent's.
-/// The group a handoff asks for, else the group of the most recent intent the routing table names
-/// (a customer who asks for a human after a refund question goes to after-sales), else the
-/// default group.
-fn handoff_group(state: &DeskState, handoff: &HandoffInfo) -> String {
-    if let Some(group) = &handoff.group {
-        return group.clone();
-    }
-    let routed = handoff
-        .summary
-        .intent
-        .iter()
-        .chain(handoff.summary.bot_intents.iter().rev())
-        .find(|intent| state.routes.contains_key(*intent));
-    state.group_for_intent(routed.map(String::as_str))
-}
-
 fn no_offer(agent: &AgentId, conversation: &ConversationId) -> DeskRejection {
     DeskRejection::NoSuchOffer {
         agent: agent.key().to_owned(),
         conversation: conversation.key(),
     }
-}
-
-/// The ticket lifecycle: open ⇄ pending → solved → closed; solved may reopen; closed is final.
-#[must_use]
-pub fn transition_allowed(from: TicketStatus, to: TicketStatus) -> bool {
-    use TicketStatus::{Closed, Open, Pending, Solved};
-    matches!(
-        (from, to),
-        (Open, Pending | Solved | Closed)
-            | (Pending, Open | Solved | Closed)
-            | (Solved, Open | Closed)
-    )
 }
 
 struct Desk<'a> {
@@ -482,7 +425,6 @@ impl Desk<'_> {
         }));
     }
 
-    #[allow(clippy::too_many_lines)]
     fn run(&mut self, command: DeskCommand) -> Result<(), DeskRejection> {
         match command {
             DeskCommand::SetAgent {
@@ -492,755 +434,43 @@ impl Desk<'_> {
                 capacity,
                 languages,
             } => self.set_agent(&agent, status, groups, capacity, languages),
-            DeskCommand::AgentConnected(agent) => {
-                let Some(seat) = self.state.agents.get(&agent) else {
-                    return Err(DeskRejection::UnknownAgent(agent.key().to_owned()));
-                };
-                let back_from_auto_away = seat.status == Presence::Away && seat.auto_away;
-                if !seat.connected || seat.away_at_ms.is_some() {
-                    self.emit(DeskEvent::AgentConnectionChanged(AgentConnectionChanged {
-                        agent: agent.clone(),
-                        connected: true,
-                        away_at_ms: None,
-                    }));
-                }
-                if back_from_auto_away {
-                    self.emit(DeskEvent::PresenceChanged(PresenceChanged {
-                        agent,
-                        status: Presence::Online,
-                        reason: "connected".to_owned(),
-                    }));
-                }
-            }
-            DeskCommand::AgentDisconnected(agent) => {
-                let Some(seat) = self.state.agents.get(&agent) else {
-                    return Ok(());
-                };
-                let away_at_ms = (seat.status == Presence::Online)
-                    .then(|| self.now_ms + self.settings.presence_grace_ms);
-                self.emit(DeskEvent::AgentConnectionChanged(AgentConnectionChanged {
-                    agent,
-                    connected: false,
-                    away_at_ms,
-                }));
-            }
+            DeskCommand::AgentConnected(agent) => self.agent_connected(agent)?,
+            DeskCommand::AgentDisconnected(agent) => self.agent_disconnected(agent),
             DeskCommand::Accept {
                 agent,
                 conversation,
-            } => {
-                let already = self.state.chats.get(&conversation).is_some_and(
-                    |chat| matches!(&chat.stage, ChatStage::Assigned { agent: owner, .. } if owner == &agent),
-                );
-                if !already {
-                    self.assign(&conversation, &agent, "accepted", None);
-                }
-            }
+            } => self.accept(agent, conversation),
             DeskCommand::Decline {
                 agent,
                 conversation,
-            } => {
-                self.emit(DeskEvent::OfferWithdrawn(OfferWithdrawn {
-                    conversation,
-                    agent,
-                    reason: "declined".to_owned(),
-                }));
-            }
+            } => self.decline(agent, conversation),
             DeskCommand::Handoff(handoff) => self.handoff(handoff),
             DeskCommand::TransferToAgent {
                 conversation,
                 agent,
                 take_over,
                 handoff,
-            } => {
-                if !self.state.chats.contains_key(&conversation)
-                    && let Some(handoff) = handoff
-                {
-                    let group = self.group_of(&handoff);
-                    self.queue(&handoff, group, handoff.summary.reason.clone());
-                }
-                let stage = self
-                    .state
-                    .chats
-                    .get(&conversation)
-                    .map(|chat| chat.stage.clone());
-                let from = match stage {
-                    Some(ChatStage::Assigned { agent: owner, .. }) if owner == agent => {
-                        return Ok(());
-                    }
-                    Some(ChatStage::Assigned { agent: owner, .. }) => Some(owner),
-                    _ => None,
-                };
-                let reason = if take_over { "take_over" } else { "transfer" };
-                self.assign(&conversation, &agent, reason, from);
-            }
+            } => self.transfer_to_agent(conversation, agent, take_over, handoff),
             DeskCommand::ChatFinished {
                 conversation,
                 reason,
-            } => {
-                if let Some(chat) = self.state.chats.get(&conversation) {
-                    let agent = match &chat.stage {
-                        ChatStage::Assigned { agent, .. } => Some(agent.clone()),
-                        _ => None,
-                    };
-                    self.emit(DeskEvent::ChatEnded(ChatEnded {
-                        conversation,
-                        agent,
-                        reason,
-                    }));
-                }
-            }
-            DeskCommand::SetTier { customer, tier } => {
-                if self.state.tier(&customer) != tier {
-                    self.emit(DeskEvent::CustomerTierSet(CustomerTierSet {
-                        customer,
-                        tier,
-                    }));
-                }
-            }
+            } => self.chat_finished(conversation, reason),
+            DeskCommand::SetTier { customer, tier } => self.set_tier(customer, tier),
             DeskCommand::SetRoutes {
                 routes,
                 default_group,
-            } => self.emit(DeskEvent::RoutingTableSet(RoutingTableSet {
-                routes: routes.into_iter().collect(),
-                default_group,
-            })),
-            DeskCommand::ConfigureGroup { group, config } => {
-                self.emit(DeskEvent::GroupConfigured(GroupConfigured {
-                    group,
-                    overflow_to: config.overflow_to,
-                    overflow_after_s: config.overflow_after_s,
-                    max_waiting: config.max_waiting,
-                    offer_timeout_s: config.offer_timeout_s,
-                }));
-            }
+            } => self.set_routes(routes, default_group),
+            DeskCommand::ConfigureGroup { group, config } => self.configure_group(group, config),
             DeskCommand::CreateTicket(ticket) => self.create_ticket(ticket),
             DeskCommand::BotAfterSales {
                 conversation,
                 customer,
                 kind,
                 text,
-            } => {
-                if !self.has_open_ticket(&conversation, &kind) {
-                    let ticket = self.derived_ticket_id(&conversation, &kind);
-                    self.create_ticket(NewTicket {
-                        ticket,
-                        kind,
-                        subject: truncate(&text, 120),
-                        customer: Some(customer),
-                        conversation: Some(conversation),
-                        assignee: None,
-                        created_by: "bot".to_owned(),
-                        first_response_s: None,
-                        resolution_s: None,
-                    });
-                }
-            }
+            } => self.bot_after_sales(conversation, customer, kind, text),
             DeskCommand::UpdateTicket { ticket, change } => self.update_ticket(&ticket, change),
             DeskCommand::Tick => {}
         }
         Ok(())
     }
-
-    fn set_agent(
-        &mut self,
-        agent: &AgentId,
-        status: Option<Presence>,
-        groups: Option<Vec<String>>,
-        capacity: Option<u16>,
-        languages: Option<Vec<String>>,
-    ) {
-        let current = self.state.agents.get(agent).cloned();
-        let profile_given = groups.is_some() || capacity.is_some() || languages.is_some();
-        if profile_given || current.is_none() {
-            let profile = AgentProfileSet {
-                agent: agent.clone(),
-                groups: groups
-                    .or_else(|| current.as_ref().map(|seat| seat.groups.clone()))
-                    .unwrap_or_default(),
-                capacity: capacity
-                    .or_else(|| current.as_ref().map(|seat| seat.capacity))
-                    .unwrap_or(1),
-                languages: languages
-                    .or_else(|| current.as_ref().map(|seat| seat.languages.clone()))
-                    .unwrap_or_default(),
-            };
-            let unchanged = current.as_ref().is_some_and(|seat| {
-                seat.groups == profile.groups
-                    && seat.capacity == profile.capacity
-                    && seat.languages == profile.languages
-            });
-            if !unchanged {
-                self.emit(DeskEvent::AgentProfileSet(profile));
-            }
-        }
-        let old_status = current.map_or(Presence::Offline, |seat| seat.status);
-        if let Some(status) = status
-            && status != old_status
-        {
-            self.emit(DeskEvent::PresenceChanged(PresenceChanged {
-                agent: agent.clone(),
-                status,
-                reason: "api".to_owned(),
-            }));
-            if status != Presence::Online {
-                self.withdraw_offers_of(agent, "agent_unavailable");
-            }
-        }
-    }
-
-    fn withdraw_offers_of(&mut self, agent: &AgentId, reason: &str) {
-        let offers: Vec<ConversationId> = self
-            .state
-            .agents
-            .get(agent)
-            .map(|seat| seat.offers.iter().cloned().collect())
-            .unwrap_or_default();
-        for conversation in offers {
-            self.emit(DeskEvent::OfferWithdrawn(OfferWithdrawn {
-                conversation,
-                agent: agent.clone(),
-                reason: reason.to_owned(),
-            }));
-        }
-    }
-
-    fn assign(
-        &mut self,
-        conversation: &ConversationId,
-        agent: &AgentId,
-        reason: &str,
-        from: Option<AgentId>,
-    ) {
-        self.emit(DeskEvent::ChatAssigned(ChatAssigned {
-            conversation: conversation.clone(),
-            agent: agent.clone(),
-            reason: reason.to_owned(),
-            from,
-        }));
-        let english = self.is_english(conversation);
-        let text = if english {
-            format!("Agent {} has joined the conversation.", agent.key())
-        } else {
-            format!("客服 {} 已接入会话，请稍候。", agent.key())
-        };
-        self.notify(conversation, text);
-    }
-
-    fn is_english(&self, conversation: &ConversationId) -> bool {
-        self.state
-            .chats
-            .get(conversation)
-            .and_then(|chat| chat.summary.language.as_deref())
-            == Some("en")
-    }
-
-    fn group_of(&self, handoff: &HandoffInfo) -> String {
-        handoff_group(self.state, handoff)
-    }
-
-    fn handoff(&mut self, handoff: HandoffInfo) {
-        let seen = self
-            .state
-            .handoffs_seen
-            .get(&handoff.conversation)
-            .copied()
-            .unwrap_or(0);
-        if handoff.handoff_seq <= seen {
-            return; // a redelivered event
-        }
-        if let Some(supervisor) = handoff.take_over_by.clone() {
-            self.take_over(&handoff, &supervisor);
-            return;
-        }
-        let existing = self.state.chats.get(&handoff.conversation).cloned();
-        let transferred = matches!(handoff.reason, HandoffReason::Transferred(_));
-        if existing.is_some() && !transferred {
-            return; // already with routing
-        }
-        let group = self.group_of(&handoff);
-        let config = self.state.group_config(&group);
-        let waiting = self
-            .state
-            .chats
-            .values()
-            .filter(|chat| chat.group == group && chat.stage == ChatStage::Waiting)
-            .count();
-        if u32::try_from(waiting).unwrap_or(u32::MAX) >= config.max_waiting {
-            self.refuse(&handoff, &group, waiting);
-            return;
-        }
-        let reason = handoff.reason.describe();
-        self.queue(&handoff, group.clone(), reason);
-        if !self.anyone_online(&group) {
-            self.night_mode(&handoff, &group);
-        }
-    }
-
-    /// A supervisor takes a chat over: a chat routing does not know yet is queued first (a full
-    /// queue does not refuse a supervisor); then it is the supervisor's if they can take it (online,
-    /// free capacity), else it stays where it is (waiting, or with its agent).
-    fn take_over(&mut self, handoff: &HandoffInfo, supervisor: &AgentId) {
-        if !self.state.chats.contains_key(&handoff.conversation) {
-            let group = self.group_of(handoff);
-            self.queue(handoff, group, handoff.summary.reason.clone());
-        }
-        if check_transfer(self.state, &handoff.conversation, supervisor, true, None).is_err() {
-            return;
-        }
-        let from = match self
-            .state
-            .chats
-            .get(&handoff.conversation)
-            .map(|chat| &chat.stage)
-        {
-            Some(ChatStage::Assigned { agent, .. }) if agent == supervisor => return,
-            Some(ChatStage::Assigned { agent, .. }) => Some(agent.clone()),
-            _ => None,
-        };
-        self.assign(&handoff.conversation, supervisor, "take_over", from);
-    }
-
-    fn queue(&mut self, handoff: &HandoffInfo, group: String, reason: String) {
-        let tier = self.state.tier(&handoff.customer);
-        let mut priority = 0;
-        let mut reasons = Vec::new();
-        if tier == Tier::Vip {
-            priority += self.settings.vip_points;
-            reasons.push(format!("vip +{}", self.settings.vip_points));
-        }
-        let upset = handoff.summary.emotion.as_ref().is_some_and(|emotion| {
-            matches!(emotion.label.as_str(), "anger" | "frustration" | "anxiety")
-                && emotion.score >= 0.5
-        }) || reason.contains("anger");
-        if upset {
-            priority += self.settings.emotion_points;
-            let label = handoff
-                .summary
-                .emotion
-                .as_ref()
-                .map_or("anger", |emotion| emotion.label.as_str());
-            reasons.push(format!("{label} +{}", self.settings.emotion_points));
-        }
-        if let Some(intent) = handoff.summary.intent.as_ref()
-            && self.settings.urgent_intents.contains(intent)
-        {
-            priority += self.settings.urgent_points;
-            reasons.push(format!("{intent} +{}", self.settings.urgent_points));
-        }
-        reasons.push(format!("handoff: {reason}"));
-        self.emit(DeskEvent::ChatQueued(ChatQueued {
-            conversation: handoff.conversation.clone(),
-            customer: handoff.customer.clone(),
-            group,
-            priority,
-            reasons,
-            handoff_seq: handoff.handoff_seq,
-            summary: handoff.summary.clone(),
-            waiting_since_ms: self.now_ms,
-        }));
-    }
-
-    fn anyone_online(&self, group: &str) -> bool {
-        let online = |group: &str| {
-            self.state.agents.values().any(|seat| {
-                seat.status == Presence::Online && seat.groups.iter().any(|g| g == group)
-            })
-        };
-        online(group)
-            || self
-                .state
-                .group_config(group)
-                .overflow_to
-                .is_some_and(|backup| online(&backup))
-    }
-
-    fn night_mode(&mut self, handoff: &HandoffInfo, group: &str) {
-        let ticket = self.callback_ticket(handoff, "no agent online");
-        let english = handoff.summary.language.as_deref() == Some("en");
-        let group = group_display(group, english);
-        let text = if english {
-            format!(
-                "No {group} agent is online right now. You stay in the queue and will be connected as soon as \
-                 someone signs in; we also opened ticket {ticket} so we get back to you even if you leave \
-                 (reply with a phone number if you prefer a callback)."
-            )
-        } else {
-            format!(
-                "当前暂无{group}客服在线。您仍在排队，客服上线后会第一时间接入；我们也已为您创建工单 {ticket}，\
-                 即使您离开也会有人跟进（如需回电，请留下电话号码）。"
-            )
-        };
-        self.notify(&handoff.conversation, text);
-    }
-
-    fn refuse(&mut self, handoff: &HandoffInfo, group: &str, waiting: usize) {
-        let ticket = self.callback_ticket(handoff, "queue full");
-        let english = handoff.summary.language.as_deref() == Some("en");
-        let shown = group_display(group, english);
-        let text = if english {
-            format!(
-                "Our {shown} queue is full right now ({waiting} customers waiting), so we will not keep you \
-                 waiting endlessly: we opened ticket {ticket} and an agent will get back to you. Meanwhile \
-                 the assistant can keep helping you here."
-            )
-        } else {
-            format!(
-                "当前{shown}排队已满（{waiting}位顾客在等待），为免您长时间等待，我们已为您创建工单 {ticket}，\
-                 客服会尽快联系您。在此期间，智能助手可以继续为您服务。"
-            )
-        };
-        self.emit(DeskEvent::ChatRefused(ChatRefusedV2 {
-            conversation: handoff.conversation.clone(),
-            group: group.to_owned(),
-            reason: "queue_full".to_owned(),
-            handoff_seq: handoff.handoff_seq,
-            text,
-        }));
-    }
-
-    fn callback_ticket(&mut self, handoff: &HandoffInfo, why: &str) -> String {
-        if let Some((id, _)) = self.state.tickets.open_for(&handoff.conversation).next() {
-            return id.key();
-        }
-        let ticket = self.derived_ticket_id(&handoff.conversation, "callback");
-        let key = ticket.key();
-        let subject = format!(
-            "Callback ({why}): {}",
-            truncate(&handoff.summary.last_customer_text, 100)
-        );
-        self.create_ticket(NewTicket {
-            ticket,
-            kind: "callback".to_owned(),
-            subject,
-            customer: Some(handoff.customer.clone()),
-            conversation: Some(handoff.conversation.clone()),
-            assignee: None,
-            created_by: "routing".to_owned(),
-            first_response_s: None,
-            resolution_s: None,
-        });
-        key
-    }
-
-    fn has_open_ticket(&self, conversation: &ConversationId, kind: &str) -> bool {
-        self.state
-            .tickets
-            .open_for(conversation)
-            .any(|(_, ticket)| ticket.kind == kind)
-    }
-
-    /// A ticket id derived from the time and the conversation (decisions stay deterministic).
-    fn derived_ticket_id(&self, conversation: &ConversationId, kind: &str) -> TicketId {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in conversation
-            .key()
-            .bytes()
-            .chain(kind.bytes())
-            .chain(self.state.seq.to_le_bytes())
-        {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        let ulid = (u128::from(self.now_ms) << 80) | u128::from(hash);
-        TicketId::from_parts(self.tenant.clone(), ulid)
-    }
-
-    fn create_ticket(&mut self, ticket: NewTicket) {
-        let first_response_s = ticket
-            .first_response_s
-            .unwrap_or(self.settings.first_response_sla_s);
-        let resolution_s = ticket
-            .resolution_s
-            .unwrap_or(self.settings.resolution_sla_s);
-        self.emit(DeskEvent::TicketCreated(TicketCreated {
-            ticket: ticket.ticket,
-            kind: ticket.kind,
-            subject: ticket.subject,
-            customer: ticket.customer,
-            conversation: ticket.conversation,
-            assignee: ticket.assignee,
-            created_by: ticket.created_by,
-            first_response_due_ms: self.now_ms + first_response_s * 1000,
-            resolution_due_ms: self.now_ms + resolution_s * 1000,
-        }));
-    }
-
-    fn update_ticket(&mut self, ticket: &TicketId, change: TicketChange) {
-        // A deadline that passed before this change is a breach even if this change is the
-        // answer that came too late.
-        let overdue = self
-            .state
-            .tickets
-            .get(ticket)
-            .map(|current| current.overdue(self.now_ms))
-            .unwrap_or_default();
-        for (sla, due_ms) in overdue {
-            self.emit(DeskEvent::SlaBreached(SlaBreached {
-                ticket: ticket.clone(),
-                sla: sla.to_owned(),
-                due_ms,
-            }));
-        }
-        if let Some(conversation) = change.link {
-            self.emit(DeskEvent::TicketLinked(TicketLinked {
-                ticket: ticket.clone(),
-                conversation,
-            }));
-        }
-        if let Some(assignee) = change.assignee {
-            self.emit(DeskEvent::TicketAssigned(TicketAssigned {
-                ticket: ticket.clone(),
-                assignee,
-            }));
-        }
-        if let Some((author, text, public)) = change.comment {
-            self.emit(DeskEvent::TicketCommented(TicketCommented {
-                ticket: ticket.clone(),
-                author,
-                text,
-                public,
-            }));
-        }
-        let current = self.state.tickets.get(ticket).map(|ticket| ticket.status);
-        if let Some(status) = change.status
-            && current != Some(status)
-        {
-            self.emit(DeskEvent::TicketStatusChanged(TicketStatusChanged {
-                ticket: ticket.clone(),
-                status,
-            }));
-        }
-    }
-
-    /// Offers past their deadline, presence grace periods over, chats due to overflow, SLAs missed.
-    fn expire_timers(&mut self) {
-        let now = self.now_ms;
-        let expired: Vec<(ConversationId, AgentId)> = self
-            .state
-            .chats
-            .iter()
-            .filter_map(|(conversation, chat)| match &chat.stage {
-                ChatStage::Offered {
-                    agent,
-                    expires_at_ms,
-                } if *expires_at_ms <= now => Some((conversation.clone(), agent.clone())),
-                _ => None,
-            })
-            .collect();
-        for (conversation, agent) in expired {
-            self.emit(DeskEvent::OfferWithdrawn(OfferWithdrawn {
-                conversation,
-                agent,
-                reason: "expired".to_owned(),
-            }));
-        }
-        let gone: Vec<AgentId> = self
-            .state
-            .agents
-            .iter()
-            .filter(|(_, seat)| seat.away_at_ms.is_some_and(|at| at <= now))
-            .map(|(agent, _)| agent.clone())
-            .collect();
-        for agent in gone {
-            self.emit(DeskEvent::PresenceChanged(PresenceChanged {
-                agent: agent.clone(),
-                status: Presence::Away,
-                reason: "connection_lost".to_owned(),
-            }));
-            self.withdraw_offers_of(&agent, "agent_unavailable");
-        }
-        let overflowing: Vec<(ConversationId, String, String)> = self
-            .state
-            .chats
-            .iter()
-            .filter(|(_, chat)| chat.stage == ChatStage::Waiting)
-            .filter_map(|(conversation, chat)| {
-                let (due, backup) = self
-                    .state
-                    .overflow_due(&chat.group, chat.in_group_since_ms)?;
-                (due <= now).then(|| (conversation.clone(), chat.group.clone(), backup.to_owned()))
-            })
-            .collect();
-        for (conversation, from, to) in overflowing {
-            self.emit(DeskEvent::ChatOverflowed(ChatOverflowed {
-                conversation,
-                from,
-                to,
-            }));
-        }
-        let tickets = &self.state.tickets;
-        let breaches: Vec<(TicketId, &'static str, u64)> = tickets
-            .due(now)
-            .into_iter()
-            .filter_map(|id| tickets.get(id).map(|ticket| (id, ticket)))
-            .flat_map(|(id, ticket)| {
-                ticket
-                    .overdue(now)
-                    .into_iter()
-                    .map(move |(sla, due)| (id.clone(), sla, due))
-            })
-            .collect();
-        for (ticket, sla, due_ms) in breaches {
-            self.emit(DeskEvent::SlaBreached(SlaBreached {
-                ticket,
-                sla: sla.to_owned(),
-                due_ms,
-            }));
-        }
-    }
-
-    /// Offers waiting chats to free agents (see the module documentation).
-    fn dispatch(&mut self) {
-        let groups: Vec<String> = self
-            .state
-            .groups_with_free_agents()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        for group in groups {
-            self.dispatch_group(&group);
-        }
-    }
-
-    fn dispatch_group(&mut self, group: &str) {
-        let mut free: Vec<(AgentId, u16, u64)> = self
-            .state
-            .agents
-            .iter()
-            .filter(|(_, seat)| {
-                seat.status == Presence::Online
-                    && seat.free() > 0
-                    && seat.groups.iter().any(|candidate| candidate == group)
-            })
-            .map(|(agent, seat)| (agent.clone(), seat.free(), seat.idle_since_ms))
-            .collect();
-        if free.is_empty() {
-            return;
-        }
-        let order = waiting_order(self.state, group, self.now_ms, self.settings);
-        let timeout_ms = u64::from(self.state.group_config(group).offer_timeout_s) * 1000;
-        for (conversation, effective) in order {
-            if free.is_empty() {
-                return;
-            }
-            let Some(chat) = self.state.chats.get(&conversation) else {
-                continue;
-            };
-            let language = chat.summary.language.clone();
-            let capable = |agent: &AgentId| {
-                !chat.declined.contains(agent)
-                    && self
-                        .state
-                        .agents
-                        .get(agent)
-                        .is_some_and(|seat| seat.serves(group, language.as_deref()))
-            };
-            let mut candidates: Vec<&(AgentId, u16, u64)> = free
-                .iter()
-                .filter(|(agent, _, _)| capable(agent) && !chat.passed.contains(agent))
-                .collect();
-            if candidates.is_empty() {
-                candidates = free.iter().filter(|(agent, _, _)| capable(agent)).collect();
-            }
-            if candidates.is_empty() {
-                continue;
-            }
-            candidates.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-            let chosen = candidates[0].clone();
-            let waited_s = self.now_ms.saturating_sub(chat.waiting_since_ms) / 1000;
-            let reason = format!(
-                "priority {effective:.0} ({}; waited {waited_s} s); {} has the most free capacity ({}) and the longest idle among {} candidate(s)",
-                chat.reasons.join(", "),
-                chosen.0.key(),
-                chosen.1,
-                candidates.len()
-            );
-            let candidates = candidates
-                .iter()
-                .map(|(agent, free, idle)| Candidate {
-                    agent: agent.clone(),
-                    free: *free,
-                    idle_since_ms: *idle,
-                })
-                .collect();
-            self.emit(DeskEvent::ChatOffered(ChatOffered {
-                conversation,
-                group: group.to_owned(),
-                agent: chosen.0.clone(),
-                expires_at_ms: self.now_ms + timeout_ms,
-                candidates,
-                reason,
-            }));
-            if let Some(entry) = free.iter_mut().find(|(agent, _, _)| agent == &chosen.0) {
-                entry.1 -= 1;
-            }
-            free.retain(|(_, remaining, _)| *remaining > 0);
-        }
-    }
-}
-
-/// Waiting chats of `group` with their effective priority, first served first.
-#[must_use]
-pub fn waiting_order(
-    state: &DeskState,
-    group: &str,
-    now_ms: u64,
-    settings: &DeskSettings,
-) -> Vec<(ConversationId, f64)> {
-    let mut order: Vec<(ConversationId, f64, u64)> = state
-        .chats
-        .iter()
-        .filter(|(_, chat)| chat.group == group && chat.stage == ChatStage::Waiting)
-        .map(|(conversation, chat)| {
-            #[allow(clippy::cast_precision_loss)]
-            let waited_s = now_ms.saturating_sub(chat.waiting_since_ms) as f64 / 1000.0;
-            let effective = f64::from(chat.priority) + waited_s * settings.aging_points_per_s;
-            (conversation.clone(), effective, chat.waiting_since_ms)
-        })
-        .collect();
-    order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-    order
-        .into_iter()
-        .map(|(conversation, effective, _)| (conversation, effective))
-        .collect()
-}
-
-/// The earliest time a timer is due (offer deadlines, presence grace periods, overflow, SLAs).
-#[must_use]
-pub fn next_deadline(state: &DeskState) -> Option<u64> {
-    let offers = state.chats.values().filter_map(|chat| match &chat.stage {
-        ChatStage::Offered { expires_at_ms, .. } => Some(*expires_at_ms),
-        ChatStage::Waiting => state
-            .overflow_due(&chat.group, chat.in_group_since_ms)
-            .map(|(due, _)| due),
-        ChatStage::Assigned { .. } => None,
-    });
-    let presence = state.agents.values().filter_map(|seat| seat.away_at_ms);
-    offers
-        .chain(presence)
-        .chain(state.tickets.next_deadline())
-        .min()
-}
-
-/// How customers read a group's name.
-#[must_use]
-pub fn group_display(group: &str, english: bool) -> String {
-    let known = match (group, english) {
-        ("pre_sales", true) => "pre-sales",
-        ("pre_sales", false) => "售前",
-        ("after_sales", true) => "after-sales",
-        ("after_sales", false) => "售后",
-        ("general", true) => "customer service",
-        ("general", false) => "人工",
-        _ => return group.replace('_', " "),
-    };
-    known.to_owned()
-}
-
-fn truncate(text: &str, max_chars: usize) -> String {
-    let mut out: String = text.chars().take(max_chars).collect();
-    if text.chars().count() > max_chars {
-        out.push('…');
-    }
-    out
 }

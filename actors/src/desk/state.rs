@@ -8,7 +8,7 @@ use crest_proto::{AgentId, ConversationId, CustomerId, TicketId};
 use serde::{Deserialize, Serialize};
 
 use crate::persistence::Aggregate;
-use crate::reactor::Inbox;
+use crate::reactor::inbox::Inbox;
 
 /// Version of the snapshot encoding of [`DeskState`].
 pub const DESK_STATE_SCHEMA_VERSION: u16 = 2;

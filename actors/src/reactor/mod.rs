@@ -10,8 +10,9 @@
 //!
 //! It runs beside the outbox, not in its path: publication on the bus never waits for routing.
 //! Within a batch, reactions to one tenant's desk go as one command batch (one journal append);
-//! each conversation gets its reactions in order, conversations in parallel.
+//! each conversation and agent gets its reactions in order, entities in parallel.
 
+pub mod feed;
 pub mod inbox;
 pub mod react;
 
@@ -21,12 +22,15 @@ use std::time::Duration;
 
 use crest_proto::commands::ConversationCommand;
 use crest_proto::envelope::EventMeta;
-use crest_proto::{ConversationId, Envelope, StreamId, TenantId};
-use tokio::sync::{mpsc, oneshot, watch};
+use crest_proto::{AgentId, ConversationId, CustomerId, Envelope, StreamId, TenantId};
 
+use feed::{Item, Watched};
+
+pub use feed::{ProgressWatch, ReactorFeed, ReactorInput};
 pub use inbox::Inbox;
-pub use react::{Reaction, reaction};
+pub use react::{Reaction, reactions};
 
+use crate::agent::AgentCommand;
 use crate::conversation::CommandError;
 use crate::desk::{DeskCommand, DeskError, RoutingHub};
 use crate::ports::journal::{Cursor, EventJournal, JournalError, read_all};
@@ -39,132 +43,6 @@ const RECOVERY_CHUNK: usize = 256;
 /// First retry delay after a failed delivery; doubles up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(20);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
-
-enum Item {
-    Events(Vec<Arc<Envelope>>),
-    Flush(oneshot::Sender<()>),
-}
-
-/// Where entities hand their journaled events to the reactor, and where callers wait for the
-/// reactions to an event to be delivered. Cheap to clone; enqueueing never blocks.
-#[derive(Debug, Clone)]
-pub struct ReactorFeed {
-    items: mpsc::UnboundedSender<Item>,
-    watched: Arc<Watched>,
-}
-
-/// Streams somebody waits on, with the reactor's progress through each since the wait began.
-#[derive(Debug, Default)]
-struct Watched(std::sync::Mutex<HashMap<StreamId, watch::Sender<u64>>>);
-
-impl Watched {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, watch::Sender<u64>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Tells the waiters of these streams how far the reactor got; forgets streams nobody waits
-    /// on any more.
-    fn advance(&self, marks: &[(StreamId, u64)]) {
-        let mut watched = self.lock();
-        if watched.is_empty() {
-            return;
-        }
-        for (stream, seq) in marks {
-            if let Some(sender) = watched.get(stream) {
-                sender.send_if_modified(|progress| {
-                    let moved = *seq > *progress;
-                    *progress = (*progress).max(*seq);
-                    moved
-                });
-            }
-        }
-        watched.retain(|_, sender| sender.receiver_count() > 0);
-    }
-}
-
-/// A wait for the reactor to pass an event of one stream (see [`ReactorFeed::watch`]).
-#[derive(Debug)]
-pub struct ProgressWatch {
-    progress: watch::Receiver<u64>,
-}
-
-impl ProgressWatch {
-    /// Waits until the reactor has delivered the reactions to the stream's events up to `seq`, or
-    /// `timeout` passed; true if it has.
-    pub async fn reached(mut self, seq: u64, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, self.progress.wait_for(|progress| *progress >= seq))
-            .await
-            .is_ok_and(|passed| passed.is_ok())
-    }
-}
-
-/// The receiving end of a [`ReactorFeed`], given to [`Reactor::start`].
-#[derive(Debug)]
-pub struct ReactorInput {
-    items: mpsc::UnboundedReceiver<Item>,
-    watched: Arc<Watched>,
-}
-
-impl std::fmt::Debug for Item {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Events(events) => write!(formatter, "Events({})", events.len()),
-            Self::Flush(_) => formatter.write_str("Flush"),
-        }
-    }
-}
-
-impl ReactorFeed {
-    /// A feed and its receiving end.
-    #[must_use]
-    pub fn channel() -> (Self, ReactorInput) {
-        let (items, receiver) = mpsc::unbounded_channel();
-        let watched = Arc::new(Watched::default());
-        (
-            Self {
-                items,
-                watched: Arc::clone(&watched),
-            },
-            ReactorInput {
-                items: receiver,
-                watched,
-            },
-        )
-    }
-
-    /// Starts watching the reactor's progress through `stream`. Call it before the command whose
-    /// events you will wait for, then [`ProgressWatch::reached`] with the command's last sequence
-    /// number: the answer to the command then comes once its effects reached their targets (an
-    /// accepted offer answers once the conversation is the agent's).
-    #[must_use]
-    pub fn watch(&self, stream: &StreamId) -> ProgressWatch {
-        let mut watched = self.watched.lock();
-        let sender = watched
-            .entry(stream.clone())
-            .or_insert_with(|| watch::channel(0).0);
-        ProgressWatch {
-            progress: sender.subscribe(),
-        }
-    }
-
-    /// Hands journaled events (of one stream, in order) to the reactor.
-    pub fn enqueue(&self, envelopes: &[Arc<Envelope>]) {
-        if self.items.send(Item::Events(envelopes.to_vec())).is_err() {
-            tracing::debug!("reactor stopped; its progress in the journal brings these back");
-        }
-    }
-
-    /// Waits until everything enqueued before this call was delivered and recorded (or the reactor
-    /// stopped).
-    pub async fn flush(&self) {
-        let (sender, receiver) = oneshot::channel();
-        if self.items.send(Item::Flush(sender)).is_ok() {
-            let _ = receiver.await;
-        }
-    }
-}
 
 /// Fault injection for tests: the reactor stops as if the process died at a chosen point.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -306,41 +184,74 @@ fn progress(envelopes: &[Arc<Envelope>]) -> Vec<(StreamId, u64)> {
 /// answers; a target's refusal is final.
 async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
     let mut desks: BTreeMap<TenantId, Vec<(DeskCommand, EventMeta)>> = BTreeMap::new();
-    let mut conversations: HashMap<ConversationId, Vec<(ConversationCommand, EventMeta)>> =
-        HashMap::new();
+    let mut entities: HashMap<Entity, Vec<(EntityCommand, EventMeta)>> = HashMap::new();
     for envelope in envelopes {
-        let meta = || EventMeta::caused_by(&envelope.stream, envelope.seq);
-        match reaction(envelope) {
-            Ok(Some(Reaction::Desk { tenant, command })) => {
-                desks.entry(tenant).or_default().push((command, meta()));
+        let found = match reactions(envelope) {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(
+                    stream = %envelope.stream,
+                    seq = envelope.seq,
+                    %error,
+                    "event does not decode; no reaction"
+                );
+                continue;
             }
-            Ok(Some(Reaction::Conversation {
-                conversation,
-                command,
-            })) => conversations
-                .entry(conversation)
-                .or_default()
-                .push((command, meta())),
-            Ok(None) => {}
-            Err(error) => tracing::warn!(
-                stream = %envelope.stream,
-                seq = envelope.seq,
-                %error,
-                "event does not decode; no reaction"
-            ),
+        };
+        for reaction in found {
+            let meta = EventMeta::caused_by(&envelope.stream, envelope.seq);
+            match reaction {
+                Reaction::Desk { tenant, command } => {
+                    desks.entry(tenant).or_default().push((command, meta));
+                }
+                Reaction::Conversation {
+                    conversation,
+                    command,
+                } => entities
+                    .entry(Entity::Conversation(conversation))
+                    .or_default()
+                    .push((EntityCommand::Conversation(Box::new(command)), meta)),
+                Reaction::Agent { agent, command } => entities
+                    .entry(Entity::Agent(agent))
+                    .or_default()
+                    .push((EntityCommand::Agent(command), meta)),
+                Reaction::CustomerConversationEnded {
+                    customer,
+                    conversation,
+                } => entities
+                    .entry(Entity::Customer(customer))
+                    .or_default()
+                    .push((EntityCommand::ConversationEnded(conversation), meta)),
+            }
         }
     }
     let to_desks = desks
         .into_iter()
         .map(|(tenant, reactions)| to_desk(&targets.routing, tenant, reactions));
-    let to_conversations = conversations
+    let to_entities = entities
         .into_iter()
-        .map(|(conversation, commands)| to_conversation(&targets.region, conversation, commands));
+        .map(|(entity, commands)| to_entity(&targets.region, entity, commands));
     futures::future::join(
         futures::future::join_all(to_desks),
-        futures::future::join_all(to_conversations),
+        futures::future::join_all(to_entities),
     )
     .await;
+}
+
+/// An entity hosted by the shards that reactions go to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Entity {
+    Conversation(ConversationId),
+    Agent(AgentId),
+    Customer(CustomerId),
+}
+
+/// A command for an [`Entity`].
+#[derive(Debug, Clone)]
+enum EntityCommand {
+    Conversation(Box<ConversationCommand>),
+    Agent(AgentCommand),
+    ConversationEnded(ConversationId),
 }
 
 async fn to_desk(routing: &RoutingHub, tenant: TenantId, reactions: Vec<(DeskCommand, EventMeta)>) {
@@ -361,26 +272,41 @@ async fn to_desk(routing: &RoutingHub, tenant: TenantId, reactions: Vec<(DeskCom
     }
 }
 
-async fn to_conversation(
+async fn to_entity(
     region: &ShardRegion,
-    conversation: ConversationId,
-    commands: Vec<(ConversationCommand, EventMeta)>,
+    entity: Entity,
+    commands: Vec<(EntityCommand, EventMeta)>,
 ) {
     for (command, meta) in commands {
         let mut delay = FIRST_RETRY_DELAY;
         loop {
-            match region
-                .conversation_command(&conversation, command.clone(), meta.clone())
-                .await
-            {
-                Ok(_) => break,
+            let result = match (&entity, &command) {
+                (Entity::Conversation(conversation), EntityCommand::Conversation(command)) => {
+                    region
+                        .conversation_command(conversation, (**command).clone(), meta.clone())
+                        .await
+                        .map(|_| ())
+                }
+                (Entity::Customer(customer), EntityCommand::ConversationEnded(conversation)) => {
+                    region
+                        .end_customer_conversation(customer, conversation)
+                        .await
+                }
+                (Entity::Agent(agent), EntityCommand::Agent(command)) => region
+                    .agent_command(agent, command.clone(), meta.clone())
+                    .await
+                    .map(|_| ()),
+                _ => unreachable!("commands are grouped by the entity they are for"),
+            };
+            match result {
+                Ok(()) => break,
                 Err(CommandError::Rejected(rejection)) => {
-                    // The conversation moved on (closed, say): the reaction is moot.
-                    tracing::debug!(%conversation, %rejection, "reaction refused by the conversation");
+                    // The entity moved on (a closed conversation, say): the reaction is moot.
+                    tracing::debug!(?entity, %rejection, "reaction refused");
                     break;
                 }
                 Err(error) => {
-                    tracing::warn!(%conversation, %error, retry_in_ms = delay.as_millis(), "reaction not delivered to the conversation");
+                    tracing::warn!(?entity, %error, retry_in_ms = delay.as_millis(), "reaction not delivered");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RETRY_DELAY);
                 }

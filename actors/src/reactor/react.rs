@@ -5,19 +5,39 @@
 //! * conversation → desk: a handoff queues the chat (or a supervisor takes it over), a resolution
 //!   or a close ends it, the bot's after-sales flow opens a ticket;
 //! * desk → conversation: an assignment gives the conversation to the agent, a notice tells the
-//!   customer something, a refusal gives the conversation back to the bot.
+//!   customer something, a refusal gives the conversation back to the bot;
+//! * desk → agent: profile, status, chats taken and released (the agent's own record);
+//!   conversation → agent: the messages the agent wrote;
+//! * agent → desk: the agent's first live connection (on any node) and their last one;
+//! * conversation → customer: a closed conversation is no longer the customer's open one.
 
+use crest_proto::agent::AgentEvent;
 use crest_proto::commands::ConversationCommand;
 use crest_proto::events::ConversationEvent;
 use crest_proto::ids::StreamKind;
 use crest_proto::routing::DeskEvent;
-use crest_proto::{CodecError, ConversationId, CustomerId, Envelope, MessageId, TenantId};
+use crest_proto::{AgentId, CodecError, ConversationId, CustomerId, Envelope, MessageId, TenantId};
 
+use crate::agent::AgentCommand;
 use crate::desk::{DeskCommand, HandoffInfo};
 
 /// A command for another entity, caused by one journaled event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reaction {
+    /// For a customer's identity stream: one of their conversations closed.
+    CustomerConversationEnded {
+        /// The customer.
+        customer: CustomerId,
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// For an agent's record.
+    Agent {
+        /// The agent.
+        agent: AgentId,
+        /// The command.
+        command: AgentCommand,
+    },
     /// For a tenant's routing desk.
     Desk {
         /// The tenant.
@@ -34,30 +54,58 @@ pub enum Reaction {
     },
 }
 
-/// The reaction to `envelope`, if it has one. An event that does not decode is an error (the
-/// reactor logs it and moves on: it can never be delivered).
-pub fn reaction(envelope: &Envelope) -> Result<Option<Reaction>, CodecError> {
+/// The reactions to `envelope` (none, one, or one per entity it concerns). An event that does not
+/// decode is an error (the reactor logs it and moves on: it can never be delivered).
+pub fn reactions(envelope: &Envelope) -> Result<Vec<Reaction>, CodecError> {
     match envelope.stream.kind() {
         StreamKind::Conversation => {
             let Some(conversation) = envelope.stream.conversation_id() else {
-                return Ok(None);
+                return Ok(Vec::new());
             };
             let event = envelope.decode_event::<ConversationEvent>()?;
-            Ok(conversation_reaction(conversation, envelope.seq, event))
+            Ok(conversation_reactions(conversation, envelope.seq, event))
         }
         StreamKind::Desk => {
             let event = envelope.decode_event::<DeskEvent>()?;
-            Ok(desk_reaction(envelope, event))
+            Ok(desk_reactions(envelope, event))
         }
-        StreamKind::Customer | StreamKind::Agent | StreamKind::Directory => Ok(None),
+        StreamKind::Agent => {
+            let Some(agent) = envelope.stream.agent_id() else {
+                return Ok(Vec::new());
+            };
+            let event = envelope.decode_event::<AgentEvent>()?;
+            Ok(agent_reactions(agent, event))
+        }
+        StreamKind::Customer | StreamKind::Directory => Ok(Vec::new()),
     }
 }
 
-fn conversation_reaction(
+/// An agent's first live connection (on any node) and their last one reach routing.
+fn agent_reactions(agent: AgentId, event: AgentEvent) -> Vec<Reaction> {
+    let tenant = agent.tenant().clone();
+    let command = match event {
+        AgentEvent::ConnectionOpened(opened) if opened.total == 1 => {
+            DeskCommand::AgentConnected(agent)
+        }
+        AgentEvent::ConnectionClosed(closed) if closed.total == 0 => {
+            DeskCommand::AgentDisconnected(agent)
+        }
+        AgentEvent::ConnectionOpened(_)
+        | AgentEvent::ConnectionClosed(_)
+        | AgentEvent::ProfileRecorded(_)
+        | AgentEvent::StatusRecorded(_)
+        | AgentEvent::ChatTaken(_)
+        | AgentEvent::ChatReleased(_)
+        | AgentEvent::MessageWritten(_) => return Vec::new(),
+    };
+    vec![Reaction::Desk { tenant, command }]
+}
+
+fn conversation_reactions(
     conversation: ConversationId,
     seq: u64,
     event: ConversationEvent,
-) -> Option<Reaction> {
+) -> Vec<Reaction> {
     let tenant = conversation.tenant().clone();
     let command = match event {
         ConversationEvent::HandoffRequested(handoff) => {
@@ -79,26 +127,48 @@ fn conversation_reaction(
             conversation,
             reason: "resolved".to_owned(),
         },
-        ConversationEvent::Closed(_) => DeskCommand::ChatFinished {
-            conversation,
-            reason: "closed".to_owned(),
-        },
+        ConversationEvent::Closed(closed) => {
+            let mut reactions = vec![Reaction::Desk {
+                tenant,
+                command: DeskCommand::ChatFinished {
+                    conversation: conversation.clone(),
+                    reason: "closed".to_owned(),
+                },
+            }];
+            // Events upcast from version 1 do not name the customer: their next message finds
+            // the conversation closed and opens a new one anyway.
+            if let Some(customer) = closed.customer {
+                reactions.push(Reaction::CustomerConversationEnded {
+                    customer,
+                    conversation,
+                });
+            }
+            return reactions;
+        }
         ConversationEvent::AfterSalesRequested(request) => DeskCommand::BotAfterSales {
             conversation,
             customer: request.customer,
             kind: request.kind,
             text: request.text,
         },
+        ConversationEvent::AgentReplied(reply) => {
+            return vec![Reaction::Agent {
+                agent: reply.agent,
+                command: AgentCommand::RecordMessage {
+                    conversation,
+                    internal: reply.internal,
+                },
+            }];
+        }
         ConversationEvent::Started(_)
         | ConversationEvent::CustomerMessageReceived(_)
         | ConversationEvent::BotReplied(_)
         | ConversationEvent::AgentAssigned(_)
-        | ConversationEvent::AgentReplied(_)
         | ConversationEvent::CsatRated(_)
         | ConversationEvent::SystemNotice(_)
-        | ConversationEvent::HandoffDeclined(_) => return None,
+        | ConversationEvent::HandoffDeclined(_) => return Vec::new(),
     };
-    Some(Reaction::Desk { tenant, command })
+    vec![Reaction::Desk { tenant, command }]
 }
 
 /// The customer of a handoff journaled before handoffs named their customer.
@@ -110,18 +180,71 @@ fn legacy_customer(conversation: &ConversationId) -> CustomerId {
     .unwrap_or_else(|_| unreachable!("a ULID makes a valid customer key"))
 }
 
-fn desk_reaction(envelope: &Envelope, event: DeskEvent) -> Option<Reaction> {
+fn desk_reactions(envelope: &Envelope, event: DeskEvent) -> Vec<Reaction> {
     // A message id derived from the desk event's own id: the same on every delivery.
     let message_id = |conversation: &ConversationId| {
         MessageId::from_parts(conversation.tenant().clone(), envelope.event_id)
     };
     let (conversation, command) = match event {
-        DeskEvent::ChatAssigned(assigned) => (
-            assigned.conversation,
-            ConversationCommand::TransferToAgent {
-                agent: assigned.agent,
-            },
-        ),
+        DeskEvent::ChatAssigned(assigned) => {
+            let mut reactions = vec![
+                Reaction::Conversation {
+                    conversation: assigned.conversation.clone(),
+                    command: ConversationCommand::TransferToAgent {
+                        agent: assigned.agent.clone(),
+                    },
+                },
+                Reaction::Agent {
+                    agent: assigned.agent,
+                    command: AgentCommand::RecordChatTaken {
+                        conversation: assigned.conversation.clone(),
+                        reason: assigned.reason,
+                    },
+                },
+            ];
+            if let Some(from) = assigned.from {
+                reactions.push(Reaction::Agent {
+                    agent: from,
+                    command: AgentCommand::RecordChatReleased {
+                        conversation: assigned.conversation,
+                        reason: "transferred".to_owned(),
+                    },
+                });
+            }
+            return reactions;
+        }
+        DeskEvent::ChatEnded(ended) => {
+            return ended
+                .agent
+                .map(|agent| Reaction::Agent {
+                    agent,
+                    command: AgentCommand::RecordChatReleased {
+                        conversation: ended.conversation,
+                        reason: ended.reason,
+                    },
+                })
+                .into_iter()
+                .collect();
+        }
+        DeskEvent::AgentProfileSet(profile) => {
+            return vec![Reaction::Agent {
+                agent: profile.agent,
+                command: AgentCommand::RecordProfile {
+                    groups: profile.groups,
+                    capacity: profile.capacity,
+                    languages: profile.languages,
+                },
+            }];
+        }
+        DeskEvent::PresenceChanged(change) => {
+            return vec![Reaction::Agent {
+                agent: change.agent,
+                command: AgentCommand::RecordStatus {
+                    status: change.status,
+                    reason: change.reason,
+                },
+            }];
+        }
         DeskEvent::CustomerNotified(notice) => {
             let message_id = message_id(&notice.conversation);
             (
@@ -143,9 +266,7 @@ fn desk_reaction(envelope: &Envelope, event: DeskEvent) -> Option<Reaction> {
                 },
             )
         }
-        DeskEvent::AgentProfileSet(_)
-        | DeskEvent::PresenceChanged(_)
-        | DeskEvent::AgentConnectionChanged(_)
+        DeskEvent::AgentConnectionChanged(_)
         | DeskEvent::CustomerTierSet(_)
         | DeskEvent::RoutingTableSet(_)
         | DeskEvent::GroupConfigured(_)
@@ -153,18 +274,17 @@ fn desk_reaction(envelope: &Envelope, event: DeskEvent) -> Option<Reaction> {
         | DeskEvent::ChatOffered(_)
         | DeskEvent::OfferWithdrawn(_)
         | DeskEvent::ChatOverflowed(_)
-        | DeskEvent::ChatEnded(_)
         | DeskEvent::TicketCreated(_)
         | DeskEvent::TicketStatusChanged(_)
         | DeskEvent::TicketAssigned(_)
         | DeskEvent::TicketCommented(_)
         | DeskEvent::TicketLinked(_)
-        | DeskEvent::SlaBreached(_) => return None,
+        | DeskEvent::SlaBreached(_) => return Vec::new(),
     };
-    Some(Reaction::Conversation {
+    vec![Reaction::Conversation {
         conversation,
         command,
-    })
+    }]
 }
 
 #[cfg(test)]
@@ -213,13 +333,17 @@ mod tests {
             take_over_by: None,
         });
         let envelope = wrap(&event, StreamId::conversation(&conversation()), 5);
-        let Ok(Some(Reaction::Desk {
-            tenant: to,
-            command,
-        })) = reaction(&envelope)
+        let found = reactions(&envelope).expect("decodes");
+        let [
+            Reaction::Desk {
+                tenant: to,
+                command,
+            },
+        ] = found.as_slice()
         else {
             panic!("a desk command");
         };
+        let (to, command) = (to.clone(), command.clone());
         assert_eq!(to, tenant());
         assert_eq!(
             command,
@@ -239,11 +363,11 @@ mod tests {
             6,
         );
         assert!(matches!(
-            reaction(&resolved),
-            Ok(Some(Reaction::Desk {
+            reactions(&resolved).as_deref(),
+            Ok([Reaction::Desk {
                 command: DeskCommand::ChatFinished { .. },
                 ..
-            }))
+            }])
         ));
         let assigned = wrap(
             &ConversationEvent::AgentAssigned(AgentAssigned {
@@ -252,7 +376,7 @@ mod tests {
             StreamId::conversation(&conversation()),
             7,
         );
-        assert_eq!(reaction(&assigned), Ok(None), "routing caused it");
+        assert_eq!(reactions(&assigned), Ok(Vec::new()), "routing caused it");
     }
 
     #[test]
@@ -268,10 +392,13 @@ mod tests {
         );
         envelope.schema_version = 1;
         envelope.payload = crest_proto::codec::encode(&legacy).expect("encodes");
-        let Ok(Some(Reaction::Desk {
-            command: DeskCommand::Handoff(info),
-            ..
-        })) = reaction(&envelope)
+        let found = reactions(&envelope).expect("decodes");
+        let [
+            Reaction::Desk {
+                command: DeskCommand::Handoff(info),
+                ..
+            },
+        ] = found.as_slice()
         else {
             panic!("a handoff");
         };
@@ -287,30 +414,48 @@ mod tests {
             reason: "accepted".to_owned(),
             from: None,
         }));
+        let taken = reactions(&assigned).expect("decodes");
         assert_eq!(
-            reaction(&assigned),
-            Ok(Some(Reaction::Conversation {
+            taken[0],
+            Reaction::Conversation {
                 conversation: conversation(),
-                command: ConversationCommand::TransferToAgent { agent },
-            }))
+                command: ConversationCommand::TransferToAgent {
+                    agent: agent.clone()
+                },
+            }
+        );
+        assert_eq!(
+            taken[1],
+            Reaction::Agent {
+                agent,
+                command: crate::agent::AgentCommand::RecordChatTaken {
+                    conversation: conversation(),
+                    reason: "accepted".to_owned()
+                },
+            },
+            "the agent's record too"
         );
         let notice = desk_event(&DeskEvent::CustomerNotified(CustomerNotified {
             conversation: conversation(),
             text: "排在第 1 位".to_owned(),
         }));
-        let first = reaction(&notice);
-        assert_eq!(first, reaction(&notice), "the same command every time");
-        let Ok(Some(Reaction::Conversation {
-            command: ConversationCommand::Notify { message_id, text },
-            ..
-        })) = first
+        let first = reactions(&notice);
+        assert_eq!(first, reactions(&notice), "the same command every time");
+        let Ok(
+            [
+                Reaction::Conversation {
+                    command: ConversationCommand::Notify { message_id, text },
+                    ..
+                },
+            ],
+        ) = first.as_deref()
         else {
             panic!("a notice");
         };
         assert_eq!(text, "排在第 1 位");
         assert_eq!(
             message_id,
-            crest_proto::MessageId::from_parts(tenant(), notice.event_id)
+            &crest_proto::MessageId::from_parts(tenant(), notice.event_id)
         );
         let refused = desk_event(&DeskEvent::ChatRefused(ChatRefusedV2 {
             conversation: conversation(),
@@ -320,11 +465,11 @@ mod tests {
             text: "full".to_owned(),
         }));
         assert!(matches!(
-            reaction(&refused),
-            Ok(Some(Reaction::Conversation {
+            reactions(&refused).as_deref(),
+            Ok([Reaction::Conversation {
                 command: ConversationCommand::DeclineHandoff { .. },
                 ..
-            }))
+            }])
         ));
     }
 }

@@ -2,6 +2,7 @@
 //! all 256 shards when it runs alone.
 
 pub mod entities;
+pub mod passivation;
 pub mod region;
 pub mod supervisor;
 

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use crest_proto::commands::{ConversationCommand, InboundMessage};
 use crest_proto::envelope::EventMeta;
 use crest_proto::slice::shard_of;
-use crest_proto::{ConversationId, CustomerId, StreamId};
+use crest_proto::{AgentId, ConversationId, CustomerId, StreamId};
 use ractor::ActorRef;
 use tokio::sync::oneshot;
 
 use super::supervisor::ShardMsg;
-use crate::conversation::{CommandAck, CommandError, ConversationMsg, ConversationState};
+use crate::agent::actor::AgentAck;
+use crate::agent::{AgentCommand, AgentMsg, AgentState};
+use crate::command::{CommandAck, CommandError, ConversationGateway};
+use crate::conversation::{ConversationMsg, ConversationState};
 use crate::customer::CustomerMsg;
 
 /// Routes messages to the shards of this node.
@@ -107,16 +110,23 @@ impl ShardRegion {
         answer.await.map_err(|_| CommandError::Unavailable)
     }
 
-    /// Tells a customer stream that one of its conversations closed.
-    pub fn notify_conversation_ended(&self, customer: &CustomerId, conversation: &ConversationId) {
+    /// Tells a customer's identity stream that one of its conversations closed; answers once it
+    /// is recorded (or was already).
+    pub async fn end_customer_conversation(
+        &self,
+        customer: &CustomerId,
+        conversation: &ConversationId,
+    ) -> Result<(), CommandError> {
+        let (reply, answer) = oneshot::channel();
         let stream = StreamId::customer(customer);
         let message = ShardMsg::Customer(
             customer.clone(),
-            CustomerMsg::ConversationEnded(conversation.clone()),
+            CustomerMsg::ConversationEnded(conversation.clone(), reply),
         );
-        if self.shard(&stream).cast(message).is_err() {
-            tracing::warn!(%customer, "customer shard gone; the end is recorded on the next message");
-        }
+        self.shard(&stream)
+            .cast(message)
+            .map_err(|_| CommandError::Unavailable)?;
+        answer.await.map_err(|_| CommandError::Unavailable)?
     }
 
     fn send_to_conversation(
@@ -130,6 +140,37 @@ impl ShardRegion {
             .map_err(|_| CommandError::Unavailable)
     }
 
+    /// Sends a command to an agent's record and waits for its answer.
+    pub async fn agent_command(
+        &self,
+        agent: &AgentId,
+        command: AgentCommand,
+        meta: EventMeta,
+    ) -> Result<AgentAck, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        let message = AgentMsg::Command {
+            command: Box::new(command),
+            meta,
+            reply,
+        };
+        self.send_to_agent(agent, message)?;
+        answer.await.map_err(|_| CommandError::Unavailable)?
+    }
+
+    /// Reads an agent's record; `None` if it has no events.
+    pub async fn agent_state(&self, agent: &AgentId) -> Result<Option<AgentState>, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.send_to_agent(agent, AgentMsg::Read(reply))?;
+        answer.await.map_err(|_| CommandError::Unavailable)
+    }
+
+    fn send_to_agent(&self, agent: &AgentId, message: AgentMsg) -> Result<(), CommandError> {
+        let stream = StreamId::agent(agent);
+        self.shard(&stream)
+            .cast(ShardMsg::Agent(agent.clone(), message))
+            .map_err(|_| CommandError::Unavailable)
+    }
+
     /// Number of live entity actors across all shards.
     pub async fn live_entities(&self) -> usize {
         let mut total = 0;
@@ -140,5 +181,17 @@ impl ShardRegion {
             }
         }
         total
+    }
+}
+
+#[async_trait::async_trait]
+impl ConversationGateway for ShardRegion {
+    async fn conversation_command(
+        &self,
+        conversation: &ConversationId,
+        command: ConversationCommand,
+        meta: EventMeta,
+    ) -> Result<CommandAck, CommandError> {
+        Self::conversation_command(self, conversation, command, meta).await
     }
 }

@@ -1,12 +1,16 @@
-//! The shard actor: supervisor of the conversation and customer actors of its slices.
+//! The shard actor: supervisor of the conversation, customer and agent actors of its slices.
 
 use std::sync::Arc;
 
-use crest_proto::{ConversationId, CustomerId, StreamId};
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use crest_proto::ids::StreamKind;
+use crest_proto::{AgentId, ConversationId, CustomerId, StreamId};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, Message, SupervisionEvent};
 use tokio::sync::oneshot;
 
 use super::entities::{Delivery, Entities};
+use super::passivation::Passivation;
+use crate::agent::AgentMsg;
+use crate::agent::actor::{AgentActor, AgentArgs};
 use crate::context::EntityContext;
 use crate::conversation::ConversationMsg;
 use crate::conversation::actor::{ConversationActor, ConversationArgs};
@@ -20,6 +24,8 @@ pub enum ShardMsg {
     Conversation(ConversationId, ConversationMsg),
     /// Deliver to a customer actor (spawning it if needed).
     Customer(CustomerId, CustomerMsg),
+    /// Deliver to an agent actor (spawning it if needed).
+    Agent(AgentId, AgentMsg),
     /// An idle actor asks to be passivated.
     Passivate {
         /// Its stream.
@@ -38,6 +44,7 @@ pub struct ShardState {
     context: Arc<EntityContext>,
     conversations: Entities<ConversationMsg>,
     customers: Entities<CustomerMsg>,
+    agents: Entities<AgentMsg>,
 }
 
 /// The shard actor.
@@ -64,6 +71,7 @@ impl Actor for ShardActor {
             context,
             conversations: Entities::default(),
             customers: Entities::default(),
+            agents: Entities::default(),
         })
     }
 
@@ -89,29 +97,36 @@ impl Actor for ShardActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ShardMsg::Conversation(id, message) => {
-                deliver_conversation(&myself, state, &id, vec![message]).await;
+                deliver::<ConversationActor>(&myself, state, &id, vec![message]).await;
             }
             ShardMsg::Customer(id, message) => {
-                deliver_customer(&myself, state, &id, vec![message]).await;
+                deliver::<CustomerActor>(&myself, state, &id, vec![message]).await;
+            }
+            ShardMsg::Agent(id, message) => {
+                deliver::<AgentActor>(&myself, state, &id, vec![message]).await;
             }
             ShardMsg::Passivate { stream, actor } => match stream.kind() {
-                crest_proto::ids::StreamKind::Conversation => {
+                StreamKind::Conversation => {
                     if let Some(running) = state.conversations.begin_passivation(&stream, actor) {
                         let _ = running.cast(ConversationMsg::Stop);
                     }
                 }
-                crest_proto::ids::StreamKind::Customer => {
+                StreamKind::Customer => {
                     if let Some(running) = state.customers.begin_passivation(&stream, actor) {
                         let _ = running.cast(CustomerMsg::Stop);
                     }
                 }
+                StreamKind::Agent => {
+                    if let Some(running) = state.agents.begin_passivation(&stream, actor) {
+                        let _ = running.cast(AgentMsg::Stop);
+                    }
+                }
                 // Desks are hosted by the routing hub, not by shards.
-                crest_proto::ids::StreamKind::Agent
-                | crest_proto::ids::StreamKind::Desk
-                | crest_proto::ids::StreamKind::Directory => {}
+                StreamKind::Desk | StreamKind::Directory => {}
             },
             ShardMsg::CountLive(reply) => {
-                let _ = reply.send(state.conversations.len() + state.customers.len());
+                let _ = reply
+                    .send(state.conversations.len() + state.customers.len() + state.agents.len());
             }
         }
         Ok(())
@@ -133,81 +148,103 @@ impl Actor for ShardActor {
             tracing::warn!(shard = state.index, %actor, %error, "entity actor failed");
         }
         if let Some((stream, held)) = state.conversations.terminated(actor) {
-            if let Some(id) = conversation_id_of(&stream).filter(|_| !held.is_empty()) {
-                deliver_conversation(&myself, state, &id, held).await;
+            if let Some(id) = stream.conversation_id().filter(|_| !held.is_empty()) {
+                deliver::<ConversationActor>(&myself, state, &id, held).await;
             }
-        } else if let Some((stream, held)) = state.customers.terminated(actor)
-            && let Some(id) = customer_id_of(&stream).filter(|_| !held.is_empty())
+        } else if let Some((stream, held)) = state.customers.terminated(actor) {
+            if let Some(id) = stream.customer_id().filter(|_| !held.is_empty()) {
+                deliver::<CustomerActor>(&myself, state, &id, held).await;
+            }
+        } else if let Some((stream, held)) = state.agents.terminated(actor)
+            && let Some(id) = stream.agent_id().filter(|_| !held.is_empty())
         {
-            deliver_customer(&myself, state, &id, held).await;
+            deliver::<AgentActor>(&myself, state, &id, held).await;
         }
         Ok(())
     }
 }
 
-fn conversation_id_of(stream: &StreamId) -> Option<ConversationId> {
-    let tenant = crest_proto::TenantId::new(stream.tenant()).ok()?;
-    let key = stream.as_str().rsplit(':').next()?;
-    ConversationId::parse(&tenant, key).ok()
+/// An entity actor a shard hosts: how to name its stream, spawn it and find its table.
+trait Hosted: Actor<Msg: Message> + Default {
+    /// The entity's id.
+    type Id: Clone + Send;
+    /// The entity's stream.
+    fn stream(id: &Self::Id) -> StreamId;
+    /// Spawn arguments.
+    fn args(id: Self::Id, context: Arc<EntityContext>, shard: Passivation) -> Self::Arguments;
+    /// The shard's table of these actors.
+    fn table(state: &mut ShardState) -> &mut Entities<Self::Msg>;
 }
 
-fn customer_id_of(stream: &StreamId) -> Option<CustomerId> {
-    let tenant = crest_proto::TenantId::new(stream.tenant()).ok()?;
-    let key = stream.as_str().splitn(3, ':').nth(2)?;
-    CustomerId::new(&tenant, key).ok()
+impl Hosted for ConversationActor {
+    type Id = ConversationId;
+    fn stream(id: &ConversationId) -> StreamId {
+        StreamId::conversation(id)
+    }
+    fn args(
+        id: ConversationId,
+        context: Arc<EntityContext>,
+        shard: Passivation,
+    ) -> ConversationArgs {
+        ConversationArgs { id, context, shard }
+    }
+    fn table(state: &mut ShardState) -> &mut Entities<ConversationMsg> {
+        &mut state.conversations
+    }
 }
 
-async fn deliver_conversation(
+impl Hosted for CustomerActor {
+    type Id = CustomerId;
+    fn stream(id: &CustomerId) -> StreamId {
+        StreamId::customer(id)
+    }
+    fn args(id: CustomerId, context: Arc<EntityContext>, shard: Passivation) -> CustomerArgs {
+        CustomerArgs { id, context, shard }
+    }
+    fn table(state: &mut ShardState) -> &mut Entities<CustomerMsg> {
+        &mut state.customers
+    }
+}
+
+impl Hosted for AgentActor {
+    type Id = AgentId;
+    fn stream(id: &AgentId) -> StreamId {
+        StreamId::agent(id)
+    }
+    fn args(id: AgentId, context: Arc<EntityContext>, shard: Passivation) -> AgentArgs {
+        AgentArgs { id, context, shard }
+    }
+    fn table(state: &mut ShardState) -> &mut Entities<AgentMsg> {
+        &mut state.agents
+    }
+}
+
+/// Delivers messages to the actor of `id`, spawning it (supervised by this shard) if needed.
+async fn deliver<H: Hosted>(
     myself: &ActorRef<ShardMsg>,
     state: &mut ShardState,
-    id: &ConversationId,
-    messages: Vec<ConversationMsg>,
+    id: &H::Id,
+    messages: Vec<H::Msg>,
 ) {
-    let stream = StreamId::conversation(id);
+    let stream = H::stream(id);
     for message in messages {
-        let Delivery::Spawn(message) = state.conversations.deliver(&stream, message) else {
+        let Delivery::Spawn(message) = H::table(state).deliver(&stream, message) else {
             continue;
         };
-        let args = ConversationArgs {
-            id: id.clone(),
-            context: Arc::clone(&state.context),
-            shard: myself.clone(),
-        };
-        match Actor::spawn_linked(None, ConversationActor, args, myself.get_cell()).await {
+        let shard = myself.clone();
+        let passivation = Passivation::new(move |stream, actor| {
+            shard.cast(ShardMsg::Passivate { stream, actor }).is_ok()
+        });
+        let args = H::args(id.clone(), Arc::clone(&state.context), passivation);
+        match Actor::spawn_linked(None, H::default(), args, myself.get_cell()).await {
             Ok((actor, _)) => {
-                state.conversations.insert(stream.clone(), actor.clone());
+                H::table(state).insert(stream.clone(), actor.clone());
                 let _ = actor.cast(message);
             }
             Err(error) => {
                 // The message's reply channel drops: the caller gets "unavailable" and may retry.
-                tracing::error!(%stream, %error, "conversation actor failed to spawn");
+                tracing::error!(%stream, %error, "entity actor failed to spawn");
             }
-        }
-    }
-}
-
-async fn deliver_customer(
-    myself: &ActorRef<ShardMsg>,
-    state: &mut ShardState,
-    id: &CustomerId,
-    messages: Vec<CustomerMsg>,
-) {
-    let stream = StreamId::customer(id);
-    for message in messages {
-        let Delivery::Spawn(message) = state.customers.deliver(&stream, message) else {
-            continue;
-        };
-        let args = CustomerArgs {
-            id: id.clone(),
-            context: Arc::clone(&state.context),
-            shard: myself.clone(),
-        };
-        match Actor::spawn_linked(None, CustomerActor, args, myself.get_cell()).await {
-            Ok((actor, _)) => {
-                state.customers.insert(stream.clone(), actor.clone());
-                let _ = actor.cast(message);
-            }
-            Err(error) => tracing::error!(%stream, %error, "customer actor failed to spawn"),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! A network with one hidden layer of ReLU units over the same sparse inputs as the linear model:
 //! `logits = W2 · relu(W1ᵀ x + b1) + b2`, trained by SGD, and its quantized form.
 
-use super::rng::SplitMix64;
+use crest_proto::hash::SplitMix64;
+
 use super::train::{Dropout, TrainingSet, softmax_in_place};
 
 /// Optimizer settings of [`fit_mlp`], taken from [`super::TrainConfig`].

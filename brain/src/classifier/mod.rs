@@ -92,7 +92,6 @@ mod format;
 mod index;
 mod mlp;
 mod model;
-mod rng;
 mod train;
 
 use std::io::BufRead;

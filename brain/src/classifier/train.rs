@@ -1,7 +1,7 @@
 //! Stochastic gradient descent for multinomial logistic regression over sparse inputs, and the
 //! quantized weights of trained models.
 
-use super::rng::SplitMix64;
+use crest_proto::hash::SplitMix64;
 
 /// Training inputs mapped to weight rows: per example its `(row, value)` pairs and its class.
 #[derive(Debug, Default)]

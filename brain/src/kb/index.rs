@@ -18,10 +18,9 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDo
 
 use super::analyzer::{CrestTokenizer, analyze};
 use super::chunk::chunk_document;
+use super::config::{KbConfig, KbError};
 use super::date::Date;
 use super::document::{Document, SourceKind};
-use super::knowledge_base::{KbConfig, KbError};
-use super::query::is_correctable;
 use super::rerank::{NgramStatistics, PassageProfile};
 
 /// Memory budget of the short-lived index writer (tantivy's minimum).
@@ -432,6 +431,15 @@ impl PassageIndex {
             })
             .collect()
     }
+}
+
+/// Shortest term that spelling correction touches.
+const MIN_CORRECTABLE_LENGTH: usize = 5;
+
+/// Whether a term may be spelling-corrected: lowercase ASCII letters, long enough that one edit
+/// is a typo rather than another word.
+pub(super) fn is_correctable(term: &str) -> bool {
+    term.len() >= MIN_CORRECTABLE_LENGTH && term.bytes().all(|byte| byte.is_ascii_lowercase())
 }
 
 #[cfg(test)]

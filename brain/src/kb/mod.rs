@@ -25,6 +25,7 @@
 
 pub mod analyzer;
 pub mod chunk;
+mod config;
 pub mod date;
 pub mod document;
 pub mod eval;

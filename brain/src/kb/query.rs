@@ -10,13 +10,10 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{Searcher, Term};
 
 use super::analyzer::{analyze_query, query_compounds};
+use super::config::{KbConfig, KbError};
 use super::date::Date;
-use super::index::PassageIndex;
-use super::knowledge_base::{KbConfig, KbError};
+use super::index::{PassageIndex, is_correctable};
 use super::synonyms::synonyms_of;
-
-/// Shortest term that spelling correction touches.
-const MIN_CORRECTABLE_LENGTH: usize = 5;
 
 /// The terms to search for `query`: analysed without stop words, with compound words joined and,
 /// if [`KbConfig::spelling_correction`] is on, misspelt English words corrected.
@@ -178,12 +175,6 @@ fn correct_spelling(
         }
     }
     Ok(())
-}
-
-/// Whether a term may be spelling-corrected: lowercase ASCII letters, long enough that one edit
-/// is a typo rather than another word.
-pub(super) fn is_correctable(term: &str) -> bool {
-    term.len() >= MIN_CORRECTABLE_LENGTH && term.bytes().all(|byte| byte.is_ascii_lowercase())
 }
 
 /// Every string one edit away from the lowercase ASCII `word`.

@@ -9,9 +9,9 @@ use tantivy::columnar::Column;
 use tantivy::schema::Value;
 use tantivy::{DocAddress, Searcher, TantivyDocument, Term};
 
+use super::config::{KbConfig, KbError};
 use super::date::Date;
 use super::index::{Fields, PASSAGE_KEY_FIELD, PassageIndex};
-use super::knowledge_base::{KbConfig, KbError};
 use super::query::{build_query, query_terms};
 use super::rerank::count_ngrams;
 

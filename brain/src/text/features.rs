@@ -15,7 +15,7 @@
 //! [`FeatureConfig::char_weight`]); the vector is then L2-normalized. Changing any of this changes
 //! the meaning of saved models, which store their [`FeatureConfig`].
 
-use super::hash::Fnv1a;
+use super::Fnv1a;
 use super::normalize::normalize;
 use super::tokenize::{Segmented, TokenKind, segment};
 

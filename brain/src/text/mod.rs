@@ -15,14 +15,16 @@
 //! 66 675 all-Han words with a frequency of at least 30, without part-of-speech tags.
 
 mod features;
-mod hash;
 mod lang;
 mod normalize;
 mod tokenize;
 
+// FNV-1a, the fixed hash of features, splits and held-out slices (hashed feature indices are
+// stored in model files), and the SplitMix64 finalizer that buckets its values: written once in
+// `crest_proto::hash`.
+pub(crate) use crest_proto::hash::mix64;
+pub use crest_proto::hash::{FNV_OFFSET_BASIS, FNV_PRIME, Fnv1a, fnv1a64};
 pub use features::{FeatureConfig, SparseVector, extract_features, extract_features_normalized};
-pub(crate) use hash::mix64;
-pub use hash::{FNV_OFFSET_BASIS, FNV_PRIME, Fnv1a, fnv1a64};
 pub use lang::{Lang, detect_language};
 pub use normalize::{is_han, normalize};
 pub use tokenize::{tokenize, tokenize_normalized};

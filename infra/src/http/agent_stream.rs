@@ -19,8 +19,8 @@ use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
+use super::agents::{agent_id, render_agent};
 use super::error::ApiError;
-use super::routing::{agent_id, render_agent};
 use super::views::event_view;
 use super::{AppState, tenant};
 

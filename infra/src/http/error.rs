@@ -5,6 +5,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crest_actors::conversation::{CommandError, Rejection};
+use crest_actors::desk::{DeskError, DeskRejection};
 use crest_proto::IdError;
 use crest_proto::api::ErrorBody;
 
@@ -136,6 +137,45 @@ impl From<CommandError> for ApiError {
                 "the conversation is restarting; retry with the same id",
                 1,
             ),
+        }
+    }
+}
+
+impl From<DeskError> for ApiError {
+    fn from(error: DeskError) -> Self {
+        match error {
+            DeskError::Rejected(rejection) => match &rejection {
+                DeskRejection::UnknownAgent(_) | DeskRejection::UnknownTicket(_) => {
+                    Self::not_found(rejection.to_string())
+                }
+                DeskRejection::NoSuchOffer { .. } => {
+                    Self::new(StatusCode::CONFLICT, "no_offer", rejection.to_string())
+                }
+                DeskRejection::AgentUnavailable { .. } => Self::new(
+                    StatusCode::CONFLICT,
+                    "agent_unavailable",
+                    rejection.to_string(),
+                ),
+                DeskRejection::NotInRouting(_) => Self::new(
+                    StatusCode::CONFLICT,
+                    "not_in_routing",
+                    rejection.to_string(),
+                ),
+                DeskRejection::BadTransition { .. } => Self::new(
+                    StatusCode::CONFLICT,
+                    "invalid_transition",
+                    rejection.to_string(),
+                ),
+                DeskRejection::Invalid(reason) => Self::bad_request("invalid", reason.clone()),
+            },
+            DeskError::Journal(error) => Self::unavailable(
+                "journal_unavailable",
+                format!("not stored ({error}); retry"),
+                1,
+            ),
+            DeskError::Unavailable => {
+                Self::unavailable("unavailable", "routing is restarting; retry", 1)
+            }
         }
     }
 }

@@ -1,12 +1,17 @@
 //! The HTTP/WebSocket API (v1). Routes, limits and error shapes are documented in the README.
 
 mod agent_stream;
+mod agents;
+mod conversation_routing;
 mod conversations;
+mod customers;
 pub mod error;
 mod messages;
+mod offers;
 mod ops;
 mod quality;
-mod routing;
+mod queues;
+mod routing_table;
 mod stream;
 mod tickets;
 pub mod views;
@@ -23,6 +28,8 @@ use crest_actors::Node;
 use crest_proto::TenantId;
 use tokio::sync::Semaphore;
 
+use crate::projections::quality::QualityInspection;
+use crate::projections::voc::VoiceOfCustomer;
 use crate::telemetry::Telemetry;
 use error::ApiError;
 
@@ -38,7 +45,17 @@ pub struct AppState {
     /// Longest wait for a command's acknowledgement before answering 503.
     pub command_timeout: Duration,
     /// Read models of the projections.
-    pub projections: crate::server::Projections,
+    pub projections: Projections,
+}
+
+/// The read models the API serves, kept up to date by the projection runner (which the node's
+/// startup wires to the journal and the bus).
+#[derive(Debug, Clone)]
+pub struct Projections {
+    /// Quality inspections.
+    pub quality: Arc<std::sync::Mutex<QualityInspection>>,
+    /// Voice of the customer.
+    pub voc: Arc<std::sync::Mutex<VoiceOfCustomer>>,
 }
 
 /// Builds the router.
@@ -66,31 +83,31 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
-            post(routing::post_agent_message),
+            post(conversation_routing::post_agent_message),
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/handoff",
-            post(routing::post_handoff),
+            post(conversation_routing::post_handoff),
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/transfer",
-            post(routing::post_transfer),
+            post(conversation_routing::post_transfer),
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/take-over",
-            post(routing::post_take_over),
+            post(conversation_routing::post_take_over),
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/resolve",
-            post(routing::post_resolve),
+            post(conversation_routing::post_resolve),
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/csat",
-            post(routing::post_csat),
+            post(conversation_routing::post_csat),
         )
         .route(
             "/v1/tenants/{tenant}/agents/{agent}",
-            get(routing::get_agent).put(routing::put_agent),
+            get(agents::get_agent).put(agents::put_agent),
         )
         .route(
             "/v1/tenants/{tenant}/agents/{agent}/stream",
@@ -98,27 +115,27 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/accept",
-            post(routing::accept_offer),
+            post(offers::accept_offer),
         )
         .route(
             "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/decline",
-            post(routing::decline_offer),
+            post(offers::decline_offer),
         )
         .route(
             "/v1/tenants/{tenant}/customers/{customer}",
-            get(routing::get_customer).put(routing::put_customer),
+            get(customers::get_customer).put(customers::put_customer),
         )
         .route(
             "/v1/tenants/{tenant}/queues/{group}",
-            get(routing::get_queue).put(routing::put_queue),
+            get(queues::get_queue).put(queues::put_queue),
         )
         .route(
             "/v1/tenants/{tenant}/routing-table",
-            get(routing::get_routing_table).put(routing::put_routing_table),
+            get(routing_table::get_routing_table).put(routing_table::put_routing_table),
         )
         .route(
             "/v1/tenants/{tenant}/routing/events",
-            get(routing::get_desk_events),
+            get(routing_table::get_desk_events),
         )
         .route(
             "/v1/tenants/{tenant}/tickets",

@@ -11,8 +11,8 @@ use crest_proto::{ConversationId, CustomerId, TenantId, TicketId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::agents::agent_id;
 use super::error::ApiError;
-use super::routing::agent_id;
 use super::views::rfc3339;
 use super::{AppState, tenant};
 

@@ -1,0 +1,134 @@
+//! Agent seats: `PUT`/`GET /v1/tenants/{t}/agents/{agent}` (presence, groups, capacity,
+//! languages) and the JSON view of a seat the agent's WebSocket also sends. Offers are in
+//! [`super::offers`], the live stream in [`super::agent_stream`].
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use crest_actors::desk::{ChatStage, DeskCommand, DeskState};
+use crest_proto::routing::Presence;
+use crest_proto::{AgentId, ConversationId, TenantId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::queues::group_name;
+use super::views::rfc3339;
+use super::{AppState, tenant};
+
+/// Parses an agent id.
+pub fn agent_id(tenant: &TenantId, raw: &str) -> Result<AgentId, ApiError> {
+    AgentId::new(tenant, raw).map_err(|error| ApiError::invalid_id(&error))
+}
+
+fn languages(raw: Vec<String>) -> Result<Vec<String>, ApiError> {
+    for language in &raw {
+        let valid = (2..=8).contains(&language.len())
+            && language.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+        if !valid {
+            return Err(ApiError::bad_request(
+                "invalid_language",
+                format!("language {language:?} must be a lowercase code such as zh or en"),
+            ));
+        }
+    }
+    Ok(raw)
+}
+
+/// Body of `PUT …/agents/{agent}`: every field optional; omitted fields keep their value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutAgent {
+    status: Option<Presence>,
+    groups: Option<Vec<String>>,
+    capacity: Option<u16>,
+    languages: Option<Vec<String>>,
+}
+
+/// `PUT /v1/tenants/{t}/agents/{agent}`
+pub async fn put_agent(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_agent)): Path<(String, String)>,
+    body: Result<Json<PutAgent>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let agent = agent_id(&tenant, &raw_agent)?;
+    let Json(body) = body?;
+    let groups = body
+        .groups
+        .map(|groups| groups.iter().map(|group| group_name(group)).collect())
+        .transpose()?;
+    let languages = body.languages.map(languages).transpose()?;
+    let hub = state.node.routing();
+    hub.command(
+        &tenant,
+        DeskCommand::SetAgent {
+            agent: agent.clone(),
+            status: body.status,
+            groups,
+            capacity: body.capacity,
+            languages,
+        },
+    )
+    .await?;
+    agent_view(&state, &tenant, agent).await
+}
+
+/// `GET /v1/tenants/{t}/agents/{agent}`
+pub async fn get_agent(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_agent)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let agent = agent_id(&tenant, &raw_agent)?;
+    agent_view(&state, &tenant, agent).await
+}
+
+async fn agent_view(
+    state: &AppState,
+    tenant: &TenantId,
+    agent: AgentId,
+) -> Result<Json<Value>, ApiError> {
+    let view = state
+        .node
+        .routing()
+        .query(tenant, move |desk, now| render_agent(desk, &agent, now))
+        .await?;
+    view.map(Json)
+        .ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))
+}
+
+/// The JSON view of an agent seat.
+#[must_use]
+pub fn render_agent(desk: &DeskState, agent: &AgentId, now_ms: u64) -> Option<Value> {
+    let seat = desk.agents.get(agent)?;
+    let offers: Vec<Value> = seat
+        .offers
+        .iter()
+        .filter_map(|conversation| {
+            let chat = desk.chats.get(conversation)?;
+            let ChatStage::Offered { expires_at_ms, .. } = chat.stage else {
+                return None;
+            };
+            Some(json!({
+                "conversation": conversation.key(),
+                "group": chat.group,
+                "expires_in_s": expires_at_ms.saturating_sub(now_ms).div_ceil(1000),
+                "summary": chat.summary,
+            }))
+        })
+        .collect();
+    Some(json!({
+        "agent": agent.key(),
+        "status": seat.status.as_str(),
+        "groups": seat.groups,
+        "capacity": seat.capacity,
+        "languages": seat.languages,
+        "chats": seat.chats.iter().map(ConversationId::key).collect::<Vec<_>>(),
+        "offers": seat.offers.iter().map(ConversationId::key).collect::<Vec<_>>(),
+        "offer_details": offers,
+        "free": seat.free(),
+        "connected": seat.connected,
+        "idle_since": (seat.idle_since_ms > 0).then(|| rfc3339(seat.idle_since_ms)),
+    }))
+}

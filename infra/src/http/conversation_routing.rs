@@ -1,0 +1,374 @@
+//! What agents, supervisors and customers do to a conversation outside the bot's turn, all under
+//! `POST /v1/tenants/{t}/conversations/{id}/…`: `agent-messages` (replies and internal notes),
+//! `handoff`, `transfer`, `take-over`, `resolve` and `csat`. Answers that start routing wait
+//! briefly for the reactor ([`effects_delivered`]) so the client's next request sees the effect.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use crest_actors::desk::DeskCommand;
+use crest_actors::reactor::ProgressWatch;
+use crest_proto::api::{MAX_TEXT_BYTES, PostMessageResponse};
+use crest_proto::commands::ConversationCommand;
+use crest_proto::envelope::EventMeta;
+use crest_proto::events::HandoffReason;
+use crest_proto::ids::validate_channel_message_id;
+use crest_proto::{MessageId, StreamId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::agents::agent_id;
+use super::conversations::conversation_id;
+use super::error::ApiError;
+use super::queues::group_name;
+
+/// How long an answer waits for the reactor to carry a command's effects to their targets (an
+/// accepted offer to the conversation, a handoff to the desk) before answering anyway.
+const EFFECTS_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits (bounded) until the reactor delivered the reactions to the events a command appended
+/// (`appended_to`: the stream's last sequence number, `None` if it appended nothing): a client's
+/// next request then sees the effects. True if they were delivered in time.
+pub async fn effects_delivered(watch: ProgressWatch, appended_to: Option<u64>) -> bool {
+    match appended_to {
+        None => true,
+        Some(seq) => watch.reached(seq, EFFECTS_WAIT).await,
+    }
+}
+
+/// Body of `POST …/agent-messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostAgentMessage {
+    agent: String,
+    id: String,
+    text: String,
+    #[serde(default)]
+    internal: bool,
+}
+
+fn checked_text(text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_text",
+            "text must contain at least one visible character",
+        ));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::bad_request(
+            "text_too_long",
+            format!(
+                "text is {} bytes; the limit is {MAX_TEXT_BYTES} bytes of UTF-8",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /v1/tenants/{t}/conversations/{id}/agent-messages`: a reply, or an internal note (never
+/// shown to the customer; any agent may write one, which is how a supervisor whispers).
+pub async fn post_agent_message(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    body: Result<Json<PostAgentMessage>, JsonRejection>,
+) -> Result<Json<PostMessageResponse>, ApiError> {
+    let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let Json(body) = body?;
+    let agent = agent_id(&tenant, &body.agent)?;
+    validate_channel_message_id(&body.id).map_err(|error| ApiError::invalid_id(&error))?;
+    checked_text(&body.text)?;
+    let command = ConversationCommand::AgentReply {
+        agent,
+        agent_message_id: body.id.clone(),
+        message_id: MessageId::generate(&tenant),
+        text: body.text,
+        internal: body.internal,
+    };
+    let meta = EventMeta {
+        idempotency_key: Some(body.id),
+        ..EventMeta::default()
+    };
+    let ack = state
+        .node
+        .region()
+        .conversation_command(&conversation, command, meta)
+        .await?;
+    Ok(Json(PostMessageResponse {
+        conversation_id: conversation.to_string(),
+        message_id: ack
+            .message_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        seq: ack.seq,
+        duplicate: ack.duplicate,
+    }))
+}
+
+/// Body of `POST …/handoff`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostHandoff {
+    reason: String,
+    group: Option<String>,
+}
+
+/// `POST /v1/tenants/{t}/conversations/{id}/handoff`: the customer (reason `customer_request`) or a
+/// supervisor (`supervisor`) asks for a human; any other reason is recorded as an escalation.
+pub async fn post_handoff(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    body: Result<Json<PostHandoff>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let Json(body) = body?;
+    let group = body.group.as_deref().map(group_name).transpose()?;
+    let reason = match body.reason.trim() {
+        "" => {
+            return Err(ApiError::bad_request(
+                "invalid_reason",
+                "reason must say why (customer_request, supervisor, or a short text)",
+            ));
+        }
+        "customer_request" | "customer" => HandoffReason::CustomerRequest,
+        "supervisor" => HandoffReason::Supervisor,
+        other => HandoffReason::Escalation(other.chars().take(200).collect()),
+    };
+    let watch = state
+        .node
+        .reactor()
+        .watch(&StreamId::conversation(&conversation));
+    let ack = state
+        .node
+        .region()
+        .conversation_command(
+            &conversation,
+            ConversationCommand::RequestHandoff { reason, group },
+            EventMeta::default(),
+        )
+        .await?;
+    // Routing hears of the handoff from the conversation's event, through the reactor; the answer
+    // waits for that (briefly), so the queue and the offers already show the chat. The position
+    // is in `GET …/queues/{group}` and in the notices the customer gets.
+    let routed = effects_delivered(watch, ack.appended_to).await;
+    Ok(Json(json!({
+        "conversation": conversation.key(),
+        "status": "queued",
+        "seq": ack.seq,
+        "routed": routed,
+    })))
+}
+
+/// Body of `POST …/transfer`: exactly one of `agent` or `group`; `by` is the agent giving the chat
+/// away (default: its owner); `take_over` lets a supervisor take a chat outside their groups.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostTransfer {
+    agent: Option<String>,
+    group: Option<String>,
+    by: Option<String>,
+    #[serde(default)]
+    take_over: bool,
+}
+
+/// `POST /v1/tenants/{t}/conversations/{id}/transfer`
+pub async fn post_transfer(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    body: Result<Json<PostTransfer>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let Json(body) = body?;
+    match (body.agent, body.group) {
+        (Some(agent), None) => {
+            let agent = agent_id(&tenant, &agent)?;
+            // Routing decides (capacity, presence, group) at once; the reactor then gives the
+            // conversation to the agent, and the answer waits for that.
+            let watch = state.node.reactor().watch(&StreamId::desk(&tenant));
+            let appended_to = state
+                .node
+                .routing()
+                .command(
+                    &tenant,
+                    DeskCommand::TransferToAgent {
+                        conversation: conversation.clone(),
+                        agent: agent.clone(),
+                        take_over: body.take_over,
+                        handoff: None,
+                    },
+                )
+                .await?;
+            effects_delivered(watch, appended_to).await;
+            Ok(Json(json!({
+                "conversation": conversation.key(),
+                "status": "assigned",
+                "agent": agent.key(),
+            })))
+        }
+        (None, Some(group)) => {
+            let group = group_name(&group)?;
+            let by = body.by.map(|by| agent_id(&tenant, &by)).transpose()?;
+            let watch = state
+                .node
+                .reactor()
+                .watch(&StreamId::conversation(&conversation));
+            let ack = state
+                .node
+                .region()
+                .conversation_command(
+                    &conversation,
+                    ConversationCommand::TransferToGroup {
+                        by,
+                        group: group.clone(),
+                    },
+                    EventMeta::default(),
+                )
+                .await?;
+            let routed = effects_delivered(watch, ack.appended_to).await;
+            Ok(Json(json!({
+                "conversation": conversation.key(),
+                "status": "queued",
+                "group": group,
+                "seq": ack.seq,
+                "routed": routed,
+            })))
+        }
+        _ => Err(ApiError::bad_request(
+            "invalid_transfer",
+            "give exactly one of \"agent\" or \"group\"",
+        )),
+    }
+}
+
+/// Body of `POST …/take-over`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostTakeOver {
+    supervisor: String,
+}
+
+/// `POST /v1/tenants/{t}/conversations/{id}/take-over`: a supervisor owns the chat from now on
+/// (from the bot, the queue or another agent).
+pub async fn post_take_over(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    body: Result<Json<PostTakeOver>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let Json(body) = body?;
+    let supervisor = agent_id(&tenant, &body.supervisor)?;
+    let watch = state
+        .node
+        .reactor()
+        .watch(&StreamId::conversation(&conversation));
+    let ack = state
+        .node
+        .region()
+        .conversation_command(
+            &conversation,
+            ConversationCommand::TakeOver {
+                supervisor: supervisor.clone(),
+            },
+            EventMeta::default(),
+        )
+        .await?;
+    // Routing gives the chat to the supervisor if they can take it (online, free capacity); else
+    // it stays where it is: `GET …/agents/{supervisor}` shows the outcome.
+    let routed = effects_delivered(watch, ack.appended_to).await;
+    Ok(Json(json!({
+        "conversation": conversation.key(),
+        "status": "take_over_requested",
+        "supervisor": supervisor.key(),
+        "seq": ack.seq,
+        "routed": routed,
+    })))
+}
+
+/// Body of `POST …/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostResolve {
+    agent: Option<String>,
+}
+
+/// `POST /v1/tenants/{t}/conversations/{id}/resolve`
+pub async fn post_resolve(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    body: Result<Json<PostResolve>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let Json(body) = body?;
+    let by = body
+        .agent
+        .map(|agent| agent_id(&tenant, &agent))
+        .transpose()?;
+    let watch = state
+        .node
+        .reactor()
+        .watch(&StreamId::conversation(&conversation));
+    let ack = state
+        .node
+        .region()
+        .conversation_command(
+            &conversation,
+            ConversationCommand::Resolve { by },
+            EventMeta::default(),
+        )
+        .await?;
+    // Routing frees the agent's capacity when it hears of the resolution (the reactor).
+    effects_delivered(watch, ack.appended_to).await;
+    Ok(Json(json!({
+        "conversation": conversation.key(),
+        "status": "resolved",
+        "seq": ack.seq,
+    })))
+}
+
+/// Body of `POST …/csat`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostCsat {
+    score: u8,
+    comment: Option<String>,
+}
+
+/// `POST /v1/tenants/{t}/conversations/{id}/csat`: the customer's satisfaction rating (1–5).
+pub async fn post_csat(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    body: Result<Json<PostCsat>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, conversation) = conversation_id(&raw_tenant, &raw_id)?;
+    let Json(body) = body?;
+    if !(1..=5).contains(&body.score) {
+        return Err(ApiError::bad_request(
+            "invalid_score",
+            "score must be between 1 (worst) and 5 (best)",
+        ));
+    }
+    if let Some(comment) = &body.comment {
+        checked_text(comment)?;
+    }
+    let ack = state
+        .node
+        .region()
+        .conversation_command(
+            &conversation,
+            ConversationCommand::RateCsat {
+                score: body.score,
+                comment: body.comment,
+            },
+            EventMeta::default(),
+        )
+        .await?;
+    Ok(Json(json!({
+        "conversation": conversation.key(),
+        "score": body.score,
+        "seq": ack.seq,
+    })))
+}

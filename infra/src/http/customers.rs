@@ -1,0 +1,72 @@
+//! Customer tiers: `PUT`/`GET /v1/tenants/{t}/customers/{customer}`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use crest_actors::desk::DeskCommand;
+use crest_proto::CustomerId;
+use crest_proto::routing::Tier;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{AppState, tenant};
+
+/// Body of `PUT …/customers/{customer}`: the tier; other customer attributes a merchant sends
+/// (name, phone, …) are accepted and not stored (the customer identity stream holds ids only).
+#[derive(Debug, Deserialize)]
+pub struct PutCustomer {
+    tier: Tier,
+}
+
+/// `PUT /v1/tenants/{t}/customers/{customer}`
+pub async fn put_customer(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_customer)): Path<(String, String)>,
+    body: Result<Json<PutCustomer>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let customer =
+        CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
+    let Json(body) = body?;
+    state
+        .node
+        .routing()
+        .command(
+            &tenant,
+            DeskCommand::SetTier {
+                customer: customer.clone(),
+                tier: body.tier,
+            },
+        )
+        .await?;
+    Ok(Json(
+        json!({"customer": customer.key(), "tier": tier_name(body.tier)}),
+    ))
+}
+
+/// `GET /v1/tenants/{t}/customers/{customer}`
+pub async fn get_customer(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_customer)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let customer =
+        CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
+    let key = customer.key().to_owned();
+    let tier = state
+        .node
+        .routing()
+        .query(&tenant, move |desk, _| desk.tier(&customer))
+        .await?;
+    Ok(Json(json!({"customer": key, "tier": tier_name(tier)})))
+}
+
+/// The API name of a tier.
+#[must_use]
+pub fn tier_name(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Normal => "normal",
+        Tier::Vip => "vip",
+    }
+}

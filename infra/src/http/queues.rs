@@ -1,0 +1,181 @@
+//! Skill-group queues: `GET /v1/tenants/{t}/queues/{group}` (who waits, in which order, who is
+//! offered what) and `PUT` (the group's overflow, queue cap and offer timeout); also the rule for
+//! group names.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use crest_actors::desk::{ChatStage, DeskCommand, DeskState, GroupConfig, waiting_order};
+use crest_proto::TenantId;
+use crest_proto::routing::Presence;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::customers::tier_name;
+use super::error::ApiError;
+use super::{AppState, tenant};
+
+/// Validates a skill-group name: the rules of a tenant id (lowercase a-z, 0-9, `-`, `_`).
+pub fn group_name(raw: &str) -> Result<String, ApiError> {
+    TenantId::new(raw).map(|_| raw.to_owned()).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_group",
+            format!("group {raw:?} must be 1-64 characters of lowercase a-z, 0-9, '-' and '_'"),
+        )
+    })
+}
+
+/// `GET /v1/tenants/{t}/queues/{group}`
+pub async fn get_queue(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_group)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let group = group_name(&raw_group)?;
+    let settings = state.node.routing().settings().clone();
+    let view = state
+        .node
+        .routing()
+        .query(&tenant, move |desk, now| {
+            render_queue(desk, &group, now, &settings)
+        })
+        .await?;
+    Ok(Json(view))
+}
+
+fn render_queue(
+    desk: &DeskState,
+    group: &str,
+    now_ms: u64,
+    settings: &crest_actors::desk::DeskSettings,
+) -> Value {
+    let online: Vec<_> = desk
+        .agents
+        .values()
+        .filter(|seat| seat.status == Presence::Online && seat.groups.iter().any(|g| g == group))
+        .collect();
+    let online_capacity: u64 = online
+        .iter()
+        .map(|seat| u64::from(seat.capacity.max(1)))
+        .sum();
+    let waiting: Vec<Value> = waiting_order(desk, group, now_ms, settings)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, (conversation, effective))| {
+            let chat = desk.chats.get(&conversation)?;
+            Some(json!({
+                "conversation": conversation.key(),
+                "position": index + 1,
+                "priority": effective.round(),
+                "base_priority": chat.priority,
+                "waiting_s": now_ms.saturating_sub(chat.waiting_since_ms) / 1000,
+                "reasons": chat.reasons,
+                "customer": chat.customer.key(),
+                "tier": tier_name(desk.tier(&chat.customer)),
+                "intent": chat.summary.intent,
+                "emotion": chat.summary.emotion,
+                "estimated_wait_s": crest_actors::desk::actor::estimated_wait_s(index + 1, online_capacity, desk.avg_handle_s),
+            }))
+        })
+        .collect();
+    let offered: Vec<Value> = desk
+        .chats
+        .iter()
+        .filter(|(_, chat)| chat.group == group)
+        .filter_map(|(conversation, chat)| match &chat.stage {
+            ChatStage::Offered {
+                agent,
+                expires_at_ms,
+            } => Some(json!({
+                "conversation": conversation.key(),
+                "agent": agent.key(),
+                "expires_in_s": expires_at_ms.saturating_sub(now_ms).div_ceil(1000),
+            })),
+            _ => None,
+        })
+        .collect();
+    let assigned = desk
+        .chats
+        .values()
+        .filter(|chat| chat.group == group && matches!(chat.stage, ChatStage::Assigned { .. }))
+        .count();
+    let config = desk.group_config(group);
+    json!({
+        "group": group,
+        "waiting": waiting,
+        "offered": offered,
+        "assigned": assigned,
+        "agents_online": online.len(),
+        "free_capacity": online.iter().map(|seat| u64::from(seat.free())).sum::<u64>(),
+        "config": config_json(&config),
+    })
+}
+
+fn config_json(config: &GroupConfig) -> Value {
+    json!({
+        "overflow_to": config.overflow_to,
+        "overflow_after_s": config.overflow_after_s,
+        "max_waiting": config.max_waiting,
+        "offer_timeout_s": config.offer_timeout_s,
+    })
+}
+
+/// Body of `PUT …/queues/{group}`: omitted fields keep their value.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutQueue {
+    overflow_to: Option<Option<String>>,
+    overflow_after_s: Option<u32>,
+    max_waiting: Option<u32>,
+    offer_timeout_s: Option<u32>,
+}
+
+/// `PUT /v1/tenants/{t}/queues/{group}`: the group's overflow, queue cap and offer timeout.
+pub async fn put_queue(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_group)): Path<(String, String)>,
+    body: Result<Json<PutQueue>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let group = group_name(&raw_group)?;
+    let Json(body) = body?;
+    let hub = state.node.routing();
+    let current = {
+        let group = group.clone();
+        hub.query(&tenant, move |desk, _| desk.group_config(&group))
+            .await?
+    };
+    let overflow_to = match body.overflow_to {
+        Some(Some(backup)) => Some(group_name(&backup)?),
+        Some(None) => None,
+        None => current.overflow_to,
+    };
+    if overflow_to.as_deref() == Some(group.as_str()) {
+        return Err(ApiError::bad_request(
+            "invalid_overflow",
+            "a group cannot overflow to itself",
+        ));
+    }
+    let offer_timeout_s = body.offer_timeout_s.unwrap_or(current.offer_timeout_s);
+    if !(1..=3600).contains(&offer_timeout_s) {
+        return Err(ApiError::bad_request(
+            "invalid_timeout",
+            "offer_timeout_s must be between 1 and 3600",
+        ));
+    }
+    let config = GroupConfig {
+        overflow_to,
+        overflow_after_s: body.overflow_after_s.unwrap_or(current.overflow_after_s),
+        max_waiting: body.max_waiting.unwrap_or(current.max_waiting),
+        offer_timeout_s,
+    };
+    hub.command(
+        &tenant,
+        DeskCommand::ConfigureGroup {
+            group: group.clone(),
+            config,
+        },
+    )
+    .await?;
+    get_queue(State(state), Path((raw_tenant, raw_group))).await
+}

@@ -1,0 +1,97 @@
+//! The tenant's intent → group routing table (`GET`/`PUT /v1/tenants/{t}/routing-table`) and the
+//! desk's decision log (`GET /v1/tenants/{t}/routing/events`).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use crest_actors::desk::DeskCommand;
+use crest_proto::StreamId;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, read_events};
+use super::error::ApiError;
+use super::queues::group_name;
+use super::{AppState, tenant};
+
+/// `GET /v1/tenants/{t}/routing-table`
+pub async fn get_routing_table(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let view = state
+        .node
+        .routing()
+        .query(
+            &tenant,
+            |desk, _| json!({"routes": desk.routes, "default_group": desk.default_group}),
+        )
+        .await?;
+    Ok(Json(view))
+}
+
+/// Body of `PUT …/routing-table`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutRoutingTable {
+    routes: BTreeMap<String, String>,
+    default_group: Option<String>,
+}
+
+/// `PUT /v1/tenants/{t}/routing-table`: replaces the intent → group table.
+pub async fn put_routing_table(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+    body: Result<Json<PutRoutingTable>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let Json(body) = body?;
+    for (intent, group) in &body.routes {
+        group_name(group)?;
+        if intent.is_empty() || intent.len() > 64 {
+            return Err(ApiError::bad_request(
+                "invalid_intent",
+                "intent names are 1-64 characters",
+            ));
+        }
+    }
+    let default_group = group_name(body.default_group.as_deref().unwrap_or("general"))?;
+    state
+        .node
+        .routing()
+        .command(
+            &tenant,
+            DeskCommand::SetRoutes {
+                routes: body.routes,
+                default_group,
+            },
+        )
+        .await?;
+    get_routing_table(State(state), Path(raw_tenant)).await
+}
+
+/// `GET /v1/tenants/{t}/routing/events?after=SEQ`: the desk's decisions (offers with their
+/// candidates and reasons, assignments, transfers, tickets, SLA breaches), oldest first.
+pub async fn get_desk_events(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let Query(query) = query?;
+    let limit = query
+        .limit
+        .unwrap_or(MAX_EVENTS_PAGE)
+        .clamp(1, MAX_EVENTS_PAGE);
+    let events = read_events(
+        state.node.journal().as_ref(),
+        &StreamId::desk(&tenant),
+        query.after,
+        limit,
+    )
+    .await?;
+    Ok(Json(json!({ "events": events })))
+}
