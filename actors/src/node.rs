@@ -78,7 +78,7 @@ pub struct Node {
     outbox_task: tokio::task::JoinHandle<()>,
     reactor: Reactor,
     ready: Arc<AtomicBool>,
-    name: String,
+    connections_node: String,
 }
 
 impl Node {
@@ -147,7 +147,8 @@ impl Node {
             outbox_task,
             reactor,
             ready: Arc::new(AtomicBool::new(true)),
-            name: config.name,
+            // Agents' connections are counted per run of the node: `<name>@<run id>`.
+            connections_node: format!("{}@{}", config.name, ulid_run_id()),
         })
     }
 
@@ -163,10 +164,11 @@ impl Node {
         &self.routing
     }
 
-    /// This node's name (agents' connections are counted per node).
+    /// The name under which this run of the node counts agents' live connections
+    /// (`<node name>@<run id>`).
     #[must_use]
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn connections_node(&self) -> &str {
+        &self.connections_node
     }
 
     /// The reactor's feed: wait there for the reactions to a command's events to be delivered.
@@ -241,4 +243,9 @@ impl Node {
         let _ = self.outbox_task.await;
         Ok(())
     }
+}
+
+/// A new id for this run of the node (time-ordered, unique).
+fn ulid_run_id() -> String {
+    ulid::Ulid::new().to_string()
 }

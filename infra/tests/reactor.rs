@@ -385,6 +385,30 @@ async fn after_a_storm_and_kill_9_conversations_queues_offers_and_agents_agree()
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(last_problems);
+    // Every agent's own record holds `agent.*` events: the profile routing set, the chats taken.
+    let mut taken = 0;
+    for agent in AGENTS {
+        let answer = client.get(&format!("{T}/agents/{agent}/events")).await;
+        assert_eq!(answer.status, 200, "{context}: {:?}", answer.body);
+        let events = answer.body["events"].as_array().expect("events");
+        let types: Vec<&str> = events
+            .iter()
+            .map(|event| event["type"].as_str().expect("type"))
+            .collect();
+        assert!(
+            types.iter().all(|kind| kind.starts_with("agent.")),
+            "{types:?}"
+        );
+        assert!(
+            types.contains(&"agent.profile_recorded"),
+            "{agent}: {types:?}"
+        );
+        taken += types
+            .iter()
+            .filter(|kind| **kind == "agent.chat_taken")
+            .count();
+    }
+    assert!(taken > 0, "{context}: no agent took a chat");
     eprintln!("{context}: all agree");
 }
 

@@ -448,11 +448,45 @@ async fn the_agent_websocket_delivers_offers_and_messages_and_presence_follows_i
             break;
         }
     }
+    let history = agent(&client, "alice").await["history"].clone();
+    assert_eq!(history["chats_taken"], 1, "{history}");
+    assert_eq!(
+        history["connections"]
+            .as_object()
+            .map(|nodes| nodes.values().filter_map(Value::as_u64).sum::<u64>()),
+        Some(1),
+        "one live connection: {history}"
+    );
     drop(socket);
     until("alice turns away after the grace period", async || {
         agent(&client, "alice").await["status"] == "away"
     })
     .await;
+    // The agent's own record: connections, what routing set, the chat taken.
+    let events = client.get(&format!("{T}/agents/alice/events")).await;
+    assert_eq!(events.status, 200, "{:?}", events.body);
+    let types: Vec<&str> = events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|event| event["type"].as_str().expect("type"))
+        .collect();
+    for kind in [
+        "agent.profile_recorded",
+        "agent.status_recorded",
+        "agent.connection_opened",
+        "agent.chat_taken",
+        "agent.connection_closed",
+    ] {
+        assert!(types.contains(&kind), "no {kind} in {types:?}");
+    }
+    assert_eq!(
+        client
+            .get(&format!("{T}/agents/nobody/events"))
+            .await
+            .status,
+        404
+    );
     node.stop().await.expect("orderly stop");
 }
 

@@ -71,7 +71,7 @@ pub fn decide(state: &AgentState, command: &AgentCommand, now_ms: u64) -> Vec<Ag
             vec![AgentEvent::ConnectionOpened(ConnectionOpened {
                 node: node.clone(),
                 on_node,
-                total: state.total_connections() + 1,
+                total: state.live_connections_beside(node) + on_node,
             })]
         }
         AgentCommand::CloseConnection { node } => {
@@ -205,6 +205,28 @@ mod tests {
                 ..
             })]
         ));
+    }
+
+    #[test]
+    fn a_new_run_of_a_node_drops_the_connections_its_last_run_left() {
+        let mut state = AgentState::default();
+        let open = |node: &str| AgentCommand::OpenConnection {
+            node: node.to_owned(),
+        };
+        run(&mut state, &open("a@run1"), 1);
+        run(&mut state, &open("b@run1"), 2);
+        // Node a crashed; its next run records a connection: only b's and the new one count.
+        let events = run(&mut state, &open("a@run2"), 3);
+        assert!(matches!(
+            events.as_slice(),
+            [AgentEvent::ConnectionOpened(ConnectionOpened {
+                on_node: 1,
+                total: 2,
+                ..
+            })]
+        ));
+        assert_eq!(state.total_connections(), 2);
+        assert!(!state.connections.contains_key("a@run1"));
     }
 
     #[test]

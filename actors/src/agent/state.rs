@@ -65,11 +65,30 @@ impl Default for AgentState {
     }
 }
 
+/// The node name in `<name>@<run>` (a node counts connections under its name and the id of its
+/// current run, so the connections a crashed run left behind are dropped when the node's next run
+/// records one).
+#[must_use]
+pub fn node_name(node: &str) -> &str {
+    node.split_once('@').map_or(node, |(name, _)| name)
+}
+
 impl AgentState {
     /// Live connections on every node.
     #[must_use]
     pub fn total_connections(&self) -> u32 {
         self.connections.values().sum()
+    }
+
+    /// Live connections on every node but those of earlier runs of `node`'s node.
+    #[must_use]
+    pub fn live_connections_beside(&self, node: &str) -> u32 {
+        let name = node_name(node);
+        self.connections
+            .iter()
+            .filter(|(other, _)| node_name(other) != name)
+            .map(|(_, count)| count)
+            .sum()
     }
 
     /// Average handle time of released chats, in seconds (`None` before the first).
@@ -98,6 +117,10 @@ impl Aggregate for AgentState {
         self.seq = seq;
         match event {
             AgentEvent::ConnectionOpened(opened) => {
+                // Connections of an earlier run of the same node died with it.
+                let name = node_name(&opened.node);
+                self.connections
+                    .retain(|node, _| node_name(node) != name || node == &opened.node);
                 self.connections.insert(opened.node.clone(), opened.on_node);
             }
             AgentEvent::ConnectionClosed(closed) => {

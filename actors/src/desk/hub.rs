@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crest_proto::envelope::EventMeta;
 use crest_proto::routing::{DeskOpened, DirectoryEvent};
-use crest_proto::{AgentId, StreamId, TenantId};
+use crest_proto::{StreamId, TenantId};
 use ractor::{Actor, ActorRef, ActorStatus};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, oneshot};
@@ -78,7 +78,6 @@ pub struct RoutingHub {
     settings: Arc<DeskSettings>,
     desks: Mutex<HashMap<TenantId, ActorRef<DeskMsg>>>,
     directory: Mutex<Persistent<DirectoryState>>,
-    connections: std::sync::Mutex<HashMap<AgentId, usize>>,
 }
 
 impl RoutingHub {
@@ -95,7 +94,6 @@ impl RoutingHub {
             settings: Arc::new(settings),
             desks: Mutex::new(HashMap::new()),
             directory: Mutex::new(directory),
-            connections: std::sync::Mutex::new(HashMap::new()),
         });
         for tenant in tenants {
             hub.desk(&tenant).await?;
@@ -193,34 +191,6 @@ impl RoutingHub {
         })))
         .map_err(|_| DeskError::Unavailable)?;
         answer.await.map_err(|_| DeskError::Unavailable)
-    }
-
-    /// Counts a live connection of `agent` opening; true if it is the agent's first on this node.
-    pub fn connection_opened(&self, agent: &AgentId) -> bool {
-        let mut connections = self
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = connections.entry(agent.clone()).or_default();
-        *count += 1;
-        *count == 1
-    }
-
-    /// Counts a live connection of `agent` closing; true if it was the agent's last on this node.
-    pub fn connection_closed(&self, agent: &AgentId) -> bool {
-        let mut connections = self
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(count) = connections.get_mut(agent) else {
-            return false;
-        };
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            connections.remove(agent);
-            return true;
-        }
-        false
     }
 
     /// The routing settings.

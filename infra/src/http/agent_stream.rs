@@ -11,15 +11,16 @@ use std::collections::HashMap;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::response::Response;
-use crest_actors::desk::DeskCommand;
+use crest_actors::agent::AgentCommand;
+use crest_proto::envelope::EventMeta;
 use crest_proto::routing::DeskEvent;
 use crest_proto::{AgentId, ConversationId, Envelope, StreamId, TenantId};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::agents::{agent_id, render_agent};
+use super::conversation_routing::effects_delivered;
 use super::error::ApiError;
 use super::views::event_view;
 use super::{AppState, tenant};
@@ -52,21 +53,31 @@ async fn run(
     agent: AgentId,
     snapshot: Value,
 ) {
-    let hub = Arc::clone(state.node.routing());
-    if hub.connection_opened(&agent)
-        && let Err(error) = hub
-            .command(&tenant, DeskCommand::AgentConnected(agent.clone()))
-            .await
-    {
-        tracing::warn!(%agent, %error, "agent connection not recorded");
-    }
+    let node = state.node.connections_node().to_owned();
+    connection(
+        &state,
+        &agent,
+        AgentCommand::OpenConnection { node: node.clone() },
+    )
+    .await;
     serve(socket, &state, &tenant, &agent, snapshot).await;
-    if hub.connection_closed(&agent)
-        && let Err(error) = hub
-            .command(&tenant, DeskCommand::AgentDisconnected(agent.clone()))
-            .await
+    connection(&state, &agent, AgentCommand::CloseConnection { node }).await;
+}
+
+/// Records a connection opening or closing on the agent's record; the reactor tells routing of
+/// the agent's first and last connection (the answer waits for that, briefly).
+async fn connection(state: &AppState, agent: &AgentId, command: AgentCommand) {
+    let watch = state.node.reactor().watch(&StreamId::agent(agent));
+    match state
+        .node
+        .region()
+        .agent_command(agent, command, EventMeta::default())
+        .await
     {
-        tracing::warn!(%agent, %error, "agent disconnection not recorded");
+        Ok(ack) => {
+            effects_delivered(watch, ack.appended_to).await;
+        }
+        Err(error) => tracing::warn!(%agent, %error, "agent connection change not recorded"),
     }
 }
 

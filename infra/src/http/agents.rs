@@ -1,16 +1,19 @@
 //! Agent seats: `PUT`/`GET /v1/tenants/{t}/agents/{agent}` (presence, groups, capacity,
-//! languages) and the JSON view of a seat the agent's WebSocket also sends. Offers are in
-//! [`super::offers`], the live stream in [`super::agent_stream`].
+//! languages, and the agent's own record: connections and history), the agent's events, and the
+//! JSON view of a seat the agent's WebSocket also sends. Offers are in [`super::offers`], the live
+//! stream in [`super::agent_stream`].
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use crest_actors::agent::AgentState;
 use crest_actors::desk::{ChatStage, DeskCommand, DeskState};
 use crest_proto::routing::Presence;
-use crest_proto::{AgentId, ConversationId, TenantId};
+use crest_proto::{AgentId, ConversationId, StreamId, TenantId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, journal_error, read_events};
 use super::error::ApiError;
 use super::queues::group_name;
 use super::views::rfc3339;
@@ -84,18 +87,65 @@ pub async fn get_agent(
     agent_view(&state, &tenant, agent).await
 }
 
+/// The seat as routing holds it, with the agent's own record (history, connections per node).
 async fn agent_view(
     state: &AppState,
     tenant: &TenantId,
     agent: AgentId,
 ) -> Result<Json<Value>, ApiError> {
+    let record = state.node.region().agent_state(&agent).await?;
     let view = state
         .node
         .routing()
         .query(tenant, move |desk, now| render_agent(desk, &agent, now))
         .await?;
-    view.map(Json)
-        .ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))
+    let mut view = view.ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))?;
+    view["history"] = record.as_ref().map_or_else(|| json!({}), render_history);
+    Ok(Json(view))
+}
+
+/// The agent's own record: chats taken and released, handle times, messages, connections.
+fn render_history(record: &AgentState) -> Value {
+    json!({
+        "chats_taken": record.chats_taken,
+        "chats_released": record.chats_released,
+        "average_handle_s": record.average_handle_s(),
+        "replies_written": record.replies_written,
+        "notes_written": record.notes_written,
+        "connections": record.connections,
+    })
+}
+
+/// `GET /v1/tenants/{t}/agents/{agent}/events?after=SEQ&limit=N`: the agent's own events (`agent.*`:
+/// connections, profile and status as routing set them, chats taken and released, messages),
+/// oldest first; answers like the conversation events route.
+pub async fn get_agent_events(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_agent)): Path<(String, String)>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let agent = agent_id(&tenant, &raw_agent)?;
+    let Query(query) = query?;
+    let limit = query
+        .limit
+        .unwrap_or(MAX_EVENTS_PAGE)
+        .clamp(1, MAX_EVENTS_PAGE);
+    let stream = StreamId::agent(&agent);
+    let journal = state.node.journal();
+    let last_seq = journal.last_seq(&stream).await.map_err(journal_error)?;
+    if last_seq == 0 {
+        return Err(ApiError::not_found(format!(
+            "no events for agent {}; create the seat with PUT",
+            agent.key()
+        )));
+    }
+    let events = read_events(journal.as_ref(), &stream, query.after, limit).await?;
+    Ok(Json(json!({
+        "agent": agent.key(),
+        "last_seq": last_seq,
+        "events": events,
+    })))
 }
 
 /// The JSON view of an agent seat.

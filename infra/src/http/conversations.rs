@@ -120,6 +120,7 @@ pub async fn read_events(
         .collect()
 }
 
-fn journal_error(error: crest_actors::ports::JournalError) -> ApiError {
+/// A journal failure as the API answers it (503, retry).
+pub fn journal_error(error: crest_actors::ports::JournalError) -> ApiError {
     ApiError::unavailable("journal_unavailable", error.to_string(), 1)
 }

@@ -110,6 +110,10 @@ pub fn router(state: AppState) -> Router {
             get(agents::get_agent).put(agents::put_agent),
         )
         .route(
+            "/v1/tenants/{tenant}/agents/{agent}/events",
+            get(agents::get_agent_events),
+        )
+        .route(
             "/v1/tenants/{tenant}/agents/{agent}/stream",
             get(agent_stream::agent_stream),
         )

@@ -2,6 +2,7 @@
 
 use crest_actors::conversation::{ConversationState, Status};
 use crest_proto::Envelope;
+use crest_proto::agent::AgentEvent;
 use crest_proto::api::{ConversationView, EventView, MessageView};
 use crest_proto::events::{ConversationEvent, CustomerEvent, DomainEvent};
 use crest_proto::ids::StreamKind;
@@ -70,7 +71,7 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Customer => decoded_json::<CustomerEvent>(envelope),
         StreamKind::Desk => decoded_json::<DeskEvent>(envelope),
         StreamKind::Directory => decoded_json::<DirectoryEvent>(envelope),
-        StreamKind::Agent => serde_json::Value::Null,
+        StreamKind::Agent => decoded_json::<AgentEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,
