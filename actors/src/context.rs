@@ -8,6 +8,7 @@ use crate::command::ConversationGateway;
 use crate::feed::LiveFeed;
 use crate::metrics::RuntimeMetrics;
 use crate::outbox::Outbox;
+use crate::ports::clock::{Clock, SystemClock};
 use crate::ports::journal::EventJournal;
 use crate::reactor::feed::ReactorFeed;
 
@@ -50,6 +51,8 @@ pub struct EntityContext {
     pub brain: BrainPool,
     /// Tunables.
     pub settings: EntitySettings,
+    /// The time of events and timers.
+    pub clock: Arc<dyn Clock>,
     /// Metrics.
     pub metrics: RuntimeMetrics,
     /// Where commands to conversations go (the shard region), set once the shards are spawned.
@@ -103,11 +106,9 @@ impl EntityContext {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch, on the wall clock. Entity actors read
+/// [`EntityContext::clock`] instead (pausable in tests).
 #[must_use]
 pub fn now_ms() -> u64 {
-    let elapsed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+    SystemClock.now_ms()
 }

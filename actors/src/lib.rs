@@ -18,5 +18,7 @@ pub mod ports;
 pub mod reactor;
 pub mod shard;
 pub mod test_brain;
+#[cfg(test)]
+mod testkit;
 
 pub use node::{Node, NodeConfig, NodeError};

@@ -34,6 +34,11 @@ pub struct RuntimeMetrics {
     pub outbox_depth: prometheus::IntGauge,
     /// Messages sent to an actor kind and not yet handled (`desk`).
     pub mailbox_depth: IntGaugeVec,
+    /// Journaled events waiting for the reactor.
+    pub reactor_depth: prometheus::IntGauge,
+    /// Reactions whose delivery failed and is retried, by target kind (`desk`, `conversation`,
+    /// `agent`, `customer`).
+    pub reactor_retries: IntCounterVec,
 }
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(
@@ -76,7 +81,7 @@ impl RuntimeMetrics {
             prometheus::IntGauge::new(name, help)
                 .unwrap_or_else(|error| unreachable!("static gauge options are valid: {error}"))
         };
-        Self {
+        let metrics = Self {
             actors_active: register(
                 registry,
                 gauge_vec("crest_actors_active", "Live actors by kind."),
@@ -161,6 +166,24 @@ impl RuntimeMetrics {
                     "Journaled events waiting to be published on the bus.",
                 ),
             ),
+            reactor_depth: register(
+                registry,
+                gauge(
+                    "crest_reactor_depth",
+                    "Journaled events waiting for the reactor.",
+                ),
+            ),
+            reactor_retries: register(
+                registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "crest_reactor_retries_total",
+                        "Reaction deliveries that failed and are retried, by target kind.",
+                    ),
+                    &["target"],
+                )
+                .unwrap_or_else(|error| unreachable!("valid metric definition: {error}")),
+            ),
             mailbox_depth: register(
                 registry,
                 IntGaugeVec::new(
@@ -172,6 +195,11 @@ impl RuntimeMetrics {
                 )
                 .unwrap_or_else(|error| unreachable!("static metric options are valid: {error}")),
             ),
+        };
+        // Every target kind shows from the start, at zero, so a dashboard sees the series.
+        for target in ["desk", "conversation", "agent", "customer"] {
+            metrics.reactor_retries.with_label_values(&[target]);
         }
+        metrics
     }
 }

@@ -15,6 +15,7 @@ use crate::metrics::RuntimeMetrics;
 use crate::outbox::{Outbox, republish_unpublished};
 use crate::ports::brain::Brain;
 use crate::ports::bus::EventBus;
+use crate::ports::clock::{Clock, TokioClock};
 use crate::ports::journal::{EventJournal, JournalError};
 use crate::reactor::feed::ReactorFeed;
 use crate::reactor::{Reactor, ReactorFaults, Targets};
@@ -40,6 +41,9 @@ pub struct NodeConfig {
     pub reactor_faults: ReactorFaults,
     /// This node's name, under which agents' live connections are counted (`local` by default).
     pub name: String,
+    /// The time of events and timers (by default the wall time at start advanced by tokio's
+    /// clock, so that tests can pause it).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for NodeConfig {
@@ -50,6 +54,7 @@ impl Default for NodeConfig {
             routing: DeskSettings::default(),
             reactor_faults: ReactorFaults::default(),
             name: "local".to_owned(),
+            clock: Arc::new(TokioClock::start()),
         }
     }
 }
@@ -94,7 +99,7 @@ impl Node {
         let metrics = RuntimeMetrics::new(registry);
         let (outbox, outbox_task) =
             Outbox::start(Arc::clone(&bus), Arc::clone(&journal), metrics.clone());
-        let (reactor_feed, reactor_input) = ReactorFeed::channel();
+        let (reactor_feed, reactor_input) = ReactorFeed::channel(metrics.reactor_depth.clone());
         let context = Arc::new(EntityContext {
             journal,
             outbox,
@@ -102,6 +107,7 @@ impl Node {
             feed: LiveFeed::default(),
             brain: BrainPool::start(&brain, config.brain_threads, metrics.clone())?,
             settings: config.entities,
+            clock: config.clock,
             metrics,
             conversations: OnceLock::new(),
             vips: crate::context::VipRegistry::default(),
@@ -123,6 +129,7 @@ impl Node {
         let targets = Targets {
             region: region.clone(),
             routing: Arc::clone(&routing),
+            retries: context.metrics.reactor_retries.clone(),
         };
         let reactor = Reactor::start(
             reactor_input,

@@ -10,7 +10,7 @@ use crest_proto::{Envelope, StreamId, codec};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::context::{EntityContext, now_ms};
+use crate::context::EntityContext;
 use crate::ports::journal::{JournalError, Snapshot, StoredEvent, read_all};
 use crate::reactor::inbox::Inbox;
 
@@ -103,7 +103,13 @@ impl<A: Aggregate> Persistent<A> {
     ) -> Result<Vec<Arc<Envelope>>, JournalError> {
         let expected_seq = self.state.seq();
         let envelopes = self
-            .journal(context, expected_seq, events, |_| meta, now_ms())
+            .journal(
+                context,
+                expected_seq,
+                events,
+                |_| meta,
+                context.clock.now_ms(),
+            )
             .await?;
         for (event, envelope) in events.iter().zip(&envelopes) {
             self.state

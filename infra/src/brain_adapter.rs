@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crest_actors::ports::brain::{Brain, BrainAnswer, BrainInput, BrainReply, TextFacts};
-use crest_brain::engine::{Engine, PastTurn, Speaker, Turn, today_utc};
+use crest_brain::engine::{Engine, EngineError, PastTurn, Speaker, Turn, today_utc};
 use crest_brain::entities::{EntityKind, extract};
 use crest_brain::text::{Lang, detect_language};
 use crest_proto::events::{HandoffReason, Role};
@@ -89,18 +89,29 @@ fn facts_of(text: &str) -> TextFacts {
     }
 }
 
+/// Why the brain could not be built in the background (bot answers then hand off with it).
+#[derive(Debug, thiserror::Error)]
+pub enum BrainBuildError {
+    /// The engine (its intent model, packs or knowledge base) could not be built.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The build thread did not start.
+    #[error("cannot start the brain build thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 /// A brain that is still being built: the node starts (and recovers, and acknowledges messages) at
 /// once, and bot answers wait until the brain is ready. If building fails, every message is handed
 /// to a human with the reason.
 #[derive(Debug, Clone)]
 pub struct DeferredBrain {
-    built: Arc<std::sync::OnceLock<Result<EngineBrain, String>>>,
+    built: Arc<std::sync::OnceLock<Result<EngineBrain, BrainBuildError>>>,
 }
 
 impl DeferredBrain {
     /// Builds the brain on a background thread.
     pub fn build_in_background(
-        build: impl FnOnce() -> Result<EngineBrain, String> + Send + 'static,
+        build: impl FnOnce() -> Result<EngineBrain, BrainBuildError> + Send + 'static,
     ) -> Self {
         let built = Arc::new(std::sync::OnceLock::new());
         let target = Arc::clone(&built);
@@ -116,7 +127,7 @@ impl DeferredBrain {
                 let _ = target.set(result);
             });
         if let Err(error) = spawned {
-            let _ = built.set(Err(format!("cannot start the brain build thread: {error}")));
+            let _ = built.set(Err(BrainBuildError::Thread(error)));
         }
         Self { built }
     }

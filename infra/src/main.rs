@@ -345,9 +345,9 @@ fn build_brain(args: BrainArgs) -> Result<DeferredBrain, String> {
     Ok(DeferredBrain::build_in_background(move || {
         let model = match model {
             Some(model) => model,
-            None => engine::train_default_intent_model().map_err(|error| error.to_string())?,
+            None => engine::train_default_intent_model()?,
         };
-        let mut brain = engine::Engine::new(model).map_err(|error| error.to_string())?;
+        let mut brain = engine::Engine::new(model)?;
         if let Some(commerce) = commerce {
             brain = brain.with_commerce(Arc::new(commerce));
         }

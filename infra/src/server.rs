@@ -113,7 +113,10 @@ pub async fn start(
     let telemetry = Telemetry::new()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|error| ServeError::Journal {
         dir: config.data_dir.display().to_string(),
-        source: crest_actors::ports::JournalError::Storage(error.to_string()),
+        source: crest_actors::ports::JournalError::storage(
+            crest_actors::ports::StorageErrorKind::Open,
+            error.to_string(),
+        ),
     })?;
     let journal_dir = config.data_dir.join("journal");
     let journal = FjallJournal::open(&journal_dir, config.journal.clone(), &telemetry.registry)

@@ -72,6 +72,12 @@ impl Telemetry {
         })
     }
 
+    /// Counts one command in [`Telemetry::commands_in_flight`] until the returned guard is dropped:
+    /// when the command is answered, fails, or its request is cancelled (the client went away).
+    pub fn command_in_flight(&self) -> InFlight<'_> {
+        InFlight::enter(&self.commands_in_flight)
+    }
+
     /// The Prometheus text exposition of every registered metric.
     #[must_use]
     pub fn render(&self) -> String {
@@ -82,5 +88,63 @@ impl Telemetry {
             tracing::warn!(%error, "metrics encoding failed");
         }
         buffer
+    }
+}
+
+/// One unit of a gauge of things in flight, held while the thing is: increments the gauge when
+/// created and decrements it when dropped, so an early return or a cancelled request never leaves
+/// the gauge too high.
+#[derive(Debug)]
+#[must_use = "the gauge counts the command only while the guard lives"]
+pub struct InFlight<'gauge> {
+    gauge: &'gauge IntGauge,
+}
+
+impl<'gauge> InFlight<'gauge> {
+    /// Adds one to `gauge` until the guard is dropped.
+    pub fn enter(gauge: &'gauge IntGauge) -> Self {
+        gauge.inc();
+        Self { gauge }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Telemetry;
+
+    #[test]
+    fn a_command_counts_while_its_guard_lives() {
+        let telemetry = Telemetry::new().expect("metrics register");
+        let first = telemetry.command_in_flight();
+        let second = telemetry.command_in_flight();
+        assert_eq!(telemetry.commands_in_flight.get(), 2);
+        drop(first);
+        assert_eq!(telemetry.commands_in_flight.get(), 1);
+        drop(second);
+        assert_eq!(telemetry.commands_in_flight.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_command_leaves_the_gauge() {
+        let telemetry = Telemetry::new().expect("metrics register");
+        let command = async {
+            let _in_flight = telemetry.command_in_flight();
+            std::future::pending::<()>().await;
+        };
+        let cancelled = tokio::time::timeout(Duration::from_millis(1), command).await;
+        assert!(cancelled.is_err(), "the command never finishes");
+        assert_eq!(
+            telemetry.commands_in_flight.get(),
+            0,
+            "dropped with its future"
+        );
     }
 }

@@ -145,3 +145,25 @@ pub enum ConversationCommand {
         comment: Option<String>,
     },
 }
+
+impl ConversationCommand {
+    /// A short, stable name of the command (snake case), for spans, logs and metric labels.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ReceiveCustomerMessage { .. } => "receive_customer_message",
+            Self::RecordBotReply { .. } => "record_bot_reply",
+            Self::RequestHandoff { .. } => "request_handoff",
+            Self::AssignAgent { .. } => "assign_agent",
+            Self::AgentReply { .. } => "agent_reply",
+            Self::Resolve { .. } => "resolve",
+            Self::Close { .. } => "close",
+            Self::Notify { .. } => "notify",
+            Self::DeclineHandoff { .. } => "decline_handoff",
+            Self::TransferToAgent { .. } => "transfer_to_agent",
+            Self::TakeOver { .. } => "take_over",
+            Self::TransferToGroup { .. } => "transfer_to_group",
+            Self::RateCsat { .. } => "rate_csat",
+        }
+    }
+}

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::decide::{AgentCommand, decide};
 use super::state::AgentState;
 use crate::command::CommandError;
-use crate::context::{EntityContext, now_ms};
+use crate::context::EntityContext;
 use crate::persistence::Persistent;
 use crate::shard::passivation::Passivation;
 
@@ -198,7 +198,7 @@ async fn run_command(
             duplicate: true,
         });
     }
-    let events = decide(&persistent.state, command, now_ms());
+    let events = decide(&persistent.state, command, running.context.clock.now_ms());
     if events.is_empty() {
         return Ok(AgentAck {
             appended_to: None,

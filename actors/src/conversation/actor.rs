@@ -244,6 +244,18 @@ fn schedule_idle_check(myself: &ActorRef<ConversationMsg>, running: &Running) {
     myself.send_after(interval, || ConversationMsg::IdleCheck);
 }
 
+/// Runs one command: decides, journals, applies, and asks the brain when a customer message needs
+/// an answer. Traced as one span per command (`debug`: this is the hot message path).
+#[tracing::instrument(
+    name = "conversation_command",
+    level = "debug",
+    skip_all,
+    fields(
+        tenant = %running.id.tenant(),
+        stream = %StreamId::conversation(&running.id),
+        command = command.name(),
+    )
+)]
 async fn run_command(
     myself: &ActorRef<ConversationMsg>,
     running: &mut Running,

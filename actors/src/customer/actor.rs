@@ -183,7 +183,18 @@ impl Actor for CustomerActor {
 }
 
 /// Sends the message to the open conversation (opening one if needed). If the conversation turns
-/// out to be closed, records its end and opens a new one.
+/// out to be closed, records its end and opens a new one. Traced as one span per message (`debug`:
+/// this is the hot message path).
+#[tracing::instrument(
+    name = "customer_inbound",
+    level = "debug",
+    skip_all,
+    fields(
+        tenant = %running.id.tenant(),
+        stream = %StreamId::customer(&running.id),
+        command = "receive_customer_message",
+    )
+)]
 async fn route_inbound(
     running: &mut Running,
     message: InboundMessage,

@@ -12,6 +12,7 @@ use crest_proto::routing::{CustomerNotified, DeskEvent};
 use crest_proto::{ConversationId, StreamId, TenantId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::decide::{
     DeskCommand, DeskRejection, DeskSettings, execute, next_deadline, waiting_order,
@@ -19,6 +20,7 @@ use super::decide::{
 use super::state::{ChatStage, DeskState};
 use crate::context::EntityContext;
 use crate::persistence::{Aggregate, Persistent};
+use crate::ports::clock::Clock;
 use crate::ports::journal::JournalError;
 
 /// How often waiting customers may be told a changed queue position.
@@ -26,31 +28,6 @@ const POSITION_NOTICE_INTERVAL_MS: u64 = 15_000;
 /// Position notices go to the first this-many waiting chats of a group (the rest see theirs in the
 /// API and get a notice when they move up).
 const POSITION_NOTICE_LIMIT: usize = 50;
-
-/// Milliseconds since the Unix epoch on tokio's clock (pausable in tests).
-#[derive(Debug, Clone, Copy)]
-pub struct DeskClock {
-    base_wall_ms: u64,
-    base: tokio::time::Instant,
-}
-
-impl DeskClock {
-    /// A clock reading the wall time now and advancing with tokio's clock.
-    #[must_use]
-    pub fn start() -> Self {
-        Self {
-            base_wall_ms: crate::context::now_ms(),
-            base: tokio::time::Instant::now(),
-        }
-    }
-
-    /// Now, in milliseconds since the Unix epoch.
-    #[must_use]
-    pub fn now_ms(&self) -> u64 {
-        let elapsed = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.base_wall_ms.saturating_add(elapsed)
-    }
-}
 
 /// What a desk command answers once its events are journaled: the desk's last sequence number if
 /// it appended events (`None`: the command changed nothing).
@@ -114,7 +91,8 @@ pub struct DeskRunning {
     tenant: TenantId,
     context: Arc<EntityContext>,
     settings: Arc<DeskSettings>,
-    clock: DeskClock,
+    /// The node's clock (the desk's `now`; timers are armed on tokio's time).
+    clock: Arc<dyn Clock>,
     persistent: Persistent<DeskState>,
     timer_generation: u64,
     armed_for: Option<u64>,
@@ -140,9 +118,9 @@ impl Actor for DeskActor {
         let persistent = Persistent::<DeskState>::recover(stream, &args.context).await?;
         let mut running = DeskRunning {
             tenant: args.tenant,
+            clock: Arc::clone(&args.context.clock),
             context: args.context,
             settings: args.settings,
-            clock: DeskClock::start(),
             persistent,
             timer_generation: 0,
             armed_for: None,
@@ -173,14 +151,17 @@ impl Actor for DeskActor {
         let result = match message {
             DeskMsg::Command(command, reply) => {
                 mailbox().dec();
-                let result = run(running, *command, false).await;
+                let span = command_span(running, command.name());
+                let result = run(running, *command, false).instrument(span).await;
                 let failed = matches!(result, Err(DeskCommandError::Journal(_)));
                 let _ = reply.send(result);
                 failed
             }
             DeskMsg::Reactions(commands, reply) => {
                 mailbox().dec();
-                let result = run_reactions(running, commands).await;
+                let span = command_span(running, "reactions");
+                span.record("reactions", commands.len());
+                let result = run_reactions(running, commands).instrument(span).await;
                 let failed = result.is_err();
                 let _ = reply.send(result);
                 failed
@@ -194,7 +175,8 @@ impl Actor for DeskActor {
                     return Ok(()); // superseded by a later timer
                 }
                 running.armed_for = None;
-                let result = run(running, DeskCommand::Tick, true).await;
+                let span = command_span(running, DeskCommand::Tick.name());
+                let result = run(running, DeskCommand::Tick, true).instrument(span).await;
                 if let Err(error) = &result {
                     tracing::warn!(tenant = %running.tenant, %error, "desk timers not journaled");
                 }
@@ -209,6 +191,17 @@ impl Actor for DeskActor {
         arm_timer(&myself, running);
         Ok(())
     }
+}
+
+/// The span of one desk command, timer tick or batch of reactions (`reactions`: how many).
+fn command_span(running: &DeskRunning, command: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "desk_command",
+        tenant = %running.tenant,
+        stream = %running.persistent.stream,
+        command,
+        reactions = tracing::field::Empty,
+    )
 }
 
 /// Runs one command (or a timer tick), adds the queue-position notices it leads to, and journals

@@ -238,6 +238,30 @@ pub enum DeskCommand {
     Tick,
 }
 
+impl DeskCommand {
+    /// A short, stable name of the command (snake case), for spans, logs and metric labels.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SetAgent { .. } => "set_agent",
+            Self::AgentConnected(_) => "agent_connected",
+            Self::AgentDisconnected(_) => "agent_disconnected",
+            Self::Accept { .. } => "accept",
+            Self::Decline { .. } => "decline",
+            Self::Handoff(_) => "handoff",
+            Self::TransferToAgent { .. } => "transfer_to_agent",
+            Self::ChatFinished { .. } => "chat_finished",
+            Self::SetTier { .. } => "set_tier",
+            Self::SetRoutes { .. } => "set_routes",
+            Self::ConfigureGroup { .. } => "configure_group",
+            Self::CreateTicket(_) => "create_ticket",
+            Self::BotAfterSales { .. } => "bot_after_sales",
+            Self::UpdateTicket { .. } => "update_ticket",
+            Self::Tick => "tick",
+        }
+    }
+}
+
 /// Why the desk refused a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeskRejection {

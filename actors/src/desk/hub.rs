@@ -18,7 +18,7 @@ use super::decide::{DeskCommand, DeskRejection, DeskSettings};
 use super::state::DeskState;
 use crate::context::EntityContext;
 use crate::persistence::{Aggregate, Persistent};
-use crate::ports::journal::JournalError;
+use crate::ports::journal::{JournalError, StorageErrorKind};
 
 /// Why a routing request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,9 +128,13 @@ impl RoutingHub {
             context: Arc::clone(&self.context),
             settings: Arc::clone(&self.settings),
         };
-        let (desk, _) = Actor::spawn(None, DeskActor, args)
-            .await
-            .map_err(|error| JournalError::Storage(format!("desk did not start: {error}")))?;
+        let (desk, _) = Actor::spawn(None, DeskActor, args).await.map_err(|error| {
+            // A desk's start is its recovery from the journal.
+            JournalError::storage(
+                StorageErrorKind::Read,
+                format!("desk did not start: {error}"),
+            )
+        })?;
         desks.insert(tenant.clone(), desk.clone());
         Ok(desk)
     }

@@ -8,8 +8,10 @@
 //!
 //! The scenarios are grouped by concern, one file each under `tests/`; this file holds what they
 //! share: the ids and commands they build, [`Desk`] (a desk with its journal) and the helpers that
-//! pick events out of an outcome.
+//! pick events out of an outcome. `live_timers` runs a desk actor on a node instead, on tokio's
+//! paused time.
 
+mod live_timers;
 mod offers;
 mod presence;
 mod priority;

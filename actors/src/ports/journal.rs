@@ -110,12 +110,93 @@ pub enum JournalError {
     /// The journal is closed or shutting down.
     #[error("journal is closed")]
     Closed,
-    /// Storage failed; the append may or may not have happened (retry with the same events).
+    /// Storage failed while doing [`StorageError::kind`]; an append may or may not have happened
+    /// (retry with the same events).
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[from] StorageError),
     /// Stored bytes could not be decoded.
     #[error("codec error: {0}")]
     Codec(String),
+}
+
+impl JournalError {
+    /// A storage failure of `kind`, described by `message` (the underlying error, lowercase).
+    #[must_use]
+    pub fn storage(kind: StorageErrorKind, message: impl Into<String>) -> Self {
+        Self::Storage(StorageError::new(kind, message))
+    }
+}
+
+/// What the storage under a journal was doing when it failed, for callers that
+/// `match err.kind()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StorageErrorKind {
+    /// Opening the journal (directories, files, the writer).
+    Open,
+    /// Reading events, snapshots or cursor progress.
+    Read,
+    /// Writing a batch (appends, snapshots, progress marks).
+    Write,
+    /// Making written data durable.
+    Sync,
+    /// Stored keys or records are not what the journal writes: the data is damaged.
+    Corrupt,
+    /// Stopping the writer at close.
+    Close,
+}
+
+impl StorageErrorKind {
+    /// A short lowercase name for messages, logs and metric labels.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open failed",
+            Self::Read => "read failed",
+            Self::Write => "write failed",
+            Self::Sync => "sync failed",
+            Self::Corrupt => "corrupt data",
+            Self::Close => "close failed",
+        }
+    }
+}
+
+impl std::fmt::Display for StorageErrorKind {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// A failure of the storage under a journal: what it was doing and the underlying error's text
+/// (kept as text so that journal errors stay `Clone + Eq`: one commit's error answers every
+/// append of the batch).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct StorageError {
+    kind: StorageErrorKind,
+    message: String,
+}
+
+impl StorageError {
+    /// A failure of `kind` described by `message` (lowercase, no trailing punctuation).
+    #[must_use]
+    pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What the storage was doing.
+    #[must_use]
+    pub fn kind(&self) -> StorageErrorKind {
+        self.kind
+    }
+
+    /// The underlying error's text.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 /// The durable, per-stream event log.

@@ -2,10 +2,13 @@
 
 pub mod brain;
 pub mod bus;
+pub mod clock;
 pub mod journal;
 
 pub use brain::{Brain, BrainAnswer, BrainInput, BrainReply, HistoryTurn};
 pub use bus::{BusError, EventBus};
+pub use clock::{Clock, SystemClock, TokioClock};
 pub use journal::{
-    AppendOutcome, Cursor, EventJournal, JournalError, Lagging, Snapshot, StoredEvent,
+    AppendOutcome, Cursor, EventJournal, JournalError, Lagging, Snapshot, StorageError,
+    StorageErrorKind, StoredEvent,
 };

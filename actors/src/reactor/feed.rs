@@ -21,6 +21,7 @@ pub(super) enum Item {
 pub struct ReactorFeed {
     items: mpsc::UnboundedSender<Item>,
     watched: Arc<Watched>,
+    depth: prometheus::IntGauge,
 }
 
 /// Streams somebody waits on, with the reactor's progress through each since the wait began.
@@ -75,6 +76,8 @@ impl ProgressWatch {
 pub struct ReactorInput {
     pub(super) items: mpsc::UnboundedReceiver<Item>,
     pub(super) watched: Arc<Watched>,
+    /// Events enqueued and not yet handled (`crest_reactor_depth`).
+    pub(super) depth: prometheus::IntGauge,
 }
 
 impl std::fmt::Debug for Item {
@@ -87,19 +90,21 @@ impl std::fmt::Debug for Item {
 }
 
 impl ReactorFeed {
-    /// A feed and its receiving end.
+    /// A feed and its receiving end; `depth` counts the events waiting.
     #[must_use]
-    pub fn channel() -> (Self, ReactorInput) {
+    pub fn channel(depth: prometheus::IntGauge) -> (Self, ReactorInput) {
         let (items, receiver) = mpsc::unbounded_channel();
         let watched = Arc::new(Watched::default());
         (
             Self {
                 items,
                 watched: Arc::clone(&watched),
+                depth: depth.clone(),
             },
             ReactorInput {
                 items: receiver,
                 watched,
+                depth,
             },
         )
     }
@@ -121,6 +126,8 @@ impl ReactorFeed {
 
     /// Hands journaled events (of one stream, in order) to the reactor.
     pub fn enqueue(&self, envelopes: &[Arc<Envelope>]) {
+        self.depth
+            .add(i64::try_from(envelopes.len()).unwrap_or(i64::MAX));
         if self.items.send(Item::Events(envelopes.to_vec())).is_err() {
             tracing::debug!("reactor stopped; its progress in the journal brings these back");
         }

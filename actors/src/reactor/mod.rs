@@ -66,10 +66,12 @@ impl ReactorFaults {
 /// The entities reactions are delivered to.
 #[derive(Debug, Clone)]
 pub struct Targets {
-    /// Conversations.
+    /// Conversations, customers and agents.
     pub region: ShardRegion,
     /// Routing desks.
     pub routing: Arc<RoutingHub>,
+    /// Retried deliveries, by target kind (`crest_reactor_retries_total`).
+    pub retries: prometheus::IntCounterVec,
 }
 
 /// A running reactor.
@@ -146,6 +148,9 @@ async fn follow(
             }
         }
         if !envelopes.is_empty() {
+            input
+                .depth
+                .sub(i64::try_from(envelopes.len()).unwrap_or(i64::MAX));
             let halt = faults.halts(&envelopes);
             if halt && !faults.after_delivery {
                 tracing::warn!("reactor halted before delivery (fault injection)");
@@ -227,10 +232,10 @@ async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
     }
     let to_desks = desks
         .into_iter()
-        .map(|(tenant, reactions)| to_desk(&targets.routing, tenant, reactions));
+        .map(|(tenant, reactions)| to_desk(targets, tenant, reactions));
     let to_entities = entities
         .into_iter()
-        .map(|(entity, commands)| to_entity(&targets.region, entity, commands));
+        .map(|(entity, commands)| to_entity(targets, entity, commands));
     futures::future::join(
         futures::future::join_all(to_desks),
         futures::future::join_all(to_entities),
@@ -246,6 +251,16 @@ enum Entity {
     Customer(CustomerId),
 }
 
+impl Entity {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Conversation(_) => "conversation",
+            Self::Agent(_) => "agent",
+            Self::Customer(_) => "customer",
+        }
+    }
+}
+
 /// A command for an [`Entity`].
 #[derive(Debug, Clone)]
 enum EntityCommand {
@@ -254,16 +269,17 @@ enum EntityCommand {
     ConversationEnded(ConversationId),
 }
 
-async fn to_desk(routing: &RoutingHub, tenant: TenantId, reactions: Vec<(DeskCommand, EventMeta)>) {
+async fn to_desk(targets: &Targets, tenant: TenantId, reactions: Vec<(DeskCommand, EventMeta)>) {
     let mut delay = FIRST_RETRY_DELAY;
     loop {
-        match routing.react(&tenant, reactions.clone()).await {
+        match targets.routing.react(&tenant, reactions.clone()).await {
             Ok(_) => return,
             Err(DeskError::Rejected(rejection)) => {
                 tracing::debug!(%tenant, %rejection, "reactions refused by the desk");
                 return;
             }
             Err(error) => {
+                targets.retries.with_label_values(&["desk"]).inc();
                 tracing::warn!(%tenant, %error, retry_in_ms = delay.as_millis(), "reactions not delivered to the desk");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(MAX_RETRY_DELAY);
@@ -272,11 +288,8 @@ async fn to_desk(routing: &RoutingHub, tenant: TenantId, reactions: Vec<(DeskCom
     }
 }
 
-async fn to_entity(
-    region: &ShardRegion,
-    entity: Entity,
-    commands: Vec<(EntityCommand, EventMeta)>,
-) {
+async fn to_entity(targets: &Targets, entity: Entity, commands: Vec<(EntityCommand, EventMeta)>) {
+    let region = &targets.region;
     for (command, meta) in commands {
         let mut delay = FIRST_RETRY_DELAY;
         loop {
@@ -306,6 +319,7 @@ async fn to_entity(
                     break;
                 }
                 Err(error) => {
+                    targets.retries.with_label_values(&[entity.kind()]).inc();
                     tracing::warn!(?entity, %error, retry_in_ms = delay.as_millis(), "reaction not delivered");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RETRY_DELAY);

@@ -8,7 +8,8 @@ use crest_proto::api::{MAX_TEXT_BYTES, PostMessageRequest, PostMessageResponse};
 use crest_proto::commands::InboundMessage;
 use crest_proto::envelope::EventMeta;
 use crest_proto::ids::{validate_channel, validate_channel_message_id};
-use crest_proto::{CustomerId, MessageId};
+use crest_proto::{CustomerId, MessageId, StreamId};
+use tracing::Instrument;
 
 use super::error::ApiError;
 use super::{AppState, tenant};
@@ -90,7 +91,7 @@ pub async fn post_message(
             1,
         ));
     };
-    state.telemetry.commands_in_flight.inc();
+    let in_flight = state.telemetry.command_in_flight();
     let correlation_id = headers
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
@@ -101,12 +102,19 @@ pub async fn post_message(
         correlation_id,
         idempotency_key: Some(message.idempotency_key()),
     };
+    let span = tracing::debug_span!(
+        "post_message",
+        tenant = %tenant,
+        stream = %StreamId::customer(&message.customer),
+        command = "receive_customer_message",
+    );
     let result = tokio::time::timeout(
         state.command_timeout,
         state.node.region().customer_message(message, meta),
     )
+    .instrument(span)
     .await;
-    state.telemetry.commands_in_flight.dec();
+    drop(in_flight);
     let ack = match result {
         Ok(ack) => ack?,
         Err(_) => {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use crest_actors::ports::journal::{
-    AppendOutcome, Cursor, EventJournal, JournalError, Lagging, Snapshot, StoredEvent,
+    AppendOutcome, Cursor, EventJournal, JournalError, Lagging, Snapshot, StorageErrorKind,
+    StoredEvent,
 };
 use crest_proto::StreamId;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -175,9 +176,8 @@ impl Keyspaces {
         match self.events.prefix(stream_prefix(stream)).next_back() {
             None => Ok(0),
             Some(guard) => {
-                let key = guard.key().map_err(storage)?;
-                seq_of_key(&key)
-                    .ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))
+                let key = guard.key().map_err(storage(StorageErrorKind::Read))?;
+                seq_of_key(&key).ok_or_else(|| corrupt("malformed event key"))
             }
         }
     }
@@ -187,15 +187,21 @@ impl Keyspaces {
             .cursor(cursor)
             .progress
             .get(stream.as_bytes())
-            .map_err(storage)?;
+            .map_err(storage(StorageErrorKind::Read))?;
         Ok(value
             .and_then(|bytes| bytes.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
     }
 }
 
-fn storage(error: impl std::fmt::Display) -> JournalError {
-    JournalError::Storage(error.to_string())
+/// Maps an underlying error to a journal storage error of `kind` (`.map_err(storage(kind))`).
+fn storage<E: std::fmt::Display>(kind: StorageErrorKind) -> impl FnOnce(E) -> JournalError {
+    move |error| JournalError::storage(kind, error.to_string())
+}
+
+/// A key or record the journal did not write in this form.
+fn corrupt(what: &str) -> JournalError {
+    JournalError::storage(StorageErrorKind::Corrupt, what)
 }
 
 /// The embedded journal. Cloning shares the same database and writer thread.
@@ -222,14 +228,14 @@ impl FjallJournal {
         config: FjallJournalConfig,
         registry: &Registry,
     ) -> Result<Self, JournalError> {
-        let keyspaces = Keyspaces::open(path).map_err(storage)?;
-        let metrics = JournalMetrics::new(registry).map_err(storage)?;
+        let keyspaces = Keyspaces::open(path).map_err(storage(StorageErrorKind::Open))?;
+        let metrics = JournalMetrics::new(registry).map_err(storage(StorageErrorKind::Open))?;
         let (requests, receiver) = flume::unbounded();
         let writer_keyspaces = keyspaces.clone();
         let writer = std::thread::Builder::new()
             .name("crest-journal".to_owned())
             .spawn(move || Writer::new(writer_keyspaces, config, metrics).run(&receiver))
-            .map_err(storage)?;
+            .map_err(storage(StorageErrorKind::Open))?;
         Ok(Self {
             keyspaces,
             requests,
@@ -251,13 +257,13 @@ impl FjallJournal {
         let (reply, _) = oneshot::channel();
         // Everything queued before the shutdown request is committed first.
         let _ = self.requests.send(Request::Shutdown { reply });
-        handle
-            .join()
-            .map_err(|_| JournalError::Storage("journal writer panicked".to_owned()))?;
+        handle.join().map_err(|_| {
+            JournalError::storage(StorageErrorKind::Close, "journal writer panicked")
+        })?;
         self.keyspaces
             .db
             .persist(PersistMode::SyncAll)
-            .map_err(storage)
+            .map_err(storage(StorageErrorKind::Sync))
     }
 
     async fn request<T>(
@@ -313,9 +319,10 @@ impl EventJournal for FjallJournal {
         let end = event_key(stream.as_str(), u64::MAX);
         let mut events = Vec::new();
         for guard in self.keyspaces.events.range(start..=end).take(limit) {
-            let (key, value) = guard.into_inner().map_err(storage)?;
-            let seq = seq_of_key(&key)
-                .ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))?;
+            let (key, value) = guard
+                .into_inner()
+                .map_err(storage(StorageErrorKind::Read))?;
+            let seq = seq_of_key(&key).ok_or_else(|| corrupt("malformed event key"))?;
             events.push(StoredEvent {
                 seq,
                 bytes: value.to_vec(),
@@ -347,9 +354,10 @@ impl EventJournal for FjallJournal {
         };
         let mut events = Vec::new();
         for guard in self.keyspaces.events.range(start..).take(limit) {
-            let (key, value) = guard.into_inner().map_err(storage)?;
-            let seq = seq_of_key(&key)
-                .ok_or_else(|| JournalError::Storage("malformed event key".to_owned()))?;
+            let (key, value) = guard
+                .into_inner()
+                .map_err(storage(StorageErrorKind::Read))?;
+            let seq = seq_of_key(&key).ok_or_else(|| corrupt("malformed event key"))?;
             events.push(StoredEvent {
                 seq,
                 bytes: value.to_vec(),
@@ -376,12 +384,12 @@ impl EventJournal for FjallJournal {
             .keyspaces
             .snapshots
             .get(stream.as_str())
-            .map_err(storage)?
+            .map_err(storage(StorageErrorKind::Read))?
         else {
             return Ok(None);
         };
-        let (seq, schema_version, state) = decode_snapshot(&value)
-            .ok_or_else(|| JournalError::Storage("malformed snapshot".to_owned()))?;
+        let (seq, schema_version, state) =
+            decode_snapshot(&value).ok_or_else(|| corrupt("malformed snapshot"))?;
         Ok(Some(Snapshot {
             seq,
             schema_version,
@@ -408,9 +416,9 @@ impl EventJournal for FjallJournal {
     async fn lagging(&self, cursor: Cursor) -> Result<Vec<Lagging>, JournalError> {
         let mut streams = Vec::new();
         for guard in self.keyspaces.cursor(cursor).lagging.iter() {
-            let key = guard.key().map_err(storage)?;
-            let name = std::str::from_utf8(&key).map_err(storage)?;
-            let stream = StreamId::parse(name).map_err(storage)?;
+            let key = guard.key().map_err(storage(StorageErrorKind::Read))?;
+            let name = std::str::from_utf8(&key).map_err(storage(StorageErrorKind::Corrupt))?;
+            let stream = StreamId::parse(name).map_err(storage(StorageErrorKind::Corrupt))?;
             let done_seq = self.keyspaces.progress(cursor, name)?;
             if self.keyspaces.last_seq(name)? > done_seq {
                 streams.push(Lagging { stream, done_seq });
@@ -602,7 +610,7 @@ impl Writer {
                     .keyspaces
                     .db
                     .persist(PersistMode::SyncData)
-                    .map_err(storage);
+                    .map_err(storage(StorageErrorKind::Sync));
             }
             return Ok(());
         }
@@ -611,7 +619,10 @@ impl Writer {
         } else {
             Some(PersistMode::Buffer)
         };
-        batch.durability(mode).commit().map_err(storage)
+        batch
+            .durability(mode)
+            .commit()
+            .map_err(storage(StorageErrorKind::Write))
     }
 
     fn head(&mut self, stream: &StreamId) -> Result<u64, JournalError> {
@@ -690,7 +701,7 @@ impl Writer {
                 .keyspaces
                 .events
                 .get(event_key(stream.as_str(), event.seq))
-                .map_err(storage)?;
+                .map_err(storage(StorageErrorKind::Read))?;
             if stored.as_deref() != Some(event.bytes.as_slice()) {
                 return Ok(false);
             }

@@ -66,23 +66,57 @@ pub struct Rules {
     pub rules: Vec<Rule>,
 }
 
+/// What is wrong with a rule set, for callers that `match err.kind()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RulesErrorKind {
+    /// The JSON does not parse or does not fit the rule schema (unknown fields, wrong types).
+    InvalidJson,
+    /// Two rules share an id.
+    DuplicateId,
+    /// A rule takes off more than 100 points.
+    PenaltyOver100,
+}
+
+/// A rule set that cannot be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("quality rules: {message}")]
+pub struct RulesError {
+    kind: RulesErrorKind,
+    message: String,
+}
+
+impl RulesError {
+    fn new(kind: RulesErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What is wrong.
+    #[must_use]
+    pub fn kind(&self) -> RulesErrorKind {
+        self.kind
+    }
+}
+
 impl Rules {
     /// Parses a rule set, explaining what is wrong.
-    pub fn parse(json: &str) -> Result<Self, String> {
-        let rules: Self =
-            serde_json::from_str(json).map_err(|error| format!("quality rules: {error}"))?;
+    pub fn parse(json: &str) -> Result<Self, RulesError> {
+        let rules: Self = serde_json::from_str(json)
+            .map_err(|error| RulesError::new(RulesErrorKind::InvalidJson, error.to_string()))?;
         let mut seen = std::collections::HashSet::new();
         for rule in &rules.rules {
             if !seen.insert(rule.id.as_str()) {
-                return Err(format!(
-                    "quality rules: rule id {:?} appears twice",
-                    rule.id
+                return Err(RulesError::new(
+                    RulesErrorKind::DuplicateId,
+                    format!("rule id {:?} appears twice", rule.id),
                 ));
             }
             if rule.penalty > 100 {
-                return Err(format!(
-                    "quality rules: rule {:?} has a penalty over 100",
-                    rule.id
+                return Err(RulesError::new(
+                    RulesErrorKind::PenaltyOver100,
+                    format!("rule {:?} has a penalty over 100", rule.id),
                 ));
             }
         }
@@ -420,5 +454,43 @@ impl Projection for QualityInspection {
             | ConversationEvent::HandoffDeclined(_)
             | ConversationEvent::AfterSalesRequested(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Rules, RulesErrorKind};
+
+    #[test]
+    fn unusable_rule_sets_say_what_is_wrong() {
+        let rule = |id: &str, penalty: u32| {
+            format!(
+                r#"{{"id": "{id}", "description": "d", "penalty": {penalty}, "when": {{"not_resolved": true}}}}"#
+            )
+        };
+        let rule_set = |rules: &[String]| {
+            format!(
+                r#"{{"sensitive_words": [], "rules": [{}]}}"#,
+                rules.join(",")
+            )
+        };
+        let kind = |json: &str| Rules::parse(json).map(|_| ()).map_err(|error| error.kind());
+
+        assert_eq!(kind(&rule_set(&[rule("a", 10), rule("b", 100)])), Ok(()));
+        assert_eq!(kind("{"), Err(RulesErrorKind::InvalidJson));
+        assert_eq!(
+            kind(&rule_set(&[rule("a", 10), rule("a", 5)])),
+            Err(RulesErrorKind::DuplicateId)
+        );
+        assert_eq!(
+            kind(&rule_set(&[rule("a", 101)])),
+            Err(RulesErrorKind::PenaltyOver100)
+        );
+        let duplicate = Rules::parse(&rule_set(&[rule("a", 1), rule("a", 1)]))
+            .expect_err("duplicate ids are refused");
+        assert_eq!(
+            duplicate.to_string(),
+            r#"quality rules: rule id "a" appears twice"#
+        );
     }
 }
