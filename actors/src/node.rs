@@ -125,7 +125,12 @@ impl Node {
         }
         // Routing desks recover (re-arming their timers); then the reactor delivers what a previous
         // run journaled but did not carry to its targets, and follows from there.
+        let started = std::time::Instant::now();
         let routing = RoutingHub::start(Arc::clone(&context), config.routing).await?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis(),
+            "routing desks recovered"
+        );
         let targets = Targets {
             region: region.clone(),
             routing: Arc::clone(&routing),
@@ -138,8 +143,14 @@ impl Node {
             config.reactor_faults,
         )
         .await?;
+        let started = std::time::Instant::now();
         let republished =
             republish_unpublished(context.journal.as_ref(), bus.as_ref(), &context.metrics).await?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis(),
+            republished,
+            "unpublished events checked"
+        );
         if republished > 0 {
             tracing::info!(
                 republished,

@@ -119,11 +119,13 @@ pub async fn start(
         ),
     })?;
     let journal_dir = config.data_dir.join("journal");
+    let opening = std::time::Instant::now();
     let journal = FjallJournal::open(&journal_dir, config.journal.clone(), &telemetry.registry)
         .map_err(|source| ServeError::Journal {
             dir: journal_dir.display().to_string(),
             source,
         })?;
+    tracing::info!(elapsed_ms = opening.elapsed().as_millis(), "journal opened");
     // The projections subscribe before the node starts, so nothing it republishes is missed.
     let (feed_sender, feed) = tokio::sync::mpsc::channel(crate::projections::runner::FEED_CAPACITY);
     let mut background = Vec::new();

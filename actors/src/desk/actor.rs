@@ -131,6 +131,9 @@ impl Actor for DeskActor {
         }
         // Decisions journaled before a crash reach their conversations through the reactor, which
         // resumes from its own progress: nothing to re-send here. Timers re-arm from the deadlines.
+        // Chats waiting now were told their position before the restart (it is in their
+        // conversation): they hear again only when it changes, like any waiting chat.
+        running.told = told_at_recovery(&running);
         arm_timer(&myself, &mut running);
         Ok(running)
     }
@@ -392,6 +395,20 @@ fn notices_on_tick(running: &mut DeskRunning) -> Vec<CustomerNotified> {
     }
     running.told = still_waiting;
     notices
+}
+
+/// Queue positions as they stand when the desk recovers, counted as told now.
+fn told_at_recovery(running: &DeskRunning) -> HashMap<ConversationId, (usize, u64)> {
+    let now = running.context.clock.now_ms();
+    let state = &running.persistent.state;
+    let mut told = HashMap::new();
+    for group in state.group_names() {
+        let order = waiting_order(state, &group, now, &running.settings);
+        for (index, (conversation, _)) in order.into_iter().enumerate() {
+            told.insert(conversation, (index + 1, now));
+        }
+    }
+    told
 }
 
 /// The 1-based queue position of a waiting chat (the order of [`waiting_order`]).

@@ -214,6 +214,13 @@ pub enum DeskCommand {
         /// Its settings.
         config: GroupConfig,
     },
+    /// Change some of a group's settings; the others keep their value.
+    ChangeGroup {
+        /// The group.
+        group: String,
+        /// The settings to change.
+        change: GroupChange,
+    },
     /// Open a ticket.
     CreateTicket(NewTicket),
     /// The bot's refund or return flow ran in a conversation: open a ticket unless one is open.
@@ -254,10 +261,37 @@ impl DeskCommand {
             Self::SetTier { .. } => "set_tier",
             Self::SetRoutes { .. } => "set_routes",
             Self::ConfigureGroup { .. } => "configure_group",
+            Self::ChangeGroup { .. } => "change_group",
             Self::CreateTicket(_) => "create_ticket",
             Self::BotAfterSales { .. } => "bot_after_sales",
             Self::UpdateTicket { .. } => "update_ticket",
             Self::Tick => "tick",
+        }
+    }
+}
+
+/// A change to some of a group's settings (`None`: keep).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GroupChange {
+    /// The backup group (`Some(None)`: none).
+    pub overflow_to: Option<Option<String>>,
+    /// Seconds in the queue before overflowing.
+    pub overflow_after_s: Option<u32>,
+    /// Longest queue.
+    pub max_waiting: Option<u32>,
+    /// Seconds to accept an offer.
+    pub offer_timeout_s: Option<u32>,
+}
+
+impl GroupChange {
+    /// `current` with this change applied.
+    #[must_use]
+    pub fn applied_to(&self, current: GroupConfig) -> GroupConfig {
+        GroupConfig {
+            overflow_to: self.overflow_to.clone().unwrap_or(current.overflow_to),
+            overflow_after_s: self.overflow_after_s.unwrap_or(current.overflow_after_s),
+            max_waiting: self.max_waiting.unwrap_or(current.max_waiting),
+            offer_timeout_s: self.offer_timeout_s.unwrap_or(current.offer_timeout_s),
         }
     }
 }
@@ -415,6 +449,17 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
                 return Err(DeskRejection::Invalid("ticket id already used".to_owned()));
             }
         }
+        DeskCommand::ChangeGroup { group, change } => {
+            if change
+                .overflow_to
+                .as_ref()
+                .is_some_and(|backup| backup.as_deref() == Some(group.as_str()))
+            {
+                return Err(DeskRejection::Invalid(
+                    "a group cannot overflow to itself".to_owned(),
+                ));
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -485,6 +530,10 @@ impl Desk<'_> {
                 default_group,
             } => self.set_routes(routes, default_group),
             DeskCommand::ConfigureGroup { group, config } => self.configure_group(group, config),
+            DeskCommand::ChangeGroup { group, change } => {
+                let config = change.applied_to(self.state.group_config(&group));
+                self.configure_group(group, config);
+            }
             DeskCommand::CreateTicket(ticket) => self.create_ticket(ticket),
             DeskCommand::BotAfterSales {
                 conversation,

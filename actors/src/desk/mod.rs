@@ -16,8 +16,8 @@ mod tests;
 
 pub use actor::{DeskActor, DeskMsg};
 pub use decide::{
-    DeskCommand, DeskRejection, DeskSettings, HandoffInfo, NewTicket, Outcome, TicketChange,
-    execute, next_deadline, waiting_order,
+    DeskCommand, DeskRejection, DeskSettings, GroupChange, HandoffInfo, NewTicket, Outcome,
+    TicketChange, execute, next_deadline, waiting_order,
 };
 pub use hub::{DeskError, RoutingHub};
 pub use state::{AgentSeat, Chat, ChatStage, DeskState, GroupConfig, Ticket, Tickets};

@@ -31,8 +31,8 @@ use crest_proto::routing::{
 use crest_proto::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
 
 use super::decide::{
-    DeskCommand, DeskRejection, DeskSettings, HandoffInfo, NewTicket, Outcome, TicketChange,
-    execute, next_deadline, waiting_order,
+    DeskCommand, DeskRejection, DeskSettings, GroupChange, HandoffInfo, NewTicket, Outcome,
+    TicketChange, execute, next_deadline, waiting_order,
 };
 use super::state::{ChatStage, DeskState, GroupConfig};
 use crate::persistence::Aggregate;

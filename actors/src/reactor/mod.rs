@@ -40,6 +40,13 @@ use crate::shard::ShardRegion;
 const MAX_BATCH_ITEMS: usize = 512;
 /// Lagging streams read together at recovery.
 const RECOVERY_CHUNK: usize = 256;
+/// How often the reactor records its progress in the journal. Recording after every batch cost a
+/// progress write (and a lagging-marker removal) per stream per batch; coalesced, a conversation
+/// answered within the interval costs one. Losing up to this much progress in a crash only means
+/// delivering those reactions again, which their targets recognise (their inboxes).
+const RECORD_PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// Progress is recorded earlier when this many streams wait for it.
+const MAX_UNRECORDED_STREAMS: usize = 8_192;
 /// First retry delay after a failed delivery; doubles up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(20);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
@@ -113,7 +120,13 @@ async fn recover(
     targets: &Targets,
     watched: &Watched,
 ) -> Result<usize, JournalError> {
+    let started = std::time::Instant::now();
     let lagging = journal.lagging(Cursor::Reacted).await?;
+    tracing::info!(
+        streams = lagging.len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "streams the reactor had not finished"
+    );
     let mut recovered = 0;
     for chunk in lagging.chunks(RECOVERY_CHUNK) {
         let mut envelopes = Vec::new();
@@ -138,7 +151,19 @@ async fn follow(
     faults: ReactorFaults,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH_ITEMS);
-    while input.items.recv_many(&mut batch, MAX_BATCH_ITEMS).await > 0 {
+    // Progress delivered but not yet recorded in the journal (see `RECORD_PROGRESS_EVERY`).
+    let mut unrecorded: HashMap<StreamId, u64> = HashMap::new();
+    let mut recorded_at = tokio::time::Instant::now();
+    loop {
+        let received = tokio::time::timeout(
+            RECORD_PROGRESS_EVERY,
+            input.items.recv_many(&mut batch, MAX_BATCH_ITEMS),
+        )
+        .await;
+        if received == Ok(0) {
+            record(journal.as_ref(), &mut unrecorded).await;
+            return;
+        }
         let mut envelopes = Vec::new();
         let mut flushes = Vec::new();
         for item in batch.drain(..) {
@@ -162,14 +187,32 @@ async fn follow(
                 return;
             }
             let marks = progress(&envelopes);
-            if let Err(error) = journal.mark_progress(Cursor::Reacted, &marks).await {
-                tracing::warn!(streams = marks.len(), %error, "reactor progress not recorded");
-            }
             input.watched.advance(&marks);
+            for (stream, seq) in marks {
+                let done = unrecorded.entry(stream).or_default();
+                *done = (*done).max(seq);
+            }
+        }
+        let due = recorded_at.elapsed() >= RECORD_PROGRESS_EVERY
+            || unrecorded.len() >= MAX_UNRECORDED_STREAMS;
+        if due || !flushes.is_empty() {
+            record(journal.as_ref(), &mut unrecorded).await;
+            recorded_at = tokio::time::Instant::now();
         }
         for reply in flushes {
             let _ = reply.send(());
         }
+    }
+}
+
+/// Records the reactor's progress in the journal (one write for every stream).
+async fn record(journal: &dyn EventJournal, unrecorded: &mut HashMap<StreamId, u64>) {
+    if unrecorded.is_empty() {
+        return;
+    }
+    let marks: Vec<(StreamId, u64)> = unrecorded.drain().collect();
+    if let Err(error) = journal.mark_progress(Cursor::Reacted, &marks).await {
+        tracing::warn!(streams = marks.len(), %error, "reactor progress not recorded");
     }
 }
 

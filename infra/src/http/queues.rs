@@ -5,7 +5,9 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use crest_actors::desk::{ChatStage, DeskCommand, DeskState, GroupConfig, waiting_order};
+use crest_actors::desk::{
+    ChatStage, DeskCommand, DeskState, GroupChange, GroupConfig, waiting_order,
+};
 use crest_proto::TenantId;
 use crest_proto::routing::Presence;
 use serde::Deserialize;
@@ -139,43 +141,46 @@ pub async fn put_queue(
     let tenant = tenant(&raw_tenant)?;
     let group = group_name(&raw_group)?;
     let Json(body) = body?;
-    let hub = state.node.routing();
-    let current = {
-        let group = group.clone();
-        hub.query(&tenant, move |desk, _| desk.group_config(&group))
-            .await?
-    };
     let overflow_to = match body.overflow_to {
-        Some(Some(backup)) => Some(group_name(&backup)?),
-        Some(None) => None,
-        None => current.overflow_to,
+        Some(Some(backup)) => Some(Some(group_name(&backup)?)),
+        Some(None) => Some(None),
+        None => None,
     };
-    if overflow_to.as_deref() == Some(group.as_str()) {
+    if overflow_to
+        .as_ref()
+        .is_some_and(|backup| backup.as_deref() == Some(group.as_str()))
+    {
         return Err(ApiError::bad_request(
             "invalid_overflow",
             "a group cannot overflow to itself",
         ));
     }
-    let offer_timeout_s = body.offer_timeout_s.unwrap_or(current.offer_timeout_s);
-    if !(1..=3600).contains(&offer_timeout_s) {
+    if body
+        .offer_timeout_s
+        .is_some_and(|timeout| !(1..=3600).contains(&timeout))
+    {
         return Err(ApiError::bad_request(
             "invalid_timeout",
             "offer_timeout_s must be between 1 and 3600",
         ));
     }
-    let config = GroupConfig {
+    // One command: routing merges the change into the group's settings (no read, then write).
+    let change = GroupChange {
         overflow_to,
-        overflow_after_s: body.overflow_after_s.unwrap_or(current.overflow_after_s),
-        max_waiting: body.max_waiting.unwrap_or(current.max_waiting),
-        offer_timeout_s,
+        overflow_after_s: body.overflow_after_s,
+        max_waiting: body.max_waiting,
+        offer_timeout_s: body.offer_timeout_s,
     };
-    hub.command(
-        &tenant,
-        DeskCommand::ConfigureGroup {
-            group: group.clone(),
-            config,
-        },
-    )
-    .await?;
+    state
+        .node
+        .routing()
+        .command(
+            &tenant,
+            DeskCommand::ChangeGroup {
+                group: group.clone(),
+                change,
+            },
+        )
+        .await?;
     get_queue(State(state), Path((raw_tenant, raw_group))).await
 }

@@ -245,7 +245,7 @@ impl BusinessMetrics {
 
     #[allow(clippy::too_many_lines)]
     fn conversation(&mut self, tenant: &str, envelope: &Envelope, event: &ConversationEvent) {
-        let Some(id) = super::business_conversation_of(envelope) else {
+        let Some(id) = envelope.stream.conversation_id() else {
             return;
         };
         let at = envelope.timestamp_ms;

@@ -14,10 +14,10 @@ pub mod quality;
 pub mod runner;
 pub mod voc;
 
+use crest_proto::Envelope;
 use crest_proto::events::ConversationEvent;
 use crest_proto::ids::StreamKind;
 use crest_proto::routing::DeskEvent;
-use crest_proto::{ConversationId, Envelope, TenantId};
 
 /// A fold over journaled events. `apply` sees each (stream, seq) once, each stream in order.
 pub trait Projection: Send {
@@ -73,12 +73,4 @@ impl TenantLabel {
             Self::Dropped => "all",
         }
     }
-}
-
-/// The conversation a conversation-stream event belongs to.
-#[must_use]
-pub fn business_conversation_of(envelope: &Envelope) -> Option<ConversationId> {
-    let tenant = TenantId::new(envelope.stream.tenant()).ok()?;
-    let key = envelope.stream.as_str().rsplit(':').next()?;
-    ConversationId::parse(&tenant, key).ok()
 }

@@ -376,7 +376,7 @@ impl Projection for QualityInspection {
         let Decoded::Conversation(event) = event else {
             return;
         };
-        let Some(id) = super::business_conversation_of(envelope) else {
+        let Some(id) = envelope.stream.conversation_id() else {
             return;
         };
         let at = envelope.timestamp_ms;

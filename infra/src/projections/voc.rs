@@ -148,7 +148,7 @@ impl Projection for VoiceOfCustomer {
         let Decoded::Conversation(event) = event else {
             return;
         };
-        let Some(id) = super::business_conversation_of(envelope) else {
+        let Some(id) = envelope.stream.conversation_id() else {
             return;
         };
         let tenant = id.tenant().clone();

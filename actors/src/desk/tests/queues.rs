@@ -202,3 +202,46 @@ fn a_full_queue_refuses_the_handoff_with_a_ticket_and_gives_the_chat_back() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_group_change_keeps_the_settings_it_does_not_name() {
+    let mut desk = Desk::new();
+    let change = |change: GroupChange| DeskCommand::ChangeGroup {
+        group: "pre_sales".to_owned(),
+        change,
+    };
+    desk.run(
+        change(GroupChange {
+            max_waiting: Some(7),
+            ..GroupChange::default()
+        }),
+        T0,
+    );
+    desk.run(
+        change(GroupChange {
+            offer_timeout_s: Some(45),
+            overflow_to: Some(None),
+            ..GroupChange::default()
+        }),
+        T0 + SECOND,
+    );
+    let config = desk.state.group_config("pre_sales");
+    assert_eq!(config.max_waiting, 7, "kept");
+    assert_eq!(config.offer_timeout_s, 45);
+    assert_eq!(config.overflow_to, None);
+    assert_eq!(
+        config.overflow_after_s,
+        GroupConfig::default_for("pre_sales").overflow_after_s
+    );
+    assert!(matches!(
+        desk.try_run(
+            change(GroupChange {
+                overflow_to: Some(Some("pre_sales".to_owned())),
+                ..GroupChange::default()
+            }),
+            T0 + 2 * SECOND
+        ),
+        Err(DeskRejection::Invalid(_))
+    ));
+    desk.assert_recovers();
+}
