@@ -449,16 +449,15 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
                 return Err(DeskRejection::Invalid("ticket id already used".to_owned()));
             }
         }
-        DeskCommand::ChangeGroup { group, change } => {
+        DeskCommand::ChangeGroup { group, change }
             if change
                 .overflow_to
                 .as_ref()
-                .is_some_and(|backup| backup.as_deref() == Some(group.as_str()))
-            {
-                return Err(DeskRejection::Invalid(
-                    "a group cannot overflow to itself".to_owned(),
-                ));
-            }
+                .is_some_and(|backup| backup.as_deref() == Some(group.as_str())) =>
+        {
+            return Err(DeskRejection::Invalid(
+                "a group cannot overflow to itself".to_owned(),
+            ));
         }
         _ => {}
     }
