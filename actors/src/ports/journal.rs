@@ -6,6 +6,7 @@
 //! returns `Ok`.
 
 use async_trait::async_trait;
+use crest_proto::ids::StreamKind;
 use crest_proto::{Envelope, StreamId};
 
 /// An event as stored: its position and the encoded envelope.
@@ -68,6 +69,21 @@ pub enum Cursor {
 impl Cursor {
     /// Every cursor.
     pub const ALL: [Self; 2] = [Self::Published, Self::Reacted];
+
+    /// Whether this cursor follows streams of `kind`: the outbox publishes every stream; the reactor
+    /// follows the streams whose events can concern another entity (conversations, desks, agents),
+    /// not customers' identity streams or directories. A journal keeps progress (and lagging
+    /// markers) only for the streams a cursor follows.
+    #[must_use]
+    pub fn follows(self, kind: StreamKind) -> bool {
+        match self {
+            Self::Published => true,
+            Self::Reacted => matches!(
+                kind,
+                StreamKind::Conversation | StreamKind::Desk | StreamKind::Agent
+            ),
+        }
+    }
 
     /// A short name for storage keys, logs and metrics.
     #[must_use]

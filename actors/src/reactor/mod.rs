@@ -166,16 +166,23 @@ async fn follow(
         }
         let mut envelopes = Vec::new();
         let mut flushes = Vec::new();
+        let mut taken = 0;
         for item in batch.drain(..) {
             match item {
-                Item::Events(events) => envelopes.extend(events),
+                Item::Events(events) => {
+                    taken += events.len();
+                    // Streams the reactor does not follow never lead to a reaction.
+                    envelopes.extend(
+                        events
+                            .into_iter()
+                            .filter(|envelope| Cursor::Reacted.follows(envelope.stream.kind())),
+                    );
+                }
                 Item::Flush(reply) => flushes.push(reply),
             }
         }
+        input.depth.sub(i64::try_from(taken).unwrap_or(i64::MAX));
         if !envelopes.is_empty() {
-            input
-                .depth
-                .sub(i64::try_from(envelopes.len()).unwrap_or(i64::MAX));
             let halt = faults.halts(&envelopes);
             if halt && !faults.after_delivery {
                 tracing::warn!("reactor halted before delivery (fault injection)");

@@ -314,6 +314,27 @@ pub async fn cursor_progress(journal: &dyn EventJournal) {
     for cursor in Cursor::ALL {
         assert_eq!(mine(cursor).await, vec![(stream.clone(), 3)], "{cursor:?}");
     }
+    // A stream a cursor does not follow never lags it (the reactor and customer streams).
+    let customer = StreamId::customer(
+        &crest_proto::CustomerId::new(&tenant, "c-1").expect("valid customer id"),
+    );
+    journal
+        .append(&customer, 0, events(&customer, 1, 1))
+        .await
+        .expect("append");
+    assert!(!Cursor::Reacted.follows(customer.kind()));
+    assert!(
+        !mine(Cursor::Reacted)
+            .await
+            .iter()
+            .any(|(lagging, _)| lagging == &customer)
+    );
+    assert!(
+        mine(Cursor::Published)
+            .await
+            .iter()
+            .any(|(lagging, _)| lagging == &customer)
+    );
 }
 
 /// Many writers on many streams at once: every append lands, in order, in its own stream.

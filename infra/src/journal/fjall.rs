@@ -166,10 +166,7 @@ impl Keyspaces {
     }
 
     fn cursor(&self, cursor: Cursor) -> &CursorKeyspaces {
-        match cursor {
-            Cursor::Published => &self.cursors[0],
-            Cursor::Reacted => &self.cursors[1],
-        }
+        &self.cursors[cursor_index(cursor)]
     }
 
     fn last_seq(&self, stream: &str) -> Result<u64, JournalError> {
@@ -439,8 +436,10 @@ struct Writer {
     metrics: JournalMetrics,
     /// Last sequence number per stream, as committed (or about to be, within a batch).
     heads: HashMap<StreamId, u64>,
-    /// Streams known to have a lagging marker for every cursor.
-    lagging_marked: HashSet<StreamId>,
+    /// Per cursor (in the order of [`Cursor::ALL`]), streams known to have its lagging marker:
+    /// a cursor that catches up clears only its own, so an append re-marks only the cursors that
+    /// caught up since (the reactor records its progress less often than the outbox).
+    lagging_marked: [HashSet<StreamId>; 2],
 }
 
 /// The answer owed to one request once its batch is committed.
@@ -464,7 +463,7 @@ impl Writer {
             config,
             metrics,
             heads: HashMap::new(),
-            lagging_marked: HashSet::new(),
+            lagging_marked: [HashSet::new(), HashSet::new()],
         }
     }
 
@@ -568,7 +567,7 @@ impl Writer {
         if committed.is_err() {
             // What this writer believed about heads may be wrong now: reload from disk lazily.
             self.heads.clear();
-            self.lagging_marked.clear();
+            self.lagging_marked.iter_mut().for_each(HashSet::clear);
         }
         for item in owed {
             match item {
@@ -668,14 +667,16 @@ impl Writer {
             );
             written.insert((stream.clone(), event.seq), event.bytes);
         }
-        if !self.lagging_marked.contains(stream) {
-            for cursor in &self.keyspaces.cursors {
-                batch.insert(&cursor.lagging, stream.as_str(), []);
+        let cursors = Cursor::ALL.iter().zip(&self.keyspaces.cursors);
+        for ((cursor, keyspaces), marked) in cursors.zip(&mut self.lagging_marked) {
+            if !cursor.follows(stream.kind()) || marked.contains(stream) {
+                continue;
             }
-            if self.lagging_marked.len() >= HEAD_CACHE_LIMIT {
-                self.lagging_marked.clear();
+            batch.insert(&keyspaces.lagging, stream.as_str(), []);
+            if marked.len() >= HEAD_CACHE_LIMIT {
+                marked.clear();
             }
-            self.lagging_marked.insert(stream.clone());
+            marked.insert(stream.clone());
         }
         self.heads.insert(stream.clone(), last_seq);
         Ok(AppendOutcome {
@@ -721,8 +722,16 @@ impl Writer {
         if self.head(stream)? <= seq {
             batch.remove(&keyspaces.lagging, stream.as_str());
             // The next append must mark this cursor's lagging set again.
-            self.lagging_marked.remove(stream);
+            self.lagging_marked[cursor_index(cursor)].remove(stream);
         }
         Ok(())
+    }
+}
+
+/// A cursor's place in the per-cursor arrays (the order of [`Cursor::ALL`]).
+fn cursor_index(cursor: Cursor) -> usize {
+    match cursor {
+        Cursor::Published => 0,
+        Cursor::Reacted => 1,
     }
 }
