@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use crest_actors::command::CommandAck;
 use crest_actors::desk::DeskCommand;
 use crest_actors::reactor::ProgressWatch;
 use crest_proto::api::{MAX_TEXT_BYTES, PostMessageResponse};
@@ -15,7 +16,7 @@ use crest_proto::commands::ConversationCommand;
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::HandoffReason;
 use crest_proto::ids::validate_channel_message_id;
-use crest_proto::{MessageId, StreamId};
+use crest_proto::{ConversationId, MessageId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -37,6 +38,26 @@ pub async fn effects_delivered(watch: ProgressWatch, appended_to: Option<u64>) -
         None => true,
         Some(seq) => watch.reached(seq, EFFECTS_WAIT).await,
     }
+}
+
+/// Sends one command to a conversation and waits (bounded) for the reactor to carry what it
+/// appended to routing; answers with the acknowledgement and whether routing was reached in time.
+async fn command_and_effects(
+    state: &AppState,
+    conversation: &ConversationId,
+    command: ConversationCommand,
+) -> Result<(CommandAck, bool), ApiError> {
+    let watch = state
+        .node
+        .reactor()
+        .watch(&StreamId::conversation(conversation));
+    let ack = state
+        .node
+        .region()
+        .conversation_command(conversation, command, EventMeta::default())
+        .await?;
+    let routed = effects_delivered(watch, ack.appended_to).await;
+    Ok((ack, routed))
 }
 
 /// Body of `POST …/agent-messages`.
@@ -138,23 +159,11 @@ pub async fn post_handoff(
         "supervisor" => HandoffReason::Supervisor,
         other => HandoffReason::Escalation(other.chars().take(200).collect()),
     };
-    let watch = state
-        .node
-        .reactor()
-        .watch(&StreamId::conversation(&conversation));
-    let ack = state
-        .node
-        .region()
-        .conversation_command(
-            &conversation,
-            ConversationCommand::RequestHandoff { reason, group },
-            EventMeta::default(),
-        )
-        .await?;
     // Routing hears of the handoff from the conversation's event, through the reactor; the answer
     // waits for that (briefly), so the queue and the offers already show the chat. The position
     // is in `GET …/queues/{group}` and in the notices the customer gets.
-    let routed = effects_delivered(watch, ack.appended_to).await;
+    let command = ConversationCommand::RequestHandoff { reason, group };
+    let (ack, routed) = command_and_effects(&state, &conversation, command).await?;
     Ok(Json(json!({
         "conversation": conversation.key(),
         "status": "queued",
@@ -212,23 +221,11 @@ pub async fn post_transfer(
         (None, Some(group)) => {
             let group = group_name(&group)?;
             let by = body.by.map(|by| agent_id(&tenant, &by)).transpose()?;
-            let watch = state
-                .node
-                .reactor()
-                .watch(&StreamId::conversation(&conversation));
-            let ack = state
-                .node
-                .region()
-                .conversation_command(
-                    &conversation,
-                    ConversationCommand::TransferToGroup {
-                        by,
-                        group: group.clone(),
-                    },
-                    EventMeta::default(),
-                )
-                .await?;
-            let routed = effects_delivered(watch, ack.appended_to).await;
+            let command = ConversationCommand::TransferToGroup {
+                by,
+                group: group.clone(),
+            };
+            let (ack, routed) = command_and_effects(&state, &conversation, command).await?;
             Ok(Json(json!({
                 "conversation": conversation.key(),
                 "status": "queued",
@@ -261,24 +258,12 @@ pub async fn post_take_over(
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
     let Json(body) = body?;
     let supervisor = agent_id(&tenant, &body.supervisor)?;
-    let watch = state
-        .node
-        .reactor()
-        .watch(&StreamId::conversation(&conversation));
-    let ack = state
-        .node
-        .region()
-        .conversation_command(
-            &conversation,
-            ConversationCommand::TakeOver {
-                supervisor: supervisor.clone(),
-            },
-            EventMeta::default(),
-        )
-        .await?;
     // Routing gives the chat to the supervisor if they can take it (online, free capacity); else
     // it stays where it is: `GET …/agents/{supervisor}` shows the outcome.
-    let routed = effects_delivered(watch, ack.appended_to).await;
+    let command = ConversationCommand::TakeOver {
+        supervisor: supervisor.clone(),
+    };
+    let (ack, routed) = command_and_effects(&state, &conversation, command).await?;
     Ok(Json(json!({
         "conversation": conversation.key(),
         "status": "take_over_requested",
@@ -307,21 +292,9 @@ pub async fn post_resolve(
         .agent
         .map(|agent| agent_id(&tenant, &agent))
         .transpose()?;
-    let watch = state
-        .node
-        .reactor()
-        .watch(&StreamId::conversation(&conversation));
-    let ack = state
-        .node
-        .region()
-        .conversation_command(
-            &conversation,
-            ConversationCommand::Resolve { by },
-            EventMeta::default(),
-        )
-        .await?;
     // Routing frees the agent's capacity when it hears of the resolution (the reactor).
-    effects_delivered(watch, ack.appended_to).await;
+    let command = ConversationCommand::Resolve { by };
+    let (ack, _) = command_and_effects(&state, &conversation, command).await?;
     Ok(Json(json!({
         "conversation": conversation.key(),
         "status": "resolved",
