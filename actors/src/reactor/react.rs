@@ -380,6 +380,32 @@ mod tests {
     }
 
     #[test]
+    fn the_streams_the_reactor_does_not_follow_never_lead_to_a_reaction() {
+        use crate::ports::journal::Cursor;
+        use crest_proto::events::{ConversationOpened, CustomerEvent};
+        use crest_proto::ids::StreamKind;
+        let customer = CustomerId::new(&tenant(), "c-1").expect("valid");
+        let opened = wrap(
+            &CustomerEvent::ConversationOpened(ConversationOpened {
+                conversation: conversation(),
+            }),
+            StreamId::customer(&customer),
+            1,
+        );
+        assert_eq!(reactions(&opened), Ok(Vec::new()));
+        for kind in [StreamKind::Customer, StreamKind::Directory] {
+            assert!(!Cursor::Reacted.follows(kind), "{kind:?}");
+        }
+        for kind in [
+            StreamKind::Conversation,
+            StreamKind::Desk,
+            StreamKind::Agent,
+        ] {
+            assert!(Cursor::Reacted.follows(kind), "{kind:?}");
+        }
+    }
+
+    #[test]
     fn a_legacy_handoff_still_reaches_routing() {
         let legacy = HandoffRequested {
             reason: HandoffReason::CustomerRequest,
