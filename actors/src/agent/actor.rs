@@ -156,17 +156,16 @@ impl Actor for AgentActor {
                 let _ = reply.send(state);
             }
             AgentMsg::IdleCheck => {
-                if running.last_activity.elapsed() < running.context.settings.idle_timeout {
-                    myself.send_after(running.context.settings.idle_check_interval, || {
-                        AgentMsg::IdleCheck
-                    });
-                } else if !running.passivation_requested {
-                    running.passivation_requested = true;
-                    let stream = StreamId::agent(&running.id);
-                    if !running.shard.request(stream, myself.get_id()) {
-                        myself.stop(None);
-                    }
-                }
+                let settings = &running.context.settings;
+                let idle = running.last_activity.elapsed() >= settings.idle_timeout;
+                running.shard.check_idle(
+                    &myself,
+                    StreamId::agent(&running.id),
+                    idle,
+                    &mut running.passivation_requested,
+                    settings.idle_check_interval,
+                    || AgentMsg::IdleCheck,
+                );
             }
             AgentMsg::Stop => {
                 running

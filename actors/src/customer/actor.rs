@@ -154,19 +154,16 @@ impl Actor for CustomerActor {
                 }
             }
             CustomerMsg::IdleCheck => {
-                if running.last_activity.elapsed() >= running.context.settings.idle_timeout {
-                    if !running.passivation_requested {
-                        running.passivation_requested = true;
-                        let stream = StreamId::customer(&running.id);
-                        if !running.shard.request(stream, myself.get_id()) {
-                            myself.stop(None);
-                        }
-                    }
-                } else {
-                    myself.send_after(running.context.settings.idle_check_interval, || {
-                        CustomerMsg::IdleCheck
-                    });
-                }
+                let settings = &running.context.settings;
+                let idle = running.last_activity.elapsed() >= settings.idle_timeout;
+                running.shard.check_idle(
+                    &myself,
+                    StreamId::customer(&running.id),
+                    idle,
+                    &mut running.passivation_requested,
+                    settings.idle_check_interval,
+                    || CustomerMsg::IdleCheck,
+                );
             }
             CustomerMsg::Stop => {
                 running

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use crest_proto::StreamId;
-use ractor::ActorId;
+use ractor::{ActorId, ActorRef, Message};
 
 /// A request line to the shard that hosts an entity actor.
 #[derive(Clone)]
@@ -26,5 +28,32 @@ impl Passivation {
     #[must_use]
     pub fn request(&self, stream: StreamId, actor: ActorId) -> bool {
         (self.0)(stream, actor)
+    }
+}
+
+impl Passivation {
+    /// One periodic idle check of an entity actor: while it is not `idle`, the next check is
+    /// scheduled after `interval`; once idle, it asks its shard (once: `requested` remembers) to
+    /// passivate it, and stops by itself if the shard is gone.
+    pub fn check_idle<M: Message>(
+        &self,
+        myself: &ActorRef<M>,
+        stream: StreamId,
+        idle: bool,
+        requested: &mut bool,
+        interval: Duration,
+        next_check: fn() -> M,
+    ) {
+        if !idle {
+            myself.send_after(interval, next_check);
+            return;
+        }
+        if *requested {
+            return;
+        }
+        *requested = true;
+        if !self.request(stream, myself.get_id()) {
+            myself.stop(None);
+        }
     }
 }
