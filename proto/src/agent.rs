@@ -1,14 +1,14 @@
 //! Events of an agent (stream `agent:<tenant>:<id>`): the agent's own record — live connections
 //! counted per node (so a cluster can merge them), the profile and status routing set, and the
-//! agent's history (chats taken and released with their handle times, messages written). The
-//! tenant's routing desk stays the authority on presence, capacity and offers; the reactor carries
-//! its decisions here, and carries connection changes from here to the desk.
+//! agent's history (chats taken and released with their handle times, messages written, tickets
+//! assigned). The tenant's routing desk stays the authority on presence, capacity and offers; the
+//! reactor carries its decisions here, and carries connection changes from here to the desk.
 //!
 //! The same rules as [`crate::events`] hold: a persisted payload struct is never edited.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::ConversationId;
+use crate::ids::{ConversationId, TicketId};
 use crate::routing::Presence;
 
 /// A live connection (WebSocket) of the agent opened on a node.
@@ -82,6 +82,20 @@ pub struct MessageWritten {
     pub internal: bool,
 }
 
+/// A ticket was assigned to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketAssigned {
+    /// The ticket.
+    pub ticket: TicketId,
+}
+
+/// A ticket the agent had was given to somebody else (or to nobody).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketUnassigned {
+    /// The ticket.
+    pub ticket: TicketId,
+}
+
 /// Everything that can happen to an agent's own record.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -100,6 +114,10 @@ pub enum AgentEvent {
     ChatReleased(ChatReleased),
     /// See [`MessageWritten`].
     MessageWritten(MessageWritten),
+    /// See [`TicketAssigned`].
+    TicketAssigned(TicketAssigned),
+    /// See [`TicketUnassigned`].
+    TicketUnassigned(TicketUnassigned),
 }
 
 crate::events::domain_event!(AgentEvent {
@@ -110,4 +128,6 @@ crate::events::domain_event!(AgentEvent {
     ChatTaken => "agent.chat_taken" @ 1,
     ChatReleased => "agent.chat_released" @ 1,
     MessageWritten => "agent.message_written" @ 1,
+    TicketAssigned => "agent.ticket_assigned" @ 1,
+    TicketUnassigned => "agent.ticket_unassigned" @ 1,
 });

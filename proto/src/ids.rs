@@ -325,6 +325,8 @@ pub enum StreamKind {
     Desk,
     /// `dir:system:<name>`: a node-wide directory (which tenants have a desk).
     Directory,
+    /// `ticket:<tenant>:<ulid>`: an after-sales ticket.
+    Ticket,
 }
 
 impl StreamKind {
@@ -337,6 +339,7 @@ impl StreamKind {
             Self::Agent => "agent",
             Self::Desk => "desk",
             Self::Directory => "dir",
+            Self::Ticket => "ticket",
         }
     }
 }
@@ -365,7 +368,13 @@ impl StreamId {
         Self(format!("agent:{}:{}", id.tenant(), id.key()))
     }
 
-    /// The routing desk of `tenant`: its agents, queues, tickets and their timers.
+    /// The stream of an after-sales ticket.
+    #[must_use]
+    pub fn ticket(id: &TicketId) -> Self {
+        Self(format!("ticket:{}:{}", id.tenant(), id))
+    }
+
+    /// The routing desk of `tenant`: its agents, queues, the open tickets' SLA timers.
     #[must_use]
     pub fn desk(tenant: &TenantId) -> Self {
         Self(format!("desk:{tenant}:routing"))
@@ -383,7 +392,7 @@ impl StreamId {
         let kind = parts.next().unwrap_or_default();
         let tenant = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
         let key = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
-        if !matches!(kind, "conv" | "cust" | "agent" | "desk" | "dir") {
+        if !matches!(kind, "conv" | "cust" | "agent" | "desk" | "dir" | "ticket") {
             return Err(IdError::Malformed { kind: "stream" });
         }
         TenantId::new(tenant)?;
@@ -405,6 +414,7 @@ impl StreamId {
             Some("cust") => StreamKind::Customer,
             Some("desk") => StreamKind::Desk,
             Some("dir") => StreamKind::Directory,
+            Some("ticket") => StreamKind::Ticket,
             _ => StreamKind::Agent,
         }
     }
@@ -455,6 +465,15 @@ impl StreamId {
         AgentId::new(&self.tenant_id()?, self.key()).ok()
     }
 
+    /// The ticket of a `ticket:` stream.
+    #[must_use]
+    pub fn ticket_id(&self) -> Option<TicketId> {
+        if self.kind() != StreamKind::Ticket {
+            return None;
+        }
+        TicketId::parse(&self.tenant_id()?, self.key()).ok()
+    }
+
     /// The slice (0..1024) of this stream.
     #[must_use]
     pub fn slice(&self) -> u16 {
@@ -491,6 +510,12 @@ mod tests {
         );
         assert_eq!(StreamId::customer(&customer).customer_id(), Some(customer));
         assert_eq!(StreamId::agent(&agent).agent_id(), Some(agent));
+        let ticket = TicketId::generate(&shop);
+        let stream = StreamId::ticket(&ticket);
+        assert_eq!(stream.kind(), StreamKind::Ticket);
+        assert_eq!(StreamId::parse(stream.as_str()), Ok(stream.clone()));
+        assert_eq!(stream.ticket_id(), Some(ticket));
+        assert_eq!(stream.agent_id(), None, "a ticket stream is not an agent's");
         assert_eq!(StreamId::desk(&shop).tenant_id(), Some(shop));
         assert_eq!(StreamId::desk_directory().key(), "desks");
     }

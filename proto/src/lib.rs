@@ -16,6 +16,7 @@ pub mod ids;
 pub mod routing;
 pub mod slice;
 pub mod subjects;
+pub mod ticket;
 
 pub use codec::CodecError;
 pub use envelope::Envelope;

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::events::HandoffSummary;
 use crate::ids::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
+pub use crate::ticket::TicketStatus;
+use crate::ticket::{Deadline, Sla};
 
 /// An agent's presence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -48,33 +50,6 @@ pub enum Tier {
     Normal,
     /// Served first.
     Vip,
-}
-
-/// A ticket's lifecycle state: open → pending → solved → closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TicketStatus {
-    /// Waiting for the merchant.
-    Open,
-    /// Waiting for the customer or a third party.
-    Pending,
-    /// The merchant considers it done; the customer may still reopen it.
-    Solved,
-    /// Final.
-    Closed,
-}
-
-impl TicketStatus {
-    /// The lowercase name used in the API.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Pending => "pending",
-            Self::Solved => "solved",
-            Self::Closed => "closed",
-        }
-    }
 }
 
 /// An agent's skills and capacity were set.
@@ -368,6 +343,39 @@ pub struct SlaBreached {
     pub due_ms: u64,
 }
 
+/// The desk watches an open ticket: routing needs to know which conversations have an open ticket
+/// (a callback or an after-sales request does not open a second one) and when its SLA deadlines
+/// fall. Replaces what the desk knew of the ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketTracked {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// Its kind.
+    pub kind: String,
+    /// Its linked conversations.
+    pub conversations: Vec<ConversationId>,
+    /// Its SLA deadlines still to be met.
+    pub deadlines: Vec<Deadline>,
+}
+
+/// The desk no longer watches a ticket (solved or closed): it costs routing nothing any more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketUntracked {
+    /// The ticket.
+    pub ticket: TicketId,
+}
+
+/// An open ticket's SLA deadline came; the reactor asks the ticket whether it was met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDeadlineReached {
+    /// The ticket.
+    pub ticket: TicketId,
+    /// Which SLA.
+    pub sla: Sla,
+    /// The deadline.
+    pub due_ms: u64,
+}
+
 /// Everything that can happen on a tenant's routing desk.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -412,6 +420,12 @@ pub enum DeskEvent {
     SlaBreached(SlaBreached),
     /// See [`CustomerNotified`].
     CustomerNotified(CustomerNotified),
+    /// See [`TicketTracked`].
+    TicketTracked(TicketTracked),
+    /// See [`TicketUntracked`].
+    TicketUntracked(TicketUntracked),
+    /// See [`TicketDeadlineReached`].
+    TicketDeadlineReached(TicketDeadlineReached),
 }
 
 /// A tenant's routing desk came into existence (directory stream `dir:system:desks`).
@@ -450,6 +464,9 @@ crate::events::domain_event!(DeskEvent {
     TicketLinked => "desk.ticket_linked" @ 1,
     SlaBreached => "desk.sla_breached" @ 1,
     CustomerNotified => "desk.customer_notified" @ 1,
+    TicketTracked => "desk.ticket_tracked" @ 1,
+    TicketUntracked => "desk.ticket_untracked" @ 1,
+    TicketDeadlineReached => "desk.ticket_deadline_reached" @ 1,
 } legacy {
     ChatRefused => "desk.chat_refused" @ 1 as ChatRefused,
 });

@@ -1,7 +1,8 @@
 //! Golden files: freeze the persisted encoding of every event type, forever.
 //!
 //! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`],
-//! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`] and [`DirectoryEvent::KNOWN_TYPES`]
+//! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`], [`DirectoryEvent::KNOWN_TYPES`],
+//! [`AgentEvent::KNOWN_TYPES`] and [`TicketEvent::KNOWN_TYPES`]
 //! there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
@@ -39,8 +40,10 @@ use crest_proto::routing::{
     ChatOverflowed, ChatQueued, ChatRefused, ChatRefusedV2, CustomerNotified, CustomerTierSet,
     DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary, OfferWithdrawn,
     Presence, PresenceChanged, RoutingTableSet, SlaBreached, TicketAssigned, TicketCommented,
-    TicketCreated, TicketLinked, TicketStatus, TicketStatusChanged, Tier,
+    TicketCreated, TicketDeadlineReached, TicketLinked, TicketStatus, TicketStatusChanged,
+    TicketTracked, TicketUntracked, Tier,
 };
+use crest_proto::ticket::{self, Deadline, Sla, TicketEvent};
 use crest_proto::{
     AgentId, ConversationId, CustomerId, Envelope, MessageId, StreamId, TenantId, TicketId,
 };
@@ -355,6 +358,18 @@ fn desk_samples() -> Vec<(DeskEvent, StreamId)> {
             sla: "first_response".to_owned(),
             due_ms: TIMESTAMP_MS + 3_600_000,
         }),
+        E::TicketTracked(TicketTracked {
+            ticket: ticket(),
+            kind: "callback".to_owned(),
+            conversations: vec![conversation()],
+            deadlines: pending(),
+        }),
+        E::TicketUntracked(TicketUntracked { ticket: ticket() }),
+        E::TicketDeadlineReached(TicketDeadlineReached {
+            ticket: ticket(),
+            sla: Sla::Resolution,
+            due_ms: TIMESTAMP_MS + 86_400_000,
+        }),
     ];
     let stream = StreamId::desk(&tenant());
     events
@@ -399,8 +414,69 @@ fn agent_samples() -> Vec<(AgentEvent, StreamId)> {
             conversation: conversation(),
             internal: true,
         }),
+        E::TicketAssigned(crest_proto::agent::TicketAssigned { ticket: ticket() }),
+        E::TicketUnassigned(crest_proto::agent::TicketUnassigned { ticket: ticket() }),
     ];
     let stream = StreamId::agent(&agent());
+    events
+        .into_iter()
+        .map(|event| (event, stream.clone()))
+        .collect()
+}
+
+fn pending() -> Vec<Deadline> {
+    vec![
+        Deadline {
+            sla: Sla::FirstResponse,
+            due_ms: TIMESTAMP_MS + 3_600_000,
+        },
+        Deadline {
+            sla: Sla::Resolution,
+            due_ms: TIMESTAMP_MS + 86_400_000,
+        },
+    ]
+}
+
+/// One sample per ticket event type, in the ticket's stream.
+fn ticket_samples() -> Vec<(TicketEvent, StreamId)> {
+    use TicketEvent as E;
+    let events = vec![
+        E::Opened(ticket::Opened {
+            kind: "refund".to_owned(),
+            subject: "订单 A1024 退款 / refund for order A1024".to_owned(),
+            customer: Some(customer()),
+            conversation: Some(conversation()),
+            assignee: Some(agent()),
+            created_by: "bot".to_owned(),
+            first_response_due_ms: TIMESTAMP_MS + 3_600_000,
+            resolution_due_ms: TIMESTAMP_MS + 86_400_000,
+        }),
+        E::StatusChanged(ticket::StatusChanged {
+            from: TicketStatus::Solved,
+            status: TicketStatus::Open,
+            kind: "refund".to_owned(),
+            conversations: vec![conversation()],
+            pending: pending(),
+        }),
+        E::Assigned(ticket::Assigned {
+            assignee: Some(other_agent()),
+            previous: Some(agent()),
+        }),
+        E::Commented(ticket::Commented {
+            author: "agent:agent-007".to_owned(),
+            text: "已联系仓库，退款将在 3 个工作日内到账。".to_owned(),
+            public: true,
+            first_response: true,
+        }),
+        E::Linked(ticket::Linked {
+            conversation: conversation(),
+        }),
+        E::SlaBreached(ticket::SlaBreached {
+            sla: Sla::FirstResponse,
+            due_ms: TIMESTAMP_MS + 3_600_000,
+        }),
+    ];
+    let stream = StreamId::ticket(&ticket());
     events
         .into_iter()
         .map(|event| (event, stream.clone()))
@@ -510,6 +586,7 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(desk_samples()))
         .chain(encoded(directory_samples()))
         .chain(encoded(agent_samples()))
+        .chain(encoded(ticket_samples()))
         .collect()
 }
 
@@ -636,6 +713,11 @@ fn agent_events_match_golden_files() {
     check_samples(agent_samples());
 }
 
+#[test]
+fn ticket_events_match_golden_files() {
+    check_samples(ticket_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -648,6 +730,7 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(DeskEvent::KNOWN_TYPES)
         .chain(DirectoryEvent::KNOWN_TYPES)
         .chain(AgentEvent::KNOWN_TYPES)
+        .chain(TicketEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known
