@@ -20,5 +20,6 @@ pub mod shard;
 pub mod test_brain;
 #[cfg(test)]
 mod testkit;
+pub mod ticket;
 
 pub use node::{Node, NodeConfig, NodeError};

@@ -197,7 +197,7 @@ impl RuntimeMetrics {
             ),
         };
         // Every target kind shows from the start, at zero, so a dashboard sees the series.
-        for target in ["desk", "conversation", "agent", "customer"] {
+        for target in ["desk", "conversation", "agent", "customer", "ticket"] {
             metrics.reactor_retries.with_label_values(&[target]);
         }
         metrics

@@ -201,6 +201,12 @@ impl Node {
         &self.context.feed
     }
 
+    /// Now on the node's clock (ms since the epoch), the time of its events and timers.
+    #[must_use]
+    pub fn now_ms(&self) -> u64 {
+        self.context.clock.now_ms()
+    }
+
     /// The journal.
     #[must_use]
     pub fn journal(&self) -> &Arc<dyn EventJournal> {

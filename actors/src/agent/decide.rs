@@ -1,12 +1,12 @@
 //! The agent's decisions: (state, command, now) → events. Pure. Every command is idempotent on its
 //! own terms (a chat taken twice, released when not held, a status that is already so: nothing).
 
-use crest_proto::ConversationId;
 use crest_proto::agent::{
     AgentEvent, ChatReleased, ChatTaken, ConnectionClosed, ConnectionOpened, MessageWritten,
-    ProfileRecorded, StatusRecorded,
+    ProfileRecorded, StatusRecorded, TicketAssigned, TicketUnassigned,
 };
 use crest_proto::routing::Presence;
+use crest_proto::{ConversationId, TicketId};
 
 use super::state::AgentState;
 
@@ -59,6 +59,13 @@ pub enum AgentCommand {
         conversation: ConversationId,
         /// An internal note.
         internal: bool,
+    },
+    /// A ticket was assigned to the agent (`true`) or taken away (`false`).
+    RecordTicket {
+        /// The ticket.
+        ticket: TicketId,
+        /// Assigned to the agent, or no longer.
+        assigned: bool,
     },
 }
 
@@ -146,6 +153,20 @@ pub fn decide(state: &AgentState, command: &AgentCommand, now_ms: u64) -> Vec<Ag
         } => vec![AgentEvent::MessageWritten(MessageWritten {
             conversation: conversation.clone(),
             internal: *internal,
+        })],
+        // Like messages written, each is news once (a reaction delivered again is recognised by
+        // the inbox before deciding).
+        AgentCommand::RecordTicket {
+            ticket,
+            assigned: true,
+        } => vec![AgentEvent::TicketAssigned(TicketAssigned {
+            ticket: ticket.clone(),
+        })],
+        AgentCommand::RecordTicket {
+            ticket,
+            assigned: false,
+        } => vec![AgentEvent::TicketUnassigned(TicketUnassigned {
+            ticket: ticket.clone(),
         })],
     }
 }

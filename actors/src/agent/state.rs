@@ -11,7 +11,7 @@ use crate::persistence::Aggregate;
 use crate::reactor::inbox::Inbox;
 
 /// Version of the snapshot encoding of [`AgentState`].
-pub const AGENT_STATE_SCHEMA_VERSION: u16 = 1;
+pub const AGENT_STATE_SCHEMA_VERSION: u16 = 2;
 
 /// Everything an agent's record holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,8 @@ pub struct AgentState {
     pub replies_written: u64,
     /// Internal notes written, ever.
     pub notes_written: u64,
+    /// Tickets assigned to the agent, ever.
+    pub tickets_assigned: u64,
     /// Reactions applied (from the desk and from conversations).
     pub inbox: Inbox,
 }
@@ -59,6 +61,7 @@ impl Default for AgentState {
             handle_ms_total: 0,
             replies_written: 0,
             notes_written: 0,
+            tickets_assigned: 0,
             // Sources are the desk and every conversation the agent writes in: forget old ones.
             inbox: Inbox::forgetting_after(crate::reactor::inbox::DEFAULT_RETENTION_MS),
         }
@@ -152,6 +155,8 @@ impl Aggregate for AgentState {
                     self.replies_written += 1;
                 }
             }
+            AgentEvent::TicketAssigned(_) => self.tickets_assigned += 1,
+            AgentEvent::TicketUnassigned(_) => {}
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The routing desk of a tenant: agent seats (presence, skills, capacity, chats), one queue per skill
-//! group with priority, aging, offers, overflow and night mode, after-sales tickets with SLA timers.
+//! group with priority, aging, offers, overflow and night mode, and the open tickets' SLA timers
+//! (the tickets themselves are their own entities, `crate::ticket`).
 //!
 //! All of a tenant's routing lives in one event stream (`desk:<tenant>:routing`) decided by one
 //! actor, so a decision that touches an agent and a queue (an offer reserves capacity and takes the
@@ -16,8 +17,8 @@ mod tests;
 
 pub use actor::{DeskActor, DeskMsg};
 pub use decide::{
-    DeskCommand, DeskRejection, DeskSettings, GroupChange, HandoffInfo, NewTicket, Outcome,
-    TicketChange, execute, next_deadline, waiting_order,
+    DeskCommand, DeskRejection, DeskSettings, GroupChange, HandoffInfo, Outcome, TicketNews,
+    execute, next_deadline, waiting_order,
 };
 pub use hub::{DeskError, RoutingHub};
-pub use state::{AgentSeat, Chat, ChatStage, DeskState, GroupConfig, Ticket, Tickets};
+pub use state::{AgentSeat, Chat, ChatStage, DeskState, GroupConfig, OpenTickets, TrackedTicket};

@@ -1,9 +1,10 @@
 //! The routing desk's state, rebuilt from its events: agent seats, chats waiting, offered or
-//! assigned, group settings, the routing table, customer tiers and tickets.
+//! assigned, group settings, the routing table, customer tiers and the open tickets' SLA deadlines.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crest_proto::routing::{DeskEvent, HandoffSummary, Presence, TicketStatus, Tier};
+use crest_proto::ticket::{Deadline, Sla};
 use crest_proto::{AgentId, ConversationId, CustomerId, TicketId};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use crate::persistence::Aggregate;
 use crate::reactor::inbox::Inbox;
 
 /// Version of the snapshot encoding of [`DeskState`].
-pub const DESK_STATE_SCHEMA_VERSION: u16 = 2;
+pub const DESK_STATE_SCHEMA_VERSION: u16 = 3;
 
 /// Groups every tenant starts with.
 pub const DEFAULT_GROUPS: [&str; 3] = ["pre_sales", "after_sales", "general"];
@@ -165,209 +166,153 @@ pub struct Chat {
     pub handoff_seq: u64,
 }
 
-/// An after-sales ticket.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Ticket {
+/// What routing knows of an open ticket: enough to tell whether a conversation has one, and its
+/// SLA deadlines still to watch. The ticket itself is its own entity (`ticket:<tenant>:<ulid>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedTicket {
     /// `return`, `refund`, `complaint`, `callback`, …
     pub kind: String,
-    /// One line.
-    pub subject: String,
-    /// The customer.
-    pub customer: Option<CustomerId>,
     /// Linked conversations.
     pub conversations: Vec<ConversationId>,
-    /// Assignee.
-    pub assignee: Option<AgentId>,
-    /// Lifecycle state.
-    pub status: TicketStatus,
-    /// Who opened it.
-    pub created_by: String,
-    /// When (ms since the epoch).
-    pub created_at_ms: u64,
-    /// First-response deadline.
-    pub first_response_due_ms: u64,
-    /// Resolution deadline.
-    pub resolution_due_ms: u64,
-    /// When the first public answer was given.
-    pub first_response_at_ms: Option<u64>,
-    /// When it was solved.
-    pub solved_at_ms: Option<u64>,
-    /// SLAs breached (`first_response`, `resolution`).
-    pub breached: Vec<String>,
-    /// Comments: `(author, text, public, at_ms)`.
-    pub comments: Vec<(String, String, bool, u64)>,
+    /// SLA deadlines still to be met.
+    pub deadlines: Vec<Deadline>,
 }
 
-impl Ticket {
-    /// True until solved or closed.
-    #[must_use]
-    pub fn is_open(&self) -> bool {
-        matches!(self.status, TicketStatus::Open | TicketStatus::Pending)
-    }
-
-    /// SLAs that are overdue at `now_ms` and not yet recorded as breached, with their deadlines.
-    #[must_use]
-    pub fn overdue(&self, now_ms: u64) -> Vec<(&'static str, u64)> {
-        let mut overdue = Vec::new();
-        let recorded = |sla: &str| self.breached.iter().any(|breached| breached == sla);
-        if self.is_open()
-            && self.first_response_at_ms.is_none()
-            && now_ms >= self.first_response_due_ms
-            && !recorded("first_response")
-        {
-            overdue.push(("first_response", self.first_response_due_ms));
-        }
-        if self.is_open() && now_ms >= self.resolution_due_ms && !recorded("resolution") {
-            overdue.push(("resolution", self.resolution_due_ms));
-        }
-        overdue
-    }
-
-    /// The next SLA deadline still to watch, if any.
-    #[must_use]
-    pub fn next_deadline(&self) -> Option<u64> {
-        if !self.is_open() {
-            return None;
-        }
-        let recorded = |sla: &str| self.breached.iter().any(|breached| breached == sla);
-        let first = (self.first_response_at_ms.is_none() && !recorded("first_response"))
-            .then_some(self.first_response_due_ms);
-        let resolution = (!recorded("resolution")).then_some(self.resolution_due_ms);
-        first.into_iter().chain(resolution).min()
-    }
-}
-
-/// The desk's tickets by id, with two indexes kept in step with them: the open tickets of each
-/// conversation, and the next SLA deadline of each ticket still watched. Deciding whether a
-/// conversation already has an open ticket and finding the SLAs due are then lookups instead of
-/// scans of every ticket ever opened (which made each desk decision slower as tickets piled up).
+/// The open tickets routing watches, with two indexes kept in step with them: the open tickets of
+/// each conversation, and every deadline in time order (the durable timer index of ticket SLAs:
+/// it lives in the desk's state, so deadlines fire whether or not the tickets' actors are resident,
+/// and after a restart). Solved and closed tickets are not here.
 ///
-/// Serialized as the map alone (the snapshot encoding is unchanged); the indexes are rebuilt on
-/// load. Read through `Deref`; change only through [`Tickets::update`] and [`Tickets::insert`].
+/// Serialized as the map alone; the indexes are rebuilt on load. Read through `Deref`; change only
+/// through [`OpenTickets::track`], [`OpenTickets::untrack`] and [`OpenTickets::settle`].
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Tickets {
-    by_id: BTreeMap<TicketId, Ticket>,
-    open_by_conversation: BTreeMap<ConversationId, BTreeSet<TicketId>>,
-    deadlines: BTreeSet<(u64, TicketId)>,
+pub struct OpenTickets {
+    by_id: BTreeMap<TicketId, TrackedTicket>,
+    by_conversation: BTreeMap<ConversationId, BTreeSet<TicketId>>,
+    deadlines: BTreeSet<(u64, TicketId, Sla)>,
 }
 
-impl Tickets {
-    /// Adds (or replaces) a ticket.
-    pub fn insert(&mut self, id: TicketId, ticket: Ticket) {
-        self.unindex(&id);
-        self.by_id.insert(id.clone(), ticket);
-        self.index(&id);
+impl OpenTickets {
+    /// Watches (or replaces what is known of) an open ticket.
+    pub fn track(&mut self, id: TicketId, ticket: TrackedTicket) {
+        self.untrack(&id);
+        for conversation in &ticket.conversations {
+            self.by_conversation
+                .entry(conversation.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        for deadline in &ticket.deadlines {
+            self.deadlines
+                .insert((deadline.due_ms, id.clone(), deadline.sla));
+        }
+        self.by_id.insert(id, ticket);
     }
 
-    /// Changes a ticket, keeping the indexes in step. Does nothing for an unknown id.
-    pub fn update(&mut self, id: &TicketId, change: impl FnOnce(&mut Ticket)) {
-        if !self.by_id.contains_key(id) {
+    /// Stops watching a ticket (solved or closed).
+    pub fn untrack(&mut self, id: &TicketId) {
+        let Some(ticket) = self.by_id.remove(id) else {
+            return;
+        };
+        for conversation in &ticket.conversations {
+            if let Some(open) = self.by_conversation.get_mut(conversation) {
+                open.remove(id);
+                if open.is_empty() {
+                    self.by_conversation.remove(conversation);
+                }
+            }
+        }
+        for deadline in &ticket.deadlines {
+            self.deadlines
+                .remove(&(deadline.due_ms, id.clone(), deadline.sla));
+        }
+    }
+
+    /// Stops watching one SLA of a ticket (met, breached, or its deadline reached).
+    pub fn settle(&mut self, id: &TicketId, sla: Sla) {
+        let Some(ticket) = self.by_id.get(id) else {
+            return;
+        };
+        if !ticket.deadlines.iter().any(|deadline| deadline.sla == sla) {
             return;
         }
-        self.unindex(id);
-        if let Some(ticket) = self.by_id.get_mut(id) {
-            change(ticket);
+        let mut ticket = ticket.clone();
+        ticket.deadlines.retain(|deadline| deadline.sla != sla);
+        self.track(id.clone(), ticket);
+    }
+
+    /// Links a conversation to a watched ticket.
+    pub fn link(&mut self, id: &TicketId, conversation: &ConversationId) {
+        let Some(ticket) = self.by_id.get(id) else {
+            return;
+        };
+        if ticket.conversations.contains(conversation) {
+            return;
         }
-        self.index(id);
+        let mut ticket = ticket.clone();
+        ticket.conversations.push(conversation.clone());
+        self.track(id.clone(), ticket);
     }
 
     /// The open tickets linked to `conversation`, smallest id first.
     pub fn open_for<'a>(
         &'a self,
         conversation: &ConversationId,
-    ) -> impl Iterator<Item = (&'a TicketId, &'a Ticket)> + 'a {
-        self.open_by_conversation
+    ) -> impl Iterator<Item = (&'a TicketId, &'a TrackedTicket)> + 'a {
+        self.by_conversation
             .get(conversation)
             .into_iter()
             .flatten()
             .filter_map(|id| self.by_id.get(id).map(|ticket| (id, ticket)))
     }
 
-    /// Tickets with an SLA deadline at or before `now_ms`, in id order.
+    /// The deadlines at or before `now_ms`, earliest first.
     #[must_use]
-    pub fn due(&self, now_ms: u64) -> Vec<&TicketId> {
-        let mut due: Vec<&TicketId> = self
-            .deadlines
+    pub fn due(&self, now_ms: u64) -> Vec<(TicketId, Deadline)> {
+        self.deadlines
             .iter()
-            .take_while(|(deadline, _)| *deadline <= now_ms)
-            .map(|(_, id)| id)
-            .collect();
-        due.sort();
-        due
+            .take_while(|(due_ms, _, _)| *due_ms <= now_ms)
+            .map(|(due_ms, id, sla)| {
+                (
+                    id.clone(),
+                    Deadline {
+                        sla: *sla,
+                        due_ms: *due_ms,
+                    },
+                )
+            })
+            .collect()
     }
 
-    /// The earliest SLA deadline still watched.
+    /// The earliest deadline watched.
     #[must_use]
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadlines.first().map(|(deadline, _)| *deadline)
-    }
-
-    fn unindex(&mut self, id: &TicketId) {
-        let Some(ticket) = self.by_id.get(id) else {
-            return;
-        };
-        if let Some(deadline) = ticket.next_deadline() {
-            self.deadlines.remove(&(deadline, id.clone()));
-        }
-        for conversation in &ticket.conversations {
-            if let Some(open) = self.open_by_conversation.get_mut(conversation) {
-                open.remove(id);
-                if open.is_empty() {
-                    self.open_by_conversation.remove(conversation);
-                }
-            }
-        }
-    }
-
-    fn index(&mut self, id: &TicketId) {
-        let Some(ticket) = self.by_id.get(id) else {
-            return;
-        };
-        if let Some(deadline) = ticket.next_deadline() {
-            self.deadlines.insert((deadline, id.clone()));
-        }
-        if ticket.is_open() {
-            for conversation in &ticket.conversations {
-                self.open_by_conversation
-                    .entry(conversation.clone())
-                    .or_default()
-                    .insert(id.clone());
-            }
-        }
+        self.deadlines.first().map(|(due_ms, _, _)| *due_ms)
     }
 }
 
-impl std::ops::Deref for Tickets {
-    type Target = BTreeMap<TicketId, Ticket>;
+impl std::ops::Deref for OpenTickets {
+    type Target = BTreeMap<TicketId, TrackedTicket>;
 
     fn deref(&self) -> &Self::Target {
         &self.by_id
     }
 }
 
-impl From<BTreeMap<TicketId, Ticket>> for Tickets {
-    fn from(by_id: BTreeMap<TicketId, Ticket>) -> Self {
-        let ids: Vec<TicketId> = by_id.keys().cloned().collect();
-        let mut tickets = Self {
-            by_id,
-            ..Self::default()
-        };
-        for id in &ids {
-            tickets.index(id);
-        }
-        tickets
-    }
-}
-
-impl Serialize for Tickets {
+impl Serialize for OpenTickets {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.by_id.serialize(serializer)
     }
 }
 
-impl<'de> Deserialize<'de> for Tickets {
+impl<'de> Deserialize<'de> for OpenTickets {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BTreeMap::<TicketId, Ticket>::deserialize(deserializer).map(Self::from)
+        let by_id = BTreeMap::<TicketId, TrackedTicket>::deserialize(deserializer)?;
+        let mut tickets = Self::default();
+        for (id, ticket) in by_id {
+            tickets.track(id, ticket);
+        }
+        Ok(tickets)
     }
 }
 
@@ -388,8 +333,8 @@ pub struct DeskState {
     pub default_group: String,
     /// VIP customers (everybody else is normal).
     pub vips: BTreeSet<CustomerId>,
-    /// Tickets, with indexes of the open ones.
-    pub tickets: Tickets,
+    /// The open tickets routing watches (their conversations and SLA deadlines).
+    pub tickets: OpenTickets,
     /// Per conversation in routing (or refused), the sequence number of the last handoff handled
     /// (redelivered handoff events at or below it are ignored).
     pub handoffs_seen: BTreeMap<ConversationId, u64>,
@@ -413,7 +358,7 @@ impl Default for DeskState {
                 .collect(),
             default_group: DEFAULT_GROUP.to_owned(),
             vips: BTreeSet::new(),
-            tickets: Tickets::default(),
+            tickets: OpenTickets::default(),
             handoffs_seen: BTreeMap::new(),
             avg_handle_s: 180.0,
             inbox: Inbox::forgetting_after(crate::reactor::inbox::DEFAULT_RETENTION_MS),
@@ -669,67 +614,55 @@ impl Aggregate for DeskState {
                 self.handoffs_seen.remove(&ended.conversation);
             }
             DeskEvent::TicketCreated(created) => {
-                self.tickets.insert(
+                let deadlines = vec![
+                    Deadline {
+                        sla: Sla::FirstResponse,
+                        due_ms: created.first_response_due_ms,
+                    },
+                    Deadline {
+                        sla: Sla::Resolution,
+                        due_ms: created.resolution_due_ms,
+                    },
+                ];
+                self.tickets.track(
                     created.ticket.clone(),
-                    Ticket {
+                    TrackedTicket {
                         kind: created.kind.clone(),
-                        subject: created.subject.clone(),
-                        customer: created.customer.clone(),
                         conversations: created.conversation.iter().cloned().collect(),
-                        assignee: created.assignee.clone(),
-                        status: TicketStatus::Open,
-                        created_by: created.created_by.clone(),
-                        created_at_ms: at_ms,
-                        first_response_due_ms: created.first_response_due_ms,
-                        resolution_due_ms: created.resolution_due_ms,
-                        first_response_at_ms: None,
-                        solved_at_ms: None,
-                        breached: Vec::new(),
-                        comments: Vec::new(),
+                        deadlines,
                     },
                 );
             }
-            DeskEvent::TicketStatusChanged(change) => {
-                self.tickets.update(&change.ticket, |ticket| {
-                    ticket.status = change.status;
-                    if matches!(change.status, TicketStatus::Solved | TicketStatus::Closed) {
-                        ticket.solved_at_ms.get_or_insert(at_ms);
-                    } else {
-                        ticket.solved_at_ms = None;
-                    }
-                });
+            DeskEvent::TicketTracked(tracked) => self.tickets.track(
+                tracked.ticket.clone(),
+                TrackedTicket {
+                    kind: tracked.kind.clone(),
+                    conversations: tracked.conversations.clone(),
+                    deadlines: tracked.deadlines.clone(),
+                },
+            ),
+            DeskEvent::TicketUntracked(untracked) => self.tickets.untrack(&untracked.ticket),
+            DeskEvent::TicketDeadlineReached(reached) => {
+                self.tickets.settle(&reached.ticket, reached.sla);
             }
-            DeskEvent::TicketAssigned(assigned) => {
-                self.tickets.update(&assigned.ticket, |ticket| {
-                    ticket.assignee.clone_from(&assigned.assignee);
-                });
+            // Journals from before tickets were their own entities: the desk kept them whole.
+            DeskEvent::TicketStatusChanged(change) => {
+                if matches!(change.status, TicketStatus::Solved | TicketStatus::Closed) {
+                    self.tickets.untrack(&change.ticket);
+                }
             }
             DeskEvent::TicketCommented(comment) => {
-                self.tickets.update(&comment.ticket, |ticket| {
-                    if comment.public && comment.author != "customer" {
-                        ticket.first_response_at_ms.get_or_insert(at_ms);
-                    }
-                    ticket.comments.push((
-                        comment.author.clone(),
-                        comment.text.clone(),
-                        comment.public,
-                        at_ms,
-                    ));
-                });
+                if comment.public && comment.author != "customer" {
+                    self.tickets.settle(&comment.ticket, Sla::FirstResponse);
+                }
             }
-            DeskEvent::TicketLinked(link) => {
-                self.tickets.update(&link.ticket, |ticket| {
-                    if !ticket.conversations.contains(&link.conversation) {
-                        ticket.conversations.push(link.conversation.clone());
-                    }
-                });
-            }
-            DeskEvent::CustomerNotified(_) => {}
+            DeskEvent::TicketLinked(link) => self.tickets.link(&link.ticket, &link.conversation),
             DeskEvent::SlaBreached(breach) => {
-                self.tickets.update(&breach.ticket, |ticket| {
-                    ticket.breached.push(breach.sla.clone());
-                });
+                if let Some(sla) = Sla::parse(&breach.sla) {
+                    self.tickets.settle(&breach.ticket, sla);
+                }
             }
+            DeskEvent::TicketAssigned(_) | DeskEvent::CustomerNotified(_) => {}
         }
     }
 }

@@ -28,13 +28,14 @@ use crest_proto::routing::{
     ChatAssigned, ChatOffered, ChatQueued, DeskEvent, HandoffSummary, OfferWithdrawn, Presence,
     TicketStatus, Tier,
 };
+use crest_proto::ticket::{Deadline, Sla};
 use crest_proto::{AgentId, ConversationId, CustomerId, TenantId, TicketId};
 
 use super::decide::{
-    DeskCommand, DeskRejection, DeskSettings, GroupChange, HandoffInfo, NewTicket, Outcome,
-    TicketChange, execute, next_deadline, waiting_order,
+    DeskCommand, DeskRejection, DeskSettings, GroupChange, HandoffInfo, Outcome, TicketNews,
+    execute, next_deadline, waiting_order,
 };
-use super::state::{ChatStage, DeskState, GroupConfig};
+use super::state::{ChatStage, DeskState, GroupConfig, TrackedTicket};
 use crate::persistence::Aggregate;
 
 /// 2023-11-14T22:13:20Z: the start of every scenario.
@@ -130,39 +131,46 @@ fn transfer(n: u128, to: &str) -> DeskCommand {
     }
 }
 
-fn new_ticket(n: u128, first_response_s: Option<u64>, resolution_s: Option<u64>) -> NewTicket {
-    NewTicket {
+/// An SLA deadline.
+fn deadline(sla: Sla, due_ms: u64) -> Deadline {
+    Deadline { sla, due_ms }
+}
+
+/// News of ticket `n` (as the reactor delivers it from the ticket's stream).
+fn news(n: u128, news: TicketNews) -> DeskCommand {
+    DeskCommand::Ticket {
         ticket: ticket_id(n),
-        kind: "return".to_owned(),
-        subject: "Broken kettle".to_owned(),
-        customer: Some(customer(1)),
-        conversation: Some(conv(1)),
-        assignee: None,
-        created_by: "api".to_owned(),
-        first_response_s,
-        resolution_s,
+        news,
     }
 }
 
-fn update(n: u128, change: TicketChange) -> DeskCommand {
-    DeskCommand::UpdateTicket {
-        ticket: ticket_id(n),
-        change,
-    }
+/// News that ticket `n` (a `complaint`, opened by an agent or the API) opened from conversation
+/// `c`, with its two deadlines.
+fn opened(n: u128, c: u128, first_response_due_ms: u64, resolution_due_ms: u64) -> DeskCommand {
+    news(
+        n,
+        TicketNews::Opened {
+            kind: "complaint".to_owned(),
+            conversation: Some(conv(c)),
+            deadlines: vec![
+                deadline(Sla::FirstResponse, first_response_due_ms),
+                deadline(Sla::Resolution, resolution_due_ms),
+            ],
+        },
+    )
 }
 
-fn status_to(status: TicketStatus) -> TicketChange {
-    TicketChange {
-        status: Some(status),
-        ..TicketChange::default()
-    }
-}
-
-fn comment(author: &str, public: bool) -> TicketChange {
-    TicketChange {
-        comment: Some((author.to_owned(), "text".to_owned(), public)),
-        ..TicketChange::default()
-    }
+/// News that ticket `n` was solved or closed.
+fn solved(n: u128) -> DeskCommand {
+    news(
+        n,
+        TicketNews::StatusChanged {
+            open: false,
+            kind: "complaint".to_owned(),
+            conversations: Vec::new(),
+            pending: Vec::new(),
+        },
+    )
 }
 
 /// A desk with its journal: every event with the time it was decided.
@@ -231,10 +239,15 @@ impl Desk {
             next_deadline(&self.state),
             "timers re-arm from the journal"
         );
+        let restored = snapshot_round_trip(&self.state);
         assert_eq!(
-            super::state::Tickets::from((*self.state.tickets).clone()),
-            self.state.tickets,
-            "the ticket indexes kept in step equal indexes rebuilt from the tickets"
+            restored, self.state,
+            "a snapshot restores the state, its ticket indexes rebuilt"
+        );
+        assert_eq!(
+            next_deadline(&restored),
+            next_deadline(&self.state),
+            "timers re-arm from a snapshot"
         );
     }
 
@@ -252,12 +265,26 @@ impl Desk {
             .map_or((0, 0), |seat| (seat.chats.len(), seat.offers.len()))
     }
 
-    fn ticket_of(&self, n: u128) -> &super::state::Ticket {
+    /// What the desk tracks of ticket `n`.
+    fn tracked(&self, n: u128) -> Option<&TrackedTicket> {
+        self.state.tickets.get(&ticket_id(n))
+    }
+
+    /// The open tickets the desk knows for conversation `c`.
+    fn open_for(&self, c: u128) -> Vec<TicketId> {
         self.state
             .tickets
-            .get(&ticket_id(n))
-            .expect("ticket exists")
+            .open_for(&conv(c))
+            .map(|(id, _)| id.clone())
+            .collect()
     }
+}
+
+/// `state` through a snapshot: encoded with the journal's codec and decoded, as a restarting node
+/// loads it.
+fn snapshot_round_trip(state: &DeskState) -> DeskState {
+    let bytes = crest_proto::codec::encode(state).expect("a desk state encodes");
+    crest_proto::codec::decode(&bytes).expect("a desk snapshot decodes")
 }
 
 fn replay(journal: &[(DeskEvent, u64)]) -> DeskState {

@@ -71,8 +71,8 @@ impl Cursor {
     pub const ALL: [Self; 2] = [Self::Published, Self::Reacted];
 
     /// Whether this cursor follows streams of `kind`: the outbox publishes every stream; the reactor
-    /// follows the streams whose events can concern another entity (conversations, desks, agents),
-    /// not customers' identity streams or directories. A journal keeps progress (and lagging
+    /// follows the streams whose events can concern another entity (conversations, desks, agents,
+    /// tickets), not customers' identity streams or directories. A journal keeps progress (and lagging
     /// markers) only for the streams a cursor follows.
     #[must_use]
     pub fn follows(self, kind: StreamKind) -> bool {
@@ -80,7 +80,10 @@ impl Cursor {
             Self::Published => true,
             Self::Reacted => matches!(
                 kind,
-                StreamKind::Conversation | StreamKind::Desk | StreamKind::Agent
+                StreamKind::Conversation
+                    | StreamKind::Desk
+                    | StreamKind::Agent
+                    | StreamKind::Ticket
             ),
         }
     }

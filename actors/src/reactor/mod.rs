@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use crest_proto::commands::ConversationCommand;
 use crest_proto::envelope::EventMeta;
-use crest_proto::{AgentId, ConversationId, CustomerId, Envelope, StreamId, TenantId};
+use crest_proto::{AgentId, ConversationId, CustomerId, Envelope, StreamId, TenantId, TicketId};
 
 use feed::{Item, Watched};
 
@@ -35,6 +35,8 @@ use crate::conversation::CommandError;
 use crate::desk::{DeskCommand, DeskError, RoutingHub};
 use crate::ports::journal::{Cursor, EventJournal, JournalError, read_all};
 use crate::shard::ShardRegion;
+use crate::shard::recorder::RecordError;
+use crate::ticket::TicketCommand;
 
 /// Largest number of queued items handled in one batch.
 const MAX_BATCH_ITEMS: usize = 512;
@@ -270,6 +272,10 @@ async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
                     .entry(Entity::Agent(agent))
                     .or_default()
                     .push((EntityCommand::Agent(command), meta)),
+                Reaction::Ticket { ticket, command } => entities
+                    .entry(Entity::Ticket(ticket))
+                    .or_default()
+                    .push((EntityCommand::Ticket(Box::new(command)), meta)),
                 Reaction::CustomerConversationEnded {
                     customer,
                     conversation,
@@ -299,6 +305,7 @@ enum Entity {
     Conversation(ConversationId),
     Agent(AgentId),
     Customer(CustomerId),
+    Ticket(TicketId),
 }
 
 impl Entity {
@@ -307,6 +314,7 @@ impl Entity {
             Self::Conversation(_) => "conversation",
             Self::Agent(_) => "agent",
             Self::Customer(_) => "customer",
+            Self::Ticket(_) => "ticket",
         }
     }
 }
@@ -316,7 +324,35 @@ impl Entity {
 enum EntityCommand {
     Conversation(Box<ConversationCommand>),
     Agent(AgentCommand),
+    Ticket(Box<TicketCommand>),
     ConversationEnded(ConversationId),
+}
+
+/// How a delivery ended: done, refused for good (the reaction is moot), or to be retried.
+enum Delivered {
+    Done,
+    Refused(String),
+    Retry(String),
+}
+
+impl From<Result<(), CommandError>> for Delivered {
+    fn from(result: Result<(), CommandError>) -> Self {
+        match result {
+            Ok(()) => Self::Done,
+            Err(CommandError::Rejected(rejection)) => Self::Refused(rejection.to_string()),
+            Err(error) => Self::Retry(error.to_string()),
+        }
+    }
+}
+
+impl<A, R: std::fmt::Debug> From<Result<A, RecordError<R>>> for Delivered {
+    fn from(result: Result<A, RecordError<R>>) -> Self {
+        match result {
+            Ok(_) => Self::Done,
+            Err(RecordError::Rejected(rejection)) => Self::Refused(format!("{rejection:?}")),
+            Err(error) => Self::Retry(error.to_string()),
+        }
+    }
 }
 
 async fn to_desk(targets: &Targets, tenant: TenantId, reactions: Vec<(DeskCommand, EventMeta)>) {
@@ -343,32 +379,38 @@ async fn to_entity(targets: &Targets, entity: Entity, commands: Vec<(EntityComma
     for (command, meta) in commands {
         let mut delay = FIRST_RETRY_DELAY;
         loop {
-            let result = match (&entity, &command) {
+            let delivered: Delivered = match (&entity, &command) {
                 (Entity::Conversation(conversation), EntityCommand::Conversation(command)) => {
                     region
                         .conversation_command(conversation, (**command).clone(), meta.clone())
                         .await
                         .map(|_| ())
+                        .into()
                 }
                 (Entity::Customer(customer), EntityCommand::ConversationEnded(conversation)) => {
                     region
                         .end_customer_conversation(customer, conversation)
                         .await
+                        .into()
                 }
                 (Entity::Agent(agent), EntityCommand::Agent(command)) => region
                     .agent_command(agent, command.clone(), meta.clone())
                     .await
-                    .map(|_| ()),
+                    .into(),
+                (Entity::Ticket(ticket), EntityCommand::Ticket(command)) => region
+                    .ticket_command(ticket, (**command).clone(), meta.clone())
+                    .await
+                    .into(),
                 _ => unreachable!("commands are grouped by the entity they are for"),
             };
-            match result {
-                Ok(()) => break,
-                Err(CommandError::Rejected(rejection)) => {
+            match delivered {
+                Delivered::Done => break,
+                Delivered::Refused(rejection) => {
                     // The entity moved on (a closed conversation, say): the reaction is moot.
                     tracing::debug!(?entity, %rejection, "reaction refused");
                     break;
                 }
-                Err(error) => {
+                Delivered::Retry(error) => {
                     targets.retries.with_label_values(&[entity.kind()]).inc();
                     tracing::warn!(?entity, %error, retry_in_ms = delay.as_millis(), "reaction not delivered");
                     tokio::time::sleep(delay).await;

@@ -9,17 +9,25 @@
 //! * desk → agent: profile, status, chats taken and released (the agent's own record);
 //!   conversation → agent: the messages the agent wrote;
 //! * agent → desk: the agent's first live connection (on any node) and their last one;
-//! * conversation → customer: a closed conversation is no longer the customer's open one.
+//! * conversation → customer: a closed conversation is no longer the customer's open one;
+//! * desk → ticket: a ticket routing opens (a callback, the bot's after-sales request), an SLA
+//!   deadline the desk's timers reached;
+//! * ticket → desk: what routing watches of open tickets (conversations, pending deadlines);
+//!   ticket → agent: tickets assigned to the agent and taken away.
 
 use crest_proto::agent::AgentEvent;
 use crest_proto::commands::ConversationCommand;
 use crest_proto::events::ConversationEvent;
 use crest_proto::ids::StreamKind;
-use crest_proto::routing::DeskEvent;
-use crest_proto::{AgentId, CodecError, ConversationId, CustomerId, Envelope, MessageId, TenantId};
+use crest_proto::routing::{DeskEvent, TicketStatus};
+use crest_proto::ticket::{Deadline, Sla, TicketEvent};
+use crest_proto::{
+    AgentId, CodecError, ConversationId, CustomerId, Envelope, MessageId, TenantId, TicketId,
+};
 
 use crate::agent::AgentCommand;
-use crate::desk::{DeskCommand, HandoffInfo};
+use crate::desk::{DeskCommand, HandoffInfo, TicketNews};
+use crate::ticket::{Due, NewTicket, TicketChange, TicketCommand};
 
 /// A command for another entity, caused by one journaled event.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +60,13 @@ pub enum Reaction {
         /// The command.
         command: ConversationCommand,
     },
+    /// For a ticket.
+    Ticket {
+        /// The ticket.
+        ticket: TicketId,
+        /// The command.
+        command: TicketCommand,
+    },
 }
 
 /// The reactions to `envelope` (none, one, or one per entity it concerns). An event that does not
@@ -76,8 +91,139 @@ pub fn reactions(envelope: &Envelope) -> Result<Vec<Reaction>, CodecError> {
             let event = envelope.decode_event::<AgentEvent>()?;
             Ok(agent_reactions(agent, event))
         }
+        StreamKind::Ticket => {
+            let Some(ticket) = envelope.stream.ticket_id() else {
+                return Ok(Vec::new());
+            };
+            let event = envelope.decode_event::<TicketEvent>()?;
+            Ok(ticket_reactions(ticket, event))
+        }
         StreamKind::Customer | StreamKind::Directory => Ok(Vec::new()),
     }
+}
+
+/// What routing watches of open tickets (their conversations and SLA deadlines), and the tickets
+/// in agents' records.
+fn ticket_reactions(ticket: TicketId, event: TicketEvent) -> Vec<Reaction> {
+    let tenant = ticket.tenant().clone();
+    let record = |agent: AgentId, assigned: bool| Reaction::Agent {
+        agent,
+        command: AgentCommand::RecordTicket {
+            ticket: ticket.clone(),
+            assigned,
+        },
+    };
+    let mut reactions = Vec::new();
+    let news = match event {
+        TicketEvent::Assigned(assigned) => {
+            reactions.extend(assigned.previous.map(|agent| record(agent, false)));
+            reactions.extend(assigned.assignee.map(|agent| record(agent, true)));
+            return reactions;
+        }
+        TicketEvent::Opened(opened) => {
+            reactions.extend(opened.assignee.clone().map(|agent| record(agent, true)));
+            TicketNews::Opened {
+                kind: opened.kind,
+                conversation: opened.conversation,
+                deadlines: vec![
+                    Deadline {
+                        sla: Sla::FirstResponse,
+                        due_ms: opened.first_response_due_ms,
+                    },
+                    Deadline {
+                        sla: Sla::Resolution,
+                        due_ms: opened.resolution_due_ms,
+                    },
+                ],
+            }
+        }
+        TicketEvent::StatusChanged(change) => TicketNews::StatusChanged {
+            open: matches!(change.status, TicketStatus::Open | TicketStatus::Pending),
+            kind: change.kind,
+            conversations: change.conversations,
+            pending: change.pending,
+        },
+        TicketEvent::Linked(link) => TicketNews::Linked(link.conversation),
+        TicketEvent::Commented(comment) if comment.first_response => {
+            TicketNews::Settled(Sla::FirstResponse)
+        }
+        TicketEvent::SlaBreached(breach) => TicketNews::Settled(breach.sla),
+        TicketEvent::Commented(_) => return Vec::new(),
+    };
+    reactions.push(Reaction::Desk {
+        tenant,
+        command: DeskCommand::Ticket {
+            ticket: ticket.clone(),
+            news,
+        },
+    });
+    reactions
+}
+
+/// A desk event about a ticket: the command it leads to on the ticket. Besides the tickets routing
+/// opens and the deadlines it reaches, journals from before tickets were their own entities hold
+/// the desk's ticket changes; they reach the ticket the same way.
+fn desk_ticket_reaction(event: DeskEvent) -> Option<Reaction> {
+    let change = |ticket: TicketId, change: TicketChange| Reaction::Ticket {
+        ticket,
+        command: TicketCommand::Change(change),
+    };
+    Some(match event {
+        DeskEvent::TicketCreated(created) => Reaction::Ticket {
+            ticket: created.ticket,
+            command: TicketCommand::Open(NewTicket {
+                kind: created.kind,
+                subject: created.subject,
+                customer: created.customer,
+                conversation: created.conversation,
+                assignee: created.assignee,
+                created_by: created.created_by,
+                due: Due::At {
+                    first_response_ms: created.first_response_due_ms,
+                    resolution_ms: created.resolution_due_ms,
+                },
+            }),
+        },
+        DeskEvent::TicketDeadlineReached(reached) => Reaction::Ticket {
+            ticket: reached.ticket,
+            command: TicketCommand::CheckDeadline { sla: reached.sla },
+        },
+        DeskEvent::SlaBreached(breach) => Reaction::Ticket {
+            ticket: breach.ticket,
+            command: TicketCommand::CheckDeadline {
+                sla: Sla::parse(&breach.sla)?,
+            },
+        },
+        DeskEvent::TicketStatusChanged(status) => change(
+            status.ticket,
+            TicketChange {
+                status: Some(status.status),
+                ..TicketChange::default()
+            },
+        ),
+        DeskEvent::TicketAssigned(assigned) => change(
+            assigned.ticket,
+            TicketChange {
+                assignee: Some(assigned.assignee),
+                ..TicketChange::default()
+            },
+        ),
+        DeskEvent::TicketCommented(comment) => change(
+            comment.ticket,
+            TicketChange {
+                comment: Some((comment.author, comment.text, comment.public)),
+                ..TicketChange::default()
+            },
+        ),
+        DeskEvent::TicketLinked(link) => change(
+            link.ticket,
+            TicketChange {
+                link: Some(link.conversation),
+                ..TicketChange::default()
+            },
+        ),
+        _ => return None,
+    })
 }
 
 /// An agent's first live connection (on any node) and their last one reach routing.
@@ -96,7 +242,9 @@ fn agent_reactions(agent: AgentId, event: AgentEvent) -> Vec<Reaction> {
         | AgentEvent::StatusRecorded(_)
         | AgentEvent::ChatTaken(_)
         | AgentEvent::ChatReleased(_)
-        | AgentEvent::MessageWritten(_) => return Vec::new(),
+        | AgentEvent::MessageWritten(_)
+        | AgentEvent::TicketAssigned(_)
+        | AgentEvent::TicketUnassigned(_) => return Vec::new(),
     };
     vec![Reaction::Desk { tenant, command }]
 }
@@ -274,12 +422,15 @@ fn desk_reactions(envelope: &Envelope, event: DeskEvent) -> Vec<Reaction> {
         | DeskEvent::ChatOffered(_)
         | DeskEvent::OfferWithdrawn(_)
         | DeskEvent::ChatOverflowed(_)
-        | DeskEvent::TicketCreated(_)
+        | DeskEvent::TicketTracked(_)
+        | DeskEvent::TicketUntracked(_) => return Vec::new(),
+        DeskEvent::TicketCreated(_)
+        | DeskEvent::TicketDeadlineReached(_)
         | DeskEvent::TicketStatusChanged(_)
         | DeskEvent::TicketAssigned(_)
         | DeskEvent::TicketCommented(_)
         | DeskEvent::TicketLinked(_)
-        | DeskEvent::SlaBreached(_) => return Vec::new(),
+        | DeskEvent::SlaBreached(_) => return desk_ticket_reaction(event).into_iter().collect(),
     };
     vec![Reaction::Conversation {
         conversation,
@@ -400,6 +551,7 @@ mod tests {
             StreamKind::Conversation,
             StreamKind::Desk,
             StreamKind::Agent,
+            StreamKind::Ticket,
         ] {
             assert!(Cursor::Reacted.follows(kind), "{kind:?}");
         }
@@ -497,5 +649,354 @@ mod tests {
                 ..
             }])
         ));
+    }
+
+    fn ticket() -> TicketId {
+        TicketId::from_parts(tenant(), 7)
+    }
+
+    fn ann() -> AgentId {
+        AgentId::new(&tenant(), "ann").expect("valid")
+    }
+
+    fn ticket_event(event: &TicketEvent, seq: u64) -> Envelope {
+        wrap(event, StreamId::ticket(&ticket()), seq)
+    }
+
+    /// The only reaction to `envelope`: a command for the ticket.
+    fn ticket_command(envelope: &Envelope) -> TicketCommand {
+        match reactions(envelope).expect("decodes").as_slice() {
+            [
+                Reaction::Ticket {
+                    ticket: to,
+                    command,
+                },
+            ] => {
+                assert_eq!(to, &ticket());
+                command.clone()
+            }
+            other => panic!("one ticket command, got {other:?}"),
+        }
+    }
+
+    /// The reactions to `envelope` for a desk (a ticket's events may reach agents too).
+    fn desk_reactions_to(envelope: &Envelope) -> Vec<Reaction> {
+        reactions(envelope)
+            .expect("decodes")
+            .into_iter()
+            .filter(|reaction| matches!(reaction, Reaction::Desk { .. }))
+            .collect()
+    }
+
+    /// The only desk reaction to `envelope`: news of the ticket for its tenant's desk.
+    fn desk_news(envelope: &Envelope) -> TicketNews {
+        match desk_reactions_to(envelope).as_slice() {
+            [
+                Reaction::Desk {
+                    tenant: to,
+                    command:
+                        DeskCommand::Ticket {
+                            ticket: about,
+                            news,
+                        },
+                },
+            ] => {
+                assert_eq!(to, &tenant());
+                assert_eq!(about, &ticket());
+                news.clone()
+            }
+            other => panic!("news for the desk, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ticket_the_desk_opens_is_opened_on_the_ticket_with_the_desks_deadlines() {
+        use crest_proto::routing::TicketCreated;
+        let customer = CustomerId::new(&tenant(), "c-1").expect("valid");
+        let created = desk_event(&DeskEvent::TicketCreated(TicketCreated {
+            ticket: ticket(),
+            kind: "callback".to_owned(),
+            subject: "Callback (queue full): hello".to_owned(),
+            customer: Some(customer.clone()),
+            conversation: Some(conversation()),
+            assignee: None,
+            created_by: "routing".to_owned(),
+            first_response_due_ms: 4_600_000,
+            resolution_due_ms: 87_400_000,
+        }));
+        assert_eq!(
+            ticket_command(&created),
+            TicketCommand::Open(NewTicket {
+                kind: "callback".to_owned(),
+                subject: "Callback (queue full): hello".to_owned(),
+                customer: Some(customer),
+                conversation: Some(conversation()),
+                assignee: None,
+                created_by: "routing".to_owned(),
+                due: Due::At {
+                    first_response_ms: 4_600_000,
+                    resolution_ms: 87_400_000,
+                },
+            })
+        );
+    }
+
+    #[test]
+    fn a_deadline_the_desk_reached_asks_the_ticket_to_check_it() {
+        use crest_proto::routing::{SlaBreached, TicketDeadlineReached};
+        for sla in [Sla::FirstResponse, Sla::Resolution] {
+            let reached = desk_event(&DeskEvent::TicketDeadlineReached(TicketDeadlineReached {
+                ticket: ticket(),
+                sla,
+                due_ms: 5_000,
+            }));
+            assert_eq!(
+                ticket_command(&reached),
+                TicketCommand::CheckDeadline { sla }
+            );
+        }
+        // A legacy journal's breach: the ticket checks (and records) it; an SLA nobody knows
+        // leads nowhere.
+        let breach = |sla: &str| {
+            desk_event(&DeskEvent::SlaBreached(SlaBreached {
+                ticket: ticket(),
+                sla: sla.to_owned(),
+                due_ms: 5_000,
+            }))
+        };
+        assert_eq!(
+            ticket_command(&breach("resolution")),
+            TicketCommand::CheckDeadline {
+                sla: Sla::Resolution
+            }
+        );
+        assert_eq!(reactions(&breach("lunch")), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn legacy_desk_ticket_changes_reach_the_ticket_as_changes() {
+        use crate::ticket::TicketChange;
+        use crest_proto::routing::{
+            TicketAssigned, TicketCommented, TicketLinked, TicketStatusChanged,
+        };
+        let other = ConversationId::from_parts(tenant(), 43);
+        let cases = [
+            (
+                DeskEvent::TicketStatusChanged(TicketStatusChanged {
+                    ticket: ticket(),
+                    status: TicketStatus::Solved,
+                }),
+                TicketChange {
+                    status: Some(TicketStatus::Solved),
+                    ..TicketChange::default()
+                },
+            ),
+            (
+                DeskEvent::TicketAssigned(TicketAssigned {
+                    ticket: ticket(),
+                    assignee: Some(ann()),
+                }),
+                TicketChange {
+                    assignee: Some(Some(ann())),
+                    ..TicketChange::default()
+                },
+            ),
+            (
+                DeskEvent::TicketAssigned(TicketAssigned {
+                    ticket: ticket(),
+                    assignee: None,
+                }),
+                TicketChange {
+                    assignee: Some(None),
+                    ..TicketChange::default()
+                },
+            ),
+            (
+                DeskEvent::TicketCommented(TicketCommented {
+                    ticket: ticket(),
+                    author: "agent:ann".to_owned(),
+                    text: "on its way".to_owned(),
+                    public: true,
+                }),
+                TicketChange {
+                    comment: Some(("agent:ann".to_owned(), "on its way".to_owned(), true)),
+                    ..TicketChange::default()
+                },
+            ),
+            (
+                DeskEvent::TicketLinked(TicketLinked {
+                    ticket: ticket(),
+                    conversation: other.clone(),
+                }),
+                TicketChange {
+                    link: Some(other),
+                    ..TicketChange::default()
+                },
+            ),
+        ];
+        for (event, change) in cases {
+            assert_eq!(
+                ticket_command(&desk_event(&event)),
+                TicketCommand::Change(change),
+                "{event:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_the_desk_tracks_of_tickets_leads_nowhere() {
+        use crest_proto::routing::{TicketTracked, TicketUntracked};
+        let tracked = desk_event(&DeskEvent::TicketTracked(TicketTracked {
+            ticket: ticket(),
+            kind: "refund".to_owned(),
+            conversations: vec![conversation()],
+            deadlines: Vec::new(),
+        }));
+        assert_eq!(reactions(&tracked), Ok(Vec::new()));
+        let untracked = desk_event(&DeskEvent::TicketUntracked(TicketUntracked {
+            ticket: ticket(),
+        }));
+        assert_eq!(reactions(&untracked), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_ticket_opening_tells_its_desk_both_deadlines() {
+        use crest_proto::ticket::Opened;
+        // Assigned from the start or not, the desk hears the same.
+        for assignee in [None, Some(ann())] {
+            let opened = ticket_event(
+                &TicketEvent::Opened(Opened {
+                    kind: "refund".to_owned(),
+                    subject: "refund please".to_owned(),
+                    customer: None,
+                    conversation: Some(conversation()),
+                    assignee: assignee.clone(),
+                    created_by: "api".to_owned(),
+                    first_response_due_ms: 61_000,
+                    resolution_due_ms: 3_601_000,
+                }),
+                1,
+            );
+            assert_eq!(
+                desk_news(&opened),
+                TicketNews::Opened {
+                    kind: "refund".to_owned(),
+                    conversation: Some(conversation()),
+                    deadlines: vec![
+                        Deadline {
+                            sla: Sla::FirstResponse,
+                            due_ms: 61_000,
+                        },
+                        Deadline {
+                            sla: Sla::Resolution,
+                            due_ms: 3_601_000,
+                        },
+                    ],
+                },
+                "assignee {assignee:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_change_tells_the_desk_whether_the_ticket_is_open() {
+        use crest_proto::ticket::StatusChanged;
+        let pending = vec![Deadline {
+            sla: Sla::Resolution,
+            due_ms: 3_601_000,
+        }];
+        // (from, to, still open)
+        let cases = [
+            (TicketStatus::Open, TicketStatus::Solved, false),
+            (TicketStatus::Open, TicketStatus::Closed, false),
+            (TicketStatus::Solved, TicketStatus::Closed, false),
+            (TicketStatus::Open, TicketStatus::Pending, true),
+            (TicketStatus::Pending, TicketStatus::Open, true),
+            (TicketStatus::Solved, TicketStatus::Open, true),
+        ];
+        for (from, to, open) in cases {
+            let pending = if open { pending.clone() } else { Vec::new() };
+            let changed = ticket_event(
+                &TicketEvent::StatusChanged(StatusChanged {
+                    from,
+                    status: to,
+                    kind: "refund".to_owned(),
+                    conversations: vec![conversation()],
+                    pending: pending.clone(),
+                }),
+                2,
+            );
+            assert_eq!(
+                desk_news(&changed),
+                TicketNews::StatusChanged {
+                    open,
+                    kind: "refund".to_owned(),
+                    conversations: vec![conversation()],
+                    pending,
+                },
+                "{from:?} → {to:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_first_response_a_breach_or_a_link_reaches_the_desk_other_changes_do_not() {
+        use crest_proto::ticket::{Assigned, Commented, Linked, SlaBreached};
+        let comment = |author: &str, public: bool, first_response: bool| {
+            ticket_event(
+                &TicketEvent::Commented(Commented {
+                    author: author.to_owned(),
+                    text: "text".to_owned(),
+                    public,
+                    first_response,
+                }),
+                3,
+            )
+        };
+        assert_eq!(
+            desk_news(&comment("agent:ann", true, true)),
+            TicketNews::Settled(Sla::FirstResponse)
+        );
+        for (author, public) in [
+            ("agent:ann", true),
+            ("agent:ann", false),
+            ("customer", true),
+        ] {
+            assert_eq!(
+                desk_reactions_to(&comment(author, public, false)),
+                [],
+                "{author} (public: {public}), no first response"
+            );
+        }
+        let assigned = ticket_event(
+            &TicketEvent::Assigned(Assigned {
+                assignee: Some(ann()),
+                previous: None,
+            }),
+            4,
+        );
+        assert_eq!(
+            desk_reactions_to(&assigned),
+            [],
+            "an assignment is nothing to routing"
+        );
+        for sla in [Sla::FirstResponse, Sla::Resolution] {
+            let breached = ticket_event(
+                &TicketEvent::SlaBreached(SlaBreached {
+                    sla,
+                    due_ms: 61_000,
+                }),
+                5,
+            );
+            assert_eq!(desk_news(&breached), TicketNews::Settled(sla));
+        }
+        let other = ConversationId::from_parts(tenant(), 43);
+        let linked = ticket_event(
+            &TicketEvent::Linked(Linked {
+                conversation: other.clone(),
+            }),
+            6,
+        );
+        assert_eq!(desk_news(&linked), TicketNews::Linked(other));
     }
 }

@@ -6,16 +6,18 @@ use std::sync::Arc;
 use crest_proto::commands::{ConversationCommand, InboundMessage};
 use crest_proto::envelope::EventMeta;
 use crest_proto::slice::shard_of;
-use crest_proto::{AgentId, ConversationId, CustomerId, StreamId};
+use crest_proto::{AgentId, ConversationId, CustomerId, StreamId, TicketId};
 use ractor::ActorRef;
 use tokio::sync::oneshot;
 
+use super::recorder::{RecordError, RecordResult, RecorderMsg, Recording};
 use super::supervisor::ShardMsg;
-use crate::agent::actor::AgentAck;
-use crate::agent::{AgentCommand, AgentMsg, AgentState};
+use crate::agent::actor::AgentRecording;
+use crate::agent::{AgentCommand, AgentState};
 use crate::command::{CommandAck, CommandError, ConversationGateway};
 use crate::conversation::{ConversationMsg, ConversationState};
 use crate::customer::CustomerMsg;
+use crate::ticket::{TicketCommand, TicketRecording, TicketState};
 
 /// Routes messages to the shards of this node.
 #[derive(Debug, Clone)]
@@ -146,29 +148,64 @@ impl ShardRegion {
         agent: &AgentId,
         command: AgentCommand,
         meta: EventMeta,
-    ) -> Result<AgentAck, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        let message = AgentMsg::Command {
-            command: Box::new(command),
-            meta,
-            reply,
-        };
-        self.send_to_agent(agent, message)?;
-        answer.await.map_err(|_| CommandError::Unavailable)?
+    ) -> RecordResult<AgentRecording> {
+        self.record::<AgentRecording>(agent, command, meta, ShardMsg::Agent)
+            .await
     }
 
     /// Reads an agent's record; `None` if it has no events.
     pub async fn agent_state(&self, agent: &AgentId) -> Result<Option<AgentState>, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        self.send_to_agent(agent, AgentMsg::Read(reply))?;
-        answer.await.map_err(|_| CommandError::Unavailable)
+        self.read::<AgentRecording>(agent, ShardMsg::Agent).await
     }
 
-    fn send_to_agent(&self, agent: &AgentId, message: AgentMsg) -> Result<(), CommandError> {
-        let stream = StreamId::agent(agent);
-        self.shard(&stream)
-            .cast(ShardMsg::Agent(agent.clone(), message))
-            .map_err(|_| CommandError::Unavailable)
+    /// Sends a command to a ticket and waits for its answer (the ticket after it).
+    pub async fn ticket_command(
+        &self,
+        ticket: &TicketId,
+        command: TicketCommand,
+        meta: EventMeta,
+    ) -> RecordResult<TicketRecording> {
+        self.record::<TicketRecording>(ticket, command, meta, ShardMsg::Ticket)
+            .await
+    }
+
+    /// Reads a ticket; `None` if it was never opened.
+    pub async fn ticket_state(
+        &self,
+        ticket: &TicketId,
+    ) -> Result<Option<TicketState>, CommandError> {
+        self.read::<TicketRecording>(ticket, ShardMsg::Ticket).await
+    }
+
+    async fn record<R: Recording>(
+        &self,
+        id: &R::Id,
+        command: R::Command,
+        meta: EventMeta,
+        message: fn(R::Id, RecorderMsg<R>) -> ShardMsg,
+    ) -> RecordResult<R> {
+        let (reply, answer) = oneshot::channel();
+        let command = RecorderMsg::Command {
+            command: Box::new(command),
+            meta,
+            reply,
+        };
+        self.shard(&R::stream(id))
+            .cast(message(id.clone(), command))
+            .map_err(|_| RecordError::Unavailable)?;
+        answer.await.map_err(|_| RecordError::Unavailable)?
+    }
+
+    async fn read<R: Recording>(
+        &self,
+        id: &R::Id,
+        message: fn(R::Id, RecorderMsg<R>) -> ShardMsg,
+    ) -> Result<Option<R::State>, CommandError> {
+        let (reply, answer) = oneshot::channel();
+        self.shard(&R::stream(id))
+            .cast(message(id.clone(), RecorderMsg::Read(reply)))
+            .map_err(|_| CommandError::Unavailable)?;
+        answer.await.map_err(|_| CommandError::Unavailable)
     }
 
     /// Number of live entity actors across all shards.

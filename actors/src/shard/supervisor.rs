@@ -1,21 +1,22 @@
-//! The shard actor: supervisor of the conversation, customer and agent actors of its slices.
+//! The shard actor: supervisor of the conversation, customer, agent and ticket actors of its slices.
 
 use std::sync::Arc;
 
 use crest_proto::ids::StreamKind;
-use crest_proto::{AgentId, ConversationId, CustomerId, StreamId};
+use crest_proto::{AgentId, ConversationId, CustomerId, StreamId, TicketId};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, Message, SupervisionEvent};
 use tokio::sync::oneshot;
 
 use super::entities::{Delivery, Entities};
 use super::passivation::Passivation;
-use crate::agent::AgentMsg;
-use crate::agent::actor::{AgentActor, AgentArgs};
+use crate::agent::{AgentActor, AgentMsg};
 use crate::context::EntityContext;
 use crate::conversation::ConversationMsg;
 use crate::conversation::actor::{ConversationActor, ConversationArgs};
 use crate::customer::CustomerMsg;
 use crate::customer::actor::{CustomerActor, CustomerArgs};
+use crate::shard::recorder::{Recorder, RecorderArgs, RecorderMsg, Recording};
+use crate::ticket::{TicketActor, TicketMsg};
 
 /// Messages of a shard.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub enum ShardMsg {
     Customer(CustomerId, CustomerMsg),
     /// Deliver to an agent actor (spawning it if needed).
     Agent(AgentId, AgentMsg),
+    /// Deliver to a ticket actor (spawning it if needed).
+    Ticket(TicketId, TicketMsg),
     /// An idle actor asks to be passivated.
     Passivate {
         /// Its stream.
@@ -45,6 +48,7 @@ pub struct ShardState {
     conversations: Entities<ConversationMsg>,
     customers: Entities<CustomerMsg>,
     agents: Entities<AgentMsg>,
+    tickets: Entities<TicketMsg>,
 }
 
 /// The shard actor.
@@ -72,6 +76,7 @@ impl Actor for ShardActor {
             conversations: Entities::default(),
             customers: Entities::default(),
             agents: Entities::default(),
+            tickets: Entities::default(),
         })
     }
 
@@ -105,6 +110,9 @@ impl Actor for ShardActor {
             ShardMsg::Agent(id, message) => {
                 deliver::<AgentActor>(&myself, state, &id, vec![message]).await;
             }
+            ShardMsg::Ticket(id, message) => {
+                deliver::<TicketActor>(&myself, state, &id, vec![message]).await;
+            }
             ShardMsg::Passivate { stream, actor } => match stream.kind() {
                 StreamKind::Conversation => {
                     if let Some(running) = state.conversations.begin_passivation(&stream, actor) {
@@ -118,15 +126,24 @@ impl Actor for ShardActor {
                 }
                 StreamKind::Agent => {
                     if let Some(running) = state.agents.begin_passivation(&stream, actor) {
-                        let _ = running.cast(AgentMsg::Stop);
+                        let _ = running.cast(RecorderMsg::Stop);
+                    }
+                }
+                StreamKind::Ticket => {
+                    if let Some(running) = state.tickets.begin_passivation(&stream, actor) {
+                        let _ = running.cast(RecorderMsg::Stop);
                     }
                 }
                 // Desks are hosted by the routing hub, not by shards.
                 StreamKind::Desk | StreamKind::Directory => {}
             },
             ShardMsg::CountLive(reply) => {
-                let _ = reply
-                    .send(state.conversations.len() + state.customers.len() + state.agents.len());
+                let _ = reply.send(
+                    state.conversations.len()
+                        + state.customers.len()
+                        + state.agents.len()
+                        + state.tickets.len(),
+                );
             }
         }
         Ok(())
@@ -155,10 +172,14 @@ impl Actor for ShardActor {
             if let Some(id) = stream.customer_id().filter(|_| !held.is_empty()) {
                 deliver::<CustomerActor>(&myself, state, &id, held).await;
             }
-        } else if let Some((stream, held)) = state.agents.terminated(actor)
-            && let Some(id) = stream.agent_id().filter(|_| !held.is_empty())
+        } else if let Some((stream, held)) = state.agents.terminated(actor) {
+            if let Some(id) = stream.agent_id().filter(|_| !held.is_empty()) {
+                deliver::<AgentActor>(&myself, state, &id, held).await;
+            }
+        } else if let Some((stream, held)) = state.tickets.terminated(actor)
+            && let Some(id) = stream.ticket_id().filter(|_| !held.is_empty())
         {
-            deliver::<AgentActor>(&myself, state, &id, held).await;
+            deliver::<TicketActor>(&myself, state, &id, held).await;
         }
         Ok(())
     }
@@ -206,16 +227,33 @@ impl Hosted for CustomerActor {
     }
 }
 
-impl Hosted for AgentActor {
-    type Id = AgentId;
-    fn stream(id: &AgentId) -> StreamId {
-        StreamId::agent(id)
-    }
-    fn args(id: AgentId, context: Arc<EntityContext>, shard: Passivation) -> AgentArgs {
-        AgentArgs { id, context, shard }
-    }
+/// Where a shard keeps the actors of a kind of recording entity.
+trait RecorderTable: Recording + Sized {
+    fn table(state: &mut ShardState) -> &mut Entities<RecorderMsg<Self>>;
+}
+
+impl RecorderTable for crate::agent::actor::AgentRecording {
     fn table(state: &mut ShardState) -> &mut Entities<AgentMsg> {
         &mut state.agents
+    }
+}
+
+impl RecorderTable for crate::ticket::TicketRecording {
+    fn table(state: &mut ShardState) -> &mut Entities<TicketMsg> {
+        &mut state.tickets
+    }
+}
+
+impl<R: RecorderTable> Hosted for Recorder<R> {
+    type Id = R::Id;
+    fn stream(id: &R::Id) -> StreamId {
+        R::stream(id)
+    }
+    fn args(id: R::Id, context: Arc<EntityContext>, shard: Passivation) -> RecorderArgs<R> {
+        RecorderArgs { id, context, shard }
+    }
+    fn table(state: &mut ShardState) -> &mut Entities<RecorderMsg<R>> {
+        R::table(state)
     }
 }
 

@@ -1,25 +1,22 @@
-//! Tickets: creation (by agents and the API, by the bot's after-sales flows, and the callback
-//! tickets of night mode and full queues), changes, the lifecycle, and the ticket ids the desk
-//! derives.
+//! Tickets, as routing sees them: the tickets it opens (the callback tickets of night mode and full
+//! queues, and the bot's after-sales requests) unless the conversation has one open, and what it
+//! watches of open tickets (their conversations and SLA deadlines), kept from the tickets' news.
+//! The tickets themselves are their own entities (see `crate::ticket`).
 
-use crest_proto::routing::{
-    DeskEvent, SlaBreached, TicketAssigned, TicketCommented, TicketCreated, TicketLinked,
-    TicketStatus, TicketStatusChanged,
-};
+use crest_proto::routing::{DeskEvent, TicketCreated, TicketTracked, TicketUntracked};
 use crest_proto::{ConversationId, CustomerId, TicketId};
 
-use super::{Desk, HandoffInfo, NewTicket, TicketChange};
+use super::{Desk, HandoffInfo, TicketNews};
+use crate::desk::state::TrackedTicket;
 
-/// The ticket lifecycle: open ⇄ pending → solved → closed; solved may reopen; closed is final.
-#[must_use]
-pub fn transition_allowed(from: TicketStatus, to: TicketStatus) -> bool {
-    use TicketStatus::{Closed, Open, Pending, Solved};
-    matches!(
-        (from, to),
-        (Open, Pending | Solved | Closed)
-            | (Pending, Open | Solved | Closed)
-            | (Solved, Open | Closed)
-    )
+/// A ticket routing opens.
+struct NewTicket {
+    ticket: TicketId,
+    kind: String,
+    subject: String,
+    customer: CustomerId,
+    conversation: ConversationId,
+    created_by: &'static str,
 }
 
 impl Desk<'_> {
@@ -38,12 +35,9 @@ impl Desk<'_> {
                 ticket,
                 kind,
                 subject: truncate(&text, 120),
-                customer: Some(customer),
-                conversation: Some(conversation),
-                assignee: None,
-                created_by: "bot".to_owned(),
-                first_response_s: None,
-                resolution_s: None,
+                customer,
+                conversation,
+                created_by: "bot",
             });
         }
     }
@@ -62,12 +56,9 @@ impl Desk<'_> {
             ticket,
             kind: "callback".to_owned(),
             subject,
-            customer: Some(handoff.customer.clone()),
-            conversation: Some(handoff.conversation.clone()),
-            assignee: None,
-            created_by: "routing".to_owned(),
-            first_response_s: None,
-            resolution_s: None,
+            customer: handoff.customer.clone(),
+            conversation: handoff.conversation.clone(),
+            created_by: "routing",
         });
         key
     }
@@ -89,70 +80,75 @@ impl Desk<'_> {
         TicketId::from_parts(self.tenant.clone(), ulid)
     }
 
-    pub(super) fn create_ticket(&mut self, ticket: NewTicket) {
-        let first_response_s = ticket
-            .first_response_s
-            .unwrap_or(self.settings.first_response_sla_s);
-        let resolution_s = ticket
-            .resolution_s
-            .unwrap_or(self.settings.resolution_sla_s);
+    fn create_ticket(&mut self, ticket: NewTicket) {
+        let first_response_s = self.settings.first_response_sla_s;
+        let resolution_s = self.settings.resolution_sla_s;
         self.emit(DeskEvent::TicketCreated(TicketCreated {
             ticket: ticket.ticket,
             kind: ticket.kind,
             subject: ticket.subject,
-            customer: ticket.customer,
-            conversation: ticket.conversation,
-            assignee: ticket.assignee,
-            created_by: ticket.created_by,
+            customer: Some(ticket.customer),
+            conversation: Some(ticket.conversation),
+            assignee: None,
+            created_by: ticket.created_by.to_owned(),
             first_response_due_ms: self.now_ms + first_response_s * 1000,
             resolution_due_ms: self.now_ms + resolution_s * 1000,
         }));
     }
 
-    pub(super) fn update_ticket(&mut self, ticket: &TicketId, change: TicketChange) {
-        // A deadline that passed before this change is a breach even if this change is the
-        // answer that came too late.
-        let overdue = self
-            .state
-            .tickets
-            .get(ticket)
-            .map(|current| current.overdue(self.now_ms))
-            .unwrap_or_default();
-        for (sla, due_ms) in overdue {
-            self.emit(DeskEvent::SlaBreached(SlaBreached {
-                ticket: ticket.clone(),
-                sla: sla.to_owned(),
-                due_ms,
-            }));
-        }
-        if let Some(conversation) = change.link {
-            self.emit(DeskEvent::TicketLinked(TicketLinked {
-                ticket: ticket.clone(),
+    /// Keeps what routing watches of a ticket in step with the ticket's news: an event only when
+    /// it changes (news of a ticket routing opened itself, for one, changes nothing).
+    pub(super) fn ticket_news(&mut self, ticket: TicketId, news: TicketNews) {
+        let current = self.state.tickets.get(&ticket);
+        let next = match news {
+            TicketNews::Opened {
+                kind,
                 conversation,
-            }));
-        }
-        if let Some(assignee) = change.assignee {
-            self.emit(DeskEvent::TicketAssigned(TicketAssigned {
-                ticket: ticket.clone(),
-                assignee,
-            }));
-        }
-        if let Some((author, text, public)) = change.comment {
-            self.emit(DeskEvent::TicketCommented(TicketCommented {
-                ticket: ticket.clone(),
-                author,
-                text,
-                public,
-            }));
-        }
-        let current = self.state.tickets.get(ticket).map(|ticket| ticket.status);
-        if let Some(status) = change.status
-            && current != Some(status)
-        {
-            self.emit(DeskEvent::TicketStatusChanged(TicketStatusChanged {
-                ticket: ticket.clone(),
-                status,
-            }));
+                deadlines,
+            } => Some(TrackedTicket {
+                kind,
+                conversations: conversation.into_iter().collect(),
+                deadlines,
+            }),
+            TicketNews::StatusChanged { open: false, .. } => None,
+            TicketNews::StatusChanged {
+                open: true,
+                kind,
+                conversations,
+                pending,
+            } => Some(TrackedTicket {
+                kind,
+                conversations,
+                deadlines: pending,
+            }),
+            TicketNews::Linked(conversation) => {
+                let Some(current) = current else { return };
+                let mut next = current.clone();
+                if !next.conversations.contains(&conversation) {
+                    next.conversations.push(conversation);
+                }
+                Some(next)
+            }
+            TicketNews::Settled(sla) => {
+                let Some(current) = current else { return };
+                let mut next = current.clone();
+                next.deadlines.retain(|deadline| deadline.sla != sla);
+                Some(next)
+            }
+        };
+        match next {
+            Some(next) if current != Some(&next) => {
+                self.emit(DeskEvent::TicketTracked(TicketTracked {
+                    ticket,
+                    kind: next.kind,
+                    conversations: next.conversations,
+                    deadlines: next.deadlines,
+                }));
+            }
+            None if current.is_some() => {
+                self.emit(DeskEvent::TicketUntracked(TicketUntracked { ticket }));
+            }
+            Some(_) | None => {}
         }
     }
 }

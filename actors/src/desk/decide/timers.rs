@@ -1,16 +1,17 @@
-//! Timers: offers past their deadline, presence grace periods over, chats due to overflow, SLAs
-//! missed; and the earliest of them, for the actor to wake up at.
+//! Timers: offers past their deadline, presence grace periods over, chats due to overflow, open
+//! tickets' SLA deadlines reached; and the earliest of them, for the actor to wake up at.
 
 use crest_proto::routing::{
-    ChatOverflowed, DeskEvent, OfferWithdrawn, Presence, PresenceChanged, SlaBreached,
+    ChatOverflowed, DeskEvent, OfferWithdrawn, Presence, PresenceChanged, TicketDeadlineReached,
 };
-use crest_proto::{AgentId, ConversationId, TicketId};
+use crest_proto::{AgentId, ConversationId};
 
 use super::Desk;
 use crate::desk::state::{ChatStage, DeskState};
 
 impl Desk<'_> {
-    /// Offers past their deadline, presence grace periods over, chats due to overflow, SLAs missed.
+    /// Offers past their deadline, presence grace periods over, chats due to overflow, ticket SLA
+    /// deadlines reached (the ticket decides whether that is a breach).
     pub(super) fn expire_timers(&mut self) {
         let now = self.now_ms;
         let expired: Vec<(ConversationId, AgentId)> = self
@@ -66,23 +67,11 @@ impl Desk<'_> {
                 to,
             }));
         }
-        let tickets = &self.state.tickets;
-        let breaches: Vec<(TicketId, &'static str, u64)> = tickets
-            .due(now)
-            .into_iter()
-            .filter_map(|id| tickets.get(id).map(|ticket| (id, ticket)))
-            .flat_map(|(id, ticket)| {
-                ticket
-                    .overdue(now)
-                    .into_iter()
-                    .map(move |(sla, due)| (id.clone(), sla, due))
-            })
-            .collect();
-        for (ticket, sla, due_ms) in breaches {
-            self.emit(DeskEvent::SlaBreached(SlaBreached {
+        for (ticket, deadline) in self.state.tickets.due(now) {
+            self.emit(DeskEvent::TicketDeadlineReached(TicketDeadlineReached {
                 ticket,
-                sla: sla.to_owned(),
-                due_ms,
+                sla: deadline.sla,
+                due_ms: deadline.due_ms,
             }));
         }
     }

@@ -49,17 +49,28 @@ enum Op {
         conversation: u128,
         refund: bool,
     },
-    /// An agent opens a ticket with short SLAs, linked to a conversation.
-    NewTicket {
-        conversation: u128,
-    },
-    /// Changes the `n`-th ticket: a status, a link, a public answer.
-    TicketUpdate {
+    /// News of a ticket: one the desk tracks (the `n`-th, modulo their number) or, if `other` (or
+    /// none is tracked), one of a few ids it may not know.
+    TicketNews {
         n: usize,
-        status: Option<usize>,
-        link: Option<u128>,
-        answer: bool,
+        other: bool,
+        news: News,
     },
+}
+
+/// The shape of a ticket's news.
+#[derive(Debug, Clone)]
+enum News {
+    /// Opened (elsewhere: by an agent or the API) with short SLAs, from a conversation.
+    Opened { conversation: u128 },
+    /// Reopened or back from pending, linked to a conversation, the resolution SLA pending.
+    Open { conversation: u128 },
+    /// Solved or closed.
+    Done,
+    /// A conversation linked.
+    Linked(u128),
+    /// The first-response (or resolution) SLA met or breached.
+    Settled { first_response: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -103,14 +114,18 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Tick),
         2 => (conversation.clone(), any::<bool>())
             .prop_map(|(conversation, refund)| Op::AfterSales { conversation, refund }),
-        1 => conversation.clone().prop_map(|conversation| Op::NewTicket { conversation }),
-        3 => (
-            any::<usize>(),
-            proptest::option::of(0..4usize),
-            proptest::option::of(conversation),
-            any::<bool>(),
-        )
-            .prop_map(|(n, status, link, answer)| Op::TicketUpdate { n, status, link, answer }),
+        4 => (any::<usize>(), prop::bool::weighted(0.2), news(conversation))
+            .prop_map(|(n, other, news)| Op::TicketNews { n, other, news }),
+    ]
+}
+
+fn news(conversation: std::ops::Range<u128>) -> impl Strategy<Value = News> {
+    prop_oneof![
+        1 => conversation.clone().prop_map(|conversation| News::Opened { conversation }),
+        1 => conversation.clone().prop_map(|conversation| News::Open { conversation }),
+        2 => Just(News::Done),
+        1 => conversation.prop_map(News::Linked),
+        2 => any::<bool>().prop_map(|first_response| News::Settled { first_response }),
     ]
 }
 
@@ -118,8 +133,14 @@ fn step() -> impl Strategy<Value = (Op, u64)> {
     (op(), prop_oneof![Just(0u64), 1..5_000u64, 5_000..70_000u64])
 }
 
-/// Turns a random step into a command, using the live state to pick existing offers.
-fn command_of(op: &Op, state: &DeskState, handoff_seqs: &mut BTreeMap<u128, u64>) -> DeskCommand {
+/// Turns a random step into a command at `now_ms`, using the live state to pick existing offers
+/// and tickets.
+fn command_of(
+    op: &Op,
+    state: &DeskState,
+    handoff_seqs: &mut BTreeMap<u128, u64>,
+    now_ms: u64,
+) -> DeskCommand {
     let open_offers: Vec<(ConversationId, AgentId)> = state
         .chats
         .iter()
@@ -229,42 +250,92 @@ fn command_of(op: &Op, state: &DeskState, handoff_seqs: &mut BTreeMap<u128, u64>
             kind: if *refund { "refund" } else { "return" }.to_owned(),
             text: "refund please".to_owned(),
         },
-        Op::NewTicket { conversation } => DeskCommand::CreateTicket(NewTicket {
-            ticket: ticket_id(1_000 + state.tickets.len() as u128),
-            kind: "complaint".to_owned(),
-            subject: "late parcel".to_owned(),
-            customer: Some(customer(*conversation)),
-            conversation: Some(conv(*conversation)),
-            assignee: None,
-            created_by: "agent".to_owned(),
-            first_response_s: Some(30),
-            resolution_s: Some(90),
-        }),
-        Op::TicketUpdate {
-            n,
-            status,
-            link,
-            answer,
-        } => match state.tickets.keys().nth(n % state.tickets.len().max(1)) {
-            Some(ticket) => DeskCommand::UpdateTicket {
-                ticket: ticket.clone(),
-                change: TicketChange {
-                    status: status.map(|index| {
-                        [
-                            TicketStatus::Open,
-                            TicketStatus::Pending,
-                            TicketStatus::Solved,
-                            TicketStatus::Closed,
-                        ][index]
-                    }),
-                    assignee: None,
-                    comment: answer.then(|| ("ann".to_owned(), "on its way".to_owned(), true)),
-                    link: link.map(conv),
+        Op::TicketNews { n, other, news } => {
+            let tracked = state.tickets.keys().nth(n % state.tickets.len().max(1));
+            let ticket = match tracked {
+                Some(ticket) if !*other => ticket.clone(),
+                _ => ticket_id(1_000 + (*n as u128) % 4),
+            };
+            let kind = state
+                .tickets
+                .get(&ticket)
+                .map_or_else(|| "complaint".to_owned(), |known| known.kind.clone());
+            let news = match news {
+                News::Opened { conversation } => TicketNews::Opened {
+                    kind,
+                    conversation: Some(conv(*conversation)),
+                    deadlines: vec![
+                        deadline(Sla::FirstResponse, now_ms + 30 * SECOND),
+                        deadline(Sla::Resolution, now_ms + 90 * SECOND),
+                    ],
                 },
-            },
-            None => DeskCommand::Tick,
-        },
+                News::Open { conversation } => TicketNews::StatusChanged {
+                    open: true,
+                    kind,
+                    conversations: vec![conv(*conversation)],
+                    pending: vec![deadline(Sla::Resolution, now_ms + 60 * SECOND)],
+                },
+                News::Done => TicketNews::StatusChanged {
+                    open: false,
+                    kind,
+                    conversations: Vec::new(),
+                    pending: Vec::new(),
+                },
+                News::Linked(conversation) => TicketNews::Linked(conv(*conversation)),
+                News::Settled { first_response } => TicketNews::Settled(if *first_response {
+                    Sla::FirstResponse
+                } else {
+                    Sla::Resolution
+                }),
+            };
+            DeskCommand::Ticket { ticket, news }
+        }
     }
+}
+
+/// Checks that the ticket indexes agree with the tracked tickets: every conversation of a tracked
+/// ticket finds it, and nothing else; every deadline is due in the index.
+fn check_tickets(state: &DeskState, now_ms: u64) -> Result<(), TestCaseError> {
+    for conversation in 0..CONVERSATIONS {
+        let found: Vec<&TicketId> = state
+            .tickets
+            .open_for(&conv(conversation))
+            .map(|(id, _)| id)
+            .collect();
+        let expected: Vec<&TicketId> = state
+            .tickets
+            .iter()
+            .filter(|(_, ticket)| ticket.conversations.contains(&conv(conversation)))
+            .map(|(id, _)| id)
+            .collect();
+        prop_assert_eq!(
+            found,
+            expected,
+            "open tickets of conversation {}",
+            conversation
+        );
+    }
+    let mut all: Vec<(u64, TicketId, Sla)> = state
+        .tickets
+        .iter()
+        .flat_map(|(id, ticket)| {
+            ticket
+                .deadlines
+                .iter()
+                .map(move |deadline| (deadline.due_ms, id.clone(), deadline.sla))
+        })
+        .collect();
+    all.sort();
+    all.dedup();
+    let far = now_ms + 365 * 86_400 * SECOND;
+    let due: Vec<(u64, TicketId, Sla)> = state
+        .tickets
+        .due(far)
+        .into_iter()
+        .map(|(id, deadline)| (deadline.due_ms, id, deadline.sla))
+        .collect();
+    prop_assert_eq!(due, all, "the deadline index holds every tracked deadline");
+    Ok(())
 }
 
 /// Checks the desk's invariants on `state`.
@@ -452,7 +523,7 @@ proptest! {
         let mut handoff_seqs = BTreeMap::new();
         for (op, advance) in steps {
             now += advance;
-            let command = command_of(&op, &desk.state, &mut handoff_seqs);
+            let command = command_of(&op, &desk.state, &mut handoff_seqs, now);
             let explicit_transfer = matches!(command, DeskCommand::TransferToAgent { .. });
             let before = desk.state.clone();
             // `try_run` checks that a rejection changes nothing.
@@ -486,12 +557,15 @@ proptest! {
                 }
             }
             check_state(&desk.state)?;
+            check_tickets(&desk.state, now)?;
             let replayed = desk.replayed();
             prop_assert_eq!(&replayed, &desk.state, "replay differs after {:?}", command);
             prop_assert_eq!(next_deadline(&replayed), next_deadline(&desk.state));
             prop_assert_eq!(
-                &crate::desk::state::Tickets::from((*desk.state.tickets).clone()),
-                &desk.state.tickets
+                &snapshot_round_trip(&desk.state),
+                &desk.state,
+                "a snapshot differs after {:?}",
+                command
             );
             // Every accepted command runs the timers due: none is left overdue. (A rejected
             // command changes nothing, timers included; the actor's own tick fires them.)

@@ -84,10 +84,14 @@ fn replaying_the_journal_rebuilds_the_live_state_and_its_timers() {
     }
     step(&mut desk, accept("ann", 2));
     step(&mut desk, DeskCommand::AgentDisconnected(agent("bob")));
+    // A ticket opened elsewhere (its deadlines fall during the ticks below), linked to another
+    // conversation, its first response met.
     step(
         &mut desk,
-        DeskCommand::CreateTicket(new_ticket(1, Some(30), Some(90))),
+        opened(1, 1, T0 + 300 * SECOND, T0 + 400 * SECOND),
     );
+    step(&mut desk, news(1, TicketNews::Linked(conv(5))));
+    step(&mut desk, news(1, TicketNews::Settled(Sla::FirstResponse)));
     step(&mut desk, transfer(2, "ann"));
     step(&mut desk, finished(2));
     for _ in 0..40 {
@@ -110,7 +114,21 @@ fn replaying_the_journal_rebuilds_the_live_state_and_its_timers() {
     for _ in 0..40 {
         step(&mut desk, DeskCommand::Tick);
     }
+    step(&mut desk, solved(1));
     assert!(desk.journal.len() > 30, "the scenario did something");
+    let reached: Vec<(&TicketId, Sla)> = desk
+        .journal
+        .iter()
+        .filter_map(|(event, _)| match event {
+            DeskEvent::TicketDeadlineReached(reached) => Some((&reached.ticket, reached.sla)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        reached,
+        [(&ticket_id(1), Sla::Resolution)],
+        "the met first response never fires; the resolution deadline fires once"
+    );
     let types: std::collections::BTreeSet<&str> = desk
         .journal
         .iter()
@@ -121,7 +139,10 @@ fn replaying_the_journal_rebuilds_the_live_state_and_its_timers() {
         "desk.offer_withdrawn",
         "desk.chat_overflowed",
         "desk.presence_changed",
-        "desk.sla_breached",
+        "desk.ticket_created",
+        "desk.ticket_tracked",
+        "desk.ticket_deadline_reached",
+        "desk.ticket_untracked",
         "desk.chat_ended",
     ] {
         assert!(types.contains(expected), "{expected} in {types:?}");
