@@ -18,6 +18,7 @@ use crate::journal::{FjallJournal, FjallJournalConfig};
 use crate::projections::business::BusinessMetrics;
 use crate::projections::quality::{QualityInspection, Rules};
 use crate::projections::runner::{Feed, Runner, RunnerMetrics};
+use crate::projections::tickets::TicketBoard;
 use crate::projections::voc::VoiceOfCustomer;
 use crate::projections::{Projection, TenantLabel};
 use crate::telemetry::Telemetry;
@@ -271,17 +272,26 @@ pub fn start_projections(
         registry,
         tenant_label,
     )?));
+    let tickets = Arc::new(std::sync::Mutex::new(TicketBoard::new()));
     let runner = Runner::new(
         journal,
         vec![
             business,
             Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
             Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
+            Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
         ],
         RunnerMetrics::new(registry)?,
     );
     let task = tokio::spawn(runner.run(feed));
-    Ok((Projections { quality, voc }, task))
+    Ok((
+        Projections {
+            quality,
+            voc,
+            tickets,
+        },
+        task,
+    ))
 }
 
 /// Forwards the in-process bus to the projection feed.

@@ -409,6 +409,48 @@ async fn after_a_storm_and_kill_9_conversations_queues_offers_and_agents_agree()
             .count();
     }
     assert!(taken > 0, "{context}: no agent took a chat");
+    // Every callback ticket is its own entity whose events (`ticket.*`) start with its opening.
+    // (How many were refused depends on where the storm was cut; each refusal has its own ticket.)
+    let mut refused = 0;
+    for id in &conversations {
+        let view = client.get(&format!("{T}/conversations/{id}")).await.body;
+        refused += usize::from(view["status"] == "bot");
+    }
+    let tickets = client.get(&format!("{T}/tickets")).await.body;
+    let tickets = tickets["tickets"].as_array().expect("tickets");
+    assert!(
+        tickets.len() >= refused,
+        "{context}: {refused} refusals but {} tickets",
+        tickets.len()
+    );
+    for ticket in tickets {
+        let id = ticket["id"].as_str().expect("id");
+        let answer = client.get(&format!("{T}/tickets/{id}/events")).await;
+        assert_eq!(answer.status, 200, "{context}: {:?}", answer.body);
+        let types: Vec<&str> = answer.body["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|event| event["type"].as_str().expect("type"))
+            .collect();
+        assert_eq!(
+            types.first(),
+            Some(&"ticket.opened"),
+            "{context}: {types:?}"
+        );
+        assert!(
+            types.iter().all(|kind| kind.starts_with("ticket.")),
+            "{types:?}"
+        );
+        assert_eq!(
+            types
+                .iter()
+                .filter(|kind| **kind == "ticket.opened")
+                .count(),
+            1,
+            "{context}: opened exactly once: {types:?}"
+        );
+    }
     eprintln!("{context}: all agree");
 }
 

@@ -328,17 +328,56 @@ async fn priority_capacity_transfer_resolve_and_tickets_over_the_api() {
         .await;
     assert_eq!(reopen.status, 409, "closed is final");
 
+    // The ticket is its own entity: its events tell its whole story, in order.
+    let ticket_events = client.get(&format!("{T}/tickets/{ticket_id}/events")).await;
+    assert_eq!(ticket_events.status, 200, "{:?}", ticket_events.body);
+    let types: Vec<&str> = ticket_events.body["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|event| event["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "ticket.opened",
+            "ticket.sla_breached",
+            "ticket.assigned",
+            "ticket.commented",
+            "ticket.status_changed",
+            "ticket.status_changed"
+        ],
+        "{:?}",
+        ticket_events.body
+    );
+    assert_eq!(
+        ticket_events.body["events"][1]["data"]["sla"],
+        "first_response"
+    );
+    // Routing watched the open ticket's deadlines, and forgot it once solved.
     let events = desk_events(&client).await;
     for kind in [
         "desk.chat_assigned",
         "desk.offer_withdrawn",
         "desk.chat_ended",
-        "desk.ticket_created",
-        "desk.sla_breached",
-        "desk.ticket_status_changed",
+        "desk.ticket_tracked",
+        "desk.ticket_deadline_reached",
+        "desk.ticket_untracked",
     ] {
         assert!(!events_of(&events, kind).is_empty(), "no {kind} event");
     }
+    // Listings come from the ticket board and show the change at once.
+    let listed = client
+        .get(&format!("{T}/tickets?status=closed&conversation={angry}"))
+        .await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    let listed: Vec<&str> = listed.body["tickets"]
+        .as_array()
+        .expect("tickets")
+        .iter()
+        .filter_map(|ticket| ticket["id"].as_str())
+        .collect();
+    assert_eq!(listed, [ticket_id.as_str()]);
     let transfer = events_of(&events, "desk.chat_assigned")
         .into_iter()
         .find(|event| event["data"]["reason"] == "transfer")

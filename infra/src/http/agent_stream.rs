@@ -1,8 +1,10 @@
 //! `GET /v1/tenants/{t}/agents/{agent}/stream`: the agent's live WebSocket. It sends JSON text
 //! frames `{"kind":"snapshot","agent":{…}}` first, then `{"kind":"desk","event":{…}}` for routing
-//! events about the agent or their groups (offers, withdrawals, assignments, queue changes,
-//! tickets) and `{"kind":"conversation","conversation":ID,"event":{…}}` for every event of the
-//! agent's chats (customer messages included). While at least one connection is open the agent
+//! events about the agent or their groups (offers, withdrawals, assignments, queue changes),
+//! `{"kind":"ticket","event":{…}}` when a ticket is assigned to the agent or taken away
+//! (`agent.ticket_assigned`, `agent.ticket_unassigned` from the agent's record), and
+//! `{"kind":"conversation","conversation":ID,"event":{…}}` for every event of the agent's chats
+//! (customer messages included). While at least one connection is open the agent
 //! counts as connected; when the last one closes the agent turns away after the grace period
 //! (`crest serve --presence-grace-secs`) unless a connection opens again.
 
@@ -89,6 +91,7 @@ async fn serve(
     snapshot: Value,
 ) {
     let mut desk = state.node.feed().subscribe(&StreamId::desk(tenant));
+    let mut record = state.node.feed().subscribe(&StreamId::agent(agent));
     let (forward, mut forwarded) = mpsc::channel::<Value>(256);
     let mut watched: HashMap<ConversationId, tokio::task::JoinHandle<()>> = HashMap::new();
     let mut groups: Vec<String> = snapshot["groups"]
@@ -140,6 +143,19 @@ async fn serve(
                         break;
                     }
                 }
+                Err(RecvError::Closed) => break,
+            },
+            received = record.recv() => match received {
+                Ok(envelope) => {
+                    if !envelope.event_type.starts_with("agent.ticket_") {
+                        continue;
+                    }
+                    let frame = json!({"kind": "ticket", "event": event_view(&envelope)});
+                    if send(&mut socket, &frame).await.is_err() {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break,
             },
             Some(frame) = forwarded.recv() => {
@@ -236,12 +252,6 @@ fn relevance(envelope: &Envelope, agent: &AgentId, groups: &mut Vec<String>) -> 
             Some(Relevance::Inform)
         }
         DeskEvent::ChatRefused(refused) if in_groups(&refused.group, groups) => {
-            Some(Relevance::Inform)
-        }
-        DeskEvent::TicketCreated(ticket) if ticket.assignee.as_ref() == Some(agent) => {
-            Some(Relevance::Inform)
-        }
-        DeskEvent::TicketAssigned(ticket) if ticket.assignee.as_ref() == Some(agent) => {
             Some(Relevance::Inform)
         }
         _ => None,

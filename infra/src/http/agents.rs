@@ -112,6 +112,7 @@ fn render_history(record: &AgentState) -> Value {
         "average_handle_s": record.average_handle_s(),
         "replies_written": record.replies_written,
         "notes_written": record.notes_written,
+        "tickets_assigned": record.tickets_assigned,
         "connections": record.connections,
     })
 }

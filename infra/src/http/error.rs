@@ -145,9 +145,7 @@ impl From<DeskError> for ApiError {
     fn from(error: DeskError) -> Self {
         match error {
             DeskError::Rejected(rejection) => match &rejection {
-                DeskRejection::UnknownAgent(_) | DeskRejection::UnknownTicket(_) => {
-                    Self::not_found(rejection.to_string())
-                }
+                DeskRejection::UnknownAgent(_) => Self::not_found(rejection.to_string()),
                 DeskRejection::NoSuchOffer { .. } => {
                     Self::new(StatusCode::CONFLICT, "no_offer", rejection.to_string())
                 }
@@ -159,11 +157,6 @@ impl From<DeskError> for ApiError {
                 DeskRejection::NotInRouting(_) => Self::new(
                     StatusCode::CONFLICT,
                     "not_in_routing",
-                    rejection.to_string(),
-                ),
-                DeskRejection::BadTransition { .. } => Self::new(
-                    StatusCode::CONFLICT,
-                    "invalid_transition",
                     rejection.to_string(),
                 ),
                 DeskRejection::Invalid(reason) => Self::bad_request("invalid", reason.clone()),

@@ -29,6 +29,7 @@ use crest_proto::TenantId;
 use tokio::sync::Semaphore;
 
 use crate::projections::quality::QualityInspection;
+use crate::projections::tickets::TicketBoard;
 use crate::projections::voc::VoiceOfCustomer;
 use crate::telemetry::Telemetry;
 use error::ApiError;
@@ -56,6 +57,8 @@ pub struct Projections {
     pub quality: Arc<std::sync::Mutex<QualityInspection>>,
     /// Voice of the customer.
     pub voc: Arc<std::sync::Mutex<VoiceOfCustomer>>,
+    /// Every tenant's tickets.
+    pub tickets: Arc<std::sync::Mutex<TicketBoard>>,
 }
 
 /// Builds the router.
@@ -148,6 +151,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{tenant}/tickets/{id}",
             get(tickets::get_ticket).patch(tickets::patch_ticket),
+        )
+        .route(
+            "/v1/tenants/{tenant}/tickets/{id}/events",
+            get(tickets::get_ticket_events),
         )
         .route(
             "/v1/tenants/{tenant}/quality",

@@ -1,20 +1,29 @@
 //! After-sales tickets: create, read, list, change (status, assignee, comments, linked
-//! conversations). SLA breaches are desk events (`GET …/routing/events`) and show in the ticket.
+//! conversations), and a ticket's own events. Each ticket is its own entity: a create or a change
+//! is one command to it, answered from its reply; listings come from the ticket board (a read
+//! model), never from reading ticket streams. SLA breaches are ticket events and show in the ticket.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use crest_actors::desk::{DeskCommand, DeskState, NewTicket, Ticket, TicketChange};
+use std::time::Duration;
+
+use crest_actors::shard::recorder::RecordError;
+use crest_actors::ticket::{Due, NewTicket, Ticket, TicketChange, TicketCommand, TicketRejection};
+use crest_proto::envelope::EventMeta;
 use crest_proto::routing::TicketStatus;
-use crest_proto::{ConversationId, CustomerId, TenantId, TicketId};
+use crest_proto::ticket::Deadline;
+use crest_proto::{ConversationId, CustomerId, StreamId, TenantId, TicketId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::agents::agent_id;
+use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, journal_error, read_events};
 use super::error::ApiError;
 use super::views::rfc3339;
 use super::{AppState, tenant};
+use crate::projections::tickets::{TicketBoard, TicketFilter};
 
 /// Custom SLA of a new ticket, in seconds.
 #[derive(Debug, Deserialize)]
@@ -96,31 +105,77 @@ pub async fn post_ticket(
             "SLA durations are at least 1 second",
         ));
     }
+    let settings = state.node.routing().settings();
+    let due = Due::After {
+        first_response_s: first_response_s.unwrap_or(settings.first_response_sla_s),
+        resolution_s: resolution_s.unwrap_or(settings.resolution_sla_s),
+    };
     let ticket = TicketId::generate(&tenant);
-    state
-        .node
-        .routing()
-        .command(
-            &tenant,
-            DeskCommand::CreateTicket(NewTicket {
-                ticket: ticket.clone(),
-                kind: body.kind,
-                subject,
-                customer,
-                conversation,
-                assignee,
-                created_by,
-                first_response_s,
-                resolution_s,
-            }),
-        )
-        .await?;
-    let view = ticket_view(&state, &tenant, ticket).await?;
+    let command = TicketCommand::Open(NewTicket {
+        kind: body.kind,
+        subject,
+        customer,
+        conversation,
+        assignee,
+        created_by,
+        due,
+    });
+    let view = command_and_view(&state, &ticket, command).await?;
     Ok((StatusCode::CREATED, view))
 }
 
 fn ticket_id(tenant: &TenantId, raw: &str) -> Result<TicketId, ApiError> {
     TicketId::parse(tenant, raw).map_err(|error| ApiError::invalid_id(&error))
+}
+
+/// Sends one command to the ticket and answers with the ticket after it, once the listings have
+/// it too (bounded: the answer never waits longer than [`BOARD_WAIT`]).
+async fn command_and_view(
+    state: &AppState,
+    id: &TicketId,
+    command: TicketCommand,
+) -> Result<Json<Value>, ApiError> {
+    let ack = state
+        .node
+        .region()
+        .ticket_command(id, command, EventMeta::default())
+        .await
+        .map_err(ticket_error)?;
+    if let Some(seq) = ack.appended_to {
+        TicketBoard::wait_for(&state.projections.tickets, id, seq, BOARD_WAIT).await;
+    }
+    let ticket = ack
+        .answer
+        .ok_or_else(|| ApiError::not_found(format!("no ticket {}", id.key())))?;
+    Ok(Json(render(id, &ticket, state.node.now_ms())))
+}
+
+/// Longest wait for the listings to show a ticket's change before answering anyway.
+const BOARD_WAIT: Duration = Duration::from_secs(2);
+
+fn ticket_error(error: RecordError<TicketRejection>) -> ApiError {
+    match error {
+        RecordError::Rejected(rejection) => match &rejection {
+            TicketRejection::Unknown => ApiError::not_found("unknown ticket"),
+            TicketRejection::AlreadyOpened => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", rejection.to_string())
+            }
+            TicketRejection::BadTransition { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_transition",
+                rejection.to_string(),
+            ),
+            TicketRejection::Invalid(reason) => ApiError::bad_request("invalid", reason.clone()),
+        },
+        RecordError::Journal(error) => ApiError::unavailable(
+            "journal_unavailable",
+            format!("not stored ({error}); retry"),
+            1,
+        ),
+        RecordError::Unavailable => {
+            ApiError::unavailable("unavailable", "the ticket is restarting; retry", 1)
+        }
+    }
 }
 
 /// `GET /v1/tenants/{t}/tickets/{id}`
@@ -130,27 +185,51 @@ pub async fn get_ticket(
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let id = ticket_id(&tenant, &raw_id)?;
-    ticket_view(&state, &tenant, id).await
+    let ticket = state
+        .node
+        .region()
+        .ticket_state(&id)
+        .await?
+        .and_then(|state| state.ticket)
+        .ok_or_else(|| ApiError::not_found(format!("no ticket {}", id.key())))?;
+    Ok(Json(render(&id, &ticket, state.node.now_ms())))
 }
 
-async fn ticket_view(
-    state: &AppState,
-    tenant: &TenantId,
-    id: TicketId,
+/// `GET /v1/tenants/{t}/tickets/{id}/events?after=SEQ&limit=N`: the ticket's own events
+/// (`ticket.*`), oldest first; answers like the conversation events route.
+pub async fn get_ticket_events(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_id)): Path<(String, String)>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let key = id.key();
-    let view = state
-        .node
-        .routing()
-        .query(tenant, move |desk: &DeskState, now| {
-            desk.tickets.get(&id).map(|ticket| render(&id, ticket, now))
-        })
-        .await?;
-    view.map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no ticket {key}")))
+    let tenant = tenant(&raw_tenant)?;
+    let id = ticket_id(&tenant, &raw_id)?;
+    let Query(query) = query?;
+    let limit = query
+        .limit
+        .unwrap_or(MAX_EVENTS_PAGE)
+        .clamp(1, MAX_EVENTS_PAGE);
+    let stream = StreamId::ticket(&id);
+    let journal = state.node.journal();
+    let last_seq = journal.last_seq(&stream).await.map_err(journal_error)?;
+    if last_seq == 0 {
+        return Err(ApiError::not_found(format!("no ticket {}", id.key())));
+    }
+    let events = read_events(journal.as_ref(), &stream, query.after, limit).await?;
+    Ok(Json(json!({
+        "ticket": id.key(),
+        "last_seq": last_seq,
+        "events": events,
+    })))
 }
 
 fn render(id: &TicketId, ticket: &Ticket, now_ms: u64) -> Value {
+    let sla_names = |deadlines: Vec<Deadline>| -> Vec<&'static str> {
+        deadlines
+            .iter()
+            .map(|deadline| deadline.sla.as_str())
+            .collect()
+    };
     json!({
         "id": id.key(),
         "kind": ticket.kind,
@@ -165,10 +244,11 @@ fn render(id: &TicketId, ticket: &Ticket, now_ms: u64) -> Value {
         "resolution_due": rfc3339(ticket.resolution_due_ms),
         "first_response_at": ticket.first_response_at_ms.map(rfc3339),
         "solved_at": ticket.solved_at_ms.map(rfc3339),
-        "breached": ticket.breached,
-        "overdue": ticket.overdue(now_ms).iter().map(|(sla, _)| *sla).collect::<Vec<_>>(),
-        "comments": ticket.comments.iter().map(|(author, text, public, at)| json!({
-            "author": author, "text": text, "public": public, "at": rfc3339(*at),
+        "breached": ticket.breached.iter().map(|sla| sla.as_str()).collect::<Vec<_>>(),
+        "overdue": sla_names(ticket.overdue(now_ms)),
+        "comments": ticket.comments.iter().map(|comment| json!({
+            "author": comment.author, "text": comment.text, "public": comment.public,
+            "at": rfc3339(comment.at_ms),
         })).collect::<Vec<_>>(),
     })
 }
@@ -240,23 +320,13 @@ pub async fn patch_ticket(
         .map(|id| ConversationId::parse(&tenant, &id))
         .transpose()
         .map_err(|error| ApiError::invalid_id(&error))?;
-    state
-        .node
-        .routing()
-        .command(
-            &tenant,
-            DeskCommand::UpdateTicket {
-                ticket: id.clone(),
-                change: TicketChange {
-                    status: body.status,
-                    assignee,
-                    comment,
-                    link,
-                },
-            },
-        )
-        .await?;
-    ticket_view(&state, &tenant, id).await
+    let command = TicketCommand::Change(TicketChange {
+        status: body.status,
+        assignee,
+        comment,
+        link,
+    });
+    command_and_view(&state, &id, command).await
 }
 
 /// Query of `GET …/tickets`.
@@ -280,24 +350,22 @@ pub async fn list_tickets(
         .map(|id| ConversationId::parse(&tenant, &id))
         .transpose()
         .map_err(|error| ApiError::invalid_id(&error))?;
-    let status = query.status;
-    let tickets = state
-        .node
-        .routing()
-        .query(&tenant, move |desk, now| {
-            desk.tickets
-                .iter()
-                .rev()
-                .filter(|(_, ticket)| status.is_none_or(|status| ticket.status == status))
-                .filter(|(_, ticket)| {
-                    conversation
-                        .as_ref()
-                        .is_none_or(|conversation| ticket.conversations.contains(conversation))
-                })
-                .take(500)
-                .map(|(id, ticket)| render(id, ticket, now))
-                .collect::<Vec<_>>()
-        })
-        .await?;
+    let filter = TicketFilter {
+        status: query.status,
+        conversation,
+    };
+    let now_ms = state.node.now_ms();
+    let tickets: Vec<Value> = state
+        .projections
+        .tickets
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .list(&tenant, &filter, MAX_LISTED)
+        .iter()
+        .map(|(id, ticket)| render(id, ticket, now_ms))
+        .collect();
     Ok(Json(json!({ "tickets": tickets })))
 }
+
+/// Most tickets one listing returns.
+const MAX_LISTED: usize = 500;

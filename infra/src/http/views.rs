@@ -7,6 +7,7 @@ use crest_proto::api::{ConversationView, EventView, MessageView};
 use crest_proto::events::{ConversationEvent, CustomerEvent, DomainEvent};
 use crest_proto::ids::StreamKind;
 use crest_proto::routing::{DeskEvent, DirectoryEvent};
+use crest_proto::ticket::TicketEvent;
 
 /// RFC 3339 with milliseconds, UTC.
 #[must_use]
@@ -72,6 +73,7 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Desk => decoded_json::<DeskEvent>(envelope),
         StreamKind::Directory => decoded_json::<DirectoryEvent>(envelope),
         StreamKind::Agent => decoded_json::<AgentEvent>(envelope),
+        StreamKind::Ticket => decoded_json::<TicketEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use crest_proto::events::ConversationEvent;
 use crest_proto::routing::{DeskEvent, Presence, TicketStatus};
+use crest_proto::ticket::TicketEvent;
 use crest_proto::{AgentId, ConversationId, Envelope, TicketId};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
@@ -448,32 +449,41 @@ impl BusinessMetrics {
                 self.set_queued(tenant, &ended.conversation, false);
                 self.chats.remove(&ended.conversation);
             }
-            DeskEvent::TicketCreated(created) => {
+            _ => {}
+        }
+    }
+}
+
+impl BusinessMetrics {
+    /// Tickets are counted from their own events (the desk's `ticket_created` is routing's
+    /// decision to open one; the ticket's `opened` follows it).
+    fn ticket(&mut self, tenant: &str, envelope: &Envelope, event: &TicketEvent) {
+        let Some(ticket) = envelope.stream.ticket_id() else {
+            return;
+        };
+        match event {
+            TicketEvent::Opened(opened) => {
                 self.tickets_created
-                    .with_label_values(&[tenant, created.kind.as_str()])
+                    .with_label_values(&[tenant, opened.kind.as_str()])
                     .inc();
-                self.tickets
-                    .insert(created.ticket.clone(), TicketFacts::default());
+                self.tickets.insert(ticket, TicketFacts::default());
             }
-            DeskEvent::SlaBreached(breach) => {
+            TicketEvent::SlaBreached(breach) => {
                 self.sla_breaches
                     .with_label_values(&[tenant, breach.sla.as_str()])
                     .inc();
-                self.tickets
-                    .entry(breach.ticket.clone())
-                    .or_default()
-                    .breached = true;
+                self.tickets.entry(ticket).or_default().breached = true;
             }
-            DeskEvent::TicketStatusChanged(change) => {
-                if matches!(change.status, TicketStatus::Solved | TicketStatus::Closed) {
-                    let facts = self.tickets.entry(change.ticket.clone()).or_default();
-                    if !facts.solved {
-                        facts.solved = true;
-                        let within = if facts.breached { "false" } else { "true" };
-                        self.tickets_solved
-                            .with_label_values(&[tenant, within])
-                            .inc();
-                    }
+            TicketEvent::StatusChanged(change)
+                if matches!(change.status, TicketStatus::Solved | TicketStatus::Closed) =>
+            {
+                let facts = self.tickets.entry(ticket).or_default();
+                if !facts.solved {
+                    facts.solved = true;
+                    let within = if facts.breached { "false" } else { "true" };
+                    self.tickets_solved
+                        .with_label_values(&[tenant, within])
+                        .inc();
                 }
             }
             _ => {}
@@ -491,6 +501,7 @@ impl Projection for BusinessMetrics {
         match event {
             Decoded::Conversation(event) => self.conversation(&tenant, envelope, event),
             Decoded::Desk(event) => self.desk(&tenant, envelope, event),
+            Decoded::Ticket(event) => self.ticket(&tenant, envelope, event),
             Decoded::Other => {}
         }
     }

@@ -7,17 +7,20 @@
 //! * [`business::BusinessMetrics`]: the business metrics of `docs/METRICS.md`;
 //! * [`quality::QualityInspection`]: a score per resolved or closed conversation from rules kept as
 //!   data, with the rules that fired;
-//! * [`voc::VoiceOfCustomer`]: intent, emotion and SKU-mention trends per tenant, hour by hour.
+//! * [`voc::VoiceOfCustomer`]: intent, emotion and SKU-mention trends per tenant, hour by hour;
+//! * [`tickets::TicketBoard`]: every tenant's tickets, for listings.
 
 pub mod business;
 pub mod quality;
 pub mod runner;
+pub mod tickets;
 pub mod voc;
 
 use crest_proto::Envelope;
 use crest_proto::events::ConversationEvent;
 use crest_proto::ids::StreamKind;
 use crest_proto::routing::DeskEvent;
+use crest_proto::ticket::TicketEvent;
 
 /// A fold over journaled events. `apply` sees each (stream, seq) once, each stream in order.
 pub trait Projection: Send {
@@ -34,6 +37,8 @@ pub enum Decoded {
     Conversation(ConversationEvent),
     /// A routing-desk event.
     Desk(DeskEvent),
+    /// A ticket event.
+    Ticket(TicketEvent),
     /// Anything else (customer streams, directories) or an undecodable payload.
     Other,
 }
@@ -49,6 +54,9 @@ impl Decoded {
             StreamKind::Desk => envelope
                 .decode_event::<DeskEvent>()
                 .map_or(Self::Other, Self::Desk),
+            StreamKind::Ticket => envelope
+                .decode_event::<TicketEvent>()
+                .map_or(Self::Other, Self::Ticket),
             _ => Self::Other,
         }
     }
