@@ -3,6 +3,7 @@
 
 pub mod brain_adapter;
 pub mod bus;
+pub mod cluster;
 pub mod demo;
 pub mod evaluate;
 pub mod http;

@@ -1,0 +1,650 @@
+//! One member's loop: heartbeats, leases (take, renew, fence, give back), the coordinator's rounds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use futures::StreamExt;
+use futures::future::join_all;
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::allocation::{Candidate, allocate};
+use super::{
+    ClusterConfig, ClusterError, ClusterView, DesiredMap, MemberRecord, MemberView, ShardHost,
+};
+
+const COORDINATOR: &str = "coordinator";
+const DESIRED: &str = "desired";
+
+fn shard_key(shard: u16) -> String {
+    format!("shard.{shard}")
+}
+
+fn member_key(node: &str) -> String {
+    format!("node.{node}")
+}
+
+/// A lease this member holds.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    /// The revision at acquisition: the writer epoch.
+    epoch: u64,
+    /// The latest revision (what the next renewal must name).
+    revision: u64,
+    /// When the last accepted renewal (or the acquisition) was sent.
+    renewed: Instant,
+}
+
+#[derive(Debug)]
+struct Buckets {
+    members: kv::Store,
+    leases: kv::Store,
+    assignment: kv::Store,
+}
+
+/// The leases held, shared by the keeper (renewing and fencing) and the loop (taking and giving
+/// back).
+#[derive(Debug, Default)]
+struct Held {
+    shards: BTreeMap<u16, Lease>,
+    /// Shards being handed over: still leased and renewed until the hand-over ends.
+    leaving: BTreeSet<u16>,
+    coordinator: Option<Lease>,
+}
+
+impl Held {
+    /// The shards served (leased and not being handed over), with their epochs.
+    fn serving(&self) -> BTreeMap<u16, u64> {
+        self.shards
+            .iter()
+            .filter(|(shard, _)| !self.leaving.contains(shard))
+            .map(|(shard, lease)| (*shard, lease.epoch))
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: ClusterConfig,
+    buckets: Buckets,
+    held: Mutex<Held>,
+}
+
+impl Shared {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs a bucket operation for at most [`ClusterConfig::renew_every`]: a member never waits
+    /// on NATS longer than that (`None`: it failed or took too long).
+    async fn bounded<T, E>(&self, operation: impl Future<Output = Result<T, E>>) -> Option<T> {
+        tokio::time::timeout(self.config.renew_every, operation)
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+/// A running member of the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    keeper: JoinHandle<()>,
+}
+
+async fn bucket(
+    jetstream: &jetstream::Context,
+    config: kv::Config,
+) -> Result<kv::Store, ClusterError> {
+    let name = config.bucket.clone();
+    match jetstream.get_key_value(&name).await {
+        Ok(store) => Ok(store),
+        Err(_) => jetstream
+            .create_key_value(config)
+            .await
+            .map_err(|error| ClusterError::Bucket {
+                bucket: name,
+                message: error.to_string(),
+            }),
+    }
+}
+
+impl Cluster {
+    /// Joins the cluster through `client`: creates the buckets if needed and starts the member's
+    /// loop, which gives `host` the shards it is to serve.
+    pub async fn join(
+        client: async_nats::Client,
+        config: ClusterConfig,
+        host: Arc<dyn ShardHost>,
+    ) -> Result<Self, ClusterError> {
+        if config.node.is_empty()
+            || !config
+                .node
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ClusterError::BadName(config.node.clone()));
+        }
+        let jetstream = jetstream::new(client);
+        let store = |name: &str, max_age: Duration| kv::Config {
+            bucket: format!("{}_{name}", config.prefix),
+            history: 1,
+            max_age,
+            num_replicas: config.replicas,
+            ..Default::default()
+        };
+        let buckets = Buckets {
+            members: bucket(&jetstream, store("members", config.member_ttl)).await?,
+            leases: bucket(&jetstream, store("leases", config.lease_ttl)).await?,
+            assignment: bucket(&jetstream, store("assignment", Duration::ZERO)).await?,
+        };
+        let shared = Arc::new(Shared {
+            config,
+            buckets,
+            held: Mutex::new(Held::default()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let keeper = tokio::spawn(keep(Arc::clone(&shared), Arc::clone(&host)));
+        let task = tokio::spawn(run(Arc::clone(&shared), host, stopped));
+        Ok(Self {
+            shared,
+            stop,
+            task,
+            keeper,
+        })
+    }
+
+    /// This member's name.
+    #[must_use]
+    pub fn node(&self) -> &str {
+        &self.shared.config.node
+    }
+
+    /// The shards this member serves, with their writer epochs.
+    #[must_use]
+    pub fn owned(&self) -> BTreeMap<u16, u64> {
+        self.shared.held().serving()
+    }
+
+    /// The cluster as the buckets say now.
+    pub async fn view(&self) -> Result<ClusterView, ClusterError> {
+        let members = live_members(&self.shared.buckets.members).await?;
+        let coordinator = self
+            .shared
+            .buckets
+            .leases
+            .get(COORDINATOR)
+            .await
+            .map_err(|error| ClusterError::Read(error.to_string()))?
+            .map(|name| String::from_utf8_lossy(&name).into_owned());
+        let owned: BTreeSet<u16> = members
+            .iter()
+            .flat_map(|member| member.shards.iter().copied())
+            .collect();
+        Ok(ClusterView {
+            node: self.shared.config.node.clone(),
+            members: members
+                .into_iter()
+                .map(|member| MemberView {
+                    shards: u16::try_from(member.shards.len()).unwrap_or(u16::MAX),
+                    name: member.name,
+                    url: member.url,
+                    load: member.load,
+                })
+                .collect(),
+            shards_total: self.shared.config.shards,
+            shards_owned: u16::try_from(owned.len()).unwrap_or(u16::MAX),
+            coordinator,
+        })
+    }
+
+    /// Leaves in order: hands every shard over, gives the leases back and leaves the membership.
+    pub async fn leave(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.keeper.abort();
+    }
+
+    /// Stops the member's loop as a crash would: nothing is handed over or given back (the leases
+    /// run out). For tests of failover.
+    pub fn crash(self) {
+        self.task.abort();
+        self.keeper.abort();
+    }
+}
+
+/// The live members, by name.
+async fn live_members(members: &kv::Store) -> Result<Vec<MemberRecord>, ClusterError> {
+    let read = |error: &dyn std::fmt::Display| ClusterError::Read(error.to_string());
+    let mut keys = members.keys().await.map_err(|error| read(&error))?;
+    let mut names = Vec::new();
+    while let Some(key) = keys.next().await {
+        names.push(key.map_err(|error| read(&error))?);
+    }
+    let mut records = Vec::with_capacity(names.len());
+    for key in names {
+        if let Some(bytes) = members.get(&key).await.map_err(|error| read(&error))?
+            && let Ok(record) = serde_json::from_slice::<MemberRecord>(&bytes)
+        {
+            records.push(record);
+        }
+    }
+    records.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(records)
+}
+
+/// The lease keeper: renews every lease held, all at once, every [`ClusterConfig::renew_every`],
+/// and stops serving any shard whose lease went [`ClusterConfig::fence_after`] without a renewal.
+/// It runs beside the member's loop so that nothing the loop waits for can delay fencing.
+async fn keep(shared: Arc<Shared>, host: Arc<dyn ShardHost>) {
+    let mut tick = tokio::time::interval(shared.config.tick.min(Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_renewal = Instant::now() + shared.config.renew_every;
+    loop {
+        tick.tick().await;
+        fence_overdue(&shared, &host).await;
+        if Instant::now() >= next_renewal {
+            next_renewal = Instant::now() + shared.config.renew_every;
+            let renewal = renew(&shared, &host);
+            // Fencing goes on while the renewals are on their way.
+            tokio::pin!(renewal);
+            loop {
+                tokio::select! {
+                    () = &mut renewal => break,
+                    _ = tick.tick() => fence_overdue(&shared, &host).await,
+                }
+            }
+        }
+    }
+}
+
+/// Stops serving every shard whose lease was not renewed in time.
+async fn fence_overdue(shared: &Shared, host: &Arc<dyn ShardHost>) {
+    let limit = shared.config.fence_after();
+    let now = Instant::now();
+    let overdue: Vec<u16> = {
+        let mut held = shared.held();
+        let overdue: Vec<u16> = held
+            .shards
+            .iter()
+            .filter(|(_, lease)| now.duration_since(lease.renewed) >= limit)
+            .map(|(shard, _)| *shard)
+            .collect();
+        for shard in &overdue {
+            held.shards.remove(shard);
+            held.leaving.remove(shard);
+        }
+        if held
+            .coordinator
+            .is_some_and(|lease| now.duration_since(lease.renewed) >= limit)
+        {
+            tracing::warn!("coordinator lease not renewed in time: no longer coordinating");
+            held.coordinator = None;
+        }
+        overdue
+    };
+    for shard in overdue {
+        tracing::warn!(
+            shard,
+            "lease not renewed in time: no longer serving the shard"
+        );
+        host.fence(shard).await;
+    }
+}
+
+/// Renews every lease held, all at once.
+async fn renew(shared: &Shared, host: &Arc<dyn ShardHost>) {
+    let store = &shared.buckets.leases;
+    let value = bytes::Bytes::from(shared.config.node.clone());
+    // (shard or None for the coordinator lease, key, revision, epoch)
+    let leases: Vec<(Option<u16>, String, u64, u64)> = {
+        let held = shared.held();
+        held.shards
+            .iter()
+            .map(|(shard, lease)| (Some(*shard), shard_key(*shard), lease.revision, lease.epoch))
+            .chain(
+                held.coordinator
+                    .map(|lease| (None, COORDINATOR.to_owned(), lease.revision, lease.epoch)),
+            )
+            .collect()
+    };
+    if leases.is_empty() {
+        return;
+    }
+    let sent = Instant::now();
+    let answers = join_all(leases.iter().map(|(_, key, revision, _)| {
+        tokio::time::timeout(
+            shared.config.renew_every,
+            store.update(key, value.clone(), *revision),
+        )
+    }))
+    .await;
+    let mut lost = Vec::new();
+    {
+        let mut held = shared.held();
+        for ((shard, _, _, epoch), answer) in leases.iter().zip(answers) {
+            let lease = match shard {
+                Some(shard) => held.shards.get_mut(shard),
+                None => held.coordinator.as_mut(),
+            };
+            // Fenced or given back meanwhile, or taken again since: not this renewal's lease.
+            let Some(lease) = lease.filter(|lease| lease.epoch == *epoch) else {
+                continue;
+            };
+            match answer {
+                Ok(Ok(revision)) => {
+                    lease.revision = revision;
+                    lease.renewed = sent;
+                }
+                Ok(Err(error)) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                    lost.push(*shard);
+                }
+                // A timeout or an unreachable server: the next renewal tries again; fencing ends
+                // it if it lasts.
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
+        for shard in &lost {
+            match shard {
+                Some(shard) => {
+                    held.shards.remove(shard);
+                    held.leaving.remove(shard);
+                }
+                None => held.coordinator = None,
+            }
+        }
+    }
+    for shard in lost.into_iter().flatten() {
+        tracing::warn!(shard, "lease taken over: no longer serving the shard");
+        host.fence(shard).await;
+    }
+}
+
+/// The member's loop state.
+struct Member {
+    shared: Arc<Shared>,
+    host: Arc<dyn ShardHost>,
+    handovers: JoinSet<u16>,
+    round: u64,
+    next_heartbeat: Instant,
+    next_round: Instant,
+}
+
+async fn run(shared: Arc<Shared>, host: Arc<dyn ShardHost>, mut stopped: watch::Receiver<bool>) {
+    let now = Instant::now();
+    let mut member = Member {
+        shared: Arc::clone(&shared),
+        host,
+        handovers: JoinSet::new(),
+        round: 0,
+        next_heartbeat: now,
+        next_round: now,
+    };
+    let mut tick = tokio::time::interval(shared.config.tick);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => member.step().await,
+            Some(done) = member.handovers.join_next() => {
+                if let Ok(shard) = done {
+                    member.handed_over(shard).await;
+                }
+            }
+            _ = stopped.changed() => break,
+        }
+    }
+    member.leave().await;
+}
+
+impl Member {
+    fn config(&self) -> &ClusterConfig {
+        &self.shared.config
+    }
+
+    async fn step(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_heartbeat {
+            self.next_heartbeat = now + self.config().heartbeat_every;
+            self.heartbeat().await;
+        }
+        if now >= self.next_round {
+            self.next_round = now + self.config().round_every;
+            self.coordinate().await;
+        }
+        self.converge().await;
+    }
+
+    async fn heartbeat(&mut self) {
+        let record = MemberRecord {
+            name: self.config().node.clone(),
+            url: self.config().url.clone(),
+            load: self.host.load(),
+            shards: self.shared.held().serving().into_keys().collect(),
+        };
+        let Ok(bytes) = serde_json::to_vec(&record) else {
+            return;
+        };
+        let members = &self.shared.buckets.members;
+        let key = member_key(&self.config().node);
+        if self
+            .shared
+            .bounded(members.put(key, bytes.into()))
+            .await
+            .is_none()
+        {
+            tracing::warn!("cluster heartbeat not written");
+        }
+    }
+
+    async fn desired(&self) -> Option<DesiredMap> {
+        let assignment = &self.shared.buckets.assignment;
+        let bytes = self.shared.bounded(assignment.get(DESIRED)).await??;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Takes the coordinator lease if free; as coordinator, runs a round.
+    async fn coordinate(&mut self) {
+        let store = &self.shared.buckets.leases;
+        if self.shared.held().coordinator.is_none() {
+            let sent = Instant::now();
+            let node = self.config().node.clone();
+            if let Some(revision) = self
+                .shared
+                .bounded(store.create(COORDINATOR, node.into()))
+                .await
+            {
+                tracing::info!(node = %self.config().node, "coordinating the cluster");
+                self.shared.held().coordinator = Some(Lease {
+                    epoch: revision,
+                    revision,
+                    renewed: sent,
+                });
+            }
+        }
+        if self.shared.held().coordinator.is_none() {
+            return;
+        }
+        let members = match live_members(&self.shared.buckets.members).await {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::warn!(%error, "coordinator round skipped");
+                return;
+            }
+        };
+        let shards = usize::from(self.config().shards);
+        let previous = self.desired().await;
+        let desired = previous
+            .as_ref()
+            .map(|map| map.shards.clone())
+            .filter(|map| map.len() == shards)
+            .unwrap_or_else(|| vec![None; shards]);
+        let mut owners: Vec<Option<String>> = vec![None; shards];
+        for member in &members {
+            for &shard in &member.shards {
+                if let Some(owner) = owners.get_mut(usize::from(shard)) {
+                    *owner = Some(member.name.clone());
+                }
+            }
+        }
+        let candidates: Vec<Candidate> = members
+            .iter()
+            .map(|member| Candidate {
+                name: member.name.clone(),
+                load: member.load.weight(),
+            })
+            .collect();
+        let round = allocate(&desired, &owners, &candidates);
+        if round.desired == desired && previous.is_some() {
+            return;
+        }
+        self.round = previous.map_or(0, |map| map.round).max(self.round) + 1;
+        let map = DesiredMap {
+            round: self.round,
+            coordinator: self.config().node.clone(),
+            shards: round.desired,
+        };
+        let Ok(bytes) = serde_json::to_vec(&map) else {
+            return;
+        };
+        let assignment = &self.shared.buckets.assignment;
+        if self
+            .shared
+            .bounded(assignment.put(DESIRED, bytes.into()))
+            .await
+            .is_some()
+        {
+            tracing::info!(
+                round = map.round,
+                placed = round.placed,
+                moved = round.moved,
+                "shard map written"
+            );
+        } else {
+            tracing::warn!("shard map not written");
+        }
+    }
+
+    /// Takes the free leases the map gives this member; hands over the shards it moves away.
+    async fn converge(&mut self) {
+        let Some(map) = self.desired().await else {
+            return;
+        };
+        let me = self.config().node.clone();
+        let wanted = |shard: u16| {
+            map.shards
+                .get(usize::from(shard))
+                .and_then(Option::as_deref)
+        };
+        let (mine, moving): (Vec<u16>, Vec<u16>) = {
+            let held = self.shared.held();
+            let mine = (0..self.config().shards)
+                .filter(|shard| {
+                    wanted(*shard) == Some(me.as_str()) && !held.shards.contains_key(shard)
+                })
+                .collect();
+            let moving = held
+                .shards
+                .keys()
+                .copied()
+                .filter(|shard| {
+                    !held.leaving.contains(shard) && wanted(*shard).is_some_and(|owner| owner != me)
+                })
+                .collect();
+            (mine, moving)
+        };
+        if !mine.is_empty() {
+            let store = &self.shared.buckets.leases;
+            let value = bytes::Bytes::from(me.clone());
+            let sent = Instant::now();
+            let answers = join_all(mine.iter().map(|shard| {
+                self.shared
+                    .bounded(store.create(shard_key(*shard), value.clone()))
+            }))
+            .await;
+            for (shard, answer) in mine.into_iter().zip(answers) {
+                if let Some(revision) = answer {
+                    self.shared.held().shards.insert(
+                        shard,
+                        Lease {
+                            epoch: revision,
+                            revision,
+                            renewed: sent,
+                        },
+                    );
+                    self.host.serve(shard, revision).await;
+                }
+            }
+        }
+        for shard in moving {
+            self.hand_over(shard);
+        }
+    }
+
+    fn hand_over(&mut self, shard: u16) {
+        if !self.shared.held().leaving.insert(shard) {
+            return;
+        }
+        let host = Arc::clone(&self.host);
+        self.handovers.spawn(async move {
+            host.hand_over(shard).await;
+            shard
+        });
+    }
+
+    /// A hand-over ended: give the lease back (if still ours).
+    async fn handed_over(&mut self, shard: u16) {
+        let lease = {
+            let mut held = self.shared.held();
+            if !held.leaving.remove(&shard) {
+                return;
+            }
+            held.shards.remove(&shard)
+        };
+        if let Some(lease) = lease {
+            let store = &self.shared.buckets.leases;
+            let given_back = self
+                .shared
+                .bounded(store.delete_expect_revision(shard_key(shard), Some(lease.revision)))
+                .await;
+            if given_back.is_none() {
+                // It runs out on its own.
+                tracing::warn!(shard, "lease not given back");
+            }
+        }
+    }
+
+    /// Leaves in order: every shard handed over and its lease given back, then the membership and
+    /// the coordinator lease.
+    async fn leave(mut self) {
+        let shards: Vec<u16> = self.shared.held().shards.keys().copied().collect();
+        for shard in shards {
+            self.hand_over(shard);
+        }
+        while let Some(done) = self.handovers.join_next().await {
+            if let Ok(shard) = done {
+                self.handed_over(shard).await;
+            }
+        }
+        let members = &self.shared.buckets.members;
+        let _ = self
+            .shared
+            .bounded(members.delete(member_key(&self.config().node)))
+            .await;
+        let coordinator = self.shared.held().coordinator.take();
+        if let Some(lease) = coordinator {
+            let store = &self.shared.buckets.leases;
+            let _ = self
+                .shared
+                .bounded(store.delete_expect_revision(COORDINATOR, Some(lease.revision)))
+                .await;
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! Cluster membership and shard leases against real nats-server processes: allocation, joining,
+//! a crashed member, a member cut off from NATS (self-fencing), an orderly leave.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use crest_infra::cluster::{Cluster, ClusterConfig, DesiredMap, Load, ShardHost, move_budget};
+use futures::StreamExt;
+use support::{NatsServer, free_port, nats_server_binary, wait_for_port};
+
+const SHARDS: u16 = 256;
+
+/// Short leases so that failover tests stay short: the protocol does not depend on the figures.
+fn config(node: &str) -> ClusterConfig {
+    let mut config = ClusterConfig::new(node, format!("http://{node}.invalid"));
+    config.lease_ttl = Duration::from_secs(3);
+    config.renew_every = Duration::from_millis(500);
+    config.member_ttl = Duration::from_secs(2);
+    config.heartbeat_every = Duration::from_millis(300);
+    config.round_every = Duration::from_millis(500);
+    config.tick = Duration::from_millis(100);
+    config
+}
+
+/// What the hosts did, in order, and who serves what: a shard served by two members at once is a
+/// violation.
+#[derive(Default)]
+struct Ledger {
+    serving: BTreeMap<u16, String>,
+    events: Vec<(Instant, String, &'static str, u16)>,
+    violations: Vec<String>,
+}
+
+type SharedLedger = Arc<Mutex<Ledger>>;
+
+struct Host {
+    node: String,
+    ledger: SharedLedger,
+}
+
+#[async_trait::async_trait]
+impl ShardHost for Host {
+    async fn serve(&self, shard: u16, epoch: u64) {
+        let mut ledger = self.ledger.lock().expect("ledger");
+        if let Some(other) = ledger.serving.insert(shard, self.node.clone())
+            && other != self.node
+        {
+            ledger.violations.push(format!(
+                "{} serves shard {shard} (epoch {epoch}) while {other} does",
+                self.node
+            ));
+        }
+        ledger
+            .events
+            .push((Instant::now(), self.node.clone(), "serve", shard));
+    }
+
+    async fn hand_over(&self, shard: u16) {
+        // Finishing in-flight work takes a moment.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let mut ledger = self.ledger.lock().expect("ledger");
+        if ledger.serving.get(&shard) == Some(&self.node) {
+            ledger.serving.remove(&shard);
+        }
+        ledger
+            .events
+            .push((Instant::now(), self.node.clone(), "hand_over", shard));
+    }
+
+    async fn fence(&self, shard: u16) {
+        let mut ledger = self.ledger.lock().expect("ledger");
+        if ledger.serving.get(&shard) == Some(&self.node) {
+            ledger.serving.remove(&shard);
+        }
+        ledger
+            .events
+            .push((Instant::now(), self.node.clone(), "fence", shard));
+    }
+
+    fn load(&self) -> Load {
+        Load::default()
+    }
+}
+
+async fn join(url: &str, node: &str, ledger: &SharedLedger, replicas: usize) -> Cluster {
+    // Only through `url`: a member cut off from its server stays cut off.
+    let client = async_nats::ConnectOptions::new()
+        .ignore_discovered_servers()
+        .connect(url)
+        .await
+        .expect("connects");
+    let host = Arc::new(Host {
+        node: node.to_owned(),
+        ledger: Arc::clone(ledger),
+    });
+    let mut config = config(node);
+    config.replicas = replicas;
+    Cluster::join(client, config, host).await.expect("joins")
+}
+
+async fn until(what: &str, patience: Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + patience;
+    while !done().await {
+        assert!(Instant::now() < deadline, "not within {patience:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Shards each member serves, by name, as the members themselves say.
+fn counts(members: &[&Cluster]) -> BTreeMap<String, usize> {
+    members
+        .iter()
+        .map(|member| (member.node().to_owned(), member.owned().len()))
+        .collect()
+}
+
+fn balanced(members: &[&Cluster]) -> bool {
+    let counts = counts(members);
+    let total: usize = counts.values().sum();
+    let (min, max) = (
+        counts.values().min().copied().unwrap_or(0),
+        counts.values().max().copied().unwrap_or(0),
+    );
+    total == usize::from(SHARDS) && max - min <= 1
+}
+
+fn violations(ledger: &SharedLedger) -> Vec<String> {
+    ledger.lock().expect("ledger").violations.clone()
+}
+
+#[tokio::test]
+async fn three_members_serve_every_shard_once_evenly_with_one_coordinator() {
+    let nats = NatsServer::start();
+    let ledger = SharedLedger::default();
+    let a = join(&nats.url(), "a", &ledger, 1).await;
+    let b = join(&nats.url(), "b", &ledger, 1).await;
+    let c = join(&nats.url(), "c", &ledger, 1).await;
+    until("balanced", Duration::from_secs(30), async || {
+        balanced(&[&a, &b, &c])
+    })
+    .await;
+    let view = b.view().await.expect("view");
+    assert_eq!(view.node, "b");
+    assert_eq!(view.shards_total, SHARDS);
+    let names: Vec<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert!(
+        view.members
+            .iter()
+            .all(|m| m.url == format!("http://{}.invalid", m.name))
+    );
+    let coordinator = view.coordinator.expect("a coordinator");
+    assert!(["a", "b", "c"].contains(&coordinator.as_str()));
+    until(
+        "every shard owned in the view",
+        Duration::from_secs(5),
+        async || {
+            let view = a.view().await.expect("view");
+            view.shards_owned == SHARDS && view.members.iter().all(|m| m.shards >= 85)
+        },
+    )
+    .await;
+    // Epochs are lease revisions: distinct per shard and positive.
+    let mut epochs: Vec<u64> = [&a, &b, &c]
+        .iter()
+        .flat_map(|member| member.owned().into_values())
+        .collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    assert_eq!(epochs.len(), usize::from(SHARDS));
+    assert!(epochs[0] > 0);
+    assert_eq!(violations(&ledger), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_joining_member_gets_shards_within_two_rounds_and_no_round_moves_more_than_the_budget() {
+    let nats = NatsServer::start();
+    let ledger = SharedLedger::default();
+    let a = join(&nats.url(), "a", &ledger, 1).await;
+    let b = join(&nats.url(), "b", &ledger, 1).await;
+    until("balanced over two", Duration::from_secs(30), async || {
+        balanced(&[&a, &b])
+    })
+    .await;
+    // Watch every map the coordinator writes from now on.
+    let client = async_nats::connect(nats.url()).await.expect("connects");
+    let store = jetstream::new(client)
+        .get_key_value("crest_assignment")
+        .await
+        .expect("bucket");
+    let mut maps = store.watch_with_history("desired").await.expect("watch");
+    let first = maps.next().await.expect("a map").expect("entry");
+    let mut previous: DesiredMap = serde_json::from_slice(&first.value).expect("map");
+    let observed = Arc::new(Mutex::new(Vec::<usize>::new()));
+    let watcher = {
+        let observed = Arc::clone(&observed);
+        tokio::spawn(async move {
+            while let Some(Ok(entry)) = maps.next().await {
+                let Ok(map) = serde_json::from_slice::<DesiredMap>(&entry.value) else {
+                    continue;
+                };
+                let moved = previous
+                    .shards
+                    .iter()
+                    .zip(&map.shards)
+                    .filter(|(before, after)| before.is_some() && before != after)
+                    .count();
+                observed.lock().expect("ledger").push(moved);
+                previous = map;
+            }
+        })
+    };
+    let joined = Instant::now();
+    let c = join(&nats.url(), "c", &ledger, 1).await;
+    let rounds = config("c").round_every * 2;
+    // Two rounds, plus the heartbeat that makes it a member and the tick that takes the leases.
+    let patience = rounds + config("c").heartbeat_every + Duration::from_millis(400);
+    until("c serves a shard", patience, async || !c.owned().is_empty()).await;
+    let first_shards = joined.elapsed();
+    until("balanced over three", Duration::from_secs(30), async || {
+        balanced(&[&a, &b, &c])
+    })
+    .await;
+    watcher.abort();
+    let observed = observed.lock().expect("ledger").clone();
+    assert!(
+        observed.len() >= 4,
+        "85 shards need several rounds: {observed:?}"
+    );
+    assert!(
+        observed
+            .iter()
+            .all(|&moved| moved <= move_budget(usize::from(SHARDS))),
+        "{observed:?}"
+    );
+    assert_eq!(violations(&ledger), Vec::<String>::new());
+    // Every shard c serves was handed over by its previous owner first.
+    let ledger = ledger.lock().expect("ledger");
+    for &(at, ref node, what, shard) in &ledger.events {
+        if node == "c" && what == "serve" {
+            let handed = ledger.events.iter().any(|(before, other, kind, s)| {
+                *s == shard && other != "c" && *kind == "hand_over" && before <= &at
+            });
+            assert!(handed, "shard {shard} served by c before its hand-over");
+        }
+    }
+    eprintln!("first shards after {first_shards:?}; moves per map {observed:?}");
+}
+
+#[tokio::test]
+async fn a_crashed_members_shards_are_served_again_after_its_leases_run_out() {
+    let nats = NatsServer::start();
+    let ledger = SharedLedger::default();
+    let a = join(&nats.url(), "a", &ledger, 1).await;
+    let b = join(&nats.url(), "b", &ledger, 1).await;
+    let c = join(&nats.url(), "c", &ledger, 1).await;
+    until("balanced", Duration::from_secs(30), async || {
+        balanced(&[&a, &b, &c])
+    })
+    .await;
+    let orphans = b.owned();
+    let crashed = Instant::now();
+    b.crash();
+    {
+        // The process is gone: it serves nothing.
+        let mut ledger = ledger.lock().expect("ledger");
+        ledger.serving.retain(|_, node| node != "b");
+    }
+    until(
+        "a and c serve everything",
+        Duration::from_secs(15),
+        async || counts(&[&a, &c]).values().sum::<usize>() == usize::from(SHARDS),
+    )
+    .await;
+    let failover = crashed.elapsed();
+    until("the view shows it", Duration::from_secs(5), async || {
+        let view = c.view().await.expect("view");
+        let names: Vec<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
+        view.shards_owned == SHARDS && names == ["a", "c"]
+    })
+    .await;
+    // Nobody took one of b's shards before its lease could have run out.
+    let earliest = config("b").lease_ttl - config("b").renew_every;
+    let ledger = ledger.lock().expect("ledger");
+    for &(at, ref node, what, shard) in &ledger.events {
+        if what == "serve" && at > crashed && orphans.contains_key(&shard) {
+            assert!(
+                at.duration_since(crashed) >= earliest,
+                "{node} took shard {shard} {:?} after the crash",
+                at.duration_since(crashed)
+            );
+            // A later owner writes with a higher epoch.
+            let epoch = [&a, &c]
+                .iter()
+                .find_map(|member| member.owned().get(&shard).copied())
+                .expect("served");
+            assert!(epoch > orphans[&shard], "shard {shard}");
+        }
+    }
+    assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+    eprintln!("failover after {failover:?}");
+}
+
+#[tokio::test]
+async fn a_member_leaving_in_order_hands_every_shard_over_before_others_serve_them() {
+    let nats = NatsServer::start();
+    let ledger = SharedLedger::default();
+    let a = join(&nats.url(), "a", &ledger, 1).await;
+    let b = join(&nats.url(), "b", &ledger, 1).await;
+    until("balanced", Duration::from_secs(30), async || {
+        balanced(&[&a, &b])
+    })
+    .await;
+    let left = Instant::now();
+    b.leave().await;
+    until("a serves everything", Duration::from_secs(10), async || {
+        a.owned().len() == usize::from(SHARDS)
+    })
+    .await;
+    // Given back, not run out: well before a lease's lifetime.
+    let took = left.elapsed();
+    assert!(
+        took < config("a").lease_ttl + config("a").member_ttl,
+        "{took:?}"
+    );
+    assert_eq!(violations(&ledger), Vec::<String>::new());
+    let view = a.view().await.expect("view");
+    let names: Vec<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["a"]);
+}
+
+/// Three nats-server processes forming one JetStream cluster.
+struct NatsCluster {
+    servers: Vec<Option<Child>>,
+    ports: Vec<u16>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl NatsCluster {
+    fn start() -> Self {
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let dirs: Vec<tempfile::TempDir> =
+            (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
+        let route_urls = routes
+            .iter()
+            .map(|port| format!("nats://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let servers = (0..3)
+            .map(|i| {
+                let child = Command::new(nats_server_binary())
+                    .args(["-a", "127.0.0.1", "-p", &ports[i].to_string(), "-js"])
+                    .args(["-n", &format!("n{i}"), "--cluster_name", "crest-test"])
+                    .args(["--cluster", &format!("nats://127.0.0.1:{}", routes[i])])
+                    .args(["--routes", &route_urls, "-sd"])
+                    .arg(dirs[i].path())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("nats-server starts (run scripts/setup.sh)");
+                Some(child)
+            })
+            .collect();
+        for port in &ports {
+            wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], *port)));
+        }
+        Self {
+            servers,
+            ports,
+            _dirs: dirs,
+        }
+    }
+
+    fn url(&self, i: usize) -> String {
+        format!("nats://127.0.0.1:{}", self.ports[i])
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until the cluster can create replicated state (a meta leader is elected).
+    async fn ready(&self) {
+        let client = async_nats::connect(self.url(0)).await.expect("connects");
+        let jetstream = jetstream::new(client);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let created = jetstream
+                .create_key_value(jetstream::kv::Config {
+                    bucket: "ready".to_owned(),
+                    num_replicas: 3,
+                    ..Default::default()
+                })
+                .await;
+            if created.is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "JetStream cluster not ready: {created:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_member_cut_off_from_nats_stops_serving_before_anyone_else_may_start() {
+    let mut nats = NatsCluster::start();
+    nats.ready().await;
+    let ledger = SharedLedger::default();
+    // a and c reach the cluster through servers 0 and 1, b only through server 2.
+    let a = join(&nats.url(0), "a", &ledger, 3).await;
+    let b = join(&nats.url(2), "b", &ledger, 3).await;
+    let c = join(&nats.url(1), "c", &ledger, 3).await;
+    until("balanced", Duration::from_secs(40), async || {
+        balanced(&[&a, &b, &c])
+    })
+    .await;
+    let cut_off = b.owned();
+    nats.kill(2);
+    until(
+        "a and c serve everything",
+        Duration::from_secs(20),
+        async || counts(&[&a, &c]).values().sum::<usize>() == usize::from(SHARDS),
+    )
+    .await;
+    assert!(b.owned().is_empty(), "b fenced itself: {:?}", b.owned());
+    let ledger_now = ledger.lock().expect("ledger");
+    for &shard in cut_off.keys() {
+        let fenced = ledger_now
+            .events
+            .iter()
+            .find(|(_, node, what, s)| node == "b" && *what == "fence" && *s == shard)
+            .map(|(at, ..)| *at)
+            .unwrap_or_else(|| panic!("b never fenced shard {shard}"));
+        let taken = ledger_now
+            .events
+            .iter()
+            .filter(|(_, node, what, s)| node != "b" && *what == "serve" && *s == shard)
+            .map(|(at, ..)| *at)
+            .max()
+            .expect("taken over");
+        assert!(fenced < taken, "shard {shard}: taken before b fenced it");
+    }
+    assert!(
+        ledger_now.violations.is_empty(),
+        "{:?}",
+        ledger_now.violations
+    );
+}
