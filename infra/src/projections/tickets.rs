@@ -1,7 +1,7 @@
 //! The ticket board: every tenant's tickets as a read model for listing (`GET …/tickets`), folded
 //! from the tickets' own events (`ticket.*`), so a listing never reads ticket streams. Tickets are
-//! kept in id order (ULIDs: creation order) with an index of the tickets linked to each
-//! conversation.
+//! kept in id order (ULIDs: creation order) with indexes of the tickets linked to each
+//! conversation and of the tickets in each status (a listing by status never walks the others).
 //!
 //! The API answers a ticket's change after the board has it too ([`TicketBoard::wait_for`]), so a
 //! client that lists right after a change sees it.
@@ -22,6 +22,7 @@ use super::{Decoded, Projection};
 struct TenantTickets {
     by_id: BTreeMap<TicketId, TicketState>,
     by_conversation: HashMap<ConversationId, BTreeSet<TicketId>>,
+    by_status: HashMap<TicketStatus, BTreeSet<TicketId>>,
 }
 
 /// Every tenant's tickets.
@@ -77,24 +78,26 @@ impl TicketBoard {
                 .filter(|ticket| matches(ticket))
                 .map(|ticket| (id.clone(), ticket.clone()))
         };
-        match &filter.conversation {
-            Some(conversation) => tickets
-                .by_conversation
-                .get(conversation)
-                .into_iter()
-                .flatten()
-                .rev()
-                .filter_map(found)
-                .take(limit)
-                .collect(),
-            None => tickets
-                .by_id
-                .keys()
-                .rev()
-                .filter_map(found)
-                .take(limit)
-                .collect(),
-        }
+        let ids: Box<dyn Iterator<Item = &TicketId>> = match (&filter.conversation, filter.status) {
+            (Some(conversation), _) => Box::new(
+                tickets
+                    .by_conversation
+                    .get(conversation)
+                    .into_iter()
+                    .flatten()
+                    .rev(),
+            ),
+            (None, Some(status)) => Box::new(
+                tickets
+                    .by_status
+                    .get(&status)
+                    .into_iter()
+                    .flatten()
+                    .rev(),
+            ),
+            (None, None) => Box::new(tickets.by_id.keys().rev()),
+        };
+        ids.filter_map(found).take(limit).collect()
     }
 
     /// A ticket as the board knows it, with the last sequence number applied.
@@ -157,8 +160,21 @@ impl Projection for TicketBoard {
         };
         let tickets = self.tenants.entry(id.tenant().clone()).or_default();
         let state = tickets.by_id.entry(id.clone()).or_default();
+        let before = state.ticket.as_ref().map(|ticket| ticket.status);
         state.apply_event(event, envelope.seq, envelope.timestamp_ms);
         if let Some(ticket) = &state.ticket {
+            if before != Some(ticket.status) {
+                if let Some(status) = before
+                    && let Some(ids) = tickets.by_status.get_mut(&status)
+                {
+                    ids.remove(&id);
+                }
+                tickets
+                    .by_status
+                    .entry(ticket.status)
+                    .or_default()
+                    .insert(id.clone());
+            }
             for conversation in &ticket.conversations {
                 tickets
                     .by_conversation
@@ -264,6 +280,17 @@ mod tests {
         );
         assert_eq!(solved.len(), 1);
         assert_eq!(solved[0].0, second);
+        // A ticket leaves its old status's index.
+        let open = board.list(
+            &shop,
+            &TicketFilter {
+                status: Some(TicketStatus::Open),
+                ..TicketFilter::default()
+            },
+            10,
+        );
+        let open: Vec<&TicketId> = open.iter().map(|(id, _)| id).collect();
+        assert_eq!(open, vec![&first]);
         assert_eq!(board.get(&first).map(|(seq, _)| seq), Some(2));
     }
 
