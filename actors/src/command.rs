@@ -11,7 +11,7 @@ use crate::conversation::decide::Rejection;
 use crate::ports::journal::JournalError;
 
 /// The answer to an accepted command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommandAck {
     /// The conversation.
     pub conversation: ConversationId,
@@ -27,7 +27,7 @@ pub struct CommandAck {
 }
 
 /// Why a command failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CommandError {
     /// The conversation refused it.
     #[error(transparent)]

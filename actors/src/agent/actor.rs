@@ -2,14 +2,16 @@
 //! agent's live connections; passivates when idle like every entity. It is a
 //! [`Recorder`](crate::shard::recorder::Recorder) of [`AgentRecording`].
 
-use std::convert::Infallible;
-
 use crest_proto::agent::AgentEvent;
 use crest_proto::{AgentId, StreamId};
 
 use super::decide::{AgentCommand, decide};
 use super::state::AgentState;
 use crate::shard::recorder::{Recorded, Recorder, RecorderMsg, Recording};
+
+/// An agent's record refuses nothing (every command is idempotent on its own terms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NoRejection {}
 
 /// An agent's record as a recording entity.
 #[derive(Debug, Clone, Copy, Default)]
@@ -19,7 +21,7 @@ impl Recording for AgentRecording {
     type Id = AgentId;
     type State = AgentState;
     type Command = AgentCommand;
-    type Rejection = Infallible;
+    type Rejection = NoRejection;
     type Answer = ();
 
     fn stream(id: &AgentId) -> StreamId {
@@ -30,7 +32,7 @@ impl Recording for AgentRecording {
         state: &AgentState,
         command: &AgentCommand,
         now_ms: u64,
-    ) -> Result<Vec<AgentEvent>, Infallible> {
+    ) -> Result<Vec<AgentEvent>, NoRejection> {
         Ok(decide(state, command, now_ms))
     }
 

@@ -11,7 +11,7 @@ use crest_proto::{ConversationId, TicketId};
 use super::state::AgentState;
 
 /// Commands an agent's record accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AgentCommand {
     /// A live connection opened on `node`.
     OpenConnection {

@@ -39,7 +39,7 @@ pub enum Decision {
 }
 
 /// Why a command was refused. The caller's input was wrong for the conversation's state.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum Rejection {
     /// The conversation has no events yet and the command needs a started conversation.
     #[error("conversation not started")]

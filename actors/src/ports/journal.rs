@@ -108,7 +108,7 @@ pub struct Lagging {
 }
 
 /// Journal failures. Callers match on the variant.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum JournalError {
     /// The stream's last sequence number is not the one the writer expected.
     #[error("append conflict on {stream}: expected last seq {expected}, found {actual}")]
@@ -148,7 +148,7 @@ impl JournalError {
 
 /// What the storage under a journal was doing when it failed, for callers that
 /// `match err.kind()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum StorageErrorKind {
     /// Opening the journal (directories, files, the writer).
     Open,
@@ -188,7 +188,7 @@ impl std::fmt::Display for StorageErrorKind {
 /// A failure of the storage under a journal: what it was doing and the underlying error's text
 /// (kept as text so that journal errors stay `Clone + Eq`: one commit's error answers every
 /// append of the batch).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[error("{kind}: {message}")]
 pub struct StorageError {
     kind: StorageErrorKind,

@@ -25,11 +25,11 @@ pub trait Recording: Debug + Send + Sync + 'static {
     /// Its state.
     type State: Aggregate + Clone + Debug;
     /// Its commands.
-    type Command: Debug + Send + Sync + 'static;
+    type Command: Debug + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static;
     /// Why it refuses a command.
-    type Rejection: Debug + Send + 'static;
+    type Rejection: Debug + Send + serde::Serialize + serde::de::DeserializeOwned + 'static;
     /// What a command answers besides the acknowledgement, taken from the state after it.
-    type Answer: Debug + Send + 'static;
+    type Answer: Debug + Send + serde::Serialize + serde::de::DeserializeOwned + 'static;
 
     /// The entity's stream.
     fn stream(id: &Self::Id) -> StreamId;
@@ -44,7 +44,7 @@ pub trait Recording: Debug + Send + Sync + 'static {
 }
 
 /// The answer to an accepted command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Recorded<A> {
     /// The stream's last sequence number if the command appended events.
     pub appended_to: Option<u64>,
@@ -55,7 +55,7 @@ pub struct Recorded<A> {
 }
 
 /// Why a command failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum RecordError<R: Debug> {
     /// The entity refused it.
     #[error("refused: {0:?}")]

@@ -9,7 +9,7 @@ use crest_proto::{AgentId, ConversationId, CustomerId};
 use super::state::{Ticket, TicketState, apply_change};
 
 /// When a new ticket's SLAs fall due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Due {
     /// At these times (ms since the epoch), decided by whoever opened it (the routing desk).
     At {
@@ -28,7 +28,7 @@ pub enum Due {
 }
 
 /// A new ticket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewTicket {
     /// `return`, `refund`, `complaint`, `callback`, …
     pub kind: String,
@@ -47,7 +47,7 @@ pub struct NewTicket {
 }
 
 /// A change to a ticket.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct TicketChange {
     /// New status.
     pub status: Option<TicketStatus>,
@@ -60,7 +60,7 @@ pub struct TicketChange {
 }
 
 /// Commands a ticket accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TicketCommand {
     /// Open the ticket.
     Open(NewTicket),
@@ -87,7 +87,7 @@ impl TicketCommand {
 }
 
 /// Why a ticket refused a command.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum TicketRejection {
     /// No such ticket.
     #[error("unknown ticket")]
@@ -96,12 +96,12 @@ pub enum TicketRejection {
     #[error("ticket id already used")]
     AlreadyOpened,
     /// A status change the lifecycle does not allow.
-    #[error("ticket cannot go from {from} to {to}")]
+    #[error("ticket cannot go from {} to {}", from.as_str(), to.as_str())]
     BadTransition {
         /// Current status.
-        from: &'static str,
+        from: TicketStatus,
         /// Asked status.
-        to: &'static str,
+        to: TicketStatus,
     },
     /// Input that makes no sense (explained).
     #[error("{0}")]
@@ -207,10 +207,7 @@ impl Changes {
             && to != current
             && !transition_allowed(current, to)
         {
-            return Err(TicketRejection::BadTransition {
-                from: current.as_str(),
-                to: to.as_str(),
-            });
+            return Err(TicketRejection::BadTransition { from: current, to });
         }
         if current == TicketStatus::Closed
             && (change.comment.is_some() || change.assignee.is_some() || change.link.is_some())
@@ -460,8 +457,8 @@ mod tests {
         assert_eq!(
             decide(&state, &reopen, NOW),
             Err(TicketRejection::BadTransition {
-                from: "closed",
-                to: "open"
+                from: TicketStatus::Closed,
+                to: TicketStatus::Open
             })
         );
         let comment = change(TicketChange {
