@@ -102,6 +102,8 @@ pub struct ScyllaJournalConfig {
     pub consistency: Consistency,
     /// The epoch [`EventJournal::append`] stores with events: the shard lease generation of this
     /// writer (0 on a single node). [`ScyllaJournal::append_with_epoch`] overrides it per append.
+    /// Successive owners of a stream must use increasing epochs: an append whose epoch is below
+    /// that of the stream's last event is refused as a stale owner's.
     pub writer_epoch: u64,
     /// Client-side limit of one request.
     pub request_timeout: Duration,
@@ -369,7 +371,6 @@ impl ScyllaJournal {
         check_keyspace(&config.keyspace)?;
         to_i64(config.writer_epoch, "writer epoch")
             .map_err(|error| JournalError::storage(StorageErrorKind::Open, error.to_string()))?;
-        let metrics = Metrics::new(registry).map_err(storage(StorageErrorKind::Open))?;
         let session = session_builder(&config)
             .use_keyspace(&config.keyspace, false)
             .keyspaces_to_fetch([config.keyspace.clone()])
@@ -377,6 +378,8 @@ impl ScyllaJournal {
             .await
             .map_err(storage(StorageErrorKind::Open))?;
         let statements = Statements::prepare(&session).await?;
+        // Registered last, so that a failed connect can be retried with the same registry.
+        let metrics = Metrics::new(registry).map_err(storage(StorageErrorKind::Open))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 session,
