@@ -3,5 +3,7 @@
 pub mod contract;
 pub mod fjall;
 mod keys;
+pub mod scylla;
 
 pub use self::fjall::{FjallJournal, FjallJournalConfig};
+pub use self::scylla::{ScyllaJournal, ScyllaJournalConfig};
