@@ -202,4 +202,31 @@ impl RuntimeMetrics {
         }
         metrics
     }
+
+    /// Entity actors resident in memory (conversations, customers, agents, tickets).
+    #[must_use]
+    pub fn resident_entities(&self) -> u64 {
+        ["conversation", "customer", "agent", "ticket"]
+            .iter()
+            .map(|kind| {
+                self.actors_active
+                    .with_label_values(&[kind])
+                    .get()
+                    .max(0)
+                    .unsigned_abs()
+            })
+            .sum()
+    }
+
+    /// Commands waiting in mailboxes, every kind of actor together.
+    #[must_use]
+    pub fn mailbox_total(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.mailbox_depth
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric().iter())
+            .map(|metric| metric.get_gauge().get_value().max(0.0) as u64)
+            .sum()
+    }
 }

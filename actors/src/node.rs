@@ -19,6 +19,7 @@ use crate::ports::clock::{Clock, TokioClock};
 use crate::ports::journal::{EventJournal, JournalError};
 use crate::reactor::feed::ReactorFeed;
 use crate::reactor::{Reactor, ReactorFaults, Targets};
+use crate::shard::remote::Ownership;
 use crate::shard::{ShardActor, ShardMsg, ShardRegion};
 
 /// Longest wait at shutdown for the entity actors of one shard to stop.
@@ -44,6 +45,9 @@ pub struct NodeConfig {
     /// The time of events and timers (by default the wall time at start advanced by tokio's
     /// clock, so that tests can pause it).
     pub clock: Arc<dyn Clock>,
+    /// In a cluster: which shards this node serves and the link to the others (`None`: alone,
+    /// serving every shard).
+    pub cluster: Option<Arc<Ownership>>,
 }
 
 impl Default for NodeConfig {
@@ -55,6 +59,7 @@ impl Default for NodeConfig {
             reactor_faults: ReactorFaults::default(),
             name: "local".to_owned(),
             clock: Arc::new(TokioClock::start()),
+            cluster: None,
         }
     }
 }
@@ -118,7 +123,12 @@ impl Node {
                 Actor::spawn(None, ShardActor, (index, Arc::clone(&context))).await?;
             shards.push((shard, handle));
         }
-        let region = ShardRegion::new(shards.iter().map(|(shard, _)| shard.clone()).collect());
+        let actors: Vec<ActorRef<ShardMsg>> =
+            shards.iter().map(|(shard, _)| shard.clone()).collect();
+        let region = match config.cluster {
+            Some(ownership) => ShardRegion::clustered(actors, ownership),
+            None => ShardRegion::new(actors),
+        };
         let gateway: Arc<dyn crate::command::ConversationGateway> = Arc::new(region.clone());
         if context.conversations.set(gateway).is_err() {
             unreachable!("the gateway is set once, here");
@@ -207,6 +217,12 @@ impl Node {
         self.context.clock.now_ms()
     }
 
+    /// The node's runtime metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &RuntimeMetrics {
+        &self.context.metrics
+    }
+
     /// The journal.
     #[must_use]
     pub fn journal(&self) -> &Arc<dyn EventJournal> {
@@ -217,6 +233,46 @@ impl Node {
     #[must_use]
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Hands `shard` over to another node: its requests go to the next owner from now on; the
+    /// requests it had taken finish; its entities stop (passivate); everything they wrote is
+    /// published and durable. (In a cluster; alone, a node never hands a shard over.)
+    pub async fn hand_over_shard(&self, shard: u16) {
+        let Some(ownership) = self.region.ownership() else {
+            return;
+        };
+        ownership.release(shard);
+        self.stop_shard_entities(shard).await;
+        self.drain_outbox().await;
+        if let Err(error) = self.context.journal.flush().await {
+            tracing::warn!(shard, %error, "journal not flushed at hand-over");
+        }
+    }
+
+    /// Stops serving `shard` at once (its lease may be lost): its requests go elsewhere and its
+    /// entities stop.
+    pub async fn fence_shard(&self, shard: u16) {
+        let Some(ownership) = self.region.ownership() else {
+            return;
+        };
+        ownership.release(shard);
+        self.stop_shard_entities(shard).await;
+    }
+
+    /// Lets the shard actor finish what its mailbox holds, then stops its entity actors (each
+    /// finishes the message it is on).
+    async fn stop_shard_entities(&self, shard: u16) {
+        let Some((actor, _)) = self.shards.get(usize::from(shard)) else {
+            return;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if actor.cast(ShardMsg::CountLive(reply)).is_ok() {
+            let _ = answer.await;
+        }
+        actor
+            .stop_children_and_wait(Some("hand-over".to_owned()), Some(ACTOR_STOP_TIMEOUT))
+            .await;
     }
 
     /// Waits (bounded) for the outbox to publish what it holds and for the reactor to deliver what

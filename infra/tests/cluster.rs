@@ -466,3 +466,189 @@ async fn a_member_cut_off_from_nats_stops_serving_before_anyone_else_may_start()
         ledger_now.violations
     );
 }
+
+/// A node of a cluster in this process: its actors, its member of the cluster.
+struct ClusterNode {
+    node: Arc<crest_actors::Node>,
+    member: Cluster,
+}
+
+async fn start_node(
+    url: &str,
+    name: &str,
+    journal: &Arc<dyn crest_actors::ports::journal::EventJournal>,
+    ledger: &SharedLedger,
+) -> ClusterNode {
+    use crest_actors::shard::remote::Ownership;
+    use crest_infra::cluster::{NatsShardLink, NodeHost};
+    let client = async_nats::connect(url).await.expect("connects");
+    let link = NatsShardLink::new(client.clone(), "crest", Duration::from_secs(2));
+    let ownership = Arc::new(Ownership::new(Arc::new(link), Duration::from_secs(10)));
+    let config = crest_actors::NodeConfig {
+        name: name.to_owned(),
+        cluster: Some(ownership),
+        ..crest_actors::NodeConfig::default()
+    };
+    let node = Arc::new(
+        crest_actors::Node::start(
+            Arc::clone(journal),
+            Arc::new(crest_infra::bus::inprocess::InProcessBus::default()),
+            Arc::new(crest_actors::test_brain::EchoBrain),
+            &prometheus::Registry::new(),
+            config,
+        )
+        .await
+        .expect("node starts"),
+    );
+    // The ledger checks that no shard is served twice; the node host does the serving.
+    let host = Arc::new(Both {
+        node: NodeHost::new(client.clone(), "crest", Arc::clone(&node)),
+        ledger: Host {
+            node: name.to_owned(),
+            ledger: Arc::clone(ledger),
+        },
+    });
+    let member = Cluster::join(client, config_for(name), host)
+        .await
+        .expect("joins");
+    ClusterNode { node, member }
+}
+
+fn config_for(node: &str) -> ClusterConfig {
+    config(node)
+}
+
+/// A node host that also keeps the ledger.
+struct Both {
+    node: crest_infra::cluster::NodeHost,
+    ledger: Host,
+}
+
+#[async_trait::async_trait]
+impl ShardHost for Both {
+    async fn serve(&self, shard: u16, epoch: u64) {
+        self.ledger.serve(shard, epoch).await;
+        self.node.serve(shard, epoch).await;
+    }
+    async fn hand_over(&self, shard: u16) {
+        self.node.hand_over(shard).await;
+        self.ledger.hand_over(shard).await;
+    }
+    async fn fence(&self, shard: u16) {
+        self.node.fence(shard).await;
+        self.ledger.fence(shard).await;
+    }
+    fn load(&self) -> Load {
+        self.node.load()
+    }
+}
+
+fn inbound(
+    tenant: &crest_proto::TenantId,
+    customer: usize,
+    id: &str,
+) -> crest_proto::commands::InboundMessage {
+    crest_proto::commands::InboundMessage {
+        customer: crest_proto::CustomerId::new(tenant, format!("customer-{customer}")).expect("id"),
+        channel: "web".to_owned(),
+        channel_message_id: format!("{customer}-{id}"),
+        text: "where is my parcel?".to_owned(),
+        message_id: crest_proto::MessageId::generate(tenant),
+    }
+}
+
+/// Sends message `id` of every customer through `node`; the acknowledgements' duplicate flags.
+async fn send_all(node: &crest_actors::Node, customers: usize, id: &str) -> Vec<bool> {
+    let tenant = crest_proto::TenantId::new("shop").expect("tenant");
+    let sends = (0..customers).map(|customer| {
+        let message = inbound(&tenant, customer, id);
+        async move {
+            node.region()
+                .customer_message(message, crest_proto::envelope::EventMeta::default())
+                .await
+                .unwrap_or_else(|error| panic!("customer-{customer} {id}: {error}"))
+                .duplicate
+        }
+    });
+    join_all_in_chunks(sends.collect(), 50).await
+}
+
+async fn join_all_in_chunks<F: std::future::Future<Output = bool>>(
+    futures: Vec<F>,
+    chunk: usize,
+) -> Vec<bool> {
+    let mut results = Vec::new();
+    let mut futures = futures.into_iter().peekable();
+    while futures.peek().is_some() {
+        let batch: Vec<F> = futures.by_ref().take(chunk).collect();
+        results.extend(futures::future::join_all(batch).await);
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reach_their_shard_from_any_node_exactly_once_also_across_a_hand_over() {
+    let nats = NatsServer::start();
+    let ledger = SharedLedger::default();
+    let dir = tempfile::tempdir().expect("dir");
+    let journal: Arc<dyn crest_actors::ports::journal::EventJournal> = Arc::new(
+        crest_infra::journal::FjallJournal::open(
+            dir.path(),
+            crest_infra::journal::FjallJournalConfig::default(),
+            &prometheus::Registry::new(),
+        )
+        .expect("journal"),
+    );
+    let a = start_node(&nats.url(), "a", &journal, &ledger).await;
+    let b = start_node(&nats.url(), "b", &journal, &ledger).await;
+    until("balanced", Duration::from_secs(30), async || {
+        balanced(&[&a.member, &b.member])
+    })
+    .await;
+    const CUSTOMERS: usize = 120;
+    // Through a: about half the customers live on b's shards.
+    let first = send_all(&a.node, CUSTOMERS, "m1").await;
+    assert!(first.iter().all(|duplicate| !duplicate), "new messages");
+    // The same messages through b: each recognised where it was stored.
+    let again = send_all(&b.node, CUSTOMERS, "m1").await;
+    assert!(again.iter().all(|duplicate| *duplicate), "{again:?}");
+    // b leaves while a sends the next message of every customer: each is accepted once.
+    let sending = send_all(&a.node, CUSTOMERS, "m2");
+    let leaving = b.member.leave();
+    // (A message whose first attempt was stored as b stopped is acknowledged on a later attempt
+    // as a duplicate: what counts is that every one is acknowledged and stored once, below.)
+    let (second, ()) = tokio::join!(sending, leaving);
+    assert_eq!(second.len(), CUSTOMERS);
+    until("a serves everything", Duration::from_secs(10), async || {
+        a.member.owned().len() == usize::from(SHARDS)
+    })
+    .await;
+    let third = send_all(&a.node, CUSTOMERS, "m2").await;
+    assert!(third.iter().all(|duplicate| *duplicate), "{third:?}");
+    // Every customer's conversation holds both messages, once each.
+    let tenant = crest_proto::TenantId::new("shop").expect("tenant");
+    for customer in 0..CUSTOMERS {
+        let id = crest_proto::CustomerId::new(&tenant, format!("customer-{customer}")).expect("id");
+        let conversation = a
+            .node
+            .region()
+            .open_conversation(&id)
+            .await
+            .expect("answers")
+            .expect("an open conversation");
+        let state = a
+            .node
+            .region()
+            .conversation_state(&conversation)
+            .await
+            .expect("answers")
+            .expect("exists");
+        let from_customer = state
+            .messages
+            .iter()
+            .filter(|message| message.role == crest_proto::events::Role::Customer)
+            .count();
+        assert_eq!(from_customer, 2, "customer-{customer}");
+    }
+    assert_eq!(violations(&ledger), Vec::<String>::new());
+}

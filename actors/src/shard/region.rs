@@ -1,7 +1,9 @@
 //! The shard region: the handle through which everything reaches entity actors. It hashes a stream
-//! to its shard (`fnv1a64(stream) % 1024` slices, four per shard) and sends the message there.
+//! to its shard (`fnv1a64(stream) % 1024` slices, four per shard) and sends the request there: to
+//! this node's shard actor, or to the node that serves the shard.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crest_proto::commands::{ConversationCommand, InboundMessage};
 use crest_proto::envelope::EventMeta;
@@ -9,8 +11,10 @@ use crest_proto::slice::shard_of;
 use crest_proto::{AgentId, ConversationId, CustomerId, StreamId, TicketId};
 use ractor::ActorRef;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::recorder::{RecordError, RecordResult, RecorderMsg, Recording};
+use super::remote::{Ownership, ShardReply, ShardRequest};
 use super::supervisor::ShardMsg;
 use crate::agent::actor::AgentRecording;
 use crate::agent::{AgentCommand, AgentState};
@@ -19,20 +23,44 @@ use crate::conversation::{ConversationMsg, ConversationState};
 use crate::customer::CustomerMsg;
 use crate::ticket::{TicketCommand, TicketRecording, TicketState};
 
-/// Routes messages to the shards of this node.
+/// Routes messages to the shards: to this node's shard actors for the shards it serves, over the
+/// cluster's link for the others (see [`super::remote`]).
 #[derive(Debug, Clone)]
 pub struct ShardRegion {
     shards: Arc<Vec<ActorRef<ShardMsg>>>,
+    /// `None`: a node alone, serving every shard.
+    cluster: Option<Arc<Ownership>>,
 }
 
+/// Pauses between attempts to reach a shard that has no owner: from 20 ms, doubling, at most
+/// 500 ms.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+const LONGEST_PAUSE: Duration = Duration::from_millis(500);
+
 impl ShardRegion {
-    /// A region over `shards` (index = shard number).
+    /// A region over `shards` (index = shard number) of a node alone.
     #[must_use]
     pub fn new(shards: Vec<ActorRef<ShardMsg>>) -> Self {
         debug_assert_eq!(shards.len(), usize::from(crest_proto::slice::SHARD_COUNT));
         Self {
             shards: Arc::new(shards),
+            cluster: None,
         }
+    }
+
+    /// A region of a node in a cluster: it serves the shards `ownership` says.
+    #[must_use]
+    pub fn clustered(shards: Vec<ActorRef<ShardMsg>>, ownership: Arc<Ownership>) -> Self {
+        Self {
+            cluster: Some(ownership),
+            ..Self::new(shards)
+        }
+    }
+
+    /// Which shards this node serves (`None`: every shard, alone).
+    #[must_use]
+    pub fn ownership(&self) -> Option<&Arc<Ownership>> {
+        self.cluster.as_ref()
     }
 
     fn shard(&self, stream: &StreamId) -> &ActorRef<ShardMsg> {
@@ -45,6 +73,137 @@ impl ShardRegion {
         &self.shards
     }
 
+    /// Runs `request` where its shard is served: here, or on its owner (waiting, while it has none,
+    /// up to the cluster's patience).
+    pub async fn dispatch(&self, request: ShardRequest) -> ShardReply {
+        let Some(cluster) = &self.cluster else {
+            return self.serve_here(request).await;
+        };
+        let shard = shard_of(request.stream().as_str());
+        let deadline = Instant::now() + cluster.patience();
+        let mut pause = FIRST_PAUSE;
+        loop {
+            // An entity stopping under a request (its shard is being handed over) answers
+            // "unavailable": the request goes to wherever the shard is served next.
+            let reply = if cluster.epoch(shard).is_some() {
+                Ok(self.serve_here(request.clone()).await)
+            } else {
+                cluster.link().send(shard, &request).await
+            };
+            let failure = match reply {
+                Ok(reply) if !reply.is_unavailable() => return reply,
+                Ok(reply) => (reply, "entity unavailable".to_owned()),
+                Err(error) => (request.unavailable(), error.to_string()),
+            };
+            if Instant::now() + pause >= deadline {
+                tracing::warn!(shard, error = %failure.1, "no owner answered in time");
+                return failure.0;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LONGEST_PAUSE);
+        }
+    }
+
+    /// Runs `request` on this node's shard actors (whether or not it serves the shard: the caller
+    /// decided).
+    pub async fn serve_here(&self, request: ShardRequest) -> ShardReply {
+        let stream = request.stream();
+        let shard = self.shard(&stream);
+        match request {
+            ShardRequest::CustomerMessage { message, meta } => {
+                let (reply, answer) = oneshot::channel();
+                let customer = message.customer.clone();
+                let sent = shard.cast(ShardMsg::Customer(
+                    customer,
+                    CustomerMsg::Inbound {
+                        message,
+                        meta,
+                        reply,
+                    },
+                ));
+                ShardReply::Ack(Self::answer(sent, answer).await.and_then(|ack| ack))
+            }
+            ShardRequest::ConversationCommand {
+                conversation,
+                command,
+                meta,
+            } => {
+                let (reply, answer) = oneshot::channel();
+                let message = ConversationMsg::Command {
+                    command,
+                    meta,
+                    reply: Some(reply),
+                };
+                let sent = shard.cast(ShardMsg::Conversation(conversation, message));
+                ShardReply::Ack(Self::answer(sent, answer).await.and_then(|ack| ack))
+            }
+            ShardRequest::ConversationState { conversation } => {
+                let (reply, answer) = oneshot::channel();
+                let sent = shard.cast(ShardMsg::Conversation(
+                    conversation,
+                    ConversationMsg::Read(reply),
+                ));
+                ShardReply::Conversation(
+                    Self::answer(sent, answer)
+                        .await
+                        .map(|state| state.map(Box::new)),
+                )
+            }
+            ShardRequest::OpenConversation { customer } => {
+                let (reply, answer) = oneshot::channel();
+                let sent = shard.cast(ShardMsg::Customer(
+                    customer,
+                    CustomerMsg::OpenConversation(reply),
+                ));
+                ShardReply::OpenConversation(Self::answer(sent, answer).await)
+            }
+            ShardRequest::EndCustomerConversation {
+                customer,
+                conversation,
+            } => {
+                let (reply, answer) = oneshot::channel();
+                let sent = shard.cast(ShardMsg::Customer(
+                    customer,
+                    CustomerMsg::ConversationEnded(conversation, reply),
+                ));
+                ShardReply::Ended(Self::answer(sent, answer).await.and_then(|ended| ended))
+            }
+            ShardRequest::AgentCommand {
+                agent,
+                command,
+                meta,
+            } => ShardReply::Agent(
+                Self::record::<AgentRecording>(shard, agent, command, meta, ShardMsg::Agent).await,
+            ),
+            ShardRequest::AgentState { agent } => ShardReply::AgentState(
+                Self::read::<AgentRecording>(shard, agent, ShardMsg::Agent)
+                    .await
+                    .map(|state| state.map(Box::new)),
+            ),
+            ShardRequest::TicketCommand {
+                ticket,
+                command,
+                meta,
+            } => ShardReply::Ticket(
+                Self::record::<TicketRecording>(shard, ticket, command, meta, ShardMsg::Ticket)
+                    .await,
+            ),
+            ShardRequest::TicketState { ticket } => ShardReply::TicketState(
+                Self::read::<TicketRecording>(shard, ticket, ShardMsg::Ticket)
+                    .await
+                    .map(|state| state.map(Box::new)),
+            ),
+        }
+    }
+
+    async fn answer<T, E>(
+        sent: Result<(), ractor::MessagingErr<E>>,
+        answer: oneshot::Receiver<T>,
+    ) -> Result<T, CommandError> {
+        sent.map_err(|_| CommandError::Unavailable)?;
+        answer.await.map_err(|_| CommandError::Unavailable)
+    }
+
     /// Routes a customer message to the customer's open conversation (opening one if needed) and
     /// waits until it is journaled.
     pub async fn customer_message(
@@ -52,21 +211,14 @@ impl ShardRegion {
         message: InboundMessage,
         meta: EventMeta,
     ) -> Result<CommandAck, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        let customer = message.customer.clone();
-        let stream = StreamId::customer(&customer);
-        let envelope = ShardMsg::Customer(
-            customer,
-            CustomerMsg::Inbound {
-                message: Box::new(message),
-                meta,
-                reply,
-            },
-        );
-        self.shard(&stream)
-            .cast(envelope)
-            .map_err(|_| CommandError::Unavailable)?;
-        answer.await.map_err(|_| CommandError::Unavailable)?
+        let request = ShardRequest::CustomerMessage {
+            message: Box::new(message),
+            meta,
+        };
+        match self.dispatch(request).await {
+            ShardReply::Ack(answer) => answer,
+            _ => Err(CommandError::Unavailable),
+        }
     }
 
     /// Sends a command to a conversation and waits for its answer.
@@ -76,14 +228,15 @@ impl ShardRegion {
         command: ConversationCommand,
         meta: EventMeta,
     ) -> Result<CommandAck, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        let message = ConversationMsg::Command {
+        let request = ShardRequest::ConversationCommand {
+            conversation: conversation.clone(),
             command: Box::new(command),
             meta,
-            reply: Some(reply),
         };
-        self.send_to_conversation(conversation, message)?;
-        answer.await.map_err(|_| CommandError::Unavailable)?
+        match self.dispatch(request).await {
+            ShardReply::Ack(answer) => answer,
+            _ => Err(CommandError::Unavailable),
+        }
     }
 
     /// Reads a conversation's state; `None` if it does not exist.
@@ -91,9 +244,13 @@ impl ShardRegion {
         &self,
         conversation: &ConversationId,
     ) -> Result<Option<ConversationState>, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        self.send_to_conversation(conversation, ConversationMsg::Read(reply))?;
-        answer.await.map_err(|_| CommandError::Unavailable)
+        let request = ShardRequest::ConversationState {
+            conversation: conversation.clone(),
+        };
+        match self.dispatch(request).await {
+            ShardReply::Conversation(answer) => answer.map(|state| state.map(|state| *state)),
+            _ => Err(CommandError::Unavailable),
+        }
     }
 
     /// The customer's open conversation, if any.
@@ -101,15 +258,13 @@ impl ShardRegion {
         &self,
         customer: &CustomerId,
     ) -> Result<Option<ConversationId>, CommandError> {
-        let (reply, answer) = oneshot::channel();
-        let stream = StreamId::customer(customer);
-        self.shard(&stream)
-            .cast(ShardMsg::Customer(
-                customer.clone(),
-                CustomerMsg::OpenConversation(reply),
-            ))
-            .map_err(|_| CommandError::Unavailable)?;
-        answer.await.map_err(|_| CommandError::Unavailable)
+        let request = ShardRequest::OpenConversation {
+            customer: customer.clone(),
+        };
+        match self.dispatch(request).await {
+            ShardReply::OpenConversation(answer) => answer,
+            _ => Err(CommandError::Unavailable),
+        }
     }
 
     /// Tells a customer's identity stream that one of its conversations closed; answers once it
@@ -119,27 +274,14 @@ impl ShardRegion {
         customer: &CustomerId,
         conversation: &ConversationId,
     ) -> Result<(), CommandError> {
-        let (reply, answer) = oneshot::channel();
-        let stream = StreamId::customer(customer);
-        let message = ShardMsg::Customer(
-            customer.clone(),
-            CustomerMsg::ConversationEnded(conversation.clone(), reply),
-        );
-        self.shard(&stream)
-            .cast(message)
-            .map_err(|_| CommandError::Unavailable)?;
-        answer.await.map_err(|_| CommandError::Unavailable)?
-    }
-
-    fn send_to_conversation(
-        &self,
-        conversation: &ConversationId,
-        message: ConversationMsg,
-    ) -> Result<(), CommandError> {
-        let stream = StreamId::conversation(conversation);
-        self.shard(&stream)
-            .cast(ShardMsg::Conversation(conversation.clone(), message))
-            .map_err(|_| CommandError::Unavailable)
+        let request = ShardRequest::EndCustomerConversation {
+            customer: customer.clone(),
+            conversation: conversation.clone(),
+        };
+        match self.dispatch(request).await {
+            ShardReply::Ended(answer) => answer,
+            _ => Err(CommandError::Unavailable),
+        }
     }
 
     /// Sends a command to an agent's record and waits for its answer.
@@ -149,13 +291,26 @@ impl ShardRegion {
         command: AgentCommand,
         meta: EventMeta,
     ) -> RecordResult<AgentRecording> {
-        self.record::<AgentRecording>(agent, command, meta, ShardMsg::Agent)
-            .await
+        let request = ShardRequest::AgentCommand {
+            agent: agent.clone(),
+            command: Box::new(command),
+            meta,
+        };
+        match self.dispatch(request).await {
+            ShardReply::Agent(answer) => answer,
+            _ => Err(RecordError::Unavailable),
+        }
     }
 
     /// Reads an agent's record; `None` if it has no events.
     pub async fn agent_state(&self, agent: &AgentId) -> Result<Option<AgentState>, CommandError> {
-        self.read::<AgentRecording>(agent, ShardMsg::Agent).await
+        let request = ShardRequest::AgentState {
+            agent: agent.clone(),
+        };
+        match self.dispatch(request).await {
+            ShardReply::AgentState(answer) => answer.map(|state| state.map(|state| *state)),
+            _ => Err(CommandError::Unavailable),
+        }
     }
 
     /// Sends a command to a ticket and waits for its answer (the ticket after it).
@@ -165,8 +320,15 @@ impl ShardRegion {
         command: TicketCommand,
         meta: EventMeta,
     ) -> RecordResult<TicketRecording> {
-        self.record::<TicketRecording>(ticket, command, meta, ShardMsg::Ticket)
-            .await
+        let request = ShardRequest::TicketCommand {
+            ticket: ticket.clone(),
+            command: Box::new(command),
+            meta,
+        };
+        match self.dispatch(request).await {
+            ShardReply::Ticket(answer) => answer,
+            _ => Err(RecordError::Unavailable),
+        }
     }
 
     /// Reads a ticket; `None` if it was never opened.
@@ -174,41 +336,47 @@ impl ShardRegion {
         &self,
         ticket: &TicketId,
     ) -> Result<Option<TicketState>, CommandError> {
-        self.read::<TicketRecording>(ticket, ShardMsg::Ticket).await
+        let request = ShardRequest::TicketState {
+            ticket: ticket.clone(),
+        };
+        match self.dispatch(request).await {
+            ShardReply::TicketState(answer) => answer.map(|state| state.map(|state| *state)),
+            _ => Err(CommandError::Unavailable),
+        }
     }
 
     async fn record<R: Recording>(
-        &self,
-        id: &R::Id,
-        command: R::Command,
+        shard: &ActorRef<ShardMsg>,
+        id: R::Id,
+        command: Box<R::Command>,
         meta: EventMeta,
         message: fn(R::Id, RecorderMsg<R>) -> ShardMsg,
     ) -> RecordResult<R> {
         let (reply, answer) = oneshot::channel();
         let command = RecorderMsg::Command {
-            command: Box::new(command),
+            command,
             meta,
             reply,
         };
-        self.shard(&R::stream(id))
-            .cast(message(id.clone(), command))
+        shard
+            .cast(message(id, command))
             .map_err(|_| RecordError::Unavailable)?;
         answer.await.map_err(|_| RecordError::Unavailable)?
     }
 
     async fn read<R: Recording>(
-        &self,
-        id: &R::Id,
+        shard: &ActorRef<ShardMsg>,
+        id: R::Id,
         message: fn(R::Id, RecorderMsg<R>) -> ShardMsg,
     ) -> Result<Option<R::State>, CommandError> {
         let (reply, answer) = oneshot::channel();
-        self.shard(&R::stream(id))
-            .cast(message(id.clone(), RecorderMsg::Read(reply)))
+        shard
+            .cast(message(id, RecorderMsg::Read(reply)))
             .map_err(|_| CommandError::Unavailable)?;
         answer.await.map_err(|_| CommandError::Unavailable)
     }
 
-    /// Number of live entity actors across all shards.
+    /// Number of live entity actors across this node's shards.
     pub async fn live_entities(&self) -> usize {
         let mut total = 0;
         for shard in self.shards.iter() {

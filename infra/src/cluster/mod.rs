@@ -20,6 +20,7 @@
 //! What serving a shard means is the [`ShardHost`]'s business; this module only decides when.
 
 mod allocation;
+mod link;
 mod member;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use self::allocation::{Candidate, Round, allocate, move_budget};
+pub use self::link::{NatsShardLink, NodeHost};
 pub use self::member::Cluster;
 
 /// How a member joins.

@@ -87,14 +87,9 @@ impl TicketBoard {
                     .flatten()
                     .rev(),
             ),
-            (None, Some(status)) => Box::new(
-                tickets
-                    .by_status
-                    .get(&status)
-                    .into_iter()
-                    .flatten()
-                    .rev(),
-            ),
+            (None, Some(status)) => {
+                Box::new(tickets.by_status.get(&status).into_iter().flatten().rev())
+            }
             (None, None) => Box::new(tickets.by_id.keys().rev()),
         };
         ids.filter_map(found).take(limit).collect()

@@ -1,0 +1,264 @@
+//! Shards served by other nodes: the requests and replies that travel between nodes, which shards
+//! this node serves, and the port ([`ShardLink`]) that carries a request to a shard's owner.
+//!
+//! Every call through the [`ShardRegion`](super::ShardRegion) is a [`ShardRequest`]. Alone, a node
+//! serves every shard and runs each request on its own shard actors. In a cluster it runs those
+//! of the shards it serves and sends the others over the link; while a shard has no owner (a
+//! hand-over, a failover) the request is tried again, with growing pauses, until the command
+//! timeout. Retrying is safe: commands carry idempotency keys (message ids, reaction sources).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crest_proto::commands::{ConversationCommand, InboundMessage};
+use crest_proto::envelope::EventMeta;
+use crest_proto::{AgentId, ConversationId, CustomerId, StreamId, TicketId};
+use serde::{Deserialize, Serialize};
+
+use super::recorder::{RecordError, RecordResult};
+use crate::agent::actor::AgentRecording;
+use crate::agent::{AgentCommand, AgentState};
+use crate::command::{CommandAck, CommandError};
+use crate::conversation::ConversationState;
+use crate::ticket::{TicketCommand, TicketRecording, TicketState};
+
+/// A call to an entity of a shard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ShardRequest {
+    /// A customer's message (to the customer's open conversation).
+    CustomerMessage {
+        /// The message.
+        message: Box<InboundMessage>,
+        /// Causation.
+        meta: EventMeta,
+    },
+    /// A command to a conversation.
+    ConversationCommand {
+        /// The conversation.
+        conversation: ConversationId,
+        /// The command.
+        command: Box<ConversationCommand>,
+        /// Causation.
+        meta: EventMeta,
+    },
+    /// Read a conversation.
+    ConversationState {
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// The customer's open conversation.
+    OpenConversation {
+        /// The customer.
+        customer: CustomerId,
+    },
+    /// A customer's conversation ended.
+    EndCustomerConversation {
+        /// The customer.
+        customer: CustomerId,
+        /// The conversation.
+        conversation: ConversationId,
+    },
+    /// A command to an agent's record.
+    AgentCommand {
+        /// The agent.
+        agent: AgentId,
+        /// The command.
+        command: Box<AgentCommand>,
+        /// Causation.
+        meta: EventMeta,
+    },
+    /// Read an agent's record.
+    AgentState {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// A command to a ticket.
+    TicketCommand {
+        /// The ticket.
+        ticket: TicketId,
+        /// The command.
+        command: Box<TicketCommand>,
+        /// Causation.
+        meta: EventMeta,
+    },
+    /// Read a ticket.
+    TicketState {
+        /// The ticket.
+        ticket: TicketId,
+    },
+}
+
+impl ShardRequest {
+    /// The stream of the entity it goes to (which decides the shard).
+    #[must_use]
+    pub fn stream(&self) -> StreamId {
+        match self {
+            Self::CustomerMessage { message, .. } => StreamId::customer(&message.customer),
+            Self::OpenConversation { customer }
+            | Self::EndCustomerConversation { customer, .. } => StreamId::customer(customer),
+            Self::ConversationCommand { conversation, .. }
+            | Self::ConversationState { conversation } => StreamId::conversation(conversation),
+            Self::AgentCommand { agent, .. } | Self::AgentState { agent } => StreamId::agent(agent),
+            Self::TicketCommand { ticket, .. } | Self::TicketState { ticket } => {
+                StreamId::ticket(ticket)
+            }
+        }
+    }
+
+    /// The reply when no owner answered in time.
+    #[must_use]
+    pub fn unavailable(&self) -> ShardReply {
+        match self {
+            Self::CustomerMessage { .. } | Self::ConversationCommand { .. } => {
+                ShardReply::Ack(Err(CommandError::Unavailable))
+            }
+            Self::ConversationState { .. } => {
+                ShardReply::Conversation(Err(CommandError::Unavailable))
+            }
+            Self::OpenConversation { .. } => {
+                ShardReply::OpenConversation(Err(CommandError::Unavailable))
+            }
+            Self::EndCustomerConversation { .. } => {
+                ShardReply::Ended(Err(CommandError::Unavailable))
+            }
+            Self::AgentCommand { .. } => ShardReply::Agent(Err(RecordError::Unavailable)),
+            Self::AgentState { .. } => ShardReply::AgentState(Err(CommandError::Unavailable)),
+            Self::TicketCommand { .. } => ShardReply::Ticket(Err(RecordError::Unavailable)),
+            Self::TicketState { .. } => ShardReply::TicketState(Err(CommandError::Unavailable)),
+        }
+    }
+}
+
+/// The answer to a [`ShardRequest`] (the variant follows the request's).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ShardReply {
+    /// A customer message's or conversation command's acknowledgement.
+    Ack(Result<CommandAck, CommandError>),
+    /// A conversation (`None`: it does not exist).
+    Conversation(Result<Option<Box<ConversationState>>, CommandError>),
+    /// The customer's open conversation.
+    OpenConversation(Result<Option<ConversationId>, CommandError>),
+    /// The end of a customer's conversation is recorded.
+    Ended(Result<(), CommandError>),
+    /// An agent command's answer.
+    Agent(RecordResult<AgentRecording>),
+    /// An agent's record.
+    AgentState(Result<Option<Box<AgentState>>, CommandError>),
+    /// A ticket command's answer.
+    Ticket(RecordResult<TicketRecording>),
+    /// A ticket.
+    TicketState(Result<Option<Box<TicketState>>, CommandError>),
+}
+
+impl ShardReply {
+    /// True if the entity stopped before answering (trying again is safe).
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Ack(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::Conversation(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::OpenConversation(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::Ended(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::AgentState(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::TicketState(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::Agent(answer) => matches!(answer, Err(RecordError::Unavailable)),
+            Self::Ticket(answer) => matches!(answer, Err(RecordError::Unavailable)),
+        }
+    }
+}
+
+/// Why a request did not reach a shard's owner.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// Nobody serves the shard now (a hand-over or failover is under way).
+    #[error("no owner for the shard")]
+    NoOwner,
+    /// The owner did not answer or the answer was unreadable.
+    #[error("link failed: {0}")]
+    Failed(String),
+}
+
+/// Carries requests to the node that serves a shard.
+#[async_trait]
+pub trait ShardLink: Send + Sync + 'static {
+    /// Sends `request` to the owner of `shard` and waits for its reply.
+    async fn send(&self, shard: u16, request: &ShardRequest) -> Result<ShardReply, LinkError>;
+}
+
+/// Which shards this node serves (with the writer epoch of each), and how to reach the others.
+pub struct Ownership {
+    /// Per shard: the writer epoch while served here, 0 otherwise.
+    epochs: Vec<AtomicU64>,
+    link: Arc<dyn ShardLink>,
+    patience: Duration,
+}
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Ownership")
+            .field("served", &self.served().len())
+            .field("patience", &self.patience)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ownership {
+    /// A node in a cluster: it serves no shard until told to; requests to other shards go over
+    /// `link`, tried again for at most `patience` (the command timeout).
+    #[must_use]
+    pub fn new(link: Arc<dyn ShardLink>, patience: Duration) -> Self {
+        Self {
+            epochs: (0..crest_proto::slice::SHARD_COUNT)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            link,
+            patience,
+        }
+    }
+
+    /// Starts serving `shard`, writing with `epoch` (positive).
+    pub fn serve(&self, shard: u16, epoch: u64) {
+        if let Some(slot) = self.epochs.get(usize::from(shard)) {
+            slot.store(epoch.max(1), Ordering::Release);
+        }
+    }
+
+    /// Stops serving `shard`: its requests go to whoever serves it next.
+    pub fn release(&self, shard: u16) {
+        if let Some(slot) = self.epochs.get(usize::from(shard)) {
+            slot.store(0, Ordering::Release);
+        }
+    }
+
+    /// The writer epoch of `shard` if this node serves it.
+    #[must_use]
+    pub fn epoch(&self, shard: u16) -> Option<u64> {
+        self.epochs
+            .get(usize::from(shard))
+            .map(|slot| slot.load(Ordering::Acquire))
+            .filter(|epoch| *epoch > 0)
+    }
+
+    /// The shards served here.
+    #[must_use]
+    pub fn served(&self) -> Vec<u16> {
+        (0..crest_proto::slice::SHARD_COUNT)
+            .filter(|shard| self.epoch(*shard).is_some())
+            .collect()
+    }
+
+    /// The link to other nodes.
+    #[must_use]
+    pub fn link(&self) -> &Arc<dyn ShardLink> {
+        &self.link
+    }
+
+    /// How long a request waits for a shard's owner.
+    #[must_use]
+    pub fn patience(&self) -> Duration {
+        self.patience
+    }
+}
