@@ -2,6 +2,8 @@
 
 pub mod contract;
 pub mod fjall;
+pub mod jetstream;
 mod keys;
 
 pub use self::fjall::{FjallJournal, FjallJournalConfig};
+pub use self::jetstream::{JetStreamJournal, JetStreamJournalConfig};
