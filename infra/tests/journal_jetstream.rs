@@ -627,3 +627,57 @@ async fn an_append_longer_than_a_batch_is_refused_whole() {
         (1..=most).collect::<Vec<_>>()
     );
 }
+
+/// Nodes starting together, and restarts, open the same stream and buckets without error; a stream
+/// created earlier without the options the journal needs gets them.
+#[tokio::test]
+async fn opening_is_idempotent_and_completes_an_older_stream() {
+    let server = NatsServer::start();
+    let client = async_nats::connect(server.url()).await.expect("connects");
+    let jetstream = async_nats::jetstream::new(client);
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "CREST_JOURNAL".to_owned(),
+            subjects: vec!["crest.journal.>".to_owned()],
+            ..Default::default()
+        })
+        .await
+        .expect("an older stream");
+    let url = server.url();
+    let (first, second) = tokio::join!(open(&url), open(&url));
+    let config = jetstream
+        .get_stream("CREST_JOURNAL")
+        .await
+        .expect("stream")
+        .cached_info()
+        .config
+        .clone();
+    assert!(config.allow_atomic_publish, "atomic batches switched on");
+    assert!(config.allow_direct, "direct gets switched on");
+    let stream = contract::fresh_stream(&contract::fresh_tenant());
+    first
+        .append(&stream, 0, contract::events(&stream, 1, 2))
+        .await
+        .expect("append");
+    second
+        .save_snapshot(
+            &stream,
+            Snapshot {
+                seq: 2,
+                schema_version: 1,
+                state: vec![2],
+            },
+        )
+        .await
+        .expect("snapshot");
+    let third = open(&server.url()).await;
+    assert_eq!(third.last_seq(&stream).await, Ok(2));
+    assert_eq!(
+        third
+            .load_snapshot(&stream)
+            .await
+            .expect("load")
+            .map(|snapshot| snapshot.state),
+        Some(vec![2])
+    );
+}
