@@ -475,11 +475,15 @@ impl JetStreamJournal {
         epoch: u64,
     ) -> Result<AppendOutcome, JournalError> {
         self.check_open()?;
+        let fits = u64::try_from(events.len())
+            .ok()
+            .and_then(|count| expected_seq.checked_add(count))
+            .is_some();
         let consecutive = events
             .iter()
-            .zip(expected_seq + 1..)
+            .zip(expected_seq.saturating_add(1)..)
             .all(|(event, seq)| event.seq == seq);
-        if events.is_empty() || !consecutive {
+        if events.is_empty() || !consecutive || !fits {
             return Err(JournalError::BadSequence {
                 expected: expected_seq,
             });
