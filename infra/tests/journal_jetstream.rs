@@ -681,3 +681,21 @@ async fn opening_is_idempotent_and_completes_an_older_stream() {
         Some(vec![2])
     );
 }
+
+/// Sequence numbers at the end of the range are refused, not a panic.
+#[tokio::test]
+async fn sequence_numbers_that_would_overflow_are_refused() {
+    let (_server, journal) = fresh().await;
+    let stream = contract::fresh_stream(&contract::fresh_tenant());
+    let event = StoredEvent {
+        seq: u64::MAX,
+        bytes: vec![1],
+    };
+    let result = journal.append(&stream, u64::MAX, vec![event]).await;
+    assert_eq!(
+        result,
+        Err(JournalError::BadSequence { expected: u64::MAX })
+    );
+    assert_eq!(journal.read(&stream, u64::MAX, 10).await, Ok(Vec::new()));
+    assert_eq!(journal.writer_epoch(&stream, u64::MAX).await, Ok(None));
+}

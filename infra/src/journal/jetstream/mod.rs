@@ -479,11 +479,12 @@ impl JetStreamJournal {
             .ok()
             .and_then(|count| expected_seq.checked_add(count))
             .is_some();
-        let consecutive = events
-            .iter()
-            .zip(expected_seq.saturating_add(1)..)
-            .all(|(event, seq)| event.seq == seq);
-        if events.is_empty() || !consecutive || !fits {
+        let consecutive = fits
+            && events
+                .iter()
+                .zip(1_u64..)
+                .all(|(event, offset)| Some(event.seq) == expected_seq.checked_add(offset));
+        if events.is_empty() || !consecutive {
             return Err(JournalError::BadSequence {
                 expected: expected_seq,
             });
