@@ -4,14 +4,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use crest_infra::cluster::{Cluster, ClusterConfig, DesiredMap, Load, ShardHost, move_budget};
 use futures::StreamExt;
-use support::{NatsServer, free_port, nats_server_binary, wait_for_port};
+use support::NatsServer;
+use support::cluster::NatsCluster;
 
 const SHARDS: u16 = 256;
 
@@ -334,108 +334,20 @@ async fn a_member_leaving_in_order_hands_every_shard_over_before_others_serve_th
     assert_eq!(names, ["a"]);
 }
 
-/// Three nats-server processes forming one JetStream cluster.
-struct NatsCluster {
-    servers: Vec<Option<Child>>,
-    ports: Vec<u16>,
-    _dirs: Vec<tempfile::TempDir>,
-}
-
-impl NatsCluster {
-    fn start() -> Self {
-        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let dirs: Vec<tempfile::TempDir> =
-            (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
-        let route_urls = routes
-            .iter()
-            .map(|port| format!("nats://127.0.0.1:{port}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let servers = (0..3)
-            .map(|i| {
-                let child = Command::new(nats_server_binary())
-                    .args(["-a", "127.0.0.1", "-p", &ports[i].to_string(), "-js"])
-                    .args(["-n", &format!("n{i}"), "--cluster_name", "crest-test"])
-                    .args(["--cluster", &format!("nats://127.0.0.1:{}", routes[i])])
-                    .args(["--routes", &route_urls, "-sd"])
-                    .arg(dirs[i].path())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("nats-server starts (run scripts/setup.sh)");
-                Some(child)
-            })
-            .collect();
-        for port in &ports {
-            wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], *port)));
-        }
-        Self {
-            servers,
-            ports,
-            _dirs: dirs,
-        }
-    }
-
-    fn url(&self, i: usize) -> String {
-        format!("nats://127.0.0.1:{}", self.ports[i])
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.servers[i].take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Waits until the cluster can create replicated state (a meta leader is elected).
-    async fn ready(&self) {
-        let client = async_nats::connect(self.url(0)).await.expect("connects");
-        let jetstream = jetstream::new(client);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let created = jetstream
-                .create_key_value(jetstream::kv::Config {
-                    bucket: "ready".to_owned(),
-                    num_replicas: 3,
-                    ..Default::default()
-                })
-                .await;
-            if created.is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "JetStream cluster not ready: {created:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for NatsCluster {
-    fn drop(&mut self) {
-        for i in 0..self.servers.len() {
-            self.kill(i);
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_member_cut_off_from_nats_stops_serving_before_anyone_else_may_start() {
-    let mut nats = NatsCluster::start();
-    nats.ready().await;
+    let mut nats = NatsCluster::start(3).await;
     let ledger = SharedLedger::default();
     // a and c reach the cluster through servers 0 and 1, b only through server 2.
-    let a = join(&nats.url(0), "a", &ledger, 3).await;
-    let b = join(&nats.url(2), "b", &ledger, 3).await;
-    let c = join(&nats.url(1), "c", &ledger, 3).await;
+    let a = join(&nats.servers[0].url(), "a", &ledger, 3).await;
+    let b = join(&nats.servers[2].url(), "b", &ledger, 3).await;
+    let c = join(&nats.servers[1].url(), "c", &ledger, 3).await;
     until("balanced", Duration::from_secs(40), async || {
         balanced(&[&a, &b, &c])
     })
     .await;
     let cut_off = b.owned();
-    nats.kill(2);
+    nats.kill("crest-2");
     until(
         "a and c serve everything",
         Duration::from_secs(20),

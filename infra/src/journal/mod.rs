@@ -2,8 +2,10 @@
 
 pub mod contract;
 pub mod fjall;
+pub mod jetstream;
 mod keys;
 pub mod scylla;
 
 pub use self::fjall::{FjallJournal, FjallJournalConfig};
+pub use self::jetstream::{JetStreamJournal, JetStreamJournalConfig};
 pub use self::scylla::{ScyllaJournal, ScyllaJournalConfig};

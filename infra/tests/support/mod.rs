@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -42,24 +44,28 @@ pub struct NatsServer {
     _store: tempfile::TempDir,
 }
 
+/// Spawns `nats-server` with `args` (output discarded), with a clear message if it is missing.
+pub fn spawn_nats_server(args: &[String]) -> Child {
+    let binary = nats_server_binary();
+    Command::new(&binary)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|error| {
+            panic!(
+                "cannot start {} ({error}); run scripts/setup.sh to install nats-server 2.15.1",
+                binary.display()
+            )
+        })
+}
+
 impl NatsServer {
     /// Starts the server and waits until it accepts connections.
     pub fn start() -> Self {
         let store = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let binary = nats_server_binary();
-        let child = Command::new(&binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start {} ({error}); run scripts/setup.sh to install nats-server 2.15.1",
-                    binary.display()
-                )
-            });
+        let child = spawn_nats_server(&Self::args(port, store.path()));
         let server = Self {
             child,
             port,
@@ -67,6 +73,32 @@ impl NatsServer {
         };
         wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
         server
+    }
+
+    fn args(port: u16, store: &Path) -> Vec<String> {
+        vec![
+            "-a".to_owned(),
+            "127.0.0.1".to_owned(),
+            "-p".to_owned(),
+            port.to_string(),
+            "-js".to_owned(),
+            "-sd".to_owned(),
+            store.display().to_string(),
+        ]
+    }
+
+    /// Kills the server (clients see an outage); [`NatsServer::restart`] brings it back.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same port with the same store, and waits until it accepts
+    /// connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_nats_server(&Self::args(self.port, self._store.path()));
+        wait_for_port(SocketAddr::from(([127, 0, 0, 1], self.port)));
     }
 
     /// The client URL.
