@@ -16,7 +16,7 @@ use crest_brain::llm::{LlmClient, LlmConfig};
 use crest_infra::brain_adapter::{DeferredBrain, EngineBrain};
 use crest_infra::evaluate;
 use crest_infra::journal::FjallJournalConfig;
-use crest_infra::server::{self, ServeConfig};
+use crest_infra::server::{self, JournalBackend, ServeConfig};
 use tracing_subscriber::EnvFilter;
 
 /// Crest: event-sourced customer service for e-commerce promo peaks.
@@ -117,6 +117,24 @@ struct ServeArgs {
     /// an in-process bus.
     #[arg(long, env = "CREST_NATS")]
     nats: Option<String>,
+    /// Where events are journaled: `fjall` (embedded, under --data-dir; a node alone),
+    /// `jetstream` (streams on the NATS servers of --nats) or `scylla` (--scylla-uri).
+    #[arg(long, value_enum, default_value_t = JournalKind::Fjall)]
+    journal: JournalKind,
+    /// Replicas of the JetStream journal's streams and of the cluster's buckets (3 on a NATS
+    /// cluster).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// ScyllaDB contact points for `--journal scylla` (`host:port,host:port`).
+    #[arg(long, env = "SCYLLA_URI")]
+    scylla_uri: Option<String>,
+    /// Join a cluster under this node name (letters, digits, '-', '_'); needs --nats and a shared
+    /// journal (`--journal jetstream` or `scylla`).
+    #[arg(long, env = "CREST_CLUSTER_NODE")]
+    cluster_node: Option<String>,
+    /// This node's HTTP address as other nodes and clients reach it (default: http://<listen>).
+    #[arg(long)]
+    advertise_url: Option<String>,
     /// Do not seed the `demo` tenant with sample conversations.
     #[arg(long)]
     no_demo: bool,
@@ -221,6 +239,54 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The journal a node writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum JournalKind {
+    /// Embedded, under --data-dir.
+    Fjall,
+    /// JetStream streams on the NATS servers of --nats.
+    Jetstream,
+    /// ScyllaDB at --scylla-uri.
+    Scylla,
+}
+
+fn journal_backend(args: &ServeArgs) -> Result<JournalBackend, String> {
+    if args.replicas == 0 {
+        return Err("--replicas must be at least 1".to_owned());
+    }
+    let backend = match args.journal {
+        JournalKind::Fjall => JournalBackend::Fjall,
+        JournalKind::Jetstream => {
+            if args.nats.is_none() {
+                return Err("--journal jetstream needs --nats URL".to_owned());
+            }
+            JournalBackend::JetStream {
+                replicas: args.replicas,
+            }
+        }
+        JournalKind::Scylla => {
+            let Some(uri) = &args.scylla_uri else {
+                return Err("--journal scylla needs --scylla-uri host:port[,host:port…]".to_owned());
+            };
+            JournalBackend::Scylla(Box::new(
+                crest_infra::journal::ScyllaJournalConfig::with_uri(uri),
+            ))
+        }
+    };
+    if args.cluster_node.is_some() {
+        if matches!(backend, JournalBackend::Fjall) {
+            return Err(
+                "a cluster node needs a shared journal: add --journal jetstream (or scylla)"
+                    .to_owned(),
+            );
+        }
+        if args.nats.is_none() {
+            return Err("a cluster node needs --nats URL".to_owned());
+        }
+    }
+    Ok(backend)
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     if args.max_in_flight == 0 {
         return Err("--max-in-flight must be at least 1".to_owned());
@@ -249,7 +315,21 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => None,
     };
+    let backend = journal_backend(&args)?;
+    let cluster = args
+        .cluster_node
+        .clone()
+        .map(|node| crest_infra::server::ClusterSettings {
+            node,
+            url: args
+                .advertise_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", args.listen)),
+            replicas: args.replicas,
+        });
     let config = ServeConfig {
+        backend,
+        cluster,
         metrics_tenant_label: args.metrics_tenant_label,
         quality_rules,
         data_dir: args.data_dir,

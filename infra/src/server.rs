@@ -8,11 +8,13 @@ use std::time::Duration;
 use crest_actors::ports::brain::Brain;
 use crest_actors::ports::bus::EventBus;
 use crest_actors::ports::journal::EventJournal;
+use crest_actors::shard::remote::Ownership;
 use crest_actors::{Node, NodeConfig};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::bus::{InProcessBus, NatsBus};
+use crate::cluster::{Cluster, ClusterConfig, NatsShardLink, NodeHost};
 use crate::http::{AppState, Projections, router};
 use crate::journal::{FjallJournal, FjallJournalConfig};
 use crate::projections::business::BusinessMetrics;
@@ -44,6 +46,36 @@ pub struct ServeConfig {
     pub metrics_tenant_label: bool,
     /// Quality-inspection rules (JSON); `None` uses the shipped rules.
     pub quality_rules: Option<crate::projections::quality::Rules>,
+    /// Which journal holds the events.
+    pub backend: JournalBackend,
+    /// Membership of a cluster (`None`: a node alone, serving every shard).
+    pub cluster: Option<ClusterSettings>,
+}
+
+/// Which journal a node writes to.
+#[derive(Debug, Clone, Default)]
+pub enum JournalBackend {
+    /// The embedded journal under the data directory (a node alone).
+    #[default]
+    Fjall,
+    /// JetStream streams on the NATS servers of `--nats` (shared by a cluster).
+    JetStream {
+        /// Replicas of the journal's streams (1, or 3 on a NATS cluster).
+        replicas: usize,
+    },
+    /// ScyllaDB (shared by a cluster).
+    Scylla(Box<crate::journal::ScyllaJournalConfig>),
+}
+
+/// How a node takes part in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// The node's name (unique in the cluster).
+    pub node: String,
+    /// The node's HTTP address as the others reach it.
+    pub url: String,
+    /// Replicas of the cluster's buckets (1, or 3 on a NATS cluster).
+    pub replicas: usize,
 }
 
 impl Default for ServeConfig {
@@ -58,6 +90,8 @@ impl Default for ServeConfig {
             node: NodeConfig::default(),
             metrics_tenant_label: true,
             quality_rules: None,
+            backend: JournalBackend::Fjall,
+            cluster: None,
         }
     }
 }
@@ -79,6 +113,12 @@ pub enum ServeError {
     /// NATS was unreachable.
     #[error(transparent)]
     Nats(#[from] crate::bus::nats::NatsBusError),
+    /// The configuration cannot work (explained).
+    #[error("{0}")]
+    Config(String),
+    /// The cluster could not be joined.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The actors did not start.
     #[error(transparent)]
     Node(#[from] crest_actors::NodeError),
@@ -99,7 +139,10 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The node.
     pub node: Arc<Node>,
-    journal: FjallJournal,
+    /// The embedded journal, closed at stop (`None` with a shared journal).
+    journal: Option<FjallJournal>,
+    /// This node's membership of its cluster.
+    cluster: Option<Arc<Cluster>>,
     /// The projection runner and its bus subscription (they hold the journal until stopped).
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -119,13 +162,8 @@ pub async fn start(
             error.to_string(),
         ),
     })?;
-    let journal_dir = config.data_dir.join("journal");
     let opening = std::time::Instant::now();
-    let journal = FjallJournal::open(&journal_dir, config.journal.clone(), &telemetry.registry)
-        .map_err(|source| ServeError::Journal {
-            dir: journal_dir.display().to_string(),
-            source,
-        })?;
+    let (journal, shared_journal) = Box::pin(open_journal(&config, &telemetry.registry)).await?;
     tracing::info!(elapsed_ms = opening.elapsed().as_millis(), "journal opened");
     // The projections subscribe before the node starts, so nothing it republishes is missed.
     let (feed_sender, feed) = tokio::sync::mpsc::channel(crate::projections::runner::FEED_CAPACITY);
@@ -142,7 +180,6 @@ pub async fn start(
             Arc::new(bus)
         }
     };
-    let shared_journal: Arc<dyn EventJournal> = Arc::new(journal.clone());
     let (projections, runner) = start_projections(
         Arc::clone(&shared_journal),
         &telemetry.registry,
@@ -158,16 +195,50 @@ pub async fn start(
         feed,
     )?;
     background.push(runner);
+    let mut node_config = config.node.clone();
+    let cluster_client = match (&config.cluster, &config.nats) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(ServeError::Config(
+                "a cluster node needs --nats (membership, leases and commands travel over NATS)"
+                    .to_owned(),
+            ));
+        }
+        (Some(settings), Some(url)) => {
+            let client = async_nats::connect(url).await.map_err(|error| {
+                ServeError::Config(format!("cannot reach NATS at {url}: {error}"))
+            })?;
+            let link = NatsShardLink::new(client.clone(), CLUSTER_PREFIX, config.command_timeout);
+            node_config.cluster = Some(Arc::new(Ownership::new(
+                Arc::new(link),
+                config.command_timeout,
+            )));
+            node_config.name = settings.node.clone();
+            Some(client)
+        }
+    };
     let node = Arc::new(
-        Node::start(
+        Box::pin(Node::start(
             shared_journal,
             bus,
             brain,
             &telemetry.registry,
-            config.node.clone(),
-        )
+            node_config,
+        ))
         .await?,
     );
+    let cluster = match (&config.cluster, cluster_client) {
+        (Some(settings), Some(client)) => {
+            let host = NodeHost::new(client.clone(), CLUSTER_PREFIX, Arc::clone(&node));
+            let mut membership = ClusterConfig::new(settings.node.clone(), settings.url.clone());
+            membership.prefix = CLUSTER_PREFIX.to_owned();
+            membership.replicas = settings.replicas;
+            Some(Arc::new(
+                Box::pin(Cluster::join(client, membership, Arc::new(host))).await?,
+            ))
+        }
+        _ => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -184,6 +255,7 @@ pub async fn start(
         admission: Arc::new(Semaphore::new(config.max_in_flight)),
         command_timeout: config.command_timeout,
         projections,
+        cluster: cluster.clone(),
     };
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);
@@ -199,6 +271,7 @@ pub async fn start(
         addr,
         node,
         journal,
+        cluster,
         background,
         shutdown,
         server,
@@ -216,6 +289,11 @@ impl RunningServer {
             dir: "journal".to_owned(),
             source,
         };
+        // In a cluster, hand every shard over (its leases given back at once rather than left to
+        // run out) before the actors stop.
+        if let Some(cluster) = &self.cluster {
+            cluster.leave().await;
+        }
         // Connection tasks that served the last requests may still hold the router's state for a
         // moment after the server future ends: wait for them (bounded) so the node stops whole.
         let mut node = self.node;
@@ -247,7 +325,56 @@ impl RunningServer {
         for task in self.background {
             let _ = task.await;
         }
-        self.journal.close().map_err(journal_error)
+        match self.journal {
+            Some(journal) => journal.close().map_err(journal_error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Subject and bucket prefix of the cluster's traffic on NATS.
+const CLUSTER_PREFIX: &str = "crest";
+
+/// Opens the configured journal: the embedded one (returned too, to be closed at stop) or a shared
+/// one.
+async fn open_journal(
+    config: &ServeConfig,
+    registry: &prometheus::Registry,
+) -> Result<(Option<FjallJournal>, Arc<dyn EventJournal>), ServeError> {
+    let failed = |dir: &str| {
+        let dir = dir.to_owned();
+        move |source| ServeError::Journal { dir, source }
+    };
+    match &config.backend {
+        JournalBackend::Fjall => {
+            let journal_dir = config.data_dir.join("journal");
+            let journal = FjallJournal::open(&journal_dir, config.journal.clone(), registry)
+                .map_err(failed(&journal_dir.display().to_string()))?;
+            let shared: Arc<dyn EventJournal> = Arc::new(journal.clone());
+            Ok((Some(journal), shared))
+        }
+        JournalBackend::JetStream { replicas } => {
+            let Some(url) = &config.nats else {
+                return Err(ServeError::Config(
+                    "--journal jetstream needs --nats (the journal's streams live there)"
+                        .to_owned(),
+                ));
+            };
+            let journal_config = crate::journal::JetStreamJournalConfig {
+                replicas: *replicas,
+                ..crate::journal::JetStreamJournalConfig::default()
+            };
+            let journal = crate::journal::JetStreamJournal::connect(url, journal_config, registry)
+                .await
+                .map_err(failed(url))?;
+            Ok((None, Arc::new(journal)))
+        }
+        JournalBackend::Scylla(scylla) => {
+            let journal = crate::journal::ScyllaJournal::connect((**scylla).clone(), registry)
+                .await
+                .map_err(failed("scylla"))?;
+            Ok((None, Arc::new(journal)))
+        }
     }
 }
 

@@ -564,3 +564,117 @@ async fn commands_reach_their_shard_from_any_node_exactly_once_also_across_a_han
     }
     assert_eq!(violations(&ledger), Vec::<String>::new());
 }
+
+/// `crest serve` as a cluster node on `port`, journaling to JetStream on `nats`.
+fn cluster_process(
+    nats: &str,
+    name: &str,
+    port: u16,
+    dir: &std::path::Path,
+) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args([
+            "serve",
+            "--no-demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args([
+            "--nats",
+            nats,
+            "--journal",
+            "jetstream",
+            "--cluster-node",
+            name,
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .env("CREST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("crest starts");
+    support::wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    child
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let ports = [support::free_port(), support::free_port()];
+    let _one = Killed(cluster_process(
+        &nats.url(),
+        "one",
+        ports[0],
+        &dir.path().join("one"),
+    ));
+    let _two = Killed(cluster_process(
+        &nats.url(),
+        "two",
+        ports[1],
+        &dir.path().join("two"),
+    ));
+    let clients: Vec<support::Client> = ports
+        .iter()
+        .map(|port| support::Client::new(std::net::SocketAddr::from(([127, 0, 0, 1], *port))))
+        .collect();
+    until(
+        "both serve half the shards",
+        Duration::from_secs(40),
+        async || {
+            let view = clients[1].get("/v1/cluster").await.body;
+            let members = view["members"].as_array().cloned().unwrap_or_default();
+            view["shards_owned"] == 256
+                && members.len() == 2
+                && members.iter().all(|member| member["shards"] == 128)
+        },
+    )
+    .await;
+    let view = clients[0].get("/v1/cluster").await.body;
+    assert_eq!(view["node"], "one");
+    assert_eq!(view["shards_total"], 256);
+    assert!(
+        view["coordinator"] == "one" || view["coordinator"] == "two",
+        "{view}"
+    );
+    assert_eq!(
+        view["members"][1]["url"],
+        format!("http://127.0.0.1:{}", ports[1])
+    );
+    // Messages through one; every conversation read back through two.
+    for customer in 0..20 {
+        let answer = clients[0]
+            .message("shop", &format!("c{customer}"), "m1", "where is my parcel?")
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let id = answer.conversation_id();
+        let view = clients[1]
+            .get(&format!("/v1/tenants/shop/conversations/{id}"))
+            .await;
+        assert_eq!(view.status, 200, "{:?}", view.body);
+        let events = clients[1]
+            .get(&format!("/v1/tenants/shop/conversations/{id}/events"))
+            .await;
+        assert_eq!(events.status, 200, "{:?}", events.body);
+        assert!(
+            !events.body["events"].as_array().expect("events").is_empty(),
+            "{:?}",
+            events.body
+        );
+        // The same message again through two: acknowledged as a duplicate.
+        let again = clients[1]
+            .message("shop", &format!("c{customer}"), "m1", "where is my parcel?")
+            .await;
+        assert_eq!(again.body["duplicate"], true, "{:?}", again.body);
+    }
+}

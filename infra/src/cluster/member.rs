@@ -96,7 +96,7 @@ impl Shared {
 pub struct Cluster {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
     keeper: JoinHandle<()>,
 }
 
@@ -157,7 +157,7 @@ impl Cluster {
         Ok(Self {
             shared,
             stop,
-            task,
+            task: tokio::sync::Mutex::new(Some(task)),
             keeper,
         })
     }
@@ -207,16 +207,20 @@ impl Cluster {
     }
 
     /// Leaves in order: hands every shard over, gives the leases back and leaves the membership.
-    pub async fn leave(self) {
+    pub async fn leave(&self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
         self.keeper.abort();
     }
 
     /// Stops the member's loop as a crash would: nothing is handed over or given back (the leases
     /// run out). For tests of failover.
     pub fn crash(self) {
-        self.task.abort();
+        if let Some(task) = self.task.try_lock().ok().and_then(|mut task| task.take()) {
+            task.abort();
+        }
         self.keeper.abort();
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub command_timeout: Duration,
     /// Read models of the projections.
     pub projections: Projections,
+    /// This node's membership of its cluster (`None`: alone).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -165,6 +167,7 @@ pub fn router(state: AppState) -> Router {
             get(quality::get_inspection),
         )
         .route("/v1/tenants/{tenant}/voc", get(quality::get_voc))
+        .route("/v1/cluster", get(ops::get_cluster))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

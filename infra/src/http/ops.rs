@@ -41,3 +41,37 @@ pub async fn index() -> Html<&'static str> {
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route; see GET / for the API")
 }
+
+/// `GET /v1/cluster`: the members, the shards each serves, the coordinator. A node alone answers
+/// as a cluster of one that serves every shard.
+pub async fn get_cluster(State(state): State<AppState>) -> Response {
+    let Some(cluster) = &state.cluster else {
+        let name = state
+            .node
+            .connections_node()
+            .split('@')
+            .next()
+            .unwrap_or("local")
+            .to_owned();
+        let shards = crest_proto::slice::SHARD_COUNT;
+        return axum::Json(crate::cluster::ClusterView {
+            node: name.clone(),
+            members: vec![crate::cluster::MemberView {
+                name: name.clone(),
+                url: String::new(),
+                shards,
+                load: crate::cluster::Load::default(),
+            }],
+            shards_total: shards,
+            shards_owned: shards,
+            coordinator: Some(name),
+        })
+        .into_response();
+    };
+    match cluster.view().await {
+        Ok(view) => axum::Json(view).into_response(),
+        Err(error) => {
+            ApiError::unavailable("cluster_unavailable", error.to_string(), 1).into_response()
+        }
+    }
+}
