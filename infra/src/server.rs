@@ -205,7 +205,10 @@ pub async fn start(
             ));
         }
         (Some(settings), Some(url)) => {
-            let client = async_nats::connect(url).await.map_err(|error| {
+            let connecting = async_nats::ConnectOptions::new()
+                .name("crest-cluster")
+                .connect(crate::bus::nats::server_list(url));
+            let client = connecting.await.map_err(|error| {
                 ServeError::Config(format!("cannot reach NATS at {url}: {error}"))
             })?;
             let link = NatsShardLink::new(client.clone(), CLUSTER_PREFIX, config.command_timeout);

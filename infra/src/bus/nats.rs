@@ -30,6 +30,15 @@ pub enum NatsBusError {
     Stream(String),
 }
 
+/// The servers named by `url`: one NATS URL, or several servers of one NATS
+/// cluster separated by commas (`nats://a:4222,nats://b:4222`).
+pub fn server_list(url: &str) -> Vec<&str> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .collect()
+}
+
 /// Publishes events to NATS JetStream.
 #[derive(Clone)]
 pub struct NatsBus {
@@ -49,7 +58,7 @@ impl NatsBus {
         let client = async_nats::ConnectOptions::new()
             .name("crest")
             .connection_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect(server_list(url))
             .await
             .map_err(|error| NatsBusError::Connect {
                 url: url.to_owned(),

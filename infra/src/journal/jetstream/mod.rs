@@ -379,16 +379,11 @@ impl JetStreamJournal {
         config: JetStreamJournalConfig,
         registry: &Registry,
     ) -> Result<Self, JournalError> {
-        let addresses: Vec<&str> = servers
-            .split(',')
-            .map(str::trim)
-            .filter(|address| !address.is_empty())
-            .collect();
         let client = async_nats::ConnectOptions::new()
             .name("crest-journal")
             .connection_timeout(config.request_timeout)
             .request_timeout(Some(config.request_timeout))
-            .connect(addresses)
+            .connect(crate::bus::nats::server_list(servers))
             .await
             .map_err(|error| {
                 JournalError::storage(
