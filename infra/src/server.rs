@@ -180,7 +180,7 @@ pub async fn start(
             Arc::new(bus)
         }
     };
-    let (projections, runner) = start_projections(
+    let (projections, runner, cluster_business) = start_projections(
         Arc::clone(&shared_journal),
         &telemetry.registry,
         if config.metrics_tenant_label {
@@ -193,6 +193,7 @@ pub async fn start(
             .clone()
             .unwrap_or_else(Rules::default_rules),
         feed,
+        config.cluster.is_some(),
     )?;
     background.push(runner);
     let mut node_config = config.node.clone();
@@ -239,6 +240,13 @@ pub async fn start(
             let mut membership = ClusterConfig::new(settings.node.clone(), settings.url.clone());
             membership.prefix = CLUSTER_PREFIX.to_owned();
             membership.replicas = settings.replicas;
+            if let Some(runner) = cluster_business {
+                background.push(crate::projections::cluster::follow(
+                    async_nats::jetstream::new(client.clone()),
+                    Arc::clone(&node),
+                    runner,
+                ));
+            }
             Some(Arc::new(
                 Box::pin(Cluster::join(client, membership, Arc::new(host))).await?,
             ))
@@ -392,10 +400,26 @@ pub fn start_projections(
     tenant_label: TenantLabel,
     rules: Rules,
     feed: tokio::sync::mpsc::Receiver<Feed>,
-) -> Result<(Projections, tokio::task::JoinHandle<()>), prometheus::Error> {
+    clustered: bool,
+) -> Result<(Projections, tokio::task::JoinHandle<()>, Option<Runner>), prometheus::Error> {
     let business: Arc<std::sync::Mutex<dyn Projection>> = Arc::new(std::sync::Mutex::new(
         BusinessMetrics::new(registry, tenant_label)?,
     ));
+    let runner_metrics = RunnerMetrics::new(registry)?;
+    // In a cluster the business metrics are counted once for all nodes, by the node serving
+    // shard 0 (`projections::cluster`); every node keeps the read models.
+    let (local_business, cluster_business) = if clustered {
+        (
+            None,
+            Some(Runner::new(
+                Arc::clone(&journal),
+                vec![business],
+                runner_metrics.clone(),
+            )),
+        )
+    } else {
+        (Some(business), None)
+    };
     let quality = Arc::new(std::sync::Mutex::new(QualityInspection::new(
         rules,
         registry,
@@ -408,13 +432,15 @@ pub fn start_projections(
     let tickets = Arc::new(std::sync::Mutex::new(TicketBoard::new()));
     let runner = Runner::new(
         journal,
-        vec![
-            business,
-            Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
-            Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
-            Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
-        ],
-        RunnerMetrics::new(registry)?,
+        local_business
+            .into_iter()
+            .chain([
+                Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
+                Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
+                Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
+            ])
+            .collect(),
+        runner_metrics,
     );
     let task = tokio::spawn(runner.run(feed));
     Ok((
@@ -424,6 +450,7 @@ pub fn start_projections(
             tickets,
         },
         task,
+        cluster_business,
     ))
 }
 

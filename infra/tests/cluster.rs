@@ -752,4 +752,30 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         .unwrap_or_else(|_| panic!("no live event on node {reader} within 10 s"));
         assert_eq!(seen["type"], "conversation.customer_message_received");
     }
+    // Business metrics are counted once for the whole cluster: summed over the nodes, the
+    // customer messages are those sent (20 first messages and 2 live ones), not once per node.
+    let customer_messages = async || {
+        let mut total = 0.0;
+        for client in &clients {
+            let (_, text) = client.get_text("/metrics").await;
+            total += text
+                .lines()
+                .filter(|line| {
+                    line.starts_with("crest_conversation_messages_total{")
+                        && line.contains("role=\"customer\"")
+                        && line.contains("tenant=\"shop\"")
+                })
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        total
+    };
+    until(
+        "22 customer messages counted",
+        Duration::from_secs(20),
+        async || customer_messages().await >= 22.0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(customer_messages().await, 22.0);
 }
