@@ -217,6 +217,9 @@ pub async fn start(
                 config.command_timeout,
             )));
             node_config.name = settings.node.clone();
+            node_config.remote_events = Some(Arc::new(crate::bus::nats::NatsRemoteEvents::new(
+                client.clone(),
+            )));
             Some(client)
         }
     };

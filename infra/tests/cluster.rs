@@ -827,6 +827,36 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         })
         .await;
     }
+    // One routing desk for the tenant, whichever node is asked: a seat set through one node is
+    // read through the other, and the other way round for the routing table.
+    for (writer, reader) in [(0, 1), (1, 0)] {
+        let agent = format!("agent-{writer}");
+        let seat = clients[writer]
+            .put(
+                &format!("/v1/tenants/shop/agents/{agent}"),
+                &serde_json::json!({"status": "online", "groups": ["general"], "capacity": 3}),
+            )
+            .await;
+        assert_eq!(seat.status, 200, "{:?}", seat.body);
+        let read = clients[reader]
+            .get(&format!("/v1/tenants/shop/agents/{agent}"))
+            .await;
+        assert_eq!(read.status, 200, "{:?}", read.body);
+        assert_eq!(read.body["capacity"], 3, "{:?}", read.body);
+    }
+    let table = clients[1]
+        .put(
+            "/v1/tenants/shop/routing-table",
+            &serde_json::json!({"routes": {"refund_request": "after_sales"}, "default_group": "general"}),
+        )
+        .await;
+    assert_eq!(table.status, 200, "{:?}", table.body);
+    let read = clients[0].get("/v1/tenants/shop/routing-table").await;
+    assert_eq!(
+        read.body["routes"]["refund_request"], "after_sales",
+        "{:?}",
+        read.body
+    );
     // Messages through one; every conversation read back through two.
     for customer in 0..20 {
         let answer = clients[0]
@@ -852,6 +882,51 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
             .message("shop", &format!("c{customer}"), "m1", "where is my parcel?")
             .await;
         assert_eq!(again.body["duplicate"], true, "{:?}", again.body);
+    }
+    // A conversation's live feed works on both nodes: on one of them its entity runs elsewhere,
+    // and its events come over NATS.
+    let id = clients[0]
+        .message("shop", "c0", "m1", "where is my parcel?")
+        .await
+        .conversation_id();
+    for reader in [0_usize, 1] {
+        let writer = 1 - reader;
+        let events = clients[reader]
+            .get(&format!("/v1/tenants/shop/conversations/{id}/events"))
+            .await;
+        let last = events.body["events"]
+            .as_array()
+            .and_then(|events| events.last())
+            .and_then(|event| event["seq"].as_u64())
+            .expect("events");
+        let url = format!(
+            "ws://127.0.0.1:{}/v1/tenants/shop/conversations/{id}/stream?after={last}",
+            ports[reader]
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        // Let the node start following the stream before the message goes in.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let message_id = format!("live-{reader}");
+        let answer = clients[writer]
+            .message("shop", "c0", &message_id, "还没到 still not here")
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let seen = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Ok(frame)) = socket.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                    let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+                    if event["data"]["channel_message_id"] == message_id.as_str() {
+                        return event;
+                    }
+                }
+            }
+            panic!("socket closed");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no live event on node {reader} within 10 s"));
+        assert_eq!(seen["type"], "conversation.customer_message_received");
     }
     // Both nodes expose every cluster metric of the catalogue; together they own every shard.
     let mut owned = 0.0;
