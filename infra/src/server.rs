@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::bus::{InProcessBus, NatsBus};
-use crate::cluster::{Cluster, ClusterConfig, NatsShardLink, NodeHost};
+use crate::cluster::{Cluster, ClusterConfig, ClusterMetrics, NatsShardLink, NodeHost};
 use crate::http::{AppState, Projections, router};
 use crate::journal::{FjallJournal, FjallJournalConfig};
 use crate::projections::business::BusinessMetrics;
@@ -247,8 +247,15 @@ pub async fn start(
                     runner,
                 ));
             }
+            let metrics = ClusterMetrics::new(&telemetry.registry)?;
             Some(Arc::new(
-                Box::pin(Cluster::join(client, membership, Arc::new(host))).await?,
+                Box::pin(Cluster::join_with_metrics(
+                    client,
+                    membership,
+                    Arc::new(host),
+                    metrics,
+                ))
+                .await?,
             ))
         }
         _ => None,
