@@ -808,12 +808,13 @@ impl Member {
                 .shared
                 .bounded(store.delete_expect_revision(shard_key(shard), Some(lease.revision)))
                 .await;
-            if given_back.is_none() {
-                // It runs out on its own.
+            if given_back.is_some() {
+                self.shared.metrics.moved("released", 1);
+            } else {
+                // It runs out on its own: dropped, not given back.
                 tracing::warn!(shard, "lease not given back");
+                self.shared.metrics.moved("fenced", 1);
             }
-            // Not served since the hand-over began, whether or not the lease went back in time.
-            self.shared.metrics.moved("released", 1);
         }
         self.shared.count_held();
     }

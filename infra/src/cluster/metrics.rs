@@ -22,8 +22,8 @@ pub struct ClusterMetrics {
     /// `crest_cluster_shards_owned`: shards this member serves now.
     pub shards_owned: IntGauge,
     /// `crest_cluster_shard_moves_total{direction}`: leases this member took (`acquired`), gave
-    /// back after a hand-over (`released`), or stopped serving without giving back because a
-    /// renewal was lost or overdue (`fenced`).
+    /// back after a hand-over (`released`), or dropped without giving back: a renewal was lost or
+    /// overdue, or giving back after a hand-over failed (`fenced`; the lease runs out).
     pub shard_moves: IntCounterVec,
     /// `crest_cluster_failovers_total`: shards this member took whose previous lease had run out
     /// (its owner stopped renewing) rather than been given back.

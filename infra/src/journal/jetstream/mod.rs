@@ -108,9 +108,8 @@
 //! `crest_journal_append_seconds` (append latency as the caller sees it) and
 //! `crest_journal_appended_events_total`, under the same names with `backend="jetstream"` (every
 //! journal labels its metrics with its backend), so the dashboards work unchanged and tell the
-//! backends apart. Group-commit metrics
-//! (`crest_journal_commit_seconds`, `crest_journal_batch_appends`) have no equivalent and are not
-//! registered.
+//! backends apart. Group-commit metrics (`crest_journal_commit_seconds`,
+//! `crest_journal_batch_appends`) have no equivalent and are not registered.
 
 mod direct;
 mod names;
