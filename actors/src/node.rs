@@ -302,13 +302,14 @@ impl Node {
         let Some(ownership) = self.region.ownership() else {
             return;
         };
-        ownership.release(shard);
+        ownership.drain(shard);
         self.routing.release_shard(shard).await;
         self.stop_shard_entities(shard).await;
         self.drain_outbox().await;
         if let Err(error) = self.context.journal.flush().await {
             tracing::warn!(shard, %error, "journal not flushed at hand-over");
         }
+        ownership.release(shard);
     }
 
     /// Stops serving `shard` at once (its lease may be lost): its requests go elsewhere and its

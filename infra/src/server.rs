@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::bus::{InProcessBus, NatsBus};
-use crate::cluster::{Cluster, ClusterConfig, ClusterMetrics, NatsShardLink, NodeHost};
+use crate::cluster::{
+    Cluster, ClusterConfig, ClusterMetrics, FencedJournal, NatsShardLink, NodeHost,
+};
 use crate::http::{AppState, Projections, router};
 use crate::journal::{FjallJournal, FjallJournalConfig};
 use crate::projections::business::BusinessMetrics;
@@ -197,6 +199,7 @@ pub async fn start(
     )?;
     background.push(runner);
     let mut node_config = config.node.clone();
+    let mut node_journal = shared_journal;
     let cluster_client = match (&config.cluster, &config.nats) {
         (None, _) => None,
         (Some(_), None) => {
@@ -213,20 +216,25 @@ pub async fn start(
                 ServeError::Config(format!("cannot reach NATS at {url}: {error}"))
             })?;
             let link = NatsShardLink::new(client.clone(), CLUSTER_PREFIX, config.command_timeout);
-            node_config.cluster = Some(Arc::new(Ownership::new(
-                Arc::new(link),
-                config.command_timeout,
-            )));
+            let ownership = Arc::new(Ownership::new(Arc::new(link), config.command_timeout));
+            let metrics = ClusterMetrics::new(&telemetry.registry)?;
+            // Entities append only while their shard is served here.
+            node_journal = Arc::new(FencedJournal::new(
+                node_journal,
+                Arc::clone(&ownership),
+                metrics.fenced_appends.clone(),
+            ));
+            node_config.cluster = Some(ownership);
             node_config.name = settings.node.clone();
             node_config.remote_events = Some(Arc::new(crate::bus::nats::NatsRemoteEvents::new(
                 client.clone(),
             )));
-            Some(client)
+            Some((client, metrics))
         }
     };
     let node = Arc::new(
         Box::pin(Node::start(
-            shared_journal,
+            node_journal,
             bus,
             brain,
             &telemetry.registry,
@@ -235,7 +243,7 @@ pub async fn start(
         .await?,
     );
     let cluster = match (&config.cluster, cluster_client) {
-        (Some(settings), Some(client)) => {
+        (Some(settings), Some((client, metrics))) => {
             let host = NodeHost::new(client.clone(), CLUSTER_PREFIX, Arc::clone(&node));
             let mut membership = ClusterConfig::new(settings.node.clone(), settings.url.clone());
             membership.prefix = CLUSTER_PREFIX.to_owned();
@@ -247,7 +255,6 @@ pub async fn start(
                     runner,
                 ));
             }
-            let metrics = ClusterMetrics::new(&telemetry.registry)?;
             Some(Arc::new(
                 Box::pin(Cluster::join_with_metrics(
                     client,

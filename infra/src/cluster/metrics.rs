@@ -40,6 +40,9 @@ pub struct ClusterMetrics {
     /// `written` (a new shard map), `unchanged` (the map already fit), `failed` (the map could not
     /// be read or written).
     pub rounds: IntCounterVec,
+    /// `crest_cluster_fenced_appends_total`: appends this node refused because it no longer
+    /// served the stream's shard (late work of a shard handed over or fenced).
+    pub fenced_appends: IntCounter,
 }
 
 impl ClusterMetrics {
@@ -94,6 +97,10 @@ impl ClusterMetrics {
                 ),
                 &["outcome"],
             )?,
+            fenced_appends: IntCounter::new(
+                "crest_cluster_fenced_appends_total",
+                "Appends refused because this node no longer served the stream's shard.",
+            )?,
         };
         for direction in MOVE_DIRECTIONS {
             metrics.shard_moves.with_label_values(&[direction]);
@@ -113,6 +120,7 @@ impl ClusterMetrics {
         registry.register(Box::new(metrics.lease_renewal_seconds.clone()))?;
         registry.register(Box::new(metrics.coordinator.clone()))?;
         registry.register(Box::new(metrics.rounds.clone()))?;
+        registry.register(Box::new(metrics.fenced_appends.clone()))?;
         Ok(metrics)
     }
 

@@ -27,6 +27,7 @@
 //! else nothing at all, which after some member was seen serving the shard means the same.
 
 mod allocation;
+mod fenced;
 mod link;
 mod member;
 pub mod metrics;
@@ -36,6 +37,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use self::allocation::{Candidate, Round, allocate, move_budget};
+pub use self::fenced::FencedJournal;
 pub use self::link::{NatsShardLink, NodeHost};
 pub use self::member::Cluster;
 pub use self::metrics::ClusterMetrics;
