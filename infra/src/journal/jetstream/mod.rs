@@ -337,7 +337,11 @@ enum PublishFailure {
 
 impl From<js::context::PublishError> for PublishFailure {
     fn from(error: js::context::PublishError) -> Self {
-        if error.kind() == PublishErrorKind::WrongLastSequence {
+        // A clustered stream may answer the mismatch with error code 10164 ("wrong last
+        // sequence", the constant-message variant), which the client does not map to its kind.
+        if error.kind() == PublishErrorKind::WrongLastSequence
+            || error.to_string().contains("wrong last sequence")
+        {
             Self::WrongLastSequence
         } else {
             Self::Other(error.to_string())
