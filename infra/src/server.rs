@@ -392,9 +392,28 @@ async fn open_journal(
                 replicas: *replicas,
                 ..crate::journal::JetStreamJournalConfig::default()
             };
-            let journal = crate::journal::JetStreamJournal::connect(url, journal_config, registry)
+            // NATS servers started together with the nodes (a cluster's first start, a restart of
+            // everything) answer JetStream requests only once their meta leader is elected and the
+            // streams' replicas formed: keep trying for a minute before giving up.
+            let deadline = std::time::Instant::now() + JETSTREAM_OPEN_PATIENCE;
+            let mut pause = std::time::Duration::from_millis(500);
+            let journal = loop {
+                match crate::journal::JetStreamJournal::connect(
+                    url,
+                    journal_config.clone(),
+                    registry,
+                )
                 .await
-                .map_err(failed(url))?;
+                {
+                    Ok(journal) => break journal,
+                    Err(error) if std::time::Instant::now() + pause < deadline => {
+                        tracing::warn!(%error, retry_in_ms = pause.as_millis(), "journal not open yet");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(std::time::Duration::from_secs(4));
+                    }
+                    Err(error) => return Err(failed(url)(error)),
+                }
+            };
             Ok((None, Arc::new(journal)))
         }
         JournalBackend::Scylla(scylla) => {
@@ -405,6 +424,9 @@ async fn open_journal(
         }
     }
 }
+
+/// How long `crest serve --journal jetstream` keeps trying to open the journal at start.
+const JETSTREAM_OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Registers the projections and starts the runner (rebuild from the journal, then the bus);
 /// returns the read models the API serves and the runner's task.
