@@ -50,6 +50,10 @@ pub struct ServeConfig {
     pub backend: JournalBackend,
     /// Membership of a cluster (`None`: a node alone, serving every shard).
     pub cluster: Option<ClusterSettings>,
+    /// The operator's credential (`None`: only tenant keys work; nobody can create the first).
+    pub operator_token: Option<crate::access::OperatorToken>,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
 }
 
 /// Which journal a node writes to.
@@ -92,6 +96,8 @@ impl Default for ServeConfig {
             quality_rules: None,
             backend: JournalBackend::Fjall,
             cluster: None,
+            operator_token: None,
+            session_ttl: crate::access::DEFAULT_SESSION_TTL,
         }
     }
 }
@@ -139,6 +145,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The node.
     pub node: Arc<Node>,
+    /// Credentials (the demo seeding issues its keys through it).
+    pub access: crate::access::Access,
     /// The embedded journal, closed at stop (`None` with a shared journal).
     journal: Option<FjallJournal>,
     /// This node's membership of its cluster.
@@ -220,6 +228,11 @@ pub async fn start(
             Some(client)
         }
     };
+    let access = crate::access::Access {
+        store: Arc::new(crate::access::AccessStore::new(Arc::clone(&shared_journal))),
+        operator: config.operator_token.clone(),
+        session_ttl: config.session_ttl,
+    };
     let node = Arc::new(
         Box::pin(Node::start(
             shared_journal,
@@ -259,6 +272,7 @@ pub async fn start(
         command_timeout: config.command_timeout,
         projections,
         cluster: cluster.clone(),
+        access: access.clone(),
     };
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);
@@ -273,6 +287,7 @@ pub async fn start(
     Ok(RunningServer {
         addr,
         node,
+        access,
         journal,
         cluster,
         background,

@@ -590,6 +590,7 @@ fn cluster_process(
         .arg("--data-dir")
         .arg(dir)
         .env("CREST_LOG", "warn")
+        .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()

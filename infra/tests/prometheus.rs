@@ -89,6 +89,7 @@ async fn start_crest(data_dir: &Path) -> (Reaped, SocketAddr) {
         .arg("--data-dir")
         .arg(data_dir)
         .env("CREST_LOG", "warn")
+        .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

@@ -27,6 +27,9 @@ pub struct RunConfig {
     pub target: String,
     /// The tenant the virtual customers and agents belong to.
     pub tenant: String,
+    /// An admin key of `tenant`: virtual customers post with it, and it issues each virtual
+    /// agent's own agent key.
+    pub api_key: String,
     /// The load profile.
     pub profile: Profile,
     /// Seed of the script choices.
@@ -46,6 +49,9 @@ pub enum RunError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The API key cannot be sent in a header.
+    #[error("the API key has characters an HTTP header cannot carry")]
+    ApiKey,
     /// The target URL is not `http://…`.
     #[error("target must be an http:// URL, got {0:?}")]
     Target(String),
@@ -108,6 +114,8 @@ struct Shared {
     api: String,
     /// `ws://host/v1/tenants/{tenant}`
     ws_api: String,
+    /// The admin key (WebSockets carry it as `access_token`).
+    api_key: String,
     started: Instant,
     request_timeout: Duration,
     metrics: Mutex<Metrics>,
@@ -227,16 +235,13 @@ pub async fn run(config: RunConfig) -> Result<Report, RunError> {
     };
     let profile = &config.profile;
     let request_timeout = Duration::from_millis(profile.request_timeout_ms);
-    let http = reqwest::Client::builder()
-        .timeout(request_timeout)
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .build()?;
+    let http = authorized_client(request_timeout, &config.api_key)?;
     check_reachable(&http, &target).await?;
     let (stop, _) = watch::channel(false);
     let shared = Arc::new(Shared {
         http,
         api: format!("{target}/v1/tenants/{}", config.tenant),
+        api_key: config.api_key.clone(),
         ws_api: format!("ws://{host}/v1/tenants/{}", config.tenant),
         started: Instant::now(),
         request_timeout,
@@ -539,6 +544,21 @@ async fn send_message(shared: Arc<Shared>, arrival: Arrival, _permit: OwnedSemap
     }
 }
 
+/// An HTTP client that sends `Authorization: Bearer <key>` with every request.
+fn authorized_client(timeout: Duration, key: &str) -> Result<reqwest::Client, RunError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+        .map_err(|_| RunError::ApiKey)?;
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .build()?)
+}
+
 /// Posts JSON and returns the JSON answer of a 2xx, or the error kind.
 async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, ErrorKind> {
     let response = http.post(url).json(body).send().await.map_err(classify)?;
@@ -582,8 +602,8 @@ fn classify(error: reqwest::Error) -> ErrorKind {
 async fn follow_conversation(shared: Arc<Shared>, follow: Arc<Follow>, conversation: String) {
     let mut stop = shared.stop.subscribe();
     let url = format!(
-        "{}/conversations/{conversation}/stream?after=0",
-        shared.ws_api
+        "{}/conversations/{conversation}/stream?after=0&access_token={}",
+        shared.ws_api, shared.api_key
     );
     let connected = tokio::time::timeout(
         shared.request_timeout,
@@ -710,8 +730,27 @@ async fn start_agents(
             shared.other_error(ErrorKind::Agent);
             continue;
         }
+        // Each virtual agent works with its own agent key, issued with the run's admin key.
+        let issued = post_json(
+            &shared.http,
+            &format!("{}/api-keys", shared.api),
+            &json!({"role": "agent", "agent": &agent, "name": format!("loadtest {agent}")}),
+        )
+        .await;
+        let agent_http = match issued
+            .ok()
+            .and_then(|answer| answer["key"].as_str().map(str::to_owned))
+            .and_then(|key| authorized_client(shared.request_timeout, &key).ok())
+        {
+            Some(agent_http) => agent_http,
+            None => {
+                shared.other_error(ErrorKind::Agent);
+                continue;
+            }
+        };
         handles.push(tokio::spawn(agent_loop(
             Arc::clone(shared),
+            agent_http,
             agent,
             Duration::from_millis(profile.agent_poll_ms),
             Duration::from_millis(profile.agent_handle_ms),
@@ -733,7 +772,13 @@ async fn put_json(http: &reqwest::Client, url: &str, body: &Value) -> Result<Val
 
 /// A virtual agent: polls its seat for offers, accepts each, replies after the handling time and
 /// resolves the chat. Goes offline when the run stops.
-async fn agent_loop(shared: Arc<Shared>, agent: String, poll: Duration, handle: Duration) {
+async fn agent_loop(
+    shared: Arc<Shared>,
+    http: reqwest::Client,
+    agent: String,
+    poll: Duration,
+    handle: Duration,
+) {
     let mut stop = shared.stop.subscribe();
     let seat_url = format!("{}/agents/{agent}", shared.api);
     let mut taken: HashSet<String> = HashSet::new();
@@ -742,7 +787,7 @@ async fn agent_loop(shared: Arc<Shared>, agent: String, poll: Duration, handle: 
             _ = stop.changed() => break,
             () = tokio::time::sleep(poll) => {}
         }
-        let Ok(seat) = get_json(&shared.http, &seat_url).await else {
+        let Ok(seat) = get_json(&http, &seat_url).await else {
             shared.other_error(ErrorKind::Agent);
             continue;
         };
@@ -773,11 +818,12 @@ async fn agent_loop(shared: Arc<Shared>, agent: String, poll: Duration, handle: 
                 }
             }
             let accept = format!("{seat_url}/offers/{conversation}/accept");
-            match post_json(&shared.http, &accept, &json!({})).await {
+            match post_json(&http, &accept, &json!({})).await {
                 Ok(_) => {
                     shared.metrics().handoffs.accepted += 1;
                     tokio::spawn(handle_chat(
                         Arc::clone(&shared),
+                        http.clone(),
                         agent.clone(),
                         conversation,
                         handle,
@@ -790,12 +836,18 @@ async fn agent_loop(shared: Arc<Shared>, agent: String, poll: Duration, handle: 
         }
     }
     let offline = json!({"status": "offline"});
-    if put_json(&shared.http, &seat_url, &offline).await.is_err() {
+    if put_json(&http, &seat_url, &offline).await.is_err() {
         shared.other_error(ErrorKind::Agent);
     }
 }
 
-async fn handle_chat(shared: Arc<Shared>, agent: String, conversation: String, handle: Duration) {
+async fn handle_chat(
+    shared: Arc<Shared>,
+    http: reqwest::Client,
+    agent: String,
+    conversation: String,
+    handle: Duration,
+) {
     tokio::time::sleep(handle).await;
     let chat = format!("{}/conversations/{conversation}", shared.api);
     let reply = json!({
@@ -803,13 +855,8 @@ async fn handle_chat(shared: Arc<Shared>, agent: String, conversation: String, h
         "id": format!("{agent}-{conversation}-1"),
         "text": "您好，我是人工客服，非常抱歉给您带来不便，马上为您处理。Sorry for the trouble, I am on it.",
     });
-    let replied = post_json(&shared.http, &format!("{chat}/agent-messages"), &reply).await;
-    let resolved = post_json(
-        &shared.http,
-        &format!("{chat}/resolve"),
-        &json!({"agent": &agent}),
-    )
-    .await;
+    let replied = post_json(&http, &format!("{chat}/agent-messages"), &reply).await;
+    let resolved = post_json(&http, &format!("{chat}/resolve"), &json!({"agent": &agent})).await;
     let mut metrics = shared.metrics();
     if replied.is_err() {
         metrics.errors.add(ErrorKind::Agent);

@@ -327,6 +327,8 @@ pub enum StreamKind {
     Directory,
     /// `ticket:<tenant>:<ulid>`: an after-sales ticket.
     Ticket,
+    /// `cred:<tenant>:access`: the tenant's API keys, passwords and login sessions.
+    Access,
 }
 
 impl StreamKind {
@@ -340,6 +342,7 @@ impl StreamKind {
             Self::Desk => "desk",
             Self::Directory => "dir",
             Self::Ticket => "ticket",
+            Self::Access => "cred",
         }
     }
 }
@@ -380,6 +383,12 @@ impl StreamId {
         Self(format!("desk:{tenant}:routing"))
     }
 
+    /// The access stream of `tenant`: its API keys, passwords and login sessions.
+    #[must_use]
+    pub fn access(tenant: &TenantId) -> Self {
+        Self(format!("cred:{tenant}:access"))
+    }
+
     /// The node-wide directory of tenants that have a routing desk (read at start to re-arm timers).
     #[must_use]
     pub fn desk_directory() -> Self {
@@ -392,7 +401,10 @@ impl StreamId {
         let kind = parts.next().unwrap_or_default();
         let tenant = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
         let key = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
-        if !matches!(kind, "conv" | "cust" | "agent" | "desk" | "dir" | "ticket") {
+        if !matches!(
+            kind,
+            "conv" | "cust" | "agent" | "desk" | "dir" | "ticket" | "cred"
+        ) {
             return Err(IdError::Malformed { kind: "stream" });
         }
         TenantId::new(tenant)?;
@@ -415,6 +427,7 @@ impl StreamId {
             Some("desk") => StreamKind::Desk,
             Some("dir") => StreamKind::Directory,
             Some("ticket") => StreamKind::Ticket,
+            Some("cred") => StreamKind::Access,
             _ => StreamKind::Agent,
         }
     }

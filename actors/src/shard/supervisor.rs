@@ -135,7 +135,7 @@ impl Actor for ShardActor {
                     }
                 }
                 // Desks are hosted by the routing hub, not by shards.
-                StreamKind::Desk | StreamKind::Directory => {}
+                StreamKind::Desk | StreamKind::Directory | StreamKind::Access => {}
             },
             ShardMsg::CountLive(reply) => {
                 let _ = reply.send(

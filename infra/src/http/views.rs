@@ -74,6 +74,7 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Directory => decoded_json::<DirectoryEvent>(envelope),
         StreamKind::Agent => decoded_json::<AgentEvent>(envelope),
         StreamKind::Ticket => decoded_json::<TicketEvent>(envelope),
+        StreamKind::Access => decoded_json::<crest_proto::access::AccessEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,
