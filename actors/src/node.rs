@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crest_proto::slice::SHARD_COUNT;
+use crest_proto::slice::{SHARD_COUNT, shard_of};
 use ractor::{Actor, ActorRef};
 
 use crate::brain_pool::BrainPool;
@@ -12,14 +12,14 @@ use crate::context::{EntityContext, EntitySettings};
 use crate::desk::{DeskSettings, RoutingHub};
 use crate::feed::LiveFeed;
 use crate::metrics::RuntimeMetrics;
-use crate::outbox::{Outbox, republish_unpublished};
+use crate::outbox::{Outbox, republish_unpublished, republish_unpublished_where};
 use crate::ports::brain::Brain;
 use crate::ports::bus::EventBus;
 use crate::ports::clock::{Clock, TokioClock};
 use crate::ports::journal::{EventJournal, JournalError};
 use crate::reactor::feed::ReactorFeed;
-use crate::reactor::{Reactor, ReactorFaults, Targets};
-use crate::shard::remote::Ownership;
+use crate::reactor::{CatchUp, Reactor, ReactorFaults, Targets};
+use crate::shard::remote::{Ownership, ShardReply, ShardRequest};
 use crate::shard::{ShardActor, ShardMsg, ShardRegion};
 
 /// Longest wait at shutdown for the entity actors of one shard to stop.
@@ -89,7 +89,18 @@ pub struct Node {
     reactor: Reactor,
     ready: Arc<AtomicBool>,
     connections_node: String,
+    /// In a cluster: shards just given to this node, whose desks, reactions and publications are
+    /// taken up by the task below.
+    taken_up: Option<(
+        tokio::sync::mpsc::UnboundedSender<u16>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
+
+/// Shards given within this long are taken up together (one scan of the journal's progress).
+const TAKE_UP_GATHER: std::time::Duration = std::time::Duration::from_millis(200);
+/// First pause before trying a failed take-up again; doubles up to 5 s.
+const TAKE_UP_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 impl Node {
     /// Starts all shards of a single node and republishes events a previous run journaled but did not
@@ -125,7 +136,8 @@ impl Node {
         }
         let actors: Vec<ActorRef<ShardMsg>> =
             shards.iter().map(|(shard, _)| shard.clone()).collect();
-        let region = match config.cluster {
+        let clustered = config.cluster.is_some();
+        let region = match config.cluster.clone() {
             Some(ownership) => ShardRegion::clustered(actors, ownership),
             None => ShardRegion::new(actors),
         };
@@ -136,7 +148,8 @@ impl Node {
         // Routing desks recover (re-arming their timers); then the reactor delivers what a previous
         // run journaled but did not carry to its targets, and follows from there.
         let started = std::time::Instant::now();
-        let routing = RoutingHub::start(Arc::clone(&context), config.routing).await?;
+        let routing =
+            RoutingHub::start(Arc::clone(&context), config.routing, config.cluster).await?;
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis(),
             "routing desks recovered"
@@ -151,11 +164,17 @@ impl Node {
             targets,
             Arc::clone(&context.journal),
             config.reactor_faults,
+            !clustered,
         )
         .await?;
         let started = std::time::Instant::now();
-        let republished =
-            republish_unpublished(context.journal.as_ref(), bus.as_ref(), &context.metrics).await?;
+        // In a cluster a node serves no shard yet: each shard's unpublished events are taken up
+        // when the node is given the shard (`serve_shard`).
+        let republished = if clustered {
+            0
+        } else {
+            republish_unpublished(context.journal.as_ref(), bus.as_ref(), &context.metrics).await?
+        };
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis(),
             republished,
@@ -167,7 +186,19 @@ impl Node {
                 "republished events journaled before the last stop"
             );
         }
+        let taken_up = clustered.then(|| {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            let task = tokio::spawn(take_up_shards(
+                receiver,
+                Arc::clone(&routing),
+                reactor.catch_up(),
+                Arc::clone(&context),
+                Arc::clone(&bus),
+            ));
+            (sender, task)
+        });
         Ok(Self {
+            taken_up,
             region,
             routing,
             context,
@@ -235,6 +266,29 @@ impl Node {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Runs a request another node sent for a shard this node serves.
+    pub async fn serve_request(&self, request: ShardRequest) -> ShardReply {
+        match request {
+            ShardRequest::DeskCommand { .. }
+            | ShardRequest::DeskReactions { .. }
+            | ShardRequest::DeskState { .. } => self.routing.serve_here(request).await,
+            other => self.region.serve_here(other).await,
+        }
+    }
+
+    /// Starts serving `shard` (in a cluster), writing with `epoch`: its requests run here from now
+    /// on; its desks start, and what the previous owner journaled but did not carry to its targets
+    /// or publish is taken up in the background.
+    pub fn serve_shard(&self, shard: u16, epoch: u64) {
+        let Some(ownership) = self.region.ownership() else {
+            return;
+        };
+        ownership.serve(shard, epoch);
+        if let Some((taken_up, _)) = &self.taken_up {
+            let _ = taken_up.send(shard);
+        }
+    }
+
     /// Hands `shard` over to another node: its requests go to the next owner from now on; the
     /// requests it had taken finish; its entities stop (passivate); everything they wrote is
     /// published and durable. (In a cluster; alone, a node never hands a shard over.)
@@ -243,6 +297,7 @@ impl Node {
             return;
         };
         ownership.release(shard);
+        self.routing.release_shard(shard).await;
         self.stop_shard_entities(shard).await;
         self.drain_outbox().await;
         if let Err(error) = self.context.journal.flush().await {
@@ -257,6 +312,7 @@ impl Node {
             return;
         };
         ownership.release(shard);
+        self.routing.release_shard(shard).await;
         self.stop_shard_entities(shard).await;
     }
 
@@ -299,6 +355,10 @@ impl Node {
     /// holds and flushes the journal.
     pub async fn shutdown(mut self) -> Result<(), JournalError> {
         self.ready.store(false, Ordering::Release);
+        if let Some((_, task)) = self.taken_up.take() {
+            task.abort();
+            let _ = task.await;
+        }
         // Hand what the reactor holds to its targets and what the outbox holds to the bus while
         // entities still run; then stop entity actors (each finishes the message it is on) and the shards.
         self.drain_outbox().await;
@@ -322,6 +382,68 @@ impl Node {
         self.outbox_task.abort();
         let _ = self.outbox_task.await;
         Ok(())
+    }
+}
+
+/// Takes up the shards a cluster gives this node: starts their desks, delivers the reactions and
+/// publishes the events their previous owner journaled but did not get to. Shards given close
+/// together are taken up together; a failure is tried again (everything here is idempotent).
+async fn take_up_shards(
+    mut given: tokio::sync::mpsc::UnboundedReceiver<u16>,
+    routing: Arc<RoutingHub>,
+    reactions: CatchUp,
+    context: Arc<EntityContext>,
+    bus: Arc<dyn EventBus>,
+) {
+    while let Some(first) = given.recv().await {
+        let mut shards = std::collections::BTreeSet::from([first]);
+        tokio::time::sleep(TAKE_UP_GATHER).await;
+        while let Ok(shard) = given.try_recv() {
+            shards.insert(shard);
+        }
+        let started = std::time::Instant::now();
+        let wanted = |stream: &crest_proto::StreamId| shards.contains(&shard_of(stream.as_str()));
+        let mut pause = TAKE_UP_RETRY;
+        loop {
+            let mut failed = None;
+            for shard in &shards {
+                if let Err(error) = routing.serve_shard(*shard).await {
+                    failed = Some(error.to_string());
+                }
+            }
+            let reacted = reactions.run(wanted).await;
+            let published = republish_unpublished_where(
+                context.journal.as_ref(),
+                bus.as_ref(),
+                &context.metrics,
+                wanted,
+            )
+            .await;
+            match (reacted, published, failed) {
+                (Ok(reacted), Ok(published), None) => {
+                    tracing::info!(
+                        shards = shards.len(),
+                        reacted,
+                        published,
+                        elapsed_ms = started.elapsed().as_millis(),
+                        "shards taken up"
+                    );
+                    break;
+                }
+                (reacted, published, failed) => {
+                    tracing::warn!(
+                        shards = shards.len(),
+                        reactions = ?reacted.err(),
+                        publication = ?published.err(),
+                        desks = ?failed,
+                        retry_in_ms = pause.as_millis(),
+                        "shards not fully taken up"
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
     }
 }
 

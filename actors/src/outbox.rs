@@ -160,8 +160,22 @@ pub async fn republish_unpublished(
     bus: &dyn EventBus,
     metrics: &RuntimeMetrics,
 ) -> Result<usize, JournalError> {
+    republish_unpublished_where(journal, bus, metrics, |_| true).await
+}
+
+/// [`republish_unpublished`] for the streams `wanted` selects (in a cluster: those of the shards a
+/// node was just given).
+pub async fn republish_unpublished_where(
+    journal: &dyn EventJournal,
+    bus: &dyn EventBus,
+    metrics: &RuntimeMetrics,
+    wanted: impl Fn(&StreamId) -> bool,
+) -> Result<usize, JournalError> {
     let mut republished = 0;
     for pending in journal.lagging(Cursor::Published).await? {
+        if !wanted(&pending.stream) {
+            continue;
+        }
         let stored = read_all(journal, &pending.stream, pending.done_seq).await?;
         let Some(last_seq) = stored.last().map(|event| event.seq) else {
             continue;

@@ -139,6 +139,18 @@ struct ServeArgs {
     /// GET /v1/cluster); the environment variable CREST_OPERATOR_TOKEN works too.
     #[arg(long)]
     operator_token_file: Option<PathBuf>,
+    /// Messages one customer may send per minute, sustained (beyond: 429 rate_limited).
+    #[arg(long, default_value_t = 60)]
+    customer_messages_per_min: u32,
+    /// Messages one customer may send at once before the per-minute rate applies.
+    #[arg(long, default_value_t = 20)]
+    customer_message_burst: u32,
+    /// Messages all customers of one tenant may send per second on this node.
+    #[arg(long, default_value_t = 20_000)]
+    tenant_messages_per_s: u32,
+    /// WebSocket connections one tenant may hold open on this node.
+    #[arg(long, default_value_t = 5_000)]
+    websockets_per_tenant: usize,
     /// Seconds a login session (POST /v1/tenants/{t}/sessions) lasts.
     #[arg(long, default_value_t = 8 * 3600)]
     session_ttl_secs: u64,
@@ -338,6 +350,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = ServeConfig {
         operator_token,
         session_ttl: Duration::from_secs(args.session_ttl_secs.max(60)),
+        limits: crest_infra::http::limits::LimitSettings {
+            customer_messages_per_min: args.customer_messages_per_min.max(1),
+            customer_burst: args.customer_message_burst.max(1),
+            tenant_messages_per_s: args.tenant_messages_per_s.max(1),
+            websockets_per_tenant: args.websockets_per_tenant.max(1),
+        },
         backend,
         cluster,
         metrics_tenant_label: args.metrics_tenant_label,

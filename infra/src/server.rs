@@ -54,6 +54,8 @@ pub struct ServeConfig {
     pub operator_token: Option<crate::access::OperatorToken>,
     /// How long a login session lasts.
     pub session_ttl: Duration,
+    /// Message rates and WebSocket caps.
+    pub limits: crate::http::limits::LimitSettings,
 }
 
 /// Which journal a node writes to.
@@ -98,6 +100,7 @@ impl Default for ServeConfig {
             cluster: None,
             operator_token: None,
             session_ttl: crate::access::DEFAULT_SESSION_TTL,
+            limits: crate::http::limits::LimitSettings::default(),
         }
     }
 }
@@ -228,10 +231,12 @@ pub async fn start(
             Some(client)
         }
     };
+    let limiters = Arc::new(crate::http::limits::Limiters::new(config.limits));
     let access = crate::access::Access {
         store: Arc::new(crate::access::AccessStore::new(Arc::clone(&shared_journal))),
         operator: config.operator_token.clone(),
         session_ttl: config.session_ttl,
+        audit: Arc::new(crate::access::AuditLog::new(Arc::clone(&shared_journal))),
     };
     let node = Arc::new(
         Box::pin(Node::start(
@@ -273,7 +278,9 @@ pub async fn start(
         projections,
         cluster: cluster.clone(),
         access: access.clone(),
+        limits: Arc::clone(&limiters),
     };
+    background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);
     let server = tokio::spawn(async move {
@@ -348,6 +355,17 @@ impl RunningServer {
             None => Ok(()),
         }
     }
+}
+
+/// Every minute, forgets the rate state of idle customers (bounded memory).
+fn forget_idle_limits(limiters: Arc<crate::http::limits::Limiters>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limiters.forget_idle();
+        }
+    })
 }
 
 /// Subject and bucket prefix of the cluster's traffic on NATS.

@@ -652,6 +652,36 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         view["members"][1]["url"],
         format!("http://127.0.0.1:{}", ports[1])
     );
+    // One routing desk for the tenant, whichever node is asked: a seat set through one node is
+    // read through the other, and the other way round for the routing table.
+    for (writer, reader) in [(0, 1), (1, 0)] {
+        let agent = format!("agent-{writer}");
+        let seat = clients[writer]
+            .put(
+                &format!("/v1/tenants/shop/agents/{agent}"),
+                &serde_json::json!({"status": "online", "groups": ["general"], "capacity": 3}),
+            )
+            .await;
+        assert_eq!(seat.status, 200, "{:?}", seat.body);
+        let read = clients[reader]
+            .get(&format!("/v1/tenants/shop/agents/{agent}"))
+            .await;
+        assert_eq!(read.status, 200, "{:?}", read.body);
+        assert_eq!(read.body["capacity"], 3, "{:?}", read.body);
+    }
+    let table = clients[1]
+        .put(
+            "/v1/tenants/shop/routing-table",
+            &serde_json::json!({"routes": {"refund_request": "after_sales"}, "default_group": "general"}),
+        )
+        .await;
+    assert_eq!(table.status, 200, "{:?}", table.body);
+    let read = clients[0].get("/v1/tenants/shop/routing-table").await;
+    assert_eq!(
+        read.body["routes"]["refund_request"], "after_sales",
+        "{:?}",
+        read.body
+    );
     // Messages through one; every conversation read back through two.
     for customer in 0..20 {
         let answer = clients[0]

@@ -391,3 +391,184 @@ async fn websockets_take_the_credential_as_a_query_parameter() {
     drop(connected);
     node.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sensitive_actions_are_in_the_audit_log_for_admins_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let operator = Client::with_token(node.addr, support::OPERATOR_TOKEN);
+    let created = operator
+        .post(
+            &format!("/v1/tenants/{TENANT}/api-keys"),
+            &json!({"role": "admin"}),
+        )
+        .await;
+    let admin = Client::with_token(node.addr, created.body["key"].as_str().expect("key"));
+    let admin_key_id = created.body["id"].as_str().expect("id").to_owned();
+    let table = admin
+        .put(
+            &format!("/v1/tenants/{TENANT}/routing-table"),
+            &json!({"routes": {"refund_request": "after_sales"}, "default_group": "general"}),
+        )
+        .await;
+    assert_eq!(table.status, 200, "{:?}", table.body);
+    let queue = admin
+        .put(
+            &format!("/v1/tenants/{TENANT}/queues/general"),
+            &json!({"max_waiting": 50}),
+        )
+        .await;
+    assert_eq!(queue.status, 200, "{:?}", queue.body);
+    let seat = admin
+        .put(
+            &format!("/v1/tenants/{TENANT}/agents/mei"),
+            &json!({"status": "online", "password": "a long enough secret"}),
+        )
+        .await;
+    assert_eq!(seat.status, 200, "{:?}", seat.body);
+    let anonymous = Client::anonymous(node.addr);
+    let refused = anonymous
+        .post(
+            &format!("/v1/tenants/{TENANT}/sessions"),
+            &json!({"agent": "mei", "password": "not the secret"}),
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    let login = anonymous
+        .post(
+            &format!("/v1/tenants/{TENANT}/sessions"),
+            &json!({"agent": "mei", "password": "a long enough secret"}),
+        )
+        .await;
+    assert_eq!(login.status, 201, "{:?}", login.body);
+
+    let audit = admin
+        .get(&format!("/v1/tenants/{TENANT}/audit?after=0&limit=100"))
+        .await;
+    assert_eq!(audit.status, 200, "{:?}", audit.body);
+    let records = audit.body["records"].as_array().expect("records");
+    let actions: Vec<&str> = records
+        .iter()
+        .map(|record| record["action"].as_str().expect("action"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "api_key.issued",
+            "routing_table.set",
+            "queue.configured",
+            "password.set",
+            "agent.changed",
+            "login.refused",
+            "login",
+        ]
+    );
+    assert_eq!(records[0]["actor"], "operator");
+    assert_eq!(records[1]["actor"], format!("key:{admin_key_id}"));
+    assert_eq!(records[3]["target"], "agent:mei");
+    assert!(
+        !audit.body.to_string().contains("a long enough secret"),
+        "no secret in the audit log"
+    );
+    let page = admin
+        .get(&format!("/v1/tenants/{TENANT}/audit?after=5&limit=1"))
+        .await;
+    assert_eq!(page.body["records"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page.body["records"][0]["action"], "login.refused");
+    let session = Client::with_token(node.addr, login.body["token"].as_str().expect("token"));
+    let denied = session.get(&format!("/v1/tenants/{TENANT}/audit")).await;
+    assert_eq!(
+        denied.status, 403,
+        "a session's agent role may not read the audit log"
+    );
+    node.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_burst_is_limited_while_normal_chat_never_is() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut serve = config(dir.path());
+    serve.limits = crest_infra::http::limits::LimitSettings {
+        websockets_per_tenant: 1,
+        ..crest_infra::http::limits::LimitSettings::default()
+    };
+    let node = start(serve).await;
+    let client = Client::new(node.addr);
+    // Normal chat: many customers, each a few messages in a row.
+    for customer in 0..10 {
+        for message in 0..5 {
+            let answer = client
+                .message(
+                    TENANT,
+                    &format!("c-{customer}"),
+                    &format!("m-{message}"),
+                    "你好",
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+        }
+    }
+    // One customer's burst of 60 messages.
+    let mut limited = Vec::new();
+    for message in 0..60 {
+        let answer = client
+            .message(TENANT, "flooder", &format!("f-{message}"), "spam")
+            .await;
+        match answer.status {
+            200 => {}
+            429 => limited.push(answer),
+            other => panic!("unexpected {other}: {:?}", answer.body),
+        }
+    }
+    assert!(!limited.is_empty(), "a burst of 60 gets some 429s");
+    assert!(limited.len() < 60, "the allowance goes through first");
+    assert_eq!(limited[0].body["error"], "rate_limited");
+    let retry_after: u64 = limited[0]
+        .retry_after
+        .as_deref()
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(retry_after >= 1);
+    // Others are unaffected.
+    assert_eq!(
+        client.message(TENANT, "c-0", "m-9", "还在吗").await.status,
+        200
+    );
+
+    // WebSocket connections per tenant are capped (1 here).
+    let id = client
+        .message(TENANT, "c-1", "m-9", "hello")
+        .await
+        .conversation_id();
+    let url = client
+        .ws_url(&format!("/v1/tenants/{TENANT}/conversations/{id}/stream"))
+        .await;
+    let first = tokio_tungstenite::connect_async(url.clone())
+        .await
+        .expect("first WebSocket opens");
+    let second = tokio_tungstenite::connect_async(url.clone()).await;
+    match second {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 429);
+        }
+        other => panic!(
+            "the second WebSocket should be refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(socket) = tokio_tungstenite::connect_async(url.clone()).await {
+            drop(socket);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the place is given back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    node.stop().await.expect("stops");
+}

@@ -16,7 +16,9 @@ use crest_loadtest::{Profile, RunConfig, Verdict};
 #[derive(Debug, Parser)]
 #[command(name = "crest-loadtest", version)]
 struct Cli {
-    /// Base URL of the node.
+    /// Base URL of the node, or of several nodes of one cluster separated by commas: customers and
+    /// agents are spread over them, and a request a node cannot answer goes to the next one
+    /// (same idempotency key) for up to the profile's `retry_for_ms`.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     target: String,
     /// A TOML profile (phases, customers, agents, limits); see loadtest/profiles/.

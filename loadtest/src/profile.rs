@@ -131,6 +131,10 @@ pub struct Profile {
     /// Client-side timeout of one request, in milliseconds.
     #[serde(default = "defaults::request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// With several target nodes: how long a message is tried over the nodes (a node down, a
+    /// shard moving) before it counts as failed, in milliseconds.
+    #[serde(default = "defaults::retry_for_ms")]
+    pub retry_for_ms: u64,
     /// After the last arrival: how long to wait for outstanding bot replies, in seconds.
     #[serde(default = "defaults::drain_s")]
     pub drain_s: f64,
@@ -168,6 +172,9 @@ mod defaults {
     }
     pub fn request_timeout_ms() -> u64 {
         5000
+    }
+    pub fn retry_for_ms() -> u64 {
+        30_000
     }
     pub fn drain_s() -> f64 {
         5.0
@@ -214,6 +221,7 @@ impl Profile {
             agent_handle_ms: defaults::agent_handle_ms(),
             max_in_flight: defaults::max_in_flight(),
             request_timeout_ms: defaults::request_timeout_ms(),
+            retry_for_ms: defaults::retry_for_ms(),
             drain_s: defaults::drain_s(),
             max_messages: defaults::max_messages(),
             phases: vec![Phase::constant("constant", duration_s, rate)],

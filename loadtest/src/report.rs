@@ -84,8 +84,12 @@ pub struct Report {
     pub offered: u64,
     /// Messages acknowledged.
     pub acked: u64,
-    /// Acknowledgements that said `duplicate: true` (never expected: nothing is retried).
+    /// Acknowledgements that said `duplicate: true`: expected only for messages tried again on
+    /// another node after a first attempt that was stored but not answered.
     pub duplicate_acks: u64,
+    /// Messages acknowledged after more than one attempt (several target nodes: a node down, a
+    /// shard moving).
+    pub retried: u64,
     /// Offered messages per second over the schedule.
     pub offered_msgs_per_s: f64,
     /// Acknowledged messages per second over `elapsed_s`.
@@ -141,6 +145,8 @@ pub struct Parts<'a> {
     pub acked: u64,
     /// See [`Report::duplicate_acks`].
     pub duplicate_acks: u64,
+    /// See [`Report::retried`].
+    pub retried: u64,
     /// Acknowledgement latencies.
     pub ack: &'a Latency,
     /// Bot-reply latencies.
@@ -191,6 +197,7 @@ impl Report {
             offered: parts.offered,
             acked: parts.acked,
             duplicate_acks: parts.duplicate_acks,
+            retried: parts.retried,
             ack: parts.ack.summary(),
             bot_reply: parts.bot_reply.summary(),
             handoff_to_offer: parts.handoff_to_offer.summary(),
@@ -282,6 +289,13 @@ impl Report {
             self.peak_achieved_msgs_per_s,
             self.elapsed_s
         );
+        if self.retried > 0 || self.duplicate_acks > 0 {
+            let _ = writeln!(
+                out,
+                "failover     {} acknowledged after another attempt, {} of them already stored",
+                self.retried, self.duplicate_acks
+            );
+        }
         let _ = writeln!(
             out,
             "\nlatency (ms)          count      p50      p90      p99    p99.9      max"
@@ -384,6 +398,7 @@ mod tests {
             offered: 200,
             acked: 199,
             duplicate_acks: 0,
+            retried: 0,
             ack: &ack,
             bot_reply: &Latency::new(3),
             handoff_to_offer: &Latency::new(3),

@@ -23,7 +23,9 @@ use crate::stats::{ErrorKind, Errors, Latency, Series};
 /// What to run against what.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// Base URL of the node, e.g. `http://127.0.0.1:8080`.
+    /// Base URL of the node, e.g. `http://127.0.0.1:8080`, or of several nodes of one cluster
+    /// separated by commas: customers are spread over them, and a request a node cannot answer
+    /// (down, or 503) goes to the next one with the same idempotency key.
     pub target: String,
     /// The tenant the virtual customers and agents belong to.
     pub tenant: String,
@@ -53,7 +55,7 @@ pub enum RunError {
     #[error("the API key has characters an HTTP header cannot carry")]
     ApiKey,
     /// The target URL is not `http://…`.
-    #[error("target must be an http:// URL, got {0:?}")]
+    #[error("target must be http:// URLs separated by commas, got {0:?}")]
     Target(String),
     /// The target did not answer `GET /healthz`.
     #[error("target {target} is not reachable: {reason}")]
@@ -106,16 +108,33 @@ impl Metrics {
     }
 }
 
-/// State shared by every task of a run.
+/// One node of the target.
 #[derive(Debug)]
-struct Shared {
-    http: reqwest::Client,
+struct Target {
     /// `http://host/v1/tenants/{tenant}`
     api: String,
     /// `ws://host/v1/tenants/{tenant}`
     ws_api: String,
+    /// Milliseconds since the start of the run before which the node is not tried first (it
+    /// failed to answer recently).
+    avoid_until_ms: AtomicU64,
+}
+
+/// How long a node that did not answer is tried only after the others.
+const AVOID_FOR: Duration = Duration::from_secs(2);
+
+/// State shared by every task of a run.
+#[derive(Debug)]
+struct Shared {
+    http: reqwest::Client,
     /// The admin key (WebSockets carry it as `access_token`).
     api_key: String,
+    /// The nodes (at least one).
+    targets: Vec<Target>,
+    /// How long a message is tried, over the nodes, before it counts as failed.
+    retry_for: Duration,
+    /// Messages acknowledged only after more than one attempt.
+    retried: AtomicU64,
     started: Instant,
     request_timeout: Duration,
     metrics: Mutex<Metrics>,
@@ -148,6 +167,118 @@ impl Shared {
 
     fn other_error(&self, kind: ErrorKind) {
         self.metrics().errors.add(kind);
+    }
+
+    /// The nodes to try, `home` first unless it failed recently (then after the others).
+    fn nodes_from(&self, home: usize) -> Vec<&Target> {
+        let count = self.targets.len();
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let order = (0..count).map(|step| &self.targets[(home + step) % count]);
+        let (fresh, avoided): (Vec<&Target>, Vec<&Target>) =
+            order.partition(|target| target.avoid_until_ms.load(Ordering::Relaxed) <= now_ms);
+        fresh.into_iter().chain(avoided).collect()
+    }
+
+    /// `GET {api}{path}` on `home`'s node, or the next ones (see [`Self::with_failover`]), with
+    /// the run's admin key.
+    async fn get(&self, home: usize, path: &str) -> Result<Value, ErrorKind> {
+        self.get_as(&self.http, home, path).await
+    }
+
+    /// `POST {api}{path}` on `home`'s node, or the next ones, with the run's admin key.
+    async fn post(&self, home: usize, path: &str, body: &Value) -> Result<Value, ErrorKind> {
+        self.post_as(&self.http, home, path, body).await
+    }
+
+    /// `PUT {api}{path}` on `home`'s node, or the next ones, with the run's admin key.
+    async fn put(&self, home: usize, path: &str, body: &Value) -> Result<Value, ErrorKind> {
+        self.put_as(&self.http, home, path, body).await
+    }
+
+    /// [`Self::get`] with the credential of `http` (a virtual agent's own key).
+    async fn get_as(
+        &self,
+        http: &reqwest::Client,
+        home: usize,
+        path: &str,
+    ) -> Result<Value, ErrorKind> {
+        self.with_failover(home, |api| get_json(http, format!("{api}{path}")))
+            .await
+            .0
+    }
+
+    /// [`Self::post`] with the credential of `http`.
+    async fn post_as(
+        &self,
+        http: &reqwest::Client,
+        home: usize,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, ErrorKind> {
+        self.with_failover(home, |api| post_json(http, format!("{api}{path}"), body))
+            .await
+            .0
+    }
+
+    /// [`Self::put`] with the credential of `http`.
+    async fn put_as(
+        &self,
+        http: &reqwest::Client,
+        home: usize,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, ErrorKind> {
+        self.with_failover(home, |api| put_json(http, format!("{api}{path}"), body))
+            .await
+            .0
+    }
+
+    fn avoid(&self, target: &Target) {
+        let until = self.started.elapsed() + AVOID_FOR;
+        target.avoid_until_ms.store(
+            u64::try_from(until.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Sends `request(api)` to `home`'s node, and on an answer that another node could give
+    /// (no connection, a timeout, a 5xx) to the next ones, until `retry_for` has passed. Returns
+    /// the last outcome and the number of attempts.
+    async fn with_failover<F, Fut>(
+        &self,
+        home: usize,
+        request: F,
+    ) -> (Result<Value, ErrorKind>, u32)
+    where
+        F: Fn(&str) -> Fut,
+        Fut: std::future::Future<Output = Result<Value, ErrorKind>>,
+    {
+        if self.targets.len() == 1 {
+            // One node: one attempt, as an open-loop test of a single node measures it.
+            return (request(&self.targets[0].api).await, 1);
+        }
+        let deadline = Instant::now() + self.retry_for;
+        let mut attempts = 0_u32;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            for target in self.nodes_from(home) {
+                attempts += 1;
+                let outcome = request(&target.api).await;
+                match outcome {
+                    Err(kind) if kind.worth_another_node() => {
+                        if matches!(kind, ErrorKind::Connect | ErrorKind::Timeout) {
+                            self.avoid(target);
+                        }
+                        if Instant::now() >= deadline {
+                            return (Err(kind), attempts);
+                        }
+                    }
+                    other => return (other, attempts),
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 }
 
@@ -205,6 +336,8 @@ impl Follow {
 #[derive(Debug)]
 struct Customer {
     id: Arc<str>,
+    /// The node its messages go to first.
+    home: usize,
     script: &'static Script,
     next_turn: usize,
     pick: u64,
@@ -215,6 +348,7 @@ struct Customer {
 #[derive(Debug)]
 struct Arrival {
     due: Instant,
+    home: usize,
     our_id: String,
     customer: Arc<str>,
     text: String,
@@ -229,20 +363,40 @@ struct Arrival {
 pub async fn run(config: RunConfig) -> Result<Report, RunError> {
     config.profile.validate()?;
     let schedule = Schedule::new(&config.profile)?;
-    let target = config.target.trim_end_matches('/').to_owned();
-    let Some(host) = target.strip_prefix("http://") else {
-        return Err(RunError::Target(target));
-    };
+    let urls: Vec<String> = config
+        .target
+        .split(',')
+        .map(|url| url.trim().trim_end_matches('/').to_owned())
+        .filter(|url| !url.is_empty())
+        .collect();
+    if urls.is_empty() || urls.iter().any(|url| !url.starts_with("http://")) {
+        return Err(RunError::Target(config.target.clone()));
+    }
+    let target = urls.join(",");
     let profile = &config.profile;
     let request_timeout = Duration::from_millis(profile.request_timeout_ms);
     let http = authorized_client(request_timeout, &config.api_key)?;
-    check_reachable(&http, &target).await?;
+    for url in &urls {
+        check_reachable(&http, url).await?;
+    }
     let (stop, _) = watch::channel(false);
     let shared = Arc::new(Shared {
         http,
-        api: format!("{target}/v1/tenants/{}", config.tenant),
         api_key: config.api_key.clone(),
-        ws_api: format!("ws://{host}/v1/tenants/{}", config.tenant),
+        targets: urls
+            .iter()
+            .map(|url| Target {
+                api: format!("{url}/v1/tenants/{}", config.tenant),
+                ws_api: format!(
+                    "ws://{}/v1/tenants/{}",
+                    url.trim_start_matches("http://"),
+                    config.tenant
+                ),
+                avoid_until_ms: AtomicU64::new(0),
+            })
+            .collect(),
+        retry_for: Duration::from_millis(profile.retry_for_ms),
+        retried: AtomicU64::new(0),
         started: Instant::now(),
         request_timeout,
         metrics: Mutex::new(Metrics::new()),
@@ -329,6 +483,7 @@ pub async fn run(config: RunConfig) -> Result<Report, RunError> {
         offered: shared.offered.load(Ordering::Relaxed),
         acked: metrics.acked.len() as u64,
         duplicate_acks: metrics.duplicate_acks,
+        retried: shared.retried.load(Ordering::Relaxed),
         ack: &metrics.ack,
         bot_reply: &metrics.bot_reply,
         handoff_to_offer: &metrics.handoff_to_offer,
@@ -415,6 +570,7 @@ async fn schedule_arrivals(shared: &Arc<Shared>, config: &RunConfig, schedule: &
             }
             let arrival = Arrival {
                 due: ticked,
+                home: customer.home,
                 text: scripts::render(&turn, customer.pick),
                 customer: Arc::clone(&customer.id),
                 our_id,
@@ -455,6 +611,7 @@ fn new_customer(config: &RunConfig, rng: &mut Rng, number: u64) -> Customer {
     let followed = rng.next_f64() < config.profile.follow_fraction;
     Customer {
         id: Arc::from(format!("{}-c{number}", config.run_id)),
+        home: usize::try_from(number).unwrap_or(0),
         script,
         next_turn: 0,
         pick,
@@ -476,8 +633,15 @@ async fn send_message(shared: Arc<Shared>, arrival: Arrival, _permit: OwnedSemap
     {
         sent.posted_at = posted;
     }
-    let outcome = post_json(&shared.http, &format!("{}/messages", shared.api), &body).await;
+    let (outcome, attempts) = shared
+        .with_failover(arrival.home, |api| {
+            post_json(&shared.http, format!("{api}/messages"), &body)
+        })
+        .await;
     let answered = Instant::now();
+    if attempts > 1 && outcome.is_ok() {
+        shared.retried.fetch_add(1, Ordering::Relaxed);
+    }
     let ack = match outcome {
         Ok(ack) => ack,
         Err(kind) => {
@@ -540,10 +704,12 @@ async fn send_message(shared: Arc<Shared>, arrival: Arrival, _permit: OwnedSemap
             Arc::clone(&shared),
             follow,
             conversation.to_owned(),
+            arrival.home,
         ));
     }
 }
 
+/// Posts JSON and returns the JSON answer of a 2xx, or the error kind.
 /// An HTTP client that sends `Authorization: Bearer <key>` with every request.
 fn authorized_client(timeout: Duration, key: &str) -> Result<reqwest::Client, RunError> {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -559,8 +725,7 @@ fn authorized_client(timeout: Duration, key: &str) -> Result<reqwest::Client, Ru
         .build()?)
 }
 
-/// Posts JSON and returns the JSON answer of a 2xx, or the error kind.
-async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, ErrorKind> {
+async fn post_json(http: &reqwest::Client, url: String, body: &Value) -> Result<Value, ErrorKind> {
     let response = http.post(url).json(body).send().await.map_err(classify)?;
     let status = response.status().as_u16();
     let bytes = response.bytes().await.map_err(classify)?;
@@ -572,7 +737,7 @@ async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Result<Va
     }
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, ErrorKind> {
+async fn get_json(http: &reqwest::Client, url: String) -> Result<Value, ErrorKind> {
     let response = http.get(url).send().await.map_err(classify)?;
     let status = response.status().as_u16();
     let bytes = response.bytes().await.map_err(classify)?;
@@ -599,20 +764,32 @@ fn classify(error: reqwest::Error) -> ErrorKind {
 /// `conversation.customer_message_received`) and records the bot-reply latency from the start of
 /// the POST. Replies to messages posted before the socket was open arrive in its catch-up and are
 /// counted but not timed.
-async fn follow_conversation(shared: Arc<Shared>, follow: Arc<Follow>, conversation: String) {
+async fn follow_conversation(
+    shared: Arc<Shared>,
+    follow: Arc<Follow>,
+    conversation: String,
+    home: usize,
+) {
     let mut stop = shared.stop.subscribe();
-    let url = format!(
-        "{}/conversations/{conversation}/stream?after=0&access_token={}",
-        shared.ws_api, shared.api_key
-    );
-    let connected = tokio::time::timeout(
-        shared.request_timeout,
-        tokio_tungstenite::connect_async(url),
-    )
-    .await;
-    let mut socket = match connected {
-        Ok(Ok((socket, _))) => socket,
-        _ => {
+    let mut opened = None;
+    for target in shared.nodes_from(home) {
+        let url = format!(
+            "{}/conversations/{conversation}/stream?after=0&access_token={}",
+            target.ws_api, shared.api_key
+        );
+        let connected = tokio::time::timeout(
+            shared.request_timeout,
+            tokio_tungstenite::connect_async(url),
+        )
+        .await;
+        if let Ok(Ok((socket, _))) = connected {
+            opened = Some(socket);
+            break;
+        }
+    }
+    let mut socket = match opened {
+        Some(socket) => socket,
+        None => {
             shared.other_error(ErrorKind::WebSocket);
             let mut metrics = shared.metrics();
             metrics.bot.unfollowed_conversations += 1;
@@ -719,38 +896,36 @@ async fn start_agents(
             "groups": ["after_sales", "general", "pre_sales"],
             "capacity": profile.agent_capacity,
         });
-        if put_json(
-            &shared.http,
-            &format!("{}/agents/{agent}", shared.api),
-            &seat,
-        )
-        .await
-        .is_err()
+        // Agents are spread over the nodes like customers.
+        let home = number;
+        if shared
+            .put(home, &format!("/agents/{agent}"), &seat)
+            .await
+            .is_err()
         {
             shared.other_error(ErrorKind::Agent);
             continue;
         }
         // Each virtual agent works with its own agent key, issued with the run's admin key.
-        let issued = post_json(
-            &shared.http,
-            &format!("{}/api-keys", shared.api),
-            &json!({"role": "agent", "agent": &agent, "name": format!("loadtest {agent}")}),
-        )
-        .await;
-        let agent_http = match issued
+        let issued = shared
+            .post(
+                home,
+                "/api-keys",
+                &json!({"role": "agent", "agent": &agent, "name": format!("loadtest {agent}")}),
+            )
+            .await;
+        let agent_http = issued
             .ok()
             .and_then(|answer| answer["key"].as_str().map(str::to_owned))
-            .and_then(|key| authorized_client(shared.request_timeout, &key).ok())
-        {
-            Some(agent_http) => agent_http,
-            None => {
-                shared.other_error(ErrorKind::Agent);
-                continue;
-            }
+            .and_then(|key| authorized_client(shared.request_timeout, &key).ok());
+        let Some(agent_http) = agent_http else {
+            shared.other_error(ErrorKind::Agent);
+            continue;
         };
         handles.push(tokio::spawn(agent_loop(
             Arc::clone(shared),
             agent_http,
+            home,
             agent,
             Duration::from_millis(profile.agent_poll_ms),
             Duration::from_millis(profile.agent_handle_ms),
@@ -759,7 +934,7 @@ async fn start_agents(
     handles
 }
 
-async fn put_json(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, ErrorKind> {
+async fn put_json(http: &reqwest::Client, url: String, body: &Value) -> Result<Value, ErrorKind> {
     let response = http.put(url).json(body).send().await.map_err(classify)?;
     let status = response.status().as_u16();
     let value: Value = response.json().await.unwrap_or(Value::Null);
@@ -775,19 +950,20 @@ async fn put_json(http: &reqwest::Client, url: &str, body: &Value) -> Result<Val
 async fn agent_loop(
     shared: Arc<Shared>,
     http: reqwest::Client,
+    home: usize,
     agent: String,
     poll: Duration,
     handle: Duration,
 ) {
     let mut stop = shared.stop.subscribe();
-    let seat_url = format!("{}/agents/{agent}", shared.api);
+    let seat = format!("/agents/{agent}");
     let mut taken: HashSet<String> = HashSet::new();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             () = tokio::time::sleep(poll) => {}
         }
-        let Ok(seat) = get_json(&http, &seat_url).await else {
+        let Ok(seat) = shared.get_as(&http, home, &seat).await else {
             shared.other_error(ErrorKind::Agent);
             continue;
         };
@@ -817,13 +993,14 @@ async fn agent_loop(
                     }
                 }
             }
-            let accept = format!("{seat_url}/offers/{conversation}/accept");
-            match post_json(&http, &accept, &json!({})).await {
+            let accept = format!("{seat}/offers/{conversation}/accept");
+            match shared.post_as(&http, home, &accept, &json!({})).await {
                 Ok(_) => {
                     shared.metrics().handoffs.accepted += 1;
                     tokio::spawn(handle_chat(
                         Arc::clone(&shared),
                         http.clone(),
+                        home,
                         agent.clone(),
                         conversation,
                         handle,
@@ -836,7 +1013,7 @@ async fn agent_loop(
         }
     }
     let offline = json!({"status": "offline"});
-    if put_json(&http, &seat_url, &offline).await.is_err() {
+    if shared.put_as(&http, home, &seat, &offline).await.is_err() {
         shared.other_error(ErrorKind::Agent);
     }
 }
@@ -844,19 +1021,29 @@ async fn agent_loop(
 async fn handle_chat(
     shared: Arc<Shared>,
     http: reqwest::Client,
+    home: usize,
     agent: String,
     conversation: String,
     handle: Duration,
 ) {
     tokio::time::sleep(handle).await;
-    let chat = format!("{}/conversations/{conversation}", shared.api);
+    let chat = format!("/conversations/{conversation}");
     let reply = json!({
         "agent": &agent,
         "id": format!("{agent}-{conversation}-1"),
         "text": "您好，我是人工客服，非常抱歉给您带来不便，马上为您处理。Sorry for the trouble, I am on it.",
     });
-    let replied = post_json(&http, &format!("{chat}/agent-messages"), &reply).await;
-    let resolved = post_json(&http, &format!("{chat}/resolve"), &json!({"agent": &agent})).await;
+    let replied = shared
+        .post_as(&http, home, &format!("{chat}/agent-messages"), &reply)
+        .await;
+    let resolved = shared
+        .post_as(
+            &http,
+            home,
+            &format!("{chat}/resolve"),
+            &json!({"agent": &agent}),
+        )
+        .await;
     let mut metrics = shared.metrics();
     if replied.is_err() {
         metrics.errors.add(ErrorKind::Agent);
@@ -920,13 +1107,10 @@ async fn read_conversation(shared: &Shared, conversation: &str) -> Option<Stored
     let mut messages = Vec::new();
     let mut after = 0_u64;
     loop {
-        let url = format!(
-            "{}/conversations/{conversation}/events?after={after}&limit=1000",
-            shared.api
-        );
+        let path = format!("/conversations/{conversation}/events?after={after}&limit=1000");
         let mut page = None;
         for attempt in 0..5_u64 {
-            match get_json(&shared.http, &url).await {
+            match shared.get(0, &path).await {
                 Ok(value) => {
                     page = Some(value);
                     break;

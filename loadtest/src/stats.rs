@@ -162,6 +162,20 @@ impl ErrorKind {
         !matches!(self, Self::WebSocket | Self::Agent)
     }
 
+    /// Whether another node of a cluster might answer where this one failed: no connection, no
+    /// answer in time, a server error. Not the admission's `overloaded` (load is shed, not moved).
+    #[must_use]
+    pub fn worth_another_node(self) -> bool {
+        matches!(
+            self,
+            Self::Connect
+                | Self::Timeout
+                | Self::Transport
+                | Self::Http5xx
+                | Self::ServerTimeout503
+        )
+    }
+
     /// The kind of an HTTP answer that was not a success, from its status and error code.
     #[must_use]
     pub fn from_status(status: u16, code: Option<&str>) -> Self {

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod agent;
 pub mod api;
+pub mod audit;
 pub mod codec;
 pub mod commands;
 pub mod envelope;

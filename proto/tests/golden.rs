@@ -2,7 +2,8 @@
 //!
 //! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`],
 //! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`], [`DirectoryEvent::KNOWN_TYPES`],
-//! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`] and [`AccessEvent::KNOWN_TYPES`]
+//! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`], [`AccessEvent::KNOWN_TYPES`] and
+//! [`AuditEvent::KNOWN_TYPES`]
 //! there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
@@ -30,6 +31,7 @@ use crest_proto::agent::{
     AgentEvent, ChatReleased, ChatTaken, ConnectionClosed, ConnectionOpened, MessageWritten,
     ProfileRecorded, StatusRecorded,
 };
+use crest_proto::audit::{AuditEvent, Recorded};
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
@@ -523,6 +525,18 @@ fn access_samples() -> Vec<(AccessEvent, StreamId)> {
         .collect()
 }
 
+fn audit_samples() -> Vec<(AuditEvent, StreamId)> {
+    vec![(
+        AuditEvent::Recorded(Recorded {
+            action: "routing_table.set".to_owned(),
+            actor: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+            target: "routing_table".to_owned(),
+            detail: "refund_request → 售后 after_sales".to_owned(),
+        }),
+        StreamId::audit(&tenant()),
+    )]
+}
+
 fn directory_samples() -> Vec<(DirectoryEvent, StreamId)> {
     vec![(
         DirectoryEvent::DeskOpened(DeskOpened { tenant: tenant() }),
@@ -628,6 +642,7 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(agent_samples()))
         .chain(encoded(ticket_samples()))
         .chain(encoded(access_samples()))
+        .chain(encoded(audit_samples()))
         .collect()
 }
 
@@ -764,6 +779,11 @@ fn access_events_match_golden_files() {
     check_samples(access_samples());
 }
 
+#[test]
+fn audit_events_match_golden_files() {
+    check_samples(audit_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -778,6 +798,7 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(AgentEvent::KNOWN_TYPES)
         .chain(TicketEvent::KNOWN_TYPES)
         .chain(AccessEvent::KNOWN_TYPES)
+        .chain(AuditEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known

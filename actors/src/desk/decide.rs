@@ -83,7 +83,7 @@ impl Default for DeskSettings {
 }
 
 /// A handoff as routing receives it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HandoffInfo {
     /// The conversation.
     pub conversation: ConversationId,
@@ -102,7 +102,7 @@ pub struct HandoffInfo {
 }
 
 /// What routing hears of a ticket (from the ticket's events, through the reactor).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TicketNews {
     /// The ticket opened.
     Opened {
@@ -131,7 +131,7 @@ pub enum TicketNews {
 }
 
 /// Commands the desk accepts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DeskCommand {
     /// Set an agent's presence, groups, capacity or languages (fields left `None` stay).
     SetAgent {
@@ -259,7 +259,7 @@ impl DeskCommand {
 }
 
 /// A change to some of a group's settings (`None`: keep).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct GroupChange {
     /// The backup group (`Some(None)`: none).
     pub overflow_to: Option<Option<String>>,
@@ -285,7 +285,7 @@ impl GroupChange {
 }
 
 /// Why the desk refused a command.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum DeskRejection {
     /// The agent has no seat.
     #[error("unknown agent {0}")]

@@ -19,9 +19,24 @@ use super::state::DeskState;
 use crate::context::EntityContext;
 use crate::persistence::{Aggregate, Persistent};
 use crate::ports::journal::{JournalError, StorageErrorKind};
+use crate::shard::remote::{Ownership, ShardReply, ShardRequest};
+
+/// The shard whose owner runs `tenant`'s desk.
+#[must_use]
+pub fn desk_shard(tenant: &TenantId) -> u16 {
+    crest_proto::slice::shard_of(StreamId::desk(tenant).as_str())
+}
+
+/// A desk error where only journal errors can be told (at start).
+fn into_journal_error(error: DeskError) -> JournalError {
+    match error {
+        DeskError::Journal(error) => error,
+        other => JournalError::storage(StorageErrorKind::Read, other.to_string()),
+    }
+}
 
 /// Why a routing request failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum DeskError {
     /// The desk refused it.
     #[error(transparent)]
@@ -72,37 +87,103 @@ impl Aggregate for DirectoryState {
 }
 
 /// Finds desks and feeds them.
+///
+/// Alone, a node runs every tenant's desk. In a cluster a tenant's desk runs on the node serving
+/// the shard of its stream (`desk:<tenant>`): commands, reactions and reads from elsewhere travel
+/// to that node, and a node starts the desks of a shard when it is given the shard and stops them
+/// when it hands the shard over, so a tenant has one routing authority in the whole cluster.
 #[derive(Debug)]
 pub struct RoutingHub {
     context: Arc<EntityContext>,
     settings: Arc<DeskSettings>,
     desks: Mutex<HashMap<TenantId, ActorRef<DeskMsg>>>,
     directory: Mutex<Persistent<DirectoryState>>,
+    /// `None`: alone, every desk is here.
+    cluster: Option<Arc<Ownership>>,
 }
 
+/// How often a directory append that lost a race with another node is tried again.
+const DIRECTORY_ATTEMPTS: usize = 8;
+
 impl RoutingHub {
-    /// Recovers the directory and every desk in it (re-arming their timers).
+    /// Recovers the directory and, alone, every desk in it (re-arming their timers); in a cluster
+    /// desks start as their shards are served ([`Self::serve_shard`]).
     pub async fn start(
         context: Arc<EntityContext>,
         settings: DeskSettings,
+        cluster: Option<Arc<Ownership>>,
     ) -> Result<Arc<Self>, JournalError> {
         let directory =
             Persistent::<DirectoryState>::recover(StreamId::desk_directory(), &context).await?;
         let tenants = directory.state.tenants.clone();
+        let alone = cluster.is_none();
         let hub = Arc::new(Self {
             context,
             settings: Arc::new(settings),
             desks: Mutex::new(HashMap::new()),
             directory: Mutex::new(directory),
+            cluster,
         });
-        for tenant in tenants {
-            hub.desk(&tenant).await?;
+        if alone {
+            for tenant in tenants {
+                hub.desk(&tenant).await.map_err(into_journal_error)?;
+            }
         }
         Ok(hub)
     }
 
+    /// Starts the desks of the tenants whose desk stream falls in `shard` (this node now serves
+    /// it): each recovers from its snapshot and journal and re-arms its timers.
+    pub async fn serve_shard(&self, shard: u16) -> Result<(), DeskError> {
+        let tenants = {
+            let mut directory = self.directory.lock().await;
+            *directory =
+                Persistent::<DirectoryState>::recover(StreamId::desk_directory(), &self.context)
+                    .await?;
+            directory.state.tenants.clone()
+        };
+        for tenant in tenants {
+            // (A shard handed over again meanwhile starts nothing.)
+            if desk_shard(&tenant) == shard && self.serves(&tenant) {
+                self.desk(&tenant).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the desks of `shard` (handed over or fenced): each finishes the message it is on.
+    pub async fn release_shard(&self, shard: u16) {
+        let stopping: Vec<ActorRef<DeskMsg>> = {
+            let mut desks = self.desks.lock().await;
+            let tenants: Vec<TenantId> = desks
+                .keys()
+                .filter(|tenant| desk_shard(tenant) == shard)
+                .cloned()
+                .collect();
+            tenants
+                .iter()
+                .filter_map(|tenant| desks.remove(tenant))
+                .collect()
+        };
+        for desk in stopping {
+            desk.stop_and_wait(Some("hand-over".to_owned()), None)
+                .await
+                .ok();
+        }
+    }
+
+    /// Whether `tenant`'s desk may run on this node now.
+    fn serves(&self, tenant: &TenantId) -> bool {
+        self.cluster
+            .as_ref()
+            .is_none_or(|cluster| cluster.epoch(desk_shard(tenant)).is_some())
+    }
+
     /// The desk of `tenant`, started (and registered in the directory) if needed.
-    async fn desk(&self, tenant: &TenantId) -> Result<ActorRef<DeskMsg>, JournalError> {
+    async fn desk(&self, tenant: &TenantId) -> Result<ActorRef<DeskMsg>, DeskError> {
+        if !self.serves(tenant) {
+            return Err(DeskError::Unavailable);
+        }
         let mut desks = self.desks.lock().await;
         if let Some(desk) = desks.get(tenant)
             && matches!(
@@ -112,17 +193,7 @@ impl RoutingHub {
         {
             return Ok(desk.clone());
         }
-        {
-            let mut directory = self.directory.lock().await;
-            if !directory.state.tenants.contains(tenant) {
-                let event = DirectoryEvent::DeskOpened(DeskOpened {
-                    tenant: tenant.clone(),
-                });
-                directory
-                    .persist(&self.context, &[event], &Default::default())
-                    .await?;
-            }
-        }
+        self.register(tenant).await?;
         let args = DeskArgs {
             tenant: tenant.clone(),
             context: Arc::clone(&self.context),
@@ -139,6 +210,37 @@ impl RoutingHub {
         Ok(desk)
     }
 
+    /// Records in the directory that `tenant` has a desk. Nodes of a cluster share the directory:
+    /// an append that lost a race is tried again on the directory as it now is.
+    async fn register(&self, tenant: &TenantId) -> Result<(), JournalError> {
+        let mut directory = self.directory.lock().await;
+        for _ in 0..DIRECTORY_ATTEMPTS {
+            if directory.state.tenants.contains(tenant) {
+                return Ok(());
+            }
+            let event = DirectoryEvent::DeskOpened(DeskOpened {
+                tenant: tenant.clone(),
+            });
+            match directory
+                .persist(&self.context, &[event], &Default::default())
+                .await
+            {
+                Err(JournalError::Conflict { .. }) if self.cluster.is_some() => {
+                    *directory = Persistent::<DirectoryState>::recover(
+                        StreamId::desk_directory(),
+                        &self.context,
+                    )
+                    .await?;
+                }
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(JournalError::storage(
+            StorageErrorKind::Write,
+            "the desk directory kept changing under its appends",
+        ))
+    }
+
     /// Runs a command on `tenant`'s desk; answers once its events are journaled, with the desk's
     /// last sequence number if there were any. What they mean for conversations the reactor
     /// delivers (wait for it with [`crate::reactor::ReactorFeed::watch`]).
@@ -147,13 +249,73 @@ impl RoutingHub {
         tenant: &TenantId,
         command: DeskCommand,
     ) -> Result<Option<u64>, DeskError> {
+        let Some(cluster) = &self.cluster else {
+            return self.command_here(tenant, command).await;
+        };
+        let request = ShardRequest::DeskCommand {
+            tenant: tenant.clone(),
+            command: Box::new(command),
+        };
+        match cluster
+            .route(request, |request| self.serve_here(request))
+            .await
+        {
+            ShardReply::Desk(answer) => answer,
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    async fn command_here(
+        &self,
+        tenant: &TenantId,
+        command: DeskCommand,
+    ) -> Result<Option<u64>, DeskError> {
         self.send(tenant, |reply| DeskMsg::Command(Box::new(command), reply))
             .await
+    }
+
+    /// Runs a request for a desk of a shard this node serves (from another node, or from
+    /// [`Ownership::route`] here).
+    pub async fn serve_here(&self, request: ShardRequest) -> ShardReply {
+        match request {
+            ShardRequest::DeskCommand { tenant, command } => {
+                ShardReply::Desk(self.command_here(&tenant, *command).await)
+            }
+            ShardRequest::DeskReactions { tenant, reactions } => {
+                ShardReply::Desk(self.react_here(&tenant, reactions).await)
+            }
+            ShardRequest::DeskState { tenant } => ShardReply::DeskState(
+                self.query_here(&tenant, |state, _| Box::new(state.clone()))
+                    .await,
+            ),
+            other => other.unavailable(),
+        }
     }
 
     /// Runs reactions (commands with the metadata naming their source events) on `tenant`'s desk
     /// as one batch: one journal append; reactions applied before or refused are skipped.
     pub async fn react(
+        &self,
+        tenant: &TenantId,
+        reactions: Vec<(DeskCommand, EventMeta)>,
+    ) -> Result<Option<u64>, DeskError> {
+        let Some(cluster) = &self.cluster else {
+            return self.react_here(tenant, reactions).await;
+        };
+        let request = ShardRequest::DeskReactions {
+            tenant: tenant.clone(),
+            reactions,
+        };
+        match cluster
+            .route(request, |request| self.serve_here(request))
+            .await
+        {
+            ShardReply::Desk(answer) => answer,
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    async fn react_here(
         &self,
         tenant: &TenantId,
         reactions: Vec<(DeskCommand, EventMeta)>,
@@ -182,8 +344,32 @@ impl RoutingHub {
         Ok(answer.await.map_err(|_| DeskError::Unavailable)??)
     }
 
-    /// Reads `tenant`'s desk: `read(state, now_ms)`.
+    /// Reads `tenant`'s desk: `read(state, now_ms)`. In a cluster, a desk served elsewhere is
+    /// read from a copy of its state fetched from its node.
     pub async fn query<T: Send + 'static>(
+        &self,
+        tenant: &TenantId,
+        read: impl FnOnce(&DeskState, u64) -> T + Send + 'static,
+    ) -> Result<T, DeskError> {
+        let Some(cluster) = &self.cluster else {
+            return self.query_here(tenant, read).await;
+        };
+        if self.serves(tenant) {
+            return self.query_here(tenant, read).await;
+        }
+        let request = ShardRequest::DeskState {
+            tenant: tenant.clone(),
+        };
+        match cluster
+            .route(request, |request| self.serve_here(request))
+            .await
+        {
+            ShardReply::DeskState(state) => Ok(read(&*(state?), self.context.clock.now_ms())),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    async fn query_here<T: Send + 'static>(
         &self,
         tenant: &TenantId,
         read: impl FnOnce(&DeskState, u64) -> T + Send + 'static,

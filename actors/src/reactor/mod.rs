@@ -87,27 +87,67 @@ pub struct Targets {
 #[derive(Debug)]
 pub struct Reactor {
     task: tokio::task::JoinHandle<()>,
+    catch_up: CatchUp,
+}
+
+/// Recovers the reactions to chosen streams' events beyond the reactor's recorded progress (see
+/// [`Reactor::catch_up`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CatchUp {
+    targets: Targets,
+    journal: Arc<dyn EventJournal>,
+    watched: Arc<Watched>,
+}
+
+impl CatchUp {
+    /// Delivers the reactions to the events of the streams `wanted` selects that were journaled
+    /// beyond the reactor's recorded progress: what a node that served those streams before (and
+    /// crashed, or handed them over before its reactor got there) left undone. Returns the number
+    /// of events handled.
+    pub async fn run(&self, wanted: impl Fn(&StreamId) -> bool) -> Result<usize, JournalError> {
+        recover(self.journal.as_ref(), &self.targets, &self.watched, wanted).await
+    }
 }
 
 impl Reactor {
     /// Delivers the reactions to every event journaled beyond the reactor's recorded progress (after
     /// a crash), then follows `input`. Returns once recovery is done; the number of events
     /// recovered is logged.
+    ///
+    /// In a cluster (`recover_all` false) nothing is recovered at start: a node serves no shard
+    /// yet, and [`CatchUp::run`] recovers each shard's streams when the node is given it.
     pub async fn start(
         input: ReactorInput,
         targets: Targets,
         journal: Arc<dyn EventJournal>,
         faults: ReactorFaults,
+        recover_all: bool,
     ) -> Result<Self, JournalError> {
-        let recovered = recover(journal.as_ref(), &targets, &input.watched).await?;
-        if recovered > 0 {
-            tracing::info!(
-                recovered,
-                "reactions to events journaled before the last stop delivered"
-            );
+        if recover_all {
+            let recovered = recover(journal.as_ref(), &targets, &input.watched, |_| true).await?;
+            if recovered > 0 {
+                tracing::info!(
+                    recovered,
+                    "reactions to events journaled before the last stop delivered"
+                );
+            }
         }
-        let task = tokio::spawn(follow(input, targets, journal, faults));
-        Ok(Self { task })
+        let watched = Arc::clone(&input.watched);
+        let task = tokio::spawn(follow(input, targets.clone(), Arc::clone(&journal), faults));
+        Ok(Self {
+            task,
+            catch_up: CatchUp {
+                targets,
+                journal,
+                watched,
+            },
+        })
+    }
+
+    /// What recovers chosen streams' reactions (in a cluster: those of shards just taken up).
+    #[must_use]
+    pub fn catch_up(&self) -> CatchUp {
+        self.catch_up.clone()
     }
 
     /// Stops following (what is left is recovered at the next start).
@@ -121,9 +161,11 @@ async fn recover(
     journal: &dyn EventJournal,
     targets: &Targets,
     watched: &Watched,
+    wanted: impl Fn(&StreamId) -> bool,
 ) -> Result<usize, JournalError> {
     let started = std::time::Instant::now();
-    let lagging = journal.lagging(Cursor::Reacted).await?;
+    let mut lagging = journal.lagging(Cursor::Reacted).await?;
+    lagging.retain(|lagging| wanted(&lagging.stream));
     tracing::info!(
         streams = lagging.len(),
         elapsed_ms = started.elapsed().as_millis(),

@@ -98,7 +98,9 @@ pub fn reactions(envelope: &Envelope) -> Result<Vec<Reaction>, CodecError> {
             let event = envelope.decode_event::<TicketEvent>()?;
             Ok(ticket_reactions(ticket, event))
         }
-        StreamKind::Customer | StreamKind::Directory | StreamKind::Access => Ok(Vec::new()),
+        StreamKind::Customer | StreamKind::Directory | StreamKind::Access | StreamKind::Audit => {
+            Ok(Vec::new())
+        }
     }
 }
 
@@ -548,6 +550,7 @@ mod tests {
             StreamKind::Customer,
             StreamKind::Directory,
             StreamKind::Access,
+            StreamKind::Audit,
         ] {
             assert!(!Cursor::Reacted.follows(kind), "{kind:?}");
         }

@@ -3,7 +3,6 @@
 //! this node's shard actor, or to the node that serves the shard.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crest_proto::commands::{ConversationCommand, InboundMessage};
 use crest_proto::envelope::EventMeta;
@@ -11,7 +10,6 @@ use crest_proto::slice::shard_of;
 use crest_proto::{AgentId, ConversationId, CustomerId, StreamId, TicketId};
 use ractor::ActorRef;
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use super::recorder::{RecordError, RecordResult, RecorderMsg, Recording};
 use super::remote::{Ownership, ShardReply, ShardRequest};
@@ -31,11 +29,6 @@ pub struct ShardRegion {
     /// `None`: a node alone, serving every shard.
     cluster: Option<Arc<Ownership>>,
 }
-
-/// Pauses between attempts to reach a shard that has no owner: from 20 ms, doubling, at most
-/// 500 ms.
-const FIRST_PAUSE: Duration = Duration::from_millis(20);
-const LONGEST_PAUSE: Duration = Duration::from_millis(500);
 
 impl ShardRegion {
     /// A region over `shards` (index = shard number) of a node alone.
@@ -76,31 +69,13 @@ impl ShardRegion {
     /// Runs `request` where its shard is served: here, or on its owner (waiting, while it has none,
     /// up to the cluster's patience).
     pub async fn dispatch(&self, request: ShardRequest) -> ShardReply {
-        let Some(cluster) = &self.cluster else {
-            return self.serve_here(request).await;
-        };
-        let shard = shard_of(request.stream().as_str());
-        let deadline = Instant::now() + cluster.patience();
-        let mut pause = FIRST_PAUSE;
-        loop {
-            // An entity stopping under a request (its shard is being handed over) answers
-            // "unavailable": the request goes to wherever the shard is served next.
-            let reply = if cluster.epoch(shard).is_some() {
-                Ok(self.serve_here(request.clone()).await)
-            } else {
-                cluster.link().send(shard, &request).await
-            };
-            let failure = match reply {
-                Ok(reply) if !reply.is_unavailable() => return reply,
-                Ok(reply) => (reply, "entity unavailable".to_owned()),
-                Err(error) => (request.unavailable(), error.to_string()),
-            };
-            if Instant::now() + pause >= deadline {
-                tracing::warn!(shard, error = %failure.1, "no owner answered in time");
-                return failure.0;
+        match &self.cluster {
+            None => self.serve_here(request).await,
+            Some(cluster) => {
+                cluster
+                    .route(request, |request| self.serve_here(request))
+                    .await
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(LONGEST_PAUSE);
         }
     }
 
@@ -110,6 +85,10 @@ impl ShardRegion {
         let stream = request.stream();
         let shard = self.shard(&stream);
         match request {
+            // Desks are served by the node's routing hub ([`crate::Node::serve_request`]).
+            ShardRequest::DeskCommand { .. }
+            | ShardRequest::DeskReactions { .. }
+            | ShardRequest::DeskState { .. } => request.unavailable(),
             ShardRequest::CustomerMessage { message, meta } => {
                 let (reply, answer) = oneshot::channel();
                 let customer = message.customer.clone();

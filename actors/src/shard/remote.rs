@@ -7,14 +7,18 @@
 //! hand-over, a failover) the request is tried again, with growing pauses, until the command
 //! timeout. Retrying is safe: commands carry idempotency keys (message ids, reaction sources).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use async_trait::async_trait;
 use crest_proto::commands::{ConversationCommand, InboundMessage};
 use crest_proto::envelope::EventMeta;
-use crest_proto::{AgentId, ConversationId, CustomerId, StreamId, TicketId};
+use crest_proto::slice::shard_of;
+use crest_proto::{AgentId, ConversationId, CustomerId, StreamId, TenantId, TicketId};
 use serde::{Deserialize, Serialize};
 
 use super::recorder::{RecordError, RecordResult};
@@ -22,6 +26,7 @@ use crate::agent::actor::AgentRecording;
 use crate::agent::{AgentCommand, AgentState};
 use crate::command::{CommandAck, CommandError};
 use crate::conversation::ConversationState;
+use crate::desk::{DeskCommand, DeskError, DeskState};
 use crate::ticket::{TicketCommand, TicketRecording, TicketState};
 
 /// A call to an entity of a shard.
@@ -88,6 +93,25 @@ pub enum ShardRequest {
         /// The ticket.
         ticket: TicketId,
     },
+    /// A command to a tenant's routing desk (served by the owner of the desk stream's shard).
+    DeskCommand {
+        /// The tenant.
+        tenant: TenantId,
+        /// The command.
+        command: Box<DeskCommand>,
+    },
+    /// Reactions (commands naming their source events) to a tenant's routing desk, as one batch.
+    DeskReactions {
+        /// The tenant.
+        tenant: TenantId,
+        /// The reactions.
+        reactions: Vec<(DeskCommand, EventMeta)>,
+    },
+    /// Read a tenant's routing desk.
+    DeskState {
+        /// The tenant.
+        tenant: TenantId,
+    },
 }
 
 impl ShardRequest {
@@ -104,6 +128,9 @@ impl ShardRequest {
             Self::TicketCommand { ticket, .. } | Self::TicketState { ticket } => {
                 StreamId::ticket(ticket)
             }
+            Self::DeskCommand { tenant, .. }
+            | Self::DeskReactions { tenant, .. }
+            | Self::DeskState { tenant } => StreamId::desk(tenant),
         }
     }
 
@@ -127,6 +154,10 @@ impl ShardRequest {
             Self::AgentState { .. } => ShardReply::AgentState(Err(CommandError::Unavailable)),
             Self::TicketCommand { .. } => ShardReply::Ticket(Err(RecordError::Unavailable)),
             Self::TicketState { .. } => ShardReply::TicketState(Err(CommandError::Unavailable)),
+            Self::DeskCommand { .. } | Self::DeskReactions { .. } => {
+                ShardReply::Desk(Err(DeskError::Unavailable))
+            }
+            Self::DeskState { .. } => ShardReply::DeskState(Err(DeskError::Unavailable)),
         }
     }
 }
@@ -150,6 +181,11 @@ pub enum ShardReply {
     Ticket(RecordResult<TicketRecording>),
     /// A ticket.
     TicketState(Result<Option<Box<TicketState>>, CommandError>),
+    /// A desk command's or reactions' answer: the desk's last sequence number if events were
+    /// journaled.
+    Desk(Result<Option<u64>, DeskError>),
+    /// A desk's state.
+    DeskState(Result<Box<DeskState>, DeskError>),
 }
 
 impl ShardReply {
@@ -165,6 +201,8 @@ impl ShardReply {
             Self::TicketState(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::Agent(answer) => matches!(answer, Err(RecordError::Unavailable)),
             Self::Ticket(answer) => matches!(answer, Err(RecordError::Unavailable)),
+            Self::Desk(answer) => matches!(answer, Err(DeskError::Unavailable)),
+            Self::DeskState(answer) => matches!(answer, Err(DeskError::Unavailable)),
         }
     }
 }
@@ -186,6 +224,11 @@ pub trait ShardLink: Send + Sync + 'static {
     /// Sends `request` to the owner of `shard` and waits for its reply.
     async fn send(&self, shard: u16, request: &ShardRequest) -> Result<ShardReply, LinkError>;
 }
+
+/// Pauses between attempts to reach a shard that has no owner: from 20 ms, doubling, at most
+/// 500 ms.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
+const LONGEST_PAUSE: Duration = Duration::from_millis(500);
 
 /// Which shards this node serves (with the writer epoch of each), and how to reach the others.
 pub struct Ownership {
@@ -260,5 +303,36 @@ impl Ownership {
     #[must_use]
     pub fn patience(&self) -> Duration {
         self.patience
+    }
+
+    /// Runs `request` with `serve_here` while this node serves its shard, else sends it to the
+    /// shard's owner; tries again, with growing pauses, while the shard has no owner or its entity
+    /// is stopping (a hand-over, a failover), for at most the patience.
+    pub async fn route<F, Fut>(&self, request: ShardRequest, serve_here: F) -> ShardReply
+    where
+        F: Fn(ShardRequest) -> Fut,
+        Fut: Future<Output = ShardReply>,
+    {
+        let shard = shard_of(request.stream().as_str());
+        let deadline = Instant::now() + self.patience;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let reply = if self.epoch(shard).is_some() {
+                Ok(serve_here(request.clone()).await)
+            } else {
+                self.link.send(shard, &request).await
+            };
+            let failure = match reply {
+                Ok(reply) if !reply.is_unavailable() => return reply,
+                Ok(reply) => (reply, "entity unavailable".to_owned()),
+                Err(error) => (request.unavailable(), error.to_string()),
+            };
+            if Instant::now() + pause >= deadline {
+                tracing::warn!(shard, error = %failure.1, "no owner answered in time");
+                return failure.0;
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LONGEST_PAUSE);
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! The HTTP side (the permission table and the middleware that enforces it) is in
 //! [`crate::http::permissions`].
 
+pub mod audit;
 pub mod secret;
 pub mod store;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use crest_proto::access::AccessRole;
 use crest_proto::{AgentId, TenantId};
 
+pub use audit::AuditLog;
 pub use secret::OperatorToken;
 pub use store::{AccessState, AccessStore, Credential};
 
@@ -24,6 +26,8 @@ pub struct Access {
     pub operator: Option<OperatorToken>,
     /// How long a login session lasts.
     pub session_ttl: std::time::Duration,
+    /// The tenants' audit logs.
+    pub audit: Arc<AuditLog>,
 }
 
 /// Default lifetime of a login session.

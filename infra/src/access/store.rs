@@ -1,9 +1,12 @@
 //! The tenants' access streams (`cred:<tenant>:access`), read into memory and appended to through
 //! the journal.
 //!
-//! Each node keeps the state of the tenants it has seen and reads a stream's new events when a
-//! credential is unknown or the state is older than [`REFRESH_AFTER`], so a key issued or revoked on
-//! another node of a cluster is honoured within that time. Appends carry the sequence number the
+//! Each node keeps the state of the tenants it has seen. A credential the state does not know makes
+//! the request read the stream's new events; a known one is answered from memory, and when the
+//! state is older than [`REFRESH_AFTER`] a background task reads the stream's new events, so a key
+//! revoked on another node of a cluster stops working about a second later, and authentication
+//! never waits for the journal (nor fails while it is briefly unreachable) once a credential is
+//! known. Appends carry the sequence number the
 //! node expects; on a conflict (another node wrote first) it reads again and decides again.
 
 use std::collections::HashMap;
@@ -163,6 +166,8 @@ impl AccessState {
 struct Cached {
     state: AccessState,
     read_at: Instant,
+    /// A background refresh is under way.
+    refreshing: bool,
 }
 
 /// Why the access stream could not be read or written.
@@ -206,17 +211,29 @@ impl AccessStore {
     /// The credential with `digest` in `tenant`, reading the stream again if the cached state is
     /// stale or does not know it.
     pub async fn credential(
-        &self,
+        self: &Arc<Self>,
         tenant: &TenantId,
         digest: &Digest,
         now_ms: u64,
     ) -> Result<Option<Credential>, JournalError> {
         {
-            let tenants = self.lock();
-            if let Some(cached) = tenants.get(tenant)
-                && cached.read_at.elapsed() < REFRESH_AFTER
+            let mut tenants = self.lock();
+            if let Some(cached) = tenants.get_mut(tenant)
                 && let Some(found) = cached.state.credential(digest, now_ms)
             {
+                if cached.read_at.elapsed() >= REFRESH_AFTER && !cached.refreshing {
+                    cached.refreshing = true;
+                    let store = Arc::clone(self);
+                    let tenant = tenant.clone();
+                    tokio::spawn(async move {
+                        if let Err(error) = store.refreshed(&tenant).await {
+                            tracing::warn!(tenant = %tenant, %error, "access stream not refreshed");
+                        }
+                        if let Some(cached) = store.lock().get_mut(&tenant) {
+                            cached.refreshing = false;
+                        }
+                    });
+                }
                 return Ok(Some(found));
             }
         }
@@ -253,6 +270,7 @@ impl AccessStore {
                 Cached {
                     state: state.clone(),
                     read_at: Instant::now(),
+                    refreshing: false,
                 },
             );
         }
@@ -290,6 +308,7 @@ impl AccessStore {
                         Cached {
                             state: state.clone(),
                             read_at: Instant::now(),
+                            refreshing: false,
                         },
                     );
                     return Ok((event, state));

@@ -117,9 +117,7 @@ impl NodeHost {
 #[async_trait]
 impl ShardHost for NodeHost {
     async fn serve(&self, shard: u16, epoch: u64) {
-        if let Some(ownership) = self.node.region().ownership() {
-            ownership.serve(shard, epoch);
-        }
+        self.node.serve_shard(shard, epoch);
         let mut subscriber = match self.client.subscribe(subject(&self.prefix, shard)).await {
             Ok(subscriber) => subscriber,
             Err(error) => {
@@ -130,17 +128,17 @@ impl ShardHost for NodeHost {
         };
         let _ = self.client.flush().await;
         let client = self.client.clone();
-        let region = self.node.region().clone();
+        let node = Arc::clone(&self.node);
         let task = tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
                 let Some(reply_to) = message.reply.clone() else {
                     continue;
                 };
                 let client = client.clone();
-                let region = region.clone();
+                let node = Arc::clone(&node);
                 tokio::spawn(async move {
                     let reply = match decode::<ShardRequest>(&message.payload) {
-                        Ok(request) => region.serve_here(request).await,
+                        Ok(request) => node.serve_request(request).await,
                         Err(error) => {
                             tracing::warn!(%error, "unreadable shard request");
                             return;

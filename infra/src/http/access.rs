@@ -114,6 +114,24 @@ pub async fn post_api_key(
         .await
         .map_err(access_failed)?;
     tracing::info!(tenant = %tenant, key_id, role = body.role.as_str(), by = issued_by, "api key issued");
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "api_key.issued",
+            &issued_by,
+            &format!("key:{key_id}"),
+            &format!(
+                "role {}{}",
+                body.role.as_str(),
+                agent
+                    .as_ref()
+                    .map(|agent| format!(", agent {}", agent.key()))
+                    .unwrap_or_default()
+            ),
+        )
+        .await;
     let record = after.keys.get(&key_id).map(key_view).unwrap_or_default();
     let mut answer = record;
     answer["key"] = json!(key);
@@ -183,6 +201,17 @@ pub async fn revoke_api_key(
         Err(other) => return Err(access_failed(other)),
     };
     tracing::info!(tenant = %tenant, key_id, by = revoked_by, "api key revoked");
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "api_key.revoked",
+            &revoked_by,
+            &format!("key:{key_id}"),
+            "",
+        )
+        .await;
     Ok(Json(
         after.keys.get(&key_id).map(key_view).unwrap_or_default(),
     ))
@@ -227,6 +256,17 @@ pub async fn set_password(
         .await
         .map_err(access_failed)?;
     tracing::info!(tenant = %agent.tenant(), agent = agent.key(), by = set_by, "password set");
+    state
+        .access
+        .audit
+        .record_or_log(
+            agent.tenant(),
+            "password.set",
+            &set_by,
+            &format!("agent:{}", agent.key()),
+            &format!("login role {}", role.as_str()),
+        )
+        .await;
     Ok(())
 }
 
@@ -276,6 +316,17 @@ pub async fn post_session(
         .unwrap_or(false);
     let Some(role) = role.filter(|_| matches) else {
         tracing::info!(tenant = %tenant, agent = agent.key(), "login refused");
+        state
+            .access
+            .audit
+            .record_or_log(
+                &tenant,
+                "login.refused",
+                "anonymous",
+                &format!("agent:{}", agent.key()),
+                "unknown seat or wrong password",
+            )
+            .await;
         return Err(invalid_credentials());
     };
     let token =
@@ -300,6 +351,17 @@ pub async fn post_session(
         .await
         .map_err(access_failed)?;
     tracing::info!(tenant = %tenant, agent = agent.key(), session_id, "login");
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "login",
+            &format!("session:{session_id}"),
+            &format!("agent:{}", agent.key()),
+            &format!("role {}", role.as_str()),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -310,4 +372,40 @@ pub async fn post_session(
             "expires_at": rfc3339(expires_at_ms),
         })),
     ))
+}
+
+/// Query of `GET …/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Records after this sequence number (default 0).
+    #[serde(default)]
+    after: u64,
+    /// At most this many (default and maximum 1000).
+    limit: Option<usize>,
+}
+
+/// Most records one `GET …/audit` returns.
+const MAX_AUDIT_PAGE: usize = 1000;
+
+/// `GET /v1/tenants/{t}/audit?after=&limit=`: the tenant's audit log, oldest first (admins only).
+pub async fn get_audit(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let axum::extract::Query(query) = query?;
+    let limit = query
+        .limit
+        .unwrap_or(MAX_AUDIT_PAGE)
+        .clamp(1, MAX_AUDIT_PAGE);
+    let records = state
+        .access
+        .audit
+        .read(&tenant, query.after, limit)
+        .await
+        .map_err(|error| access_failed::<()>(AccessError::Journal(error)))?;
+    let last_seq = records.last().map_or(query.after, |record| record.seq);
+    Ok(Json(json!({ "records": records, "last_seq": last_seq })))
 }

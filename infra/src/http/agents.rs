@@ -96,6 +96,10 @@ pub async fn put_agent(
         .map(|groups| groups.iter().map(|group| group_name(group)).collect())
         .transpose()?;
     let languages = body.languages.map(languages).transpose()?;
+    let detail = format!(
+        "status {:?}, groups {:?}, capacity {:?}, languages {:?}",
+        body.status, groups, body.capacity, languages
+    );
     if let Some(password) = body.password {
         super::access::set_password(&state, &principal, &agent, password, login_role).await?;
     }
@@ -111,6 +115,17 @@ pub async fn put_agent(
         },
     )
     .await?;
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "agent.changed",
+            &principal.actor(),
+            &format!("agent:{}", agent.key()),
+            &detail,
+        )
+        .await;
     agent_view(&state, &tenant, agent).await
 }
 

@@ -7,6 +7,7 @@ mod conversation_routing;
 mod conversations;
 mod customers;
 pub mod error;
+pub mod limits;
 mod messages;
 mod offers;
 mod ops;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Credentials: the tenants' access streams and the operator's token.
     pub access: crate::access::Access,
+    /// Message rates and WebSocket caps.
+    pub limits: Arc<limits::Limiters>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -78,6 +81,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/tenants/{tenant}/api-keys/{key}",
             delete(access::revoke_api_key),
         )
+        .route("/v1/tenants/{tenant}/audit", get(access::get_audit))
         .route("/v1/tenants/{tenant}/sessions", post(access::post_session))
         .route(
             "/v1/tenants/{tenant}/messages",

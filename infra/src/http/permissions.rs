@@ -120,6 +120,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/metrics", Permission::Public),
     rule("GET", "/v1/cluster", Permission::Operator),
     rule("POST", "/v1/tenants/{tenant}/sessions", Permission::Public),
+    rule("GET", "/v1/tenants/{tenant}/audit", Permission::AuditRead),
     rule(
         "GET",
         "/v1/tenants/{tenant}/api-keys",

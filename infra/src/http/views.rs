@@ -75,6 +75,7 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Agent => decoded_json::<AgentEvent>(envelope),
         StreamKind::Ticket => decoded_json::<TicketEvent>(envelope),
         StreamKind::Access => decoded_json::<crest_proto::access::AccessEvent>(envelope),
+        StreamKind::Audit => decoded_json::<crest_proto::audit::AuditEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,

@@ -130,6 +130,10 @@ pub fn serve_process(data_dir: &Path, port: u16) -> Child {
         .args([
             "serve",
             "--no-demo",
+            "--customer-messages-per-min",
+            "100000",
+            "--customer-message-burst",
+            "10000",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--data-dir",
@@ -158,9 +162,20 @@ pub fn config(data_dir: &Path) -> ServeConfig {
         operator_token: Some(
             crest_infra::access::OperatorToken::new(OPERATOR_TOKEN).expect("long enough"),
         ),
+        // Tests post many messages per customer at once; the limits have tests of their own.
+        limits: TEST_LIMITS,
         ..ServeConfig::default()
     }
 }
+
+/// Generous message rates for tests that post many messages per customer quickly.
+pub const TEST_LIMITS: crest_infra::http::limits::LimitSettings =
+    crest_infra::http::limits::LimitSettings {
+        customer_messages_per_min: 100_000,
+        customer_burst: 10_000,
+        tenant_messages_per_s: 100_000,
+        websockets_per_tenant: 5_000,
+    };
 
 /// Starts a node with the deterministic echo brain.
 pub async fn start(config: ServeConfig) -> RunningServer {

@@ -37,6 +37,12 @@ pub struct DirectGetFailed {
     reason: String,
 }
 
+/// Attempts of a direct get that found no responder: a stream just created (or whose replicas
+/// are re-forming after a server restart) answers direct gets only after a moment.
+const NO_RESPONDER_ATTEMPTS: u32 = 12;
+/// First pause after "no responders"; doubles up to 1 s (about 6 s in all).
+const NO_RESPONDER_PAUSE: Duration = Duration::from_millis(50);
+
 /// Up to `batch` messages of `stream` whose subject matches `filter`, starting at stream sequence
 /// `start`, in stream order; empty if none. Each reply must arrive within `timeout`.
 pub async fn batch_get(
@@ -48,6 +54,47 @@ pub async fn batch_get(
     batch: usize,
     timeout: Duration,
 ) -> Result<Vec<DirectMessage>, DirectGetFailed> {
+    let mut pause = NO_RESPONDER_PAUSE;
+    let mut attempt = 1;
+    loop {
+        match batch_get_once(client, api_prefix, stream, filter, start, batch, timeout).await {
+            Err(Unanswered::NoResponders(failed)) if attempt >= NO_RESPONDER_ATTEMPTS => {
+                return Err(failed);
+            }
+            Err(Unanswered::NoResponders(_)) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                attempt += 1;
+            }
+            Err(Unanswered::Failed(failed)) => return Err(failed),
+            Ok(messages) => return Ok(messages),
+        }
+    }
+}
+
+/// Why one direct get brought nothing.
+enum Unanswered {
+    /// No server answers direct gets of the stream (yet).
+    NoResponders(DirectGetFailed),
+    /// Anything else.
+    Failed(DirectGetFailed),
+}
+
+impl From<DirectGetFailed> for Unanswered {
+    fn from(failed: DirectGetFailed) -> Self {
+        Self::Failed(failed)
+    }
+}
+
+async fn batch_get_once(
+    client: &async_nats::Client,
+    api_prefix: &str,
+    stream: &str,
+    filter: &str,
+    start: u64,
+    batch: usize,
+    timeout: Duration,
+) -> Result<Vec<DirectMessage>, Unanswered> {
     let failed = |reason: String| DirectGetFailed {
         stream: stream.to_owned(),
         reason,
@@ -81,10 +128,17 @@ pub async fn batch_get(
             None | Some(200) => {}
             // End of the batch, or nothing matched.
             Some(204 | 404) => break,
-            Some(503) => return Err(failed("no responders (is the stream there?)".to_owned())),
+            Some(503) if messages.is_empty() => {
+                return Err(Unanswered::NoResponders(failed(
+                    "no responders (is the stream there?)".to_owned(),
+                )));
+            }
+            Some(503) => {
+                return Err(failed("no responders (is the stream there?)".to_owned()).into());
+            }
             Some(status) => {
                 let description = reply.description.unwrap_or_default();
-                return Err(failed(format!("status {status} {description}")));
+                return Err(failed(format!("status {status} {description}")).into());
             }
         }
         let headers = reply.headers.unwrap_or_default();

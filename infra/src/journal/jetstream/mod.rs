@@ -1203,6 +1203,38 @@ async fn open_bucket(
     bucket: &str,
     replicas: usize,
 ) -> Result<kv::Store, JournalError> {
+    let store = create_or_open_bucket(jetstream, bucket, replicas).await?;
+    answering(&store, bucket).await?;
+    Ok(store)
+}
+
+/// Waits (at most 30 s) until `store` answers reads: a bucket just created by this or another
+/// node answers "no responders" for a moment while its replicas form.
+async fn answering(store: &kv::Store, bucket: &str) -> Result<(), JournalError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match store.get("crest-probe").await {
+            Ok(_) => return Ok(()),
+            Err(error) if Instant::now() + pause >= deadline => {
+                return Err(JournalError::storage(
+                    StorageErrorKind::Open,
+                    format!("kv bucket {bucket} does not answer reads: {error}"),
+                ));
+            }
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+async fn create_or_open_bucket(
+    jetstream: &js::Context,
+    bucket: &str,
+    replicas: usize,
+) -> Result<kv::Store, JournalError> {
     if let Ok(store) = jetstream.get_key_value(bucket).await {
         return Ok(store);
     }

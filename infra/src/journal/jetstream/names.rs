@@ -17,7 +17,7 @@ use crest_proto::StreamId;
 use crest_proto::ids::StreamKind;
 
 /// Every stream kind, for per-kind subject filters.
-pub const KINDS: [StreamKind; 7] = [
+pub const KINDS: [StreamKind; 8] = [
     StreamKind::Conversation,
     StreamKind::Customer,
     StreamKind::Agent,
@@ -25,6 +25,7 @@ pub const KINDS: [StreamKind; 7] = [
     StreamKind::Directory,
     StreamKind::Ticket,
     StreamKind::Access,
+    StreamKind::Audit,
 ];
 
 /// Encodes a key so it is one subject token and a valid KV key segment.
