@@ -22,9 +22,17 @@ request = function()
   local customer = "w-" .. math.floor(counter / 10) .. "-" .. runid
   local body = '{"channel":"web","customer":"' .. customer .. '","id":"m-' .. counter .. "-" .. runid ..
     '","text":"我的订单什么时候到"}'
-  return wrk.format("POST", "/v1/tenants/bench/messages", { ["content-type"] = "application/json" }, body)
+  return wrk.format("POST", "/v1/tenants/bench/messages",
+    { ["content-type"] = "application/json", ["authorization"] = "Bearer " .. os.getenv("AUTH") }, body)
 end
 LUA
+
+# admin_key URL TOKEN: an admin key of the bench tenant, issued with the operator token.
+admin_key() {
+  curl -sf -X POST -H "authorization: Bearer $2" -H 'content-type: application/json' \
+    -d '{"role":"admin","name":"bench"}' "$1/v1/tenants/bench/api-keys" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'
+}
 
 # run LABEL URL...: wrk on every URL at once, connections split evenly; prints the sum and the
 # worst p99.
@@ -34,7 +42,7 @@ run() {
   local count=$# connections=$((50 / $#)) index=0 pids=()
   for url in "$@"; do
     index=$((index + 1))
-    RUNID="$label-$index-$RANDOM" wrk -t1 -c"$connections" -d"${seconds}s" --latency \
+    RUNID="$label-$index-$RANDOM" AUTH="$key" wrk -t1 -c"$connections" -d"${seconds}s" --latency \
       -s "$work/ingest.lua" "$url" >"$work/$label-$index.txt" 2>&1 &
     pids+=($!)
   done
@@ -58,9 +66,12 @@ PY
 
 echo "== one node, fjall journal"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-CREST_LOG=warn "$bin" serve --no-demo --listen "127.0.0.1:$port" --data-dir "$work/fjall" >"$work/fjall.log" 2>&1 &
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+CREST_OPERATOR_TOKEN=$token CREST_LOG=warn "$bin" serve --no-demo --listen "127.0.0.1:$port" \
+  --data-dir "$work/fjall" >"$work/fjall.log" 2>&1 &
 fjall_pid=$!
 until curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; do sleep 0.2; done
+key=$(admin_key "http://127.0.0.1:$port" "$token")
 run fjall-1-node "http://127.0.0.1:$port"
 kill "$fjall_pid"; wait "$fjall_pid" 2>/dev/null || true
 
@@ -68,6 +79,7 @@ for nodes in 1 3; do
   echo "== $nodes cluster node(s), JetStream journal (R3 on 3 nats-server)"
   CREST_LOG=warn CREST_BIN="$bin" "$root/scripts/cluster.sh" start "$work/c$nodes" --nodes "$nodes" -- --no-demo >/dev/null
   mapfile -t urls < <(python3 -c 'import json,sys; [print(n["url"]) for n in json.load(open(sys.argv[1]))["nodes"]]' "$work/c$nodes/cluster.json")
+  key=$(admin_key "${urls[0]}" "$(cat "$work/c$nodes/operator.token")")
   run "jetstream-$nodes-node" "${urls[@]}"
   "$root/scripts/cluster.sh" stop "$work/c$nodes" >/dev/null
 done

@@ -20,7 +20,9 @@
 #
 # The crest binary is target/release/crest (built if missing or older than the sources), or
 # CREST_BIN. The nats-server binary is .tools/venv/bin/nats-server (installed by scripts/setup.sh),
-# or NATS_SERVER. Logs: DIR/nats-K/log, DIR/crest-K/log.
+# or NATS_SERVER. Logs: DIR/nats-K/log, DIR/crest-K/log. The nodes' operator token is
+# CREST_OPERATOR_TOKEN, or a random one; either is kept in DIR/operator.token (mode 600), which
+# creates tenants' API keys: curl -H "authorization: Bearer $(cat DIR/operator.token)" ….
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -90,14 +92,14 @@ nats_healthy() {
   curl -sf "http://127.0.0.1:$1/healthz" | grep -q '"ok"'
 }
 
-# cluster_settled URL NODES: the node at URL sees NODES members and every shard owned.
+# cluster_settled DIR URL NODES: the node at URL sees NODES members and every shard owned.
 cluster_settled() {
-  curl -sf -m 2 "$1/v1/cluster" | python3 -c '
+  curl -sf -m 2 -H "authorization: Bearer $(cat "$1/operator.token")" "$2/v1/cluster" | python3 -c '
 import json, sys
 view = json.load(sys.stdin)
 members = view.get("members", [])
 ok = len(members) == int(sys.argv[1]) and view["shards_owned"] == view["shards_total"]
-sys.exit(0 if ok else 1)' "$2"
+sys.exit(0 if ok else 1)' "$3"
 }
 
 start_nats() {
@@ -116,7 +118,8 @@ start_node() {
     mapfile -t extra <"$dir/serve.args"
   fi
   mkdir -p "$dir/$name"
-  CREST_LOG="${CREST_LOG:-info}" nohup "$bin" serve \
+  CREST_OPERATOR_TOKEN= CREST_LOG="${CREST_LOG:-info}" nohup "$bin" serve \
+    --operator-token-file "$dir/operator.token" \
     --listen "127.0.0.1:$port" \
     --advertise-url "http://127.0.0.1:$port" \
     --data-dir "$dir/$name/data" \
@@ -152,7 +155,7 @@ wait_settled() {
   for url in $(json_get "$dir/cluster.json" '" ".join(n["url"] for n in c["nodes"])'); do
     wait_until 60 "node $url ready" curl -sf -m 2 "$url/healthz"
     wait_until 90 "node $url sees $count members and every shard owned" \
-      cluster_settled "$url" "$count"
+      cluster_settled "$dir" "$url" "$count"
   done
 }
 
@@ -177,6 +180,11 @@ cmd_start() {
   nats=$(nats_binary)
   bin=$(crest_binary)
   echo "$bin" >"$dir/crest.bin"
+  (
+    umask 077
+    printf '%s\n' "${CREST_OPERATOR_TOKEN:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}" \
+      >"$dir/operator.token"
+  )
   if [ ${#extra[@]} -gt 0 ]; then
     printf '%s\n' "${extra[@]}" >"$dir/serve.args"
   else
@@ -315,7 +323,8 @@ cmd_status() {
   local url
   for url in $(json_get "$dir/cluster.json" '" ".join(n["url"] for n in c["nodes"])'); do
     printf '%s ' "$url"
-    curl -sf -m 2 "$url/v1/cluster" || printf 'unreachable'
+    curl -sf -m 2 -H "authorization: Bearer $(cat "$dir/operator.token")" "$url/v1/cluster" ||
+      printf 'unreachable'
     echo
   done
 }

@@ -31,7 +31,7 @@ field() {
 }
 
 settled_without() {
-  curl -sf -m 1 "$1/v1/cluster" | python3 -c '
+  curl -sf -m 1 -H "authorization: Bearer $(cat "$dir/operator.token")" "$1/v1/cluster" | python3 -c '
 import json, sys
 view = json.load(sys.stdin)
 names = [m["name"] for m in view["members"]]

@@ -5,7 +5,8 @@
 //! cargo run --release -p crest-infra --example http_load -- http://127.0.0.1:8080 200 20
 //! ```
 //! Arguments: target URL, concurrent customers (default 200), seconds (default 20), messages per
-//! conversation (default 10: each virtual customer then continues as a new customer).
+//! conversation (default 10: each virtual customer then continues as a new customer). The
+//! environment variable `CREST_API_KEY` holds a key of the `load` tenant (integration or admin).
 //! Prints one summary line and a JSON object.
 
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ async fn main() {
         .and_then(|value| value.parse().ok())
         .unwrap_or(10)
         .max(1);
+    let key = std::env::var("CREST_API_KEY").unwrap_or_default();
     let run = format!("{:x}", std::process::id());
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let http = reqwest::Client::builder()
@@ -43,6 +45,7 @@ async fn main() {
         let http = http.clone();
         let url = format!("{target}/v1/tenants/load/messages");
         let run = run.clone();
+        let key = key.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
                 .unwrap_or_else(|error| panic!("histogram: {error}"));
@@ -58,6 +61,7 @@ async fn main() {
                 let response = http
                     .post(&url)
                     .header("content-type", "application/json")
+                    .bearer_auth(&key)
                     .body(body)
                     .send()
                     .await;

@@ -24,6 +24,90 @@ const DEMO_AGENTS: &[(&str, &[&str], u16, &[&str])] = &[
     ("tom", &["pre_sales", "general"], 2, &["en"]),
 ];
 
+/// Names of the keys the demo issues at each start (the previous start's are revoked then).
+const DEMO_KEY_PREFIX: &str = "demo ";
+
+/// A demo credential, printed at start (its text exists nowhere else).
+#[derive(Debug, Clone)]
+pub struct DemoKey {
+    /// What it is for, e.g. `admin` or `agent mei`.
+    pub label: String,
+    /// The key's text.
+    pub key: String,
+}
+
+/// Issues the demo tenant's keys for this run (an admin key, an integration key for the web page
+/// and one agent key per demo agent) after revoking those of earlier runs, so only the keys this
+/// start printed work.
+pub async fn issue_keys(access: &crate::access::Access) -> Result<Vec<DemoKey>, String> {
+    use crate::access::secret::{self, TokenKind};
+    use crest_proto::access::{AccessEvent, AccessRole, KeyIssued, KeyRevoked};
+    let tenant = TenantId::new("demo").map_err(|error| error.to_string())?;
+    let failed = |error: crate::access::store::AccessError<()>| error.to_string();
+    loop {
+        let state = access
+            .store
+            .refreshed(&tenant)
+            .await
+            .map_err(|error| error.to_string())?;
+        let Some(stale) = state.keys.values().find(|key| {
+            !key.revoked
+                && key
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| name.starts_with(DEMO_KEY_PREFIX))
+        }) else {
+            break;
+        };
+        let key_id = stale.id.clone();
+        access
+            .store
+            .append(&tenant, crate::access::now_ms(), |_| {
+                Ok(AccessEvent::KeyRevoked(KeyRevoked {
+                    key_id: key_id.clone(),
+                    revoked_by: "demo".to_owned(),
+                }))
+            })
+            .await
+            .map_err(failed)?;
+    }
+    let mut wanted = vec![
+        ("admin".to_owned(), AccessRole::Admin, None),
+        ("web page".to_owned(), AccessRole::Integration, None),
+    ];
+    for (name, ..) in DEMO_AGENTS {
+        wanted.push((
+            format!("agent {name}"),
+            AccessRole::Agent,
+            Some(AgentId::new(&tenant, *name).map_err(|error| error.to_string())?),
+        ));
+    }
+    let mut keys = Vec::new();
+    for (label, role, agent) in wanted {
+        let key =
+            secret::new_token(TokenKind::ApiKey, &tenant).map_err(|error| error.to_string())?;
+        let key_hash = secret::digest(&key).to_vec();
+        let key_id = ulid::Ulid::new().to_string();
+        let name = format!("{DEMO_KEY_PREFIX}{label}");
+        access
+            .store
+            .append(&tenant, crate::access::now_ms(), |_| {
+                Ok(AccessEvent::KeyIssued(KeyIssued {
+                    key_id: key_id.clone(),
+                    role,
+                    agent: agent.clone(),
+                    name: Some(name.clone()),
+                    key_hash: key_hash.clone(),
+                    issued_by: "demo".to_owned(),
+                }))
+            })
+            .await
+            .map_err(failed)?;
+        keys.push(DemoKey { label, key });
+    }
+    Ok(keys)
+}
+
 /// Why seeding failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {

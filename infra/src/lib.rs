@@ -1,6 +1,7 @@
 //! Crest's infrastructure: journal and bus adapters, the HTTP/WebSocket API, telemetry, and the
 //! pieces of the `crest` binary.
 
+pub mod access;
 pub mod brain_adapter;
 pub mod bus;
 pub mod cluster;

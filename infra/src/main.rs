@@ -135,7 +135,26 @@ struct ServeArgs {
     /// This node's HTTP address as other nodes and clients reach it (default: http://<listen>).
     #[arg(long)]
     advertise_url: Option<String>,
-    /// Do not seed the `demo` tenant with sample conversations.
+    /// File holding the operator's token (which may create any tenant's API keys and read
+    /// GET /v1/cluster); the environment variable CREST_OPERATOR_TOKEN works too.
+    #[arg(long)]
+    operator_token_file: Option<PathBuf>,
+    /// Messages one customer may send per minute, sustained (beyond: 429 rate_limited).
+    #[arg(long, default_value_t = 60)]
+    customer_messages_per_min: u32,
+    /// Messages one customer may send at once before the per-minute rate applies.
+    #[arg(long, default_value_t = 20)]
+    customer_message_burst: u32,
+    /// Messages all customers of one tenant may send per second on this node.
+    #[arg(long, default_value_t = 20_000)]
+    tenant_messages_per_s: u32,
+    /// WebSocket connections one tenant may hold open on this node.
+    #[arg(long, default_value_t = 5_000)]
+    websockets_per_tenant: usize,
+    /// Seconds a login session (POST /v1/tenants/{t}/sessions) lasts.
+    #[arg(long, default_value_t = 8 * 3600)]
+    session_ttl_secs: u64,
+    /// Do not seed the `demo` tenant with sample conversations (nor issue and print its keys).
     #[arg(long)]
     no_demo: bool,
     /// Most commands in flight; beyond it requests get 503 with Retry-After.
@@ -316,6 +335,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         None => None,
     };
     let backend = journal_backend(&args)?;
+    let operator_token = operator_token(args.operator_token_file.as_deref())?;
     let cluster = args
         .cluster_node
         .clone()
@@ -328,6 +348,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             replicas: args.replicas,
         });
     let config = ServeConfig {
+        operator_token,
+        session_ttl: Duration::from_secs(args.session_ttl_secs.max(60)),
+        limits: crest_infra::http::limits::LimitSettings {
+            customer_messages_per_min: args.customer_messages_per_min.max(1),
+            customer_burst: args.customer_message_burst.max(1),
+            tenant_messages_per_s: args.tenant_messages_per_s.max(1),
+            websockets_per_tenant: args.websockets_per_tenant.max(1),
+        },
         backend,
         cluster,
         metrics_tenant_label: args.metrics_tenant_label,
@@ -369,12 +397,58 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             Err(error) => tracing::warn!(%error, "demo data not seeded"),
         }
     }
+    if !args.no_demo {
+        match crest_infra::demo::issue_keys(&running.access).await {
+            Ok(keys) => {
+                println!(
+                    "demo tenant keys for this run (stored only as hashes; earlier runs' are revoked):"
+                );
+                for key in &keys {
+                    println!("  {:<12} {}", key.label, key.key);
+                }
+                if let Some(page) = keys.iter().find(|key| key.label == "web page") {
+                    println!("web chat page: http://{}/#key={}", running.addr, page.key);
+                }
+                if let Some(admin) = keys.iter().find(|key| key.label == "admin") {
+                    println!(
+                        "try: curl -H 'Authorization: Bearer {}' http://{}/v1/tenants/demo/routing-table",
+                        admin.key, running.addr
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "demo keys not issued"),
+        }
+    }
     println!("crest listening on http://{}", running.addr);
     let _ = stop.await;
     tracing::info!("stopping: draining requests, publishing events, flushing the journal");
     running.stop().await.map_err(|error| error.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The operator's token: `--operator-token-file`, else `CREST_OPERATOR_TOKEN`, else none.
+fn operator_token(
+    file: Option<&std::path::Path>,
+) -> Result<Option<crest_infra::access::OperatorToken>, String> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path).map_err(|error| {
+            format!(
+                "cannot read --operator-token-file {}: {error}",
+                path.display()
+            )
+        })?,
+        None => match std::env::var("CREST_OPERATOR_TOKEN") {
+            Ok(text) if !text.trim().is_empty() => text,
+            _ => {
+                tracing::warn!(
+                    "no operator token (CREST_OPERATOR_TOKEN or --operator-token-file): only existing tenant keys can call the API"
+                );
+                return Ok(None);
+            }
+        },
+    };
+    crest_infra::access::OperatorToken::new(&text).map(Some)
 }
 
 /// The brain's options of `crest serve`.

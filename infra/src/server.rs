@@ -52,6 +52,12 @@ pub struct ServeConfig {
     pub backend: JournalBackend,
     /// Membership of a cluster (`None`: a node alone, serving every shard).
     pub cluster: Option<ClusterSettings>,
+    /// The operator's credential (`None`: only tenant keys work; nobody can create the first).
+    pub operator_token: Option<crate::access::OperatorToken>,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Message rates and WebSocket caps.
+    pub limits: crate::http::limits::LimitSettings,
 }
 
 /// Which journal a node writes to.
@@ -94,6 +100,9 @@ impl Default for ServeConfig {
             quality_rules: None,
             backend: JournalBackend::Fjall,
             cluster: None,
+            operator_token: None,
+            session_ttl: crate::access::DEFAULT_SESSION_TTL,
+            limits: crate::http::limits::LimitSettings::default(),
         }
     }
 }
@@ -141,6 +150,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The node.
     pub node: Arc<Node>,
+    /// Credentials (the demo seeding issues its keys through it).
+    pub access: crate::access::Access,
     /// The embedded journal, closed at stop (`None` with a shared journal).
     journal: Option<FjallJournal>,
     /// This node's membership of its cluster.
@@ -199,7 +210,7 @@ pub async fn start(
     )?;
     background.push(runner);
     let mut node_config = config.node.clone();
-    let mut node_journal = shared_journal;
+    let mut node_journal = Arc::clone(&shared_journal);
     let cluster_client = match (&config.cluster, &config.nats) {
         (None, _) => None,
         (Some(_), None) => {
@@ -231,6 +242,13 @@ pub async fn start(
             )));
             Some((client, metrics))
         }
+    };
+    let limiters = Arc::new(crate::http::limits::Limiters::new(config.limits));
+    let access = crate::access::Access {
+        store: Arc::new(crate::access::AccessStore::new(Arc::clone(&shared_journal))),
+        operator: config.operator_token.clone(),
+        session_ttl: config.session_ttl,
+        audit: Arc::new(crate::access::AuditLog::new(Arc::clone(&shared_journal))),
     };
     let node = Arc::new(
         Box::pin(Node::start(
@@ -284,7 +302,10 @@ pub async fn start(
         command_timeout: config.command_timeout,
         projections,
         cluster: cluster.clone(),
+        access: access.clone(),
+        limits: Arc::clone(&limiters),
     };
+    background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);
     let server = tokio::spawn(async move {
@@ -298,6 +319,7 @@ pub async fn start(
     Ok(RunningServer {
         addr,
         node,
+        access,
         journal,
         cluster,
         background,
@@ -358,6 +380,17 @@ impl RunningServer {
             None => Ok(()),
         }
     }
+}
+
+/// Every minute, forgets the rate state of idle customers (bounded memory).
+fn forget_idle_limits(limiters: Arc<crate::http::limits::Limiters>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limiters.forget_idle();
+        }
+    })
 }
 
 /// Subject and bucket prefix of the cluster's traffic on NATS.

@@ -271,10 +271,11 @@ async fn the_stream_sends_history_then_live_events() {
         .conversation_until("acme", &id, |body| roles(body).len() == 2)
         .await;
 
-    let url = format!(
-        "ws://{}/v1/tenants/acme/conversations/{id}/stream?after=1",
-        node.addr
-    );
+    let url = client
+        .ws_url(&format!(
+            "/v1/tenants/acme/conversations/{id}/stream?after=1"
+        ))
+        .await;
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("websocket connects");

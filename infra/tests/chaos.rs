@@ -37,7 +37,18 @@ impl Cluster {
     fn start(nodes: usize) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let cluster = Self { dir };
-        cluster.run(&["start", &cluster.path(), "--nodes", &nodes.to_string()]);
+        cluster.run(&[
+            "start",
+            &cluster.path(),
+            "--nodes",
+            &nodes.to_string(),
+            "--",
+            // Each virtual customer sends several messages a second, far above a person's rate.
+            "--customer-messages-per-min",
+            "100000",
+            "--customer-message-burst",
+            "10000",
+        ]);
         cluster
     }
 
@@ -52,6 +63,7 @@ impl Cluster {
             .env("CREST_BIN", env!("CARGO_BIN_EXE_crest"))
             .env("NATS_SERVER", support::nats_server_binary())
             .env("CREST_LOG", "warn")
+            .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
             .output()
             .expect("cluster.sh runs");
         assert!(
@@ -154,9 +166,10 @@ struct Load {
 }
 
 impl Load {
-    fn start(urls: Vec<String>, run: &str) -> Self {
+    fn start(urls: Vec<String>, run: &str, key: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let http = reqwest::Client::builder()
+            .default_headers(bearer(key))
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(1))
             .build()
@@ -250,13 +263,16 @@ async fn send(
 
 /// Reads every conversation of `acked` through the live nodes and checks each acknowledged message
 /// is stored exactly once, in the order its customer sent it.
-async fn verify(urls: &[String], acked: &[Acked], run: &str) {
+async fn verify(urls: &[String], acked: &[Acked], run: &str, key: &str) {
     assert!(
         acked.len() > 50,
         "too few messages acknowledged: {}",
         acked.len()
     );
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder()
+        .default_headers(bearer(key))
+        .build()
+        .expect("client");
     let mut conversations: BTreeMap<String, Vec<&Acked>> = BTreeMap::new();
     for ack in acked {
         conversations
@@ -312,12 +328,31 @@ async fn verify(urls: &[String], acked: &[Acked], run: &str) {
     }
 }
 
+/// `Authorization: Bearer <key>` as default headers.
+fn bearer(key: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().expect("header value"),
+    );
+    headers
+}
+
+/// An admin key of the `chaos` tenant, issued with the operator token.
+async fn admin_key(url: &str) -> String {
+    support::issue_key(&reqwest::Client::new(), url, "chaos", "admin", None).await
+}
+
 /// Waits until the node at `url` sees `members` members and every shard owned; returns how long.
 async fn settled(url: &str, members: usize) -> Duration {
     let started = Instant::now();
     let http = reqwest::Client::new();
     loop {
-        if let Ok(response) = http.get(format!("{url}/v1/cluster")).send().await
+        if let Ok(response) = http
+            .get(format!("{url}/v1/cluster"))
+            .bearer_auth(support::OPERATOR_TOKEN)
+            .send()
+            .await
             && let Ok(view) = response.json::<Value>().await
             && view["members"].as_array().map(Vec::len) == Some(members)
             && view["shards_owned"] == view["shards_total"]
@@ -342,7 +377,8 @@ fn blocking<T: Send + 'static>(
 async fn a_node_killed_under_load_loses_nothing_and_its_shards_are_served_again() {
     let cluster = Arc::new(blocking(|| Cluster::start(3)).await.expect("start"));
     let urls = cluster.urls();
-    let load = Load::start(urls.clone(), "kill");
+    let key = admin_key(&urls[0]).await;
+    let load = Load::start(urls.clone(), "kill", &key);
     tokio::time::sleep(Duration::from_secs(4)).await;
     let killed = Arc::clone(&cluster);
     blocking(move || killed.signal("nodes", "crest-2", "-KILL"))
@@ -356,20 +392,21 @@ async fn a_node_killed_under_load_loses_nothing_and_its_shards_are_served_again(
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let acked = load.finish().await;
-    verify(&survivors, &acked, "kill").await;
+    verify(&survivors, &acked, "kill", &key).await;
     // The killed node comes back and takes its share again.
     let back = Arc::clone(&cluster);
     blocking(move || back.run(&["restart-node", &back.path(), "crest-2"]))
         .await
         .expect("restart");
-    verify(&urls, &acked, "kill").await;
+    verify(&urls, &acked, "kill", &key).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_server_killed_and_restarted_under_load_loses_nothing() {
     let cluster = Arc::new(blocking(|| Cluster::start(3)).await.expect("start"));
     let urls = cluster.urls();
-    let load = Load::start(urls.clone(), "nats");
+    let key = admin_key(&urls[0]).await;
+    let load = Load::start(urls.clone(), "nats", &key);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let chaos = Arc::clone(&cluster);
     blocking(move || {
@@ -382,14 +419,15 @@ async fn a_nats_server_killed_and_restarted_under_load_loses_nothing() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let acked = load.finish().await;
     settled(&urls[0], 3).await;
-    verify(&urls, &acked, "nats").await;
+    verify(&urls, &acked, "nats", &key).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_of_every_node_under_load_loses_nothing() {
     let cluster = Arc::new(blocking(|| Cluster::start(3)).await.expect("start"));
     let urls = cluster.urls();
-    let load = Load::start(urls.clone(), "roll");
+    let key = admin_key(&urls[0]).await;
+    let load = Load::start(urls.clone(), "roll", &key);
     tokio::time::sleep(Duration::from_secs(2)).await;
     for name in ["crest-1", "crest-2", "crest-3"] {
         let chaos = Arc::clone(&cluster);
@@ -402,14 +440,15 @@ async fn a_rolling_restart_of_every_node_under_load_loses_nothing() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let acked = load.finish().await;
-    verify(&urls, &acked, "roll").await;
+    verify(&urls, &acked, "roll", &key).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_joining_under_load_gets_shards_and_loses_nothing() {
     let cluster = Arc::new(blocking(|| Cluster::start(2)).await.expect("start"));
     let urls = cluster.urls();
-    let load = Load::start(urls.clone(), "join");
+    let key = admin_key(&urls[0]).await;
+    let load = Load::start(urls.clone(), "join", &key);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let chaos = Arc::clone(&cluster);
     blocking(move || chaos.run(&["add-node", &chaos.path()]))
@@ -417,7 +456,10 @@ async fn a_node_joining_under_load_gets_shards_and_loses_nothing() {
         .expect("join");
     let all = cluster.urls();
     assert_eq!(all.len(), 3);
-    let view: Value = reqwest::get(format!("{}/v1/cluster", all[2]))
+    let view: Value = reqwest::Client::new()
+        .get(format!("{}/v1/cluster", all[2]))
+        .bearer_auth(support::OPERATOR_TOKEN)
+        .send()
         .await
         .expect("cluster view")
         .json()
@@ -433,5 +475,5 @@ async fn a_node_joining_under_load_gets_shards_and_loses_nothing() {
     assert!(joined["shards"].as_u64().unwrap_or(0) > 0, "{view}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     let acked = load.finish().await;
-    verify(&all, &acked, "join").await;
+    verify(&all, &acked, "join", &key).await;
 }

@@ -764,6 +764,7 @@ fn cluster_process(
         .arg("--data-dir")
         .arg(dir)
         .env("CREST_LOG", "warn")
+        .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
@@ -903,10 +904,11 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
             .and_then(|events| events.last())
             .and_then(|event| event["seq"].as_u64())
             .expect("events");
-        let url = format!(
-            "ws://127.0.0.1:{}/v1/tenants/shop/conversations/{id}/stream?after={last}",
-            ports[reader]
-        );
+        let url = clients[reader]
+            .ws_url(&format!(
+                "/v1/tenants/shop/conversations/{id}/stream?after={last}"
+            ))
+            .await;
         let (mut socket, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("websocket connects");

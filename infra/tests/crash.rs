@@ -31,9 +31,13 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
     let mut node = serve_process(dir.path(), port);
     let acked_total = Arc::new(AtomicUsize::new(0));
 
+    let key = Client::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .issue_key("crash", "integration", None)
+        .await;
     let mut customers = Vec::new();
     for customer in 0..CUSTOMERS {
         let acked_total = Arc::clone(&acked_total);
+        let key = key.clone();
         customers.push(tokio::spawn(async move {
             let mut acks: Vec<(usize, Ack)> = Vec::new();
             let http = reqwest::Client::new();
@@ -45,6 +49,7 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
                 let sent = http
                     .post(format!("http://127.0.0.1:{port}/v1/tenants/crash/messages"))
                     .header("content-type", "application/json")
+                    .bearer_auth(&key)
                     .body(body.to_string())
                     .timeout(Duration::from_secs(5))
                     .send()

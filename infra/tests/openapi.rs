@@ -248,6 +248,25 @@ fn openapi_documents_every_route_and_nothing_else() {
     );
 }
 
+/// The permission table names every route of the router with each of its methods, and nothing
+/// else: a new route cannot be served without a declared permission.
+#[test]
+fn the_permission_table_covers_exactly_the_routers_routes() {
+    let router = router_routes(ROUTER).expect("router parses");
+    let mut table = Routes::new();
+    for rule in crest_infra::http::permissions::ROUTES {
+        let fresh = table
+            .entry(rule.path.to_owned())
+            .or_default()
+            .insert(rule.method.to_lowercase());
+        assert!(fresh, "{} {} is in the table twice", rule.method, rule.path);
+    }
+    assert_eq!(
+        table, router,
+        "infra/src/http/permissions.rs ROUTES (left) and the router (right) disagree"
+    );
+}
+
 #[test]
 fn the_router_parser_finds_the_known_routes() {
     let routes = router_routes(ROUTER).expect("router parses");

@@ -445,7 +445,7 @@ async fn the_agent_websocket_delivers_offers_and_messages_and_presence_follows_i
     let node = start(serve_config).await;
     let client = Client::new(node.addr);
     agent_online(&client, "alice", 2).await;
-    let url = format!("ws://{}{T}/agents/alice/stream", node.addr);
+    let url = client.ws_url(&format!("{T}/agents/alice/stream")).await;
     let (mut socket, _) = tokio_tungstenite::connect_async(url)
         .await
         .expect("connects");

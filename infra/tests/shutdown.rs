@@ -22,6 +22,7 @@ fn serve(data_dir: &std::path::Path, port: u16, demo: bool) -> std::process::Chi
     }
     let child = command
         .env("CREST_LOG", "warn")
+        .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()

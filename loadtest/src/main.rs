@@ -33,6 +33,10 @@ struct Cli {
     /// The tenant.
     #[arg(long, default_value = "load")]
     tenant: String,
+    /// An admin key of --tenant (POST /v1/tenants/{tenant}/api-keys with the operator token);
+    /// the virtual agents get their own agent keys through it.
+    #[arg(long, env = "CREST_API_KEY", hide_env_values = true)]
+    api_key: String,
     /// Where to write the JSON report.
     #[arg(long, default_value = "loadtest-report.json")]
     report: PathBuf,
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
     let config = RunConfig {
         target: cli.target.clone(),
         tenant: cli.tenant.clone(),
+        api_key: cli.api_key.clone(),
         profile,
         seed: cli.seed,
         run_id: crest_loadtest::new_run_id(),

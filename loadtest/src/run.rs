@@ -29,6 +29,9 @@ pub struct RunConfig {
     pub target: String,
     /// The tenant the virtual customers and agents belong to.
     pub tenant: String,
+    /// An admin key of `tenant`: virtual customers post with it, and it issues each virtual
+    /// agent's own agent key.
+    pub api_key: String,
     /// The load profile.
     pub profile: Profile,
     /// Seed of the script choices.
@@ -48,6 +51,9 @@ pub enum RunError {
     /// The HTTP client could not be built.
     #[error("http client: {0}")]
     Client(#[from] reqwest::Error),
+    /// The API key cannot be sent in a header.
+    #[error("the API key has characters an HTTP header cannot carry")]
+    ApiKey,
     /// The target URL is not `http://…`.
     #[error("target must be http:// URLs separated by commas, got {0:?}")]
     Target(String),
@@ -121,6 +127,8 @@ const AVOID_FOR: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 struct Shared {
     http: reqwest::Client,
+    /// The admin key (WebSockets carry it as `access_token`).
+    api_key: String,
     /// The nodes (at least one).
     targets: Vec<Target>,
     /// How long a message is tried, over the nodes, before it counts as failed.
@@ -171,29 +179,58 @@ impl Shared {
         fresh.into_iter().chain(avoided).collect()
     }
 
-    /// `GET {api}{path}` on `home`'s node, or the next ones (see [`Self::with_failover`]).
+    /// `GET {api}{path}` on `home`'s node, or the next ones (see [`Self::with_failover`]), with
+    /// the run's admin key.
     async fn get(&self, home: usize, path: &str) -> Result<Value, ErrorKind> {
-        self.with_failover(home, |api| get_json(&self.http, format!("{api}{path}")))
+        self.get_as(&self.http, home, path).await
+    }
+
+    /// `POST {api}{path}` on `home`'s node, or the next ones, with the run's admin key.
+    async fn post(&self, home: usize, path: &str, body: &Value) -> Result<Value, ErrorKind> {
+        self.post_as(&self.http, home, path, body).await
+    }
+
+    /// `PUT {api}{path}` on `home`'s node, or the next ones, with the run's admin key.
+    async fn put(&self, home: usize, path: &str, body: &Value) -> Result<Value, ErrorKind> {
+        self.put_as(&self.http, home, path, body).await
+    }
+
+    /// [`Self::get`] with the credential of `http` (a virtual agent's own key).
+    async fn get_as(
+        &self,
+        http: &reqwest::Client,
+        home: usize,
+        path: &str,
+    ) -> Result<Value, ErrorKind> {
+        self.with_failover(home, |api| get_json(http, format!("{api}{path}")))
             .await
             .0
     }
 
-    /// `POST {api}{path}` on `home`'s node, or the next ones.
-    async fn post(&self, home: usize, path: &str, body: &Value) -> Result<Value, ErrorKind> {
-        self.with_failover(home, |api| {
-            post_json(&self.http, format!("{api}{path}"), body)
-        })
-        .await
-        .0
+    /// [`Self::post`] with the credential of `http`.
+    async fn post_as(
+        &self,
+        http: &reqwest::Client,
+        home: usize,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, ErrorKind> {
+        self.with_failover(home, |api| post_json(http, format!("{api}{path}"), body))
+            .await
+            .0
     }
 
-    /// `PUT {api}{path}` on `home`'s node, or the next ones.
-    async fn put(&self, home: usize, path: &str, body: &Value) -> Result<Value, ErrorKind> {
-        self.with_failover(home, |api| {
-            put_json(&self.http, format!("{api}{path}"), body)
-        })
-        .await
-        .0
+    /// [`Self::put`] with the credential of `http`.
+    async fn put_as(
+        &self,
+        http: &reqwest::Client,
+        home: usize,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, ErrorKind> {
+        self.with_failover(home, |api| put_json(http, format!("{api}{path}"), body))
+            .await
+            .0
     }
 
     fn avoid(&self, target: &Target) {
@@ -338,17 +375,14 @@ pub async fn run(config: RunConfig) -> Result<Report, RunError> {
     let target = urls.join(",");
     let profile = &config.profile;
     let request_timeout = Duration::from_millis(profile.request_timeout_ms);
-    let http = reqwest::Client::builder()
-        .timeout(request_timeout)
-        .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .build()?;
+    let http = authorized_client(request_timeout, &config.api_key)?;
     for url in &urls {
         check_reachable(&http, url).await?;
     }
     let (stop, _) = watch::channel(false);
     let shared = Arc::new(Shared {
         http,
+        api_key: config.api_key.clone(),
         targets: urls
             .iter()
             .map(|url| Target {
@@ -676,6 +710,21 @@ async fn send_message(shared: Arc<Shared>, arrival: Arrival, _permit: OwnedSemap
 }
 
 /// Posts JSON and returns the JSON answer of a 2xx, or the error kind.
+/// An HTTP client that sends `Authorization: Bearer <key>` with every request.
+fn authorized_client(timeout: Duration, key: &str) -> Result<reqwest::Client, RunError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+        .map_err(|_| RunError::ApiKey)?;
+    value.set_sensitive(true);
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .build()?)
+}
+
 async fn post_json(http: &reqwest::Client, url: String, body: &Value) -> Result<Value, ErrorKind> {
     let response = http.post(url).json(body).send().await.map_err(classify)?;
     let status = response.status().as_u16();
@@ -725,8 +774,8 @@ async fn follow_conversation(
     let mut opened = None;
     for target in shared.nodes_from(home) {
         let url = format!(
-            "{}/conversations/{conversation}/stream?after=0",
-            target.ws_api
+            "{}/conversations/{conversation}/stream?after=0&access_token={}",
+            target.ws_api, shared.api_key
         );
         let connected = tokio::time::timeout(
             shared.request_timeout,
@@ -857,8 +906,25 @@ async fn start_agents(
             shared.other_error(ErrorKind::Agent);
             continue;
         }
+        // Each virtual agent works with its own agent key, issued with the run's admin key.
+        let issued = shared
+            .post(
+                home,
+                "/api-keys",
+                &json!({"role": "agent", "agent": &agent, "name": format!("loadtest {agent}")}),
+            )
+            .await;
+        let agent_http = issued
+            .ok()
+            .and_then(|answer| answer["key"].as_str().map(str::to_owned))
+            .and_then(|key| authorized_client(shared.request_timeout, &key).ok());
+        let Some(agent_http) = agent_http else {
+            shared.other_error(ErrorKind::Agent);
+            continue;
+        };
         handles.push(tokio::spawn(agent_loop(
             Arc::clone(shared),
+            agent_http,
             home,
             agent,
             Duration::from_millis(profile.agent_poll_ms),
@@ -883,6 +949,7 @@ async fn put_json(http: &reqwest::Client, url: String, body: &Value) -> Result<V
 /// resolves the chat. Goes offline when the run stops.
 async fn agent_loop(
     shared: Arc<Shared>,
+    http: reqwest::Client,
     home: usize,
     agent: String,
     poll: Duration,
@@ -896,7 +963,7 @@ async fn agent_loop(
             _ = stop.changed() => break,
             () = tokio::time::sleep(poll) => {}
         }
-        let Ok(seat) = shared.get(home, &seat).await else {
+        let Ok(seat) = shared.get_as(&http, home, &seat).await else {
             shared.other_error(ErrorKind::Agent);
             continue;
         };
@@ -927,11 +994,12 @@ async fn agent_loop(
                 }
             }
             let accept = format!("{seat}/offers/{conversation}/accept");
-            match shared.post(home, &accept, &json!({})).await {
+            match shared.post_as(&http, home, &accept, &json!({})).await {
                 Ok(_) => {
                     shared.metrics().handoffs.accepted += 1;
                     tokio::spawn(handle_chat(
                         Arc::clone(&shared),
+                        http.clone(),
                         home,
                         agent.clone(),
                         conversation,
@@ -945,13 +1013,14 @@ async fn agent_loop(
         }
     }
     let offline = json!({"status": "offline"});
-    if shared.put(home, &seat, &offline).await.is_err() {
+    if shared.put_as(&http, home, &seat, &offline).await.is_err() {
         shared.other_error(ErrorKind::Agent);
     }
 }
 
 async fn handle_chat(
     shared: Arc<Shared>,
+    http: reqwest::Client,
     home: usize,
     agent: String,
     conversation: String,
@@ -965,10 +1034,15 @@ async fn handle_chat(
         "text": "您好，我是人工客服，非常抱歉给您带来不便，马上为您处理。Sorry for the trouble, I am on it.",
     });
     let replied = shared
-        .post(home, &format!("{chat}/agent-messages"), &reply)
+        .post_as(&http, home, &format!("{chat}/agent-messages"), &reply)
         .await;
     let resolved = shared
-        .post(home, &format!("{chat}/resolve"), &json!({"agent": &agent}))
+        .post_as(
+            &http,
+            home,
+            &format!("{chat}/resolve"),
+            &json!({"agent": &agent}),
+        )
         .await;
     let mut metrics = shared.metrics();
     if replied.is_err() {

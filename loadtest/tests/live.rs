@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crest_actors::NodeConfig;
 use crest_actors::test_brain::EchoBrain;
+use crest_infra::access::OperatorToken;
 use crest_infra::server::{self, RunningServer, ServeConfig};
 use crest_loadtest::{Phase, Profile, RunConfig, Verdict};
 
@@ -18,11 +19,29 @@ async fn start_node(data_dir: &Path) -> RunningServer {
             brain_threads: 1,
             ..NodeConfig::default()
         },
+        operator_token: Some(OperatorToken::new(OPERATOR_TOKEN).expect("long enough")),
         ..ServeConfig::default()
     };
     server::start(config, Arc::new(EchoBrain))
         .await
         .expect("node starts")
+}
+
+const OPERATOR_TOKEN: &str = "loadtest-operator-token-0123";
+
+/// An admin key of `tenant`, issued with the operator token.
+async fn admin_key(node: &RunningServer, tenant: &str) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/v1/tenants/{tenant}/api-keys", node.addr))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&serde_json::json!({"role": "admin"}))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    answer["key"].as_str().expect("key").to_owned()
 }
 
 /// Three seconds: a short baseline, a ramp and a peak, with many handoffs so agents work.
@@ -76,6 +95,7 @@ async fn in_process_run_has_no_loss() {
     let report = crest_loadtest::run(RunConfig {
         target: format!("http://{}", node.addr),
         tenant: "loadtest".to_owned(),
+        api_key: admin_key(&node, "loadtest").await,
         profile: tiny_profile(),
         seed: 7,
         run_id: crest_loadtest::new_run_id(),
@@ -112,8 +132,10 @@ async fn cli_runs_a_profile_file_and_prints_the_json_line_last() {
     std::fs::write(&profile, TINY_TOML).expect("profile written");
     let report_path = dir.path().join("report.json");
     let plot_path = dir.path().join("plot.svg");
+    let key = admin_key(&node, "cli").await;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_crest-loadtest"));
     command
+        .env("CREST_API_KEY", key)
         .arg("--target")
         .arg(format!("http://{}", node.addr))
         .arg("--profile")

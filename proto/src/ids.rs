@@ -327,6 +327,10 @@ pub enum StreamKind {
     Directory,
     /// `ticket:<tenant>:<ulid>`: an after-sales ticket.
     Ticket,
+    /// `cred:<tenant>:access`: the tenant's API keys, passwords and login sessions.
+    Access,
+    /// `audit:<tenant>:log`: the tenant's audit log.
+    Audit,
 }
 
 impl StreamKind {
@@ -340,6 +344,8 @@ impl StreamKind {
             Self::Desk => "desk",
             Self::Directory => "dir",
             Self::Ticket => "ticket",
+            Self::Access => "cred",
+            Self::Audit => "audit",
         }
     }
 }
@@ -380,6 +386,18 @@ impl StreamId {
         Self(format!("desk:{tenant}:routing"))
     }
 
+    /// The access stream of `tenant`: its API keys, passwords and login sessions.
+    #[must_use]
+    pub fn access(tenant: &TenantId) -> Self {
+        Self(format!("cred:{tenant}:access"))
+    }
+
+    /// The audit log of `tenant`.
+    #[must_use]
+    pub fn audit(tenant: &TenantId) -> Self {
+        Self(format!("audit:{tenant}:log"))
+    }
+
     /// The node-wide directory of tenants that have a routing desk (read at start to re-arm timers).
     #[must_use]
     pub fn desk_directory() -> Self {
@@ -392,7 +410,10 @@ impl StreamId {
         let kind = parts.next().unwrap_or_default();
         let tenant = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
         let key = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
-        if !matches!(kind, "conv" | "cust" | "agent" | "desk" | "dir" | "ticket") {
+        if !matches!(
+            kind,
+            "conv" | "cust" | "agent" | "desk" | "dir" | "ticket" | "cred" | "audit"
+        ) {
             return Err(IdError::Malformed { kind: "stream" });
         }
         TenantId::new(tenant)?;
@@ -415,6 +436,8 @@ impl StreamId {
             Some("desk") => StreamKind::Desk,
             Some("dir") => StreamKind::Directory,
             Some("ticket") => StreamKind::Ticket,
+            Some("cred") => StreamKind::Access,
+            Some("audit") => StreamKind::Audit,
             _ => StreamKind::Agent,
         }
     }
@@ -516,6 +539,15 @@ mod tests {
         assert_eq!(StreamId::parse(stream.as_str()), Ok(stream.clone()));
         assert_eq!(stream.ticket_id(), Some(ticket));
         assert_eq!(stream.agent_id(), None, "a ticket stream is not an agent's");
+        for (stream, kind) in [
+            (StreamId::access(&shop), StreamKind::Access),
+            (StreamId::audit(&shop), StreamKind::Audit),
+        ] {
+            assert_eq!(stream.kind(), kind);
+            assert_eq!(StreamId::parse(stream.as_str()), Ok(stream.clone()));
+            assert_eq!(stream.tenant_id(), Some(shop.clone()));
+            assert!(stream.as_str().starts_with(kind.prefix()));
+        }
         assert_eq!(StreamId::desk(&shop).tenant_id(), Some(shop));
         assert_eq!(StreamId::desk_directory().key(), "desks");
     }

@@ -5,8 +5,10 @@
 //! This crate does no I/O. Everything persisted here is frozen by golden files in `tests/golden/`:
 //! a persisted event type is never edited; add a new variant or schema version and an upcaster.
 
+pub mod access;
 pub mod agent;
 pub mod api;
+pub mod audit;
 pub mod codec;
 pub mod commands;
 pub mod envelope;

@@ -2,7 +2,8 @@
 //!
 //! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`],
 //! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`], [`DirectoryEvent::KNOWN_TYPES`],
-//! [`AgentEvent::KNOWN_TYPES`] and [`TicketEvent::KNOWN_TYPES`]
+//! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`], [`AccessEvent::KNOWN_TYPES`] and
+//! [`AuditEvent::KNOWN_TYPES`]
 //! there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
@@ -23,10 +24,14 @@ use std::io::{ErrorKind, Write as _};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use crest_proto::access::{
+    AccessEvent, AccessRole, KeyIssued, KeyRevoked, PasswordSet, SessionOpened,
+};
 use crest_proto::agent::{
     AgentEvent, ChatReleased, ChatTaken, ConnectionClosed, ConnectionOpened, MessageWritten,
     ProfileRecorded, StatusRecorded,
 };
+use crest_proto::audit::{AuditEvent, Recorded};
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
@@ -483,6 +488,55 @@ fn ticket_samples() -> Vec<(TicketEvent, StreamId)> {
         .collect()
 }
 
+fn access_samples() -> Vec<(AccessEvent, StreamId)> {
+    use AccessEvent as E;
+    let events = vec![
+        E::KeyIssued(KeyIssued {
+            key_id: "01JD5Q8R4S9T0V1W2X3Y4Z5A6B".to_owned(),
+            role: AccessRole::Agent,
+            agent: Some(agent()),
+            name: Some("客服工作台 desk".to_owned()),
+            key_hash: (0..32).collect(),
+            issued_by: "operator".to_owned(),
+        }),
+        E::KeyRevoked(KeyRevoked {
+            key_id: "01JD5Q8R4S9T0V1W2X3Y4Z5A6B".to_owned(),
+            revoked_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+        }),
+        E::PasswordSet(PasswordSet {
+            agent: agent(),
+            role: AccessRole::Supervisor,
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+                .to_owned(),
+            set_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+        }),
+        E::SessionOpened(SessionOpened {
+            session_id: "01JD5Q8R4S9T0V1W2X3Y4Z5A6D".to_owned(),
+            agent: agent(),
+            role: AccessRole::Agent,
+            token_hash: (32..64).collect(),
+            expires_at_ms: TIMESTAMP_MS + 8 * 3_600_000,
+        }),
+    ];
+    let stream = StreamId::access(&tenant());
+    events
+        .into_iter()
+        .map(|event| (event, stream.clone()))
+        .collect()
+}
+
+fn audit_samples() -> Vec<(AuditEvent, StreamId)> {
+    vec![(
+        AuditEvent::Recorded(Recorded {
+            action: "routing_table.set".to_owned(),
+            actor: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+            target: "routing_table".to_owned(),
+            detail: "refund_request → 售后 after_sales".to_owned(),
+        }),
+        StreamId::audit(&tenant()),
+    )]
+}
+
 fn directory_samples() -> Vec<(DirectoryEvent, StreamId)> {
     vec![(
         DirectoryEvent::DeskOpened(DeskOpened { tenant: tenant() }),
@@ -587,6 +641,8 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(directory_samples()))
         .chain(encoded(agent_samples()))
         .chain(encoded(ticket_samples()))
+        .chain(encoded(access_samples()))
+        .chain(encoded(audit_samples()))
         .collect()
 }
 
@@ -718,6 +774,16 @@ fn ticket_events_match_golden_files() {
     check_samples(ticket_samples());
 }
 
+#[test]
+fn access_events_match_golden_files() {
+    check_samples(access_samples());
+}
+
+#[test]
+fn audit_events_match_golden_files() {
+    check_samples(audit_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -731,6 +797,8 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(DirectoryEvent::KNOWN_TYPES)
         .chain(AgentEvent::KNOWN_TYPES)
         .chain(TicketEvent::KNOWN_TYPES)
+        .chain(AccessEvent::KNOWN_TYPES)
+        .chain(AuditEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known

@@ -98,7 +98,9 @@ pub fn reactions(envelope: &Envelope) -> Result<Vec<Reaction>, CodecError> {
             let event = envelope.decode_event::<TicketEvent>()?;
             Ok(ticket_reactions(ticket, event))
         }
-        StreamKind::Customer | StreamKind::Directory => Ok(Vec::new()),
+        StreamKind::Customer | StreamKind::Directory | StreamKind::Access | StreamKind::Audit => {
+            Ok(Vec::new())
+        }
     }
 }
 
@@ -544,7 +546,12 @@ mod tests {
             1,
         );
         assert_eq!(reactions(&opened), Ok(Vec::new()));
-        for kind in [StreamKind::Customer, StreamKind::Directory] {
+        for kind in [
+            StreamKind::Customer,
+            StreamKind::Directory,
+            StreamKind::Access,
+            StreamKind::Audit,
+        ] {
             assert!(!Cursor::Reacted.follows(kind), "{kind:?}");
         }
         for kind in [

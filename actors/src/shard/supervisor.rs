@@ -135,7 +135,10 @@ impl Actor for ShardActor {
                     }
                 }
                 // Desks are hosted by the routing hub, not by shards.
-                StreamKind::Desk | StreamKind::Directory => {}
+                StreamKind::Desk
+                | StreamKind::Directory
+                | StreamKind::Access
+                | StreamKind::Audit => {}
             },
             ShardMsg::CountLive(reply) => {
                 let _ = reply.send(

@@ -45,7 +45,11 @@ pub async fn agent_stream(
     };
     let snapshot =
         snapshot.ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))?;
-    Ok(upgrade.on_upgrade(move |socket| run(socket, state, tenant, agent, snapshot)))
+    let place = state.limits.open_socket(&tenant)?;
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        run(socket, state, tenant, agent, snapshot).await;
+        drop(place);
+    }))
 }
 
 async fn run(

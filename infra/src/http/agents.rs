@@ -3,11 +3,12 @@
 //! JSON view of a seat the agent's WebSocket also sends. Offers are in [`super::offers`], the live
 //! stream in [`super::agent_stream`].
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use crest_actors::agent::AgentState;
 use crest_actors::desk::{ChatStage, DeskCommand, DeskState};
+use crest_proto::access::AccessRole;
 use crest_proto::routing::Presence;
 use crest_proto::{AgentId, ConversationId, StreamId, TenantId};
 use serde::Deserialize;
@@ -18,6 +19,7 @@ use super::error::ApiError;
 use super::queues::group_name;
 use super::views::rfc3339;
 use super::{AppState, tenant};
+use crate::access::{Principal, Role};
 
 /// Parses an agent id.
 pub fn agent_id(tenant: &TenantId, raw: &str) -> Result<AgentId, ApiError> {
@@ -46,22 +48,61 @@ pub struct PutAgent {
     groups: Option<Vec<String>>,
     capacity: Option<u16>,
     languages: Option<Vec<String>>,
+    /// The seat's login password (admins only; stored as an argon2id hash, never returned).
+    password: Option<String>,
+    /// The role the seat's logins get: `agent` (default) or `supervisor` (with `password`).
+    login_role: Option<AccessRole>,
 }
 
 /// `PUT /v1/tenants/{t}/agents/{agent}`
 pub async fn put_agent(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_agent)): Path<(String, String)>,
     body: Result<Json<PutAgent>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let agent = agent_id(&tenant, &raw_agent)?;
     let Json(body) = body?;
+    if !principal.may_act_as(&agent) {
+        return Err(ApiError::forbidden(
+            "this credential may not change another seat",
+        ));
+    }
+    if principal.is_agent() && (body.groups.is_some() || body.capacity.is_some()) {
+        return Err(ApiError::forbidden(
+            "an agent changes only their own status and languages; groups and capacity are for supervisors",
+        ));
+    }
+    let is_admin = matches!(principal.role(), Role::Tenant(AccessRole::Admin));
+    if (body.password.is_some() || body.login_role.is_some()) && !is_admin {
+        return Err(ApiError::forbidden("only an admin sets a seat's password"));
+    }
+    let login_role = body.login_role.unwrap_or(AccessRole::Agent);
+    if !matches!(login_role, AccessRole::Agent | AccessRole::Supervisor) {
+        return Err(ApiError::bad_request(
+            "invalid_role",
+            "a seat logs in as agent or supervisor",
+        ));
+    }
+    if body.login_role.is_some() && body.password.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_role",
+            "\"login_role\" goes with \"password\"",
+        ));
+    }
     let groups = body
         .groups
         .map(|groups| groups.iter().map(|group| group_name(group)).collect())
         .transpose()?;
     let languages = body.languages.map(languages).transpose()?;
+    let detail = format!(
+        "status {:?}, groups {:?}, capacity {:?}, languages {:?}",
+        body.status, groups, body.capacity, languages
+    );
+    if let Some(password) = body.password {
+        super::access::set_password(&state, &principal, &agent, password, login_role).await?;
+    }
     let hub = state.node.routing();
     hub.command(
         &tenant,
@@ -74,6 +115,17 @@ pub async fn put_agent(
         },
     )
     .await?;
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "agent.changed",
+            &principal.actor(),
+            &format!("agent:{}", agent.key()),
+            &detail,
+        )
+        .await;
     agent_view(&state, &tenant, agent).await
 }
 

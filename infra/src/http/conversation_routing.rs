@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use crest_actors::command::CommandAck;
 use crest_actors::desk::DeskCommand;
 use crest_actors::reactor::ProgressWatch;
@@ -16,7 +16,7 @@ use crest_proto::commands::ConversationCommand;
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::HandoffReason;
 use crest_proto::ids::validate_channel_message_id;
-use crest_proto::{ConversationId, MessageId, StreamId};
+use crest_proto::{AgentId, ConversationId, MessageId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,6 +25,7 @@ use super::agents::agent_id;
 use super::conversations::conversation_id;
 use super::error::ApiError;
 use super::queues::group_name;
+use crate::access::Principal;
 
 /// How long an answer waits for the reactor to carry a command's effects to their targets (an
 /// accepted offer to the conversation, a handoff to the desk) before answering anyway.
@@ -58,6 +59,17 @@ async fn command_and_effects(
         .await?;
     let routed = effects_delivered(watch, ack.appended_to).await;
     Ok((ack, routed))
+}
+
+/// 403 unless the principal may act as `agent` (agents only as themselves).
+fn acting_as(principal: &Principal, agent: &AgentId) -> Result<(), ApiError> {
+    if principal.may_act_as(agent) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "this credential may not act as {}",
+        agent.key()
+    )))
 }
 
 /// Body of `POST …/agent-messages`.
@@ -94,12 +106,14 @@ fn checked_text(text: &str) -> Result<(), ApiError> {
 /// shown to the customer; any agent may write one, which is how a supervisor whispers).
 pub async fn post_agent_message(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
     body: Result<Json<PostAgentMessage>, JsonRejection>,
 ) -> Result<Json<PostMessageResponse>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
     let Json(body) = body?;
     let agent = agent_id(&tenant, &body.agent)?;
+    acting_as(&principal, &agent)?;
     validate_channel_message_id(&body.id).map_err(|error| ApiError::invalid_id(&error))?;
     checked_text(&body.text)?;
     let command = ConversationCommand::AgentReply {
@@ -187,11 +201,20 @@ pub struct PostTransfer {
 /// `POST /v1/tenants/{t}/conversations/{id}/transfer`
 pub async fn post_transfer(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
     body: Result<Json<PostTransfer>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
     let Json(body) = body?;
+    if body.take_over && principal.is_agent() {
+        return Err(ApiError::forbidden(
+            "taking a chat over is for supervisors and admins",
+        ));
+    }
+    if let Some(by) = &body.by {
+        acting_as(&principal, &agent_id(&tenant, by)?)?;
+    }
     match (body.agent, body.group) {
         (Some(agent), None) => {
             let agent = agent_id(&tenant, &agent)?;
@@ -252,12 +275,14 @@ pub struct PostTakeOver {
 /// (from the bot, the queue or another agent).
 pub async fn post_take_over(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
     body: Result<Json<PostTakeOver>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
     let Json(body) = body?;
     let supervisor = agent_id(&tenant, &body.supervisor)?;
+    acting_as(&principal, &supervisor)?;
     // Routing gives the chat to the supervisor if they can take it (online, free capacity); else
     // it stays where it is: `GET …/agents/{supervisor}` shows the outcome.
     let command = ConversationCommand::TakeOver {
@@ -283,6 +308,7 @@ pub struct PostResolve {
 /// `POST /v1/tenants/{t}/conversations/{id}/resolve`
 pub async fn post_resolve(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
     body: Result<Json<PostResolve>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -292,6 +318,9 @@ pub async fn post_resolve(
         .agent
         .map(|agent| agent_id(&tenant, &agent))
         .transpose()?;
+    if let Some(by) = &by {
+        acting_as(&principal, by)?;
+    }
     // Routing frees the agent's capacity when it hears of the resolution (the reactor).
     let command = ConversationCommand::Resolve { by };
     let (ack, _) = command_and_effects(&state, &conversation, command).await?;

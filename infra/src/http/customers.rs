@@ -1,8 +1,8 @@
 //! Customer tiers: `PUT`/`GET /v1/tenants/{t}/customers/{customer}`.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use crest_actors::desk::DeskCommand;
 use crest_proto::CustomerId;
 use crest_proto::routing::Tier;
@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, tenant};
+use crate::access::Principal;
 
 /// Body of `PUT …/customers/{customer}`: the tier; other customer attributes a merchant sends
 /// (name, phone, …) are accepted and not stored (the customer identity stream holds ids only).
@@ -22,6 +23,7 @@ pub struct PutCustomer {
 /// `PUT /v1/tenants/{t}/customers/{customer}`
 pub async fn put_customer(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_customer)): Path<(String, String)>,
     body: Result<Json<PutCustomer>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -40,6 +42,17 @@ pub async fn put_customer(
             },
         )
         .await?;
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "customer.tier_set",
+            &principal.actor(),
+            &format!("customer:{}", customer.key()),
+            tier_name(body.tier),
+        )
+        .await;
     Ok(Json(
         json!({"customer": customer.key(), "tier": tier_name(body.tier)}),
     ))

@@ -43,6 +43,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", reason)
     }
 
+    /// 403 `forbidden`: the credential may not do this.
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", reason)
+    }
+
     /// 503 with Retry-After.
     pub fn unavailable(error: &'static str, reason: impl Into<String>, retry_after: u32) -> Self {
         Self {

@@ -67,6 +67,14 @@ pub async fn post_message(
     let tenant = tenant(&raw_tenant)?;
     let Json(request) = body?;
     let message = inbound(&tenant, request)?;
+    if let Err(limited) = state.limits.admit_message(&message.customer) {
+        state
+            .telemetry
+            .admission_rejections
+            .with_label_values(&["rate_limited"])
+            .inc();
+        return Err(limited);
+    }
     if !state.node.is_ready() {
         state
             .telemetry

@@ -1,14 +1,17 @@
 //! The HTTP/WebSocket API (v1). Routes, limits and error shapes are documented in the README.
 
+mod access;
 mod agent_stream;
 mod agents;
 mod conversation_routing;
 mod conversations;
 mod customers;
 pub mod error;
+pub mod limits;
 mod messages;
 mod offers;
 mod ops;
+pub mod permissions;
 mod quality;
 mod queues;
 mod routing_table;
@@ -23,7 +26,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use crest_actors::Node;
 use crest_proto::TenantId;
 use tokio::sync::Semaphore;
@@ -49,6 +52,10 @@ pub struct AppState {
     pub projections: Projections,
     /// This node's membership of its cluster (`None`: alone).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Credentials: the tenants' access streams and the operator's token.
+    pub access: crate::access::Access,
+    /// Message rates and WebSocket caps.
+    pub limits: Arc<limits::Limiters>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -66,6 +73,16 @@ pub struct Projections {
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
+        .route(
+            "/v1/tenants/{tenant}/api-keys",
+            get(access::list_api_keys).post(access::post_api_key),
+        )
+        .route(
+            "/v1/tenants/{tenant}/api-keys/{key}",
+            delete(access::revoke_api_key),
+        )
+        .route("/v1/tenants/{tenant}/audit", get(access::get_audit))
+        .route("/v1/tenants/{tenant}/sessions", post(access::post_session))
         .route(
             "/v1/tenants/{tenant}/messages",
             post(messages::post_message),
@@ -172,6 +189,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/", get(ops::index))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            permissions::enforce,
+        ))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(crest_proto::api::MAX_BODY_BYTES));
     api.layer(middleware::from_fn_with_state(state.clone(), track_request))

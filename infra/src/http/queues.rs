@@ -2,9 +2,9 @@
 //! offered what) and `PUT` (the group's overflow, queue cap and offer timeout); also the rule for
 //! group names.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use crest_actors::desk::{
     ChatStage, DeskCommand, DeskState, GroupChange, GroupConfig, waiting_order,
 };
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::customers::tier_name;
 use super::error::ApiError;
 use super::{AppState, tenant};
+use crate::access::Principal;
 
 /// Validates a skill-group name: the rules of a tenant id (lowercase a-z, 0-9, `-`, `_`).
 pub fn group_name(raw: &str) -> Result<String, ApiError> {
@@ -135,6 +136,7 @@ pub struct PutQueue {
 /// `PUT /v1/tenants/{t}/queues/{group}`: the group's overflow, queue cap and offer timeout.
 pub async fn put_queue(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_group)): Path<(String, String)>,
     body: Result<Json<PutQueue>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -171,6 +173,7 @@ pub async fn put_queue(
         max_waiting: body.max_waiting,
         offer_timeout_s: body.offer_timeout_s,
     };
+    let detail = format!("{change:?}");
     state
         .node
         .routing()
@@ -182,5 +185,16 @@ pub async fn put_queue(
             },
         )
         .await?;
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "queue.configured",
+            &principal.actor(),
+            &format!("queue:{group}"),
+            &detail,
+        )
+        .await;
     get_queue(State(state), Path((raw_tenant, raw_group))).await
 }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use crest_actors::desk::DeskCommand;
 use crest_proto::StreamId;
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, read_events};
 use super::error::ApiError;
 use super::queues::group_name;
 use super::{AppState, tenant};
+use crate::access::Principal;
 
 /// `GET /v1/tenants/{t}/routing-table`
 pub async fn get_routing_table(
@@ -44,6 +45,7 @@ pub struct PutRoutingTable {
 /// `PUT /v1/tenants/{t}/routing-table`: replaces the intent → group table.
 pub async fn put_routing_table(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(raw_tenant): Path<String>,
     body: Result<Json<PutRoutingTable>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
@@ -59,6 +61,10 @@ pub async fn put_routing_table(
         }
     }
     let default_group = group_name(body.default_group.as_deref().unwrap_or("general"))?;
+    let detail = format!(
+        "{} routes, default group {default_group}",
+        body.routes.len()
+    );
     state
         .node
         .routing()
@@ -70,6 +76,17 @@ pub async fn put_routing_table(
             },
         )
         .await?;
+    state
+        .access
+        .audit
+        .record_or_log(
+            &tenant,
+            "routing_table.set",
+            &principal.actor(),
+            "routing_table",
+            &detail,
+        )
+        .await;
     get_routing_table(State(state), Path(raw_tenant)).await
 }
 

@@ -20,10 +20,14 @@ pub async fn stream_events(
     query: Result<Query<EventsQuery>, QueryRejection>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let (_, id) = conversation_id(&raw_tenant, &raw_id)?;
+    let (tenant, id) = conversation_id(&raw_tenant, &raw_id)?;
     let Query(query) = query?;
+    let place = state.limits.open_socket(&tenant)?;
     let stream = StreamId::conversation(&id);
-    Ok(upgrade.on_upgrade(move |socket| send_events(socket, state, stream, query.after)))
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        send_events(socket, state, stream, query.after).await;
+        drop(place);
+    }))
 }
 
 async fn send_events(mut socket: WebSocket, state: AppState, stream: StreamId, after: u64) {

@@ -74,6 +74,8 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Directory => decoded_json::<DirectoryEvent>(envelope),
         StreamKind::Agent => decoded_json::<AgentEvent>(envelope),
         StreamKind::Ticket => decoded_json::<TicketEvent>(envelope),
+        StreamKind::Access => decoded_json::<crest_proto::access::AccessEvent>(envelope),
+        StreamKind::Audit => decoded_json::<crest_proto::audit::AuditEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,

@@ -130,12 +130,17 @@ pub fn serve_process(data_dir: &Path, port: u16) -> Child {
         .args([
             "serve",
             "--no-demo",
+            "--customer-messages-per-min",
+            "100000",
+            "--customer-message-burst",
+            "10000",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--data-dir",
         ])
         .arg(data_dir)
         .env("CREST_LOG", "warn")
+        .env("CREST_OPERATOR_TOKEN", OPERATOR_TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -154,9 +159,23 @@ pub fn config(data_dir: &Path) -> ServeConfig {
             brain_threads: 1,
             ..NodeConfig::default()
         },
+        operator_token: Some(
+            crest_infra::access::OperatorToken::new(OPERATOR_TOKEN).expect("long enough"),
+        ),
+        // Tests post many messages per customer at once; the limits have tests of their own.
+        limits: TEST_LIMITS,
         ..ServeConfig::default()
     }
 }
+
+/// Generous message rates for tests that post many messages per customer quickly.
+pub const TEST_LIMITS: crest_infra::http::limits::LimitSettings =
+    crest_infra::http::limits::LimitSettings {
+        customer_messages_per_min: 100_000,
+        customer_burst: 10_000,
+        tenant_messages_per_s: 100_000,
+        websockets_per_tenant: 5_000,
+    };
 
 /// Starts a node with the deterministic echo brain.
 pub async fn start(config: ServeConfig) -> RunningServer {
@@ -165,11 +184,27 @@ pub async fn start(config: ServeConfig) -> RunningServer {
         .expect("node starts")
 }
 
+/// The operator token every test node runs with.
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789";
+
+/// How a [`Client`] authenticates.
+#[derive(Clone)]
+enum Auth {
+    /// No credential at all.
+    Anonymous,
+    /// One fixed bearer token.
+    Bearer(String),
+    /// An admin key per tenant, issued with the operator token on first use (the operator token
+    /// itself for node-wide routes).
+    AdminPerTenant(Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>),
+}
+
 /// A small JSON HTTP client bound to one node.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    auth: Auth,
 }
 
 /// Status and JSON body of an answer.
@@ -190,24 +225,137 @@ impl Answer {
     }
 }
 
+/// The tenant of an API path `/v1/tenants/{tenant}/…`.
+fn tenant_of_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/v1/tenants/")?.split(['/', '?']).next()
+}
+
+/// Issues a key of `role` (optionally bound to `agent`) in `tenant` with the operator token.
+pub async fn issue_key(
+    http: &reqwest::Client,
+    base: &str,
+    tenant: &str,
+    role: &str,
+    agent: Option<&str>,
+) -> String {
+    let mut body = serde_json::json!({"role": role, "name": format!("test {role}")});
+    if let Some(agent) = agent {
+        body["agent"] = serde_json::json!(agent);
+    }
+    let response = http
+        .post(format!("{base}/v1/tenants/{tenant}/api-keys"))
+        .bearer_auth(OPERATOR_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("request sent");
+    let status = response.status().as_u16();
+    let answer: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(status, 201, "key not issued: {answer}");
+    answer["key"].as_str().expect("key text").to_owned()
+}
+
 impl Client {
+    /// A client that acts as each tenant's admin (keys issued with the operator token on first
+    /// use) and as the operator on node-wide routes.
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             http: reqwest::Client::new(),
             base: format!("http://{addr}"),
+            auth: Auth::AdminPerTenant(Arc::default()),
         }
     }
 
+    /// A client without any credential.
+    pub fn anonymous(addr: SocketAddr) -> Self {
+        Self {
+            auth: Auth::Anonymous,
+            ..Self::new(addr)
+        }
+    }
+
+    /// A client that sends one bearer token.
+    pub fn with_token(addr: SocketAddr, token: &str) -> Self {
+        Self {
+            auth: Auth::Bearer(token.to_owned()),
+            ..Self::new(addr)
+        }
+    }
+
+    /// Issues a key of `role` in `tenant` (with the operator token) and returns its text.
+    pub async fn issue_key(&self, tenant: &str, role: &str, agent: Option<&str>) -> String {
+        issue_key(&self.http, &self.base, tenant, role, agent).await
+    }
+
+    /// The bearer token this client sends on `path` (`None`: none).
+    pub async fn token_for(&self, path: &str) -> Option<String> {
+        match &self.auth {
+            Auth::Anonymous => None,
+            Auth::Bearer(token) => Some(token.clone()),
+            Auth::AdminPerTenant(keys) => {
+                let Some(mut tenant) = tenant_of_path(path) else {
+                    return Some(OPERATOR_TOKEN.to_owned());
+                };
+                if crest_proto::TenantId::new(tenant).is_err() {
+                    // Any tenant's credential reaches the handler's 400 for a malformed tenant.
+                    tenant = "malformed-tenant-probe";
+                }
+                let known = keys.lock().expect("keys").get(tenant).cloned();
+                if let Some(key) = known {
+                    return Some(key);
+                }
+                let key = issue_key(&self.http, &self.base, tenant, "admin", None).await;
+                keys.lock()
+                    .expect("keys")
+                    .entry(tenant.to_owned())
+                    .or_insert(key)
+                    .clone()
+                    .into()
+            }
+        }
+    }
+
+    /// A WebSocket URL for `path` carrying this client's credential as `access_token`.
+    pub async fn ws_url(&self, path: &str) -> String {
+        let url = format!("{}{path}", self.base.replacen("http://", "ws://", 1));
+        match self.token_for(path).await {
+            None => url,
+            Some(token) => {
+                let separator = if path.contains('?') { '&' } else { '?' };
+                format!("{url}{separator}access_token={token}")
+            }
+        }
+    }
+
+    async fn send(&self, path: &str, request: reqwest::RequestBuilder) -> Answer {
+        let request = match self.token_for(path).await {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        };
+        Self::answer(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends `method` on `path` with an optional JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Answer {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send(path, request).await
+    }
+
     pub async fn post_raw(&self, path: &str, body: &str) -> Answer {
-        let response = self
+        let request = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .expect("request sent");
-        Self::answer(response).await
+            .body(body.to_owned());
+        self.send(path, request).await
     }
 
     pub async fn post(&self, path: &str, body: &serde_json::Value) -> Answer {
@@ -215,44 +363,31 @@ impl Client {
     }
 
     pub async fn put(&self, path: &str, body: &serde_json::Value) -> Answer {
-        let response = self
-            .http
-            .put(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent");
-        Self::answer(response).await
+        let request = self.http.put(format!("{}{path}", self.base)).json(body);
+        self.send(path, request).await
     }
 
     pub async fn patch(&self, path: &str, body: &serde_json::Value) -> Answer {
-        let response = self
-            .http
-            .patch(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent");
-        Self::answer(response).await
+        let request = self.http.patch(format!("{}{path}", self.base)).json(body);
+        self.send(path, request).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        let request = self.http.delete(format!("{}{path}", self.base));
+        self.send(path, request).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request sent");
-        Self::answer(response).await
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(path, request).await
     }
 
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .expect("request sent");
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = self.token_for(path).await {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
         (status, response.text().await.expect("body"))
     }

@@ -17,13 +17,15 @@ use crest_proto::StreamId;
 use crest_proto::ids::StreamKind;
 
 /// Every stream kind, for per-kind subject filters.
-pub const KINDS: [StreamKind; 6] = [
+pub const KINDS: [StreamKind; 8] = [
     StreamKind::Conversation,
     StreamKind::Customer,
     StreamKind::Agent,
     StreamKind::Desk,
     StreamKind::Directory,
     StreamKind::Ticket,
+    StreamKind::Access,
+    StreamKind::Audit,
 ];
 
 /// Encodes a key so it is one subject token and a valid KV key segment.

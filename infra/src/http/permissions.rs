@@ -1,0 +1,536 @@
+//! The permission table: every route of the API with the permission it needs, and the middleware
+//! that authenticates each request's credential and enforces the table.
+//!
+//! The table is the one place that says who may call what. A route the router serves but the
+//! table does not name is refused (403), and a test walks the whole table: without a credential,
+//! with another tenant's credential, and with each role.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::RequestExt as _;
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use crest_actors::conversation::Status;
+use crest_proto::access::AccessRole;
+use crest_proto::{AgentId, ConversationId, TenantId};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::access::secret::{TokenKind, digest, parse_token};
+use crate::access::{Credential, Principal, Role, now_ms};
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Anyone, no credential (health, metrics, the page, logging in).
+    Public,
+    /// The operator only (node-wide routes).
+    Operator,
+    /// Managing the tenant's API keys: the operator or the tenant's admin.
+    KeysManage,
+    /// Reading the audit log: the tenant's admin.
+    AuditRead,
+    /// Posting a customer's message.
+    MessagesWrite,
+    /// Reading a conversation (agents: their own chats).
+    ConversationsRead,
+    /// Replying, noting, resolving, handing off a conversation (agents: their own chats).
+    ConversationsAct,
+    /// Taking a chat over from anyone, or moving it between agents and groups.
+    ConversationsSupervise,
+    /// A customer's satisfaction rating.
+    CsatWrite,
+    /// Reading a seat (agents: their own).
+    AgentsRead,
+    /// Changing a seat (agents: their own status and languages).
+    AgentsWrite,
+    /// A seat's own live feed, events and offers (agents: their own).
+    AgentsSelf,
+    /// Reading a customer's tier.
+    CustomersRead,
+    /// Changing a customer's tier.
+    CustomersWrite,
+    /// Reading queues, the routing table and routing's decisions.
+    RoutingRead,
+    /// Changing queues and the routing table.
+    RoutingWrite,
+    /// Reading tickets.
+    TicketsRead,
+    /// Opening and changing tickets.
+    TicketsWrite,
+    /// Quality inspection and voice of the customer.
+    ReportsRead,
+}
+
+impl Permission {
+    /// Whether `role` holds this permission (before the checks of scope: own seat, own chats).
+    #[must_use]
+    pub fn granted_to(self, role: Role) -> bool {
+        use AccessRole::{Admin, Agent, Integration, Supervisor};
+        let Role::Tenant(role) = role else {
+            return matches!(self, Self::Public | Self::Operator | Self::KeysManage);
+        };
+        match self {
+            Self::Public => true,
+            Self::Operator => false,
+            Self::KeysManage | Self::AuditRead => role == Admin,
+            Self::MessagesWrite | Self::CsatWrite => matches!(role, Admin | Integration),
+            Self::ConversationsRead | Self::TicketsRead | Self::TicketsWrite => true,
+            Self::CustomersRead => true,
+            Self::ConversationsAct
+            | Self::AgentsRead
+            | Self::AgentsWrite
+            | Self::AgentsSelf
+            | Self::RoutingRead => matches!(role, Admin | Supervisor | Agent),
+            Self::ConversationsSupervise
+            | Self::CustomersWrite
+            | Self::RoutingWrite
+            | Self::ReportsRead => matches!(role, Admin | Supervisor),
+        }
+    }
+}
+
+/// A row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteRule {
+    /// HTTP method.
+    pub method: &'static str,
+    /// The route's template as the router names it.
+    pub path: &'static str,
+    /// What it needs.
+    pub permission: Permission,
+}
+
+const fn rule(method: &'static str, path: &'static str, permission: Permission) -> RouteRule {
+    RouteRule {
+        method,
+        path,
+        permission,
+    }
+}
+
+/// Every route of the API and its permission.
+pub const ROUTES: &[RouteRule] = &[
+    rule("GET", "/", Permission::Public),
+    rule("GET", "/healthz", Permission::Public),
+    rule("GET", "/readyz", Permission::Public),
+    rule("GET", "/metrics", Permission::Public),
+    rule("GET", "/v1/cluster", Permission::Operator),
+    rule("POST", "/v1/tenants/{tenant}/sessions", Permission::Public),
+    rule("GET", "/v1/tenants/{tenant}/audit", Permission::AuditRead),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/api-keys",
+        Permission::KeysManage,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/api-keys",
+        Permission::KeysManage,
+    ),
+    rule(
+        "DELETE",
+        "/v1/tenants/{tenant}/api-keys/{key}",
+        Permission::KeysManage,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/messages",
+        Permission::MessagesWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/conversations/{id}",
+        Permission::ConversationsRead,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/conversations/{id}/events",
+        Permission::ConversationsRead,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/conversations/{id}/stream",
+        Permission::ConversationsRead,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/conversation",
+        Permission::ConversationsRead,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
+        Permission::ConversationsAct,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/conversations/{id}/handoff",
+        Permission::ConversationsAct,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/conversations/{id}/transfer",
+        Permission::ConversationsAct,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/conversations/{id}/take-over",
+        Permission::ConversationsSupervise,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/conversations/{id}/resolve",
+        Permission::ConversationsAct,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/conversations/{id}/csat",
+        Permission::CsatWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/agents/{agent}",
+        Permission::AgentsRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/agents/{agent}",
+        Permission::AgentsWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/agents/{agent}/events",
+        Permission::AgentsSelf,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/agents/{agent}/stream",
+        Permission::AgentsSelf,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/accept",
+        Permission::AgentsSelf,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/decline",
+        Permission::AgentsSelf,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}",
+        Permission::CustomersRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/customers/{customer}",
+        Permission::CustomersWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/queues/{group}",
+        Permission::RoutingRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/queues/{group}",
+        Permission::RoutingWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/routing-table",
+        Permission::RoutingRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/routing-table",
+        Permission::RoutingWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/routing/events",
+        Permission::RoutingRead,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/tickets",
+        Permission::TicketsRead,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/tickets",
+        Permission::TicketsWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/tickets/{id}",
+        Permission::TicketsRead,
+    ),
+    rule(
+        "PATCH",
+        "/v1/tenants/{tenant}/tickets/{id}",
+        Permission::TicketsWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/tickets/{id}/events",
+        Permission::TicketsRead,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/quality",
+        Permission::ReportsRead,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/quality/{id}",
+        Permission::ReportsRead,
+    ),
+    rule("GET", "/v1/tenants/{tenant}/voc", Permission::ReportsRead),
+];
+
+static TABLE: LazyLock<HashMap<(&'static str, &'static str), Permission>> = LazyLock::new(|| {
+    ROUTES
+        .iter()
+        .map(|rule| ((rule.method, rule.path), rule.permission))
+        .collect()
+});
+
+/// The permission of `method` on the route template `path`.
+#[must_use]
+pub fn permission_of(method: &Method, path: &str) -> Option<Permission> {
+    TABLE.get(&(method.as_str(), path)).copied()
+}
+
+fn unauthenticated(reason: &str) -> Response {
+    let mut response =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", reason).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"crest\""),
+    );
+    response
+}
+
+fn forbidden(reason: impl Into<String>) -> Response {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", reason).into_response()
+}
+
+/// The bearer token of a request: the `Authorization` header, or on WebSocket routes (browsers
+/// cannot set headers there) the `access_token` query parameter.
+fn presented_token<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+    path: &str,
+) -> Option<&'a str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().ok()?;
+        let (scheme, token) = text.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim())
+            .filter(|token| !token.is_empty());
+    }
+    if !path.ends_with("/stream") {
+        return None;
+    }
+    query?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("access_token="))
+        .filter(|token| !token.is_empty())
+}
+
+/// Removes `access_token` from the query once it served, so handlers never see it (and their
+/// strict query parsing does not refuse it).
+fn strip_access_token(request: &mut Request) {
+    let Some(query) = request.uri().query() else {
+        return;
+    };
+    if !query
+        .split('&')
+        .any(|pair| pair.starts_with("access_token="))
+    {
+        return;
+    }
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.starts_with("access_token="))
+        .collect();
+    let path = request.uri().path();
+    let rebuilt = if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    };
+    if let Ok(uri) = rebuilt.parse() {
+        *request.uri_mut() = uri;
+    }
+}
+
+/// Checks a token: the operator's, or a live tenant credential.
+async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Response> {
+    if state
+        .access
+        .operator
+        .as_ref()
+        .is_some_and(|operator| operator.matches(token))
+    {
+        return Ok(Principal::Operator);
+    }
+    let Some((kind, tenant)) = parse_token(token) else {
+        return Err(unauthenticated(
+            "the bearer token is not a Crest credential",
+        ));
+    };
+    let found = state
+        .access
+        .store
+        .credential(&tenant, &digest(token), now_ms())
+        .await
+        .map_err(|error| {
+            ApiError::unavailable(
+                "unavailable",
+                format!("credentials cannot be checked ({error}); retry"),
+                1,
+            )
+            .into_response()
+        })?;
+    match (kind, found) {
+        (TokenKind::ApiKey, Some(Credential::Key(key))) => Ok(Principal::Tenant {
+            tenant,
+            role: key.role,
+            agent: key.agent,
+            actor: format!("key:{}", key.id),
+        }),
+        (TokenKind::Session, Some(Credential::Session(session))) => Ok(Principal::Tenant {
+            tenant,
+            role: session.role,
+            agent: Some(session.agent),
+            actor: format!("session:{}", session.id),
+        }),
+        _ => Err(unauthenticated(
+            "unknown, revoked or expired credential; ask an admin for a key or log in again",
+        )),
+    }
+}
+
+/// The path parameter `name`, if the route has one.
+fn param<'a>(params: &'a RawPathParams, name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find_map(|(key, value)| (key == name).then_some(value))
+}
+
+/// Whether an agent-role principal may touch the conversation: it is theirs now, or they wrote in
+/// it.
+async fn own_chat(state: &AppState, agent: &AgentId, conversation: &ConversationId) -> bool {
+    let Ok(Some(found)) = state.node.region().conversation_state(conversation).await else {
+        // Unknown conversations fall through to the handler's 404.
+        return true;
+    };
+    found.status == Status::Assigned(agent.clone())
+        || found
+            .messages
+            .iter()
+            .any(|message| message.agent.as_ref() == Some(agent))
+}
+
+/// The scope checks after the role check: the tenant of the path, and for agents their own seat
+/// and chats.
+async fn check_scope(
+    state: &AppState,
+    principal: &Principal,
+    params: &RawPathParams,
+) -> Result<(), Response> {
+    let Principal::Tenant { tenant, .. } = principal else {
+        return Ok(());
+    };
+    let Some(raw_tenant) = param(params, "tenant") else {
+        return Err(forbidden("a tenant credential cannot use node-wide routes"));
+    };
+    if TenantId::new(raw_tenant).is_err() {
+        // No tenant can have this name, so there is nothing to protect: the handler answers 400
+        // `invalid_id` with its reason.
+        return Ok(());
+    }
+    if raw_tenant != tenant.as_str() {
+        return Err(forbidden("this credential belongs to another tenant"));
+    }
+    if !principal.is_agent() {
+        return Ok(());
+    }
+    let own = principal.agent();
+    if let Some(raw_agent) = param(params, "agent") {
+        let same = AgentId::new(tenant, raw_agent)
+            .ok()
+            .is_some_and(|agent| own == Some(&agent));
+        if !same {
+            return Err(forbidden("an agent credential acts only as its own agent"));
+        }
+    }
+    if let Some(raw_id) = param(params, "id")
+        && let Ok(conversation) = ConversationId::parse(tenant, raw_id)
+    {
+        let Some(own) = own else {
+            return Err(forbidden("this agent key is not bound to an agent"));
+        };
+        if !own_chat(state, own, &conversation).await {
+            return Err(forbidden("an agent sees and acts only on their own chats"));
+        }
+    }
+    Ok(())
+}
+
+/// The middleware: finds the route's permission, authenticates the credential, checks role and
+/// scope, and hands the [`Principal`] to the handler as an extension.
+pub async fn enforce(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(route) = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|matched| matched.as_str().to_owned())
+    else {
+        return next.run(request).await;
+    };
+    let Some(permission) = permission_of(request.method(), &route) else {
+        tracing::error!(route, method = %request.method(), "route missing from the permission table");
+        return forbidden("this route has no permission entry");
+    };
+    if permission == Permission::Public {
+        return next.run(request).await;
+    }
+    let token =
+        presented_token(request.headers(), request.uri().query(), &route).map(str::to_owned);
+    let Some(token) = token else {
+        return unauthenticated("send Authorization: Bearer <key>");
+    };
+    let principal = match authenticate(&state, &token).await {
+        Ok(principal) => principal,
+        Err(response) => return response,
+    };
+    if !permission.granted_to(principal.role()) {
+        return forbidden(format!(
+            "the {} role may not do this",
+            match principal.role() {
+                Role::Operator => "operator",
+                Role::Tenant(role) => role.as_str(),
+            }
+        ));
+    }
+    let params = match request.extract_parts::<RawPathParams>().await {
+        Ok(params) => params,
+        Err(rejection) => {
+            return ApiError::bad_request("invalid_path", rejection.body_text()).into_response();
+        }
+    };
+    if let Err(response) = check_scope(&state, &principal, &params).await {
+        return response;
+    }
+    request.extensions_mut().insert(principal);
+    strip_access_token(&mut request);
+    next.run(request).await
+}
