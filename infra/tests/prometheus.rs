@@ -855,6 +855,15 @@ async fn cluster_dashboard_evaluates_against_cluster_nodes() {
         )
         .await;
     }
+    // Balanced (128 shards each) before scraping: while shards move, two nodes scraped a moment
+    // apart may both count a moving shard.
+    until("the shards split evenly", async || {
+        let view = clients[0].get("/v1/cluster").await.body;
+        view["members"].as_array().is_some_and(|members| {
+            members.len() == 2 && members.iter().all(|member| member["shards"] == 128)
+        })
+    })
+    .await;
     let (_prometheus, prometheus_addr) =
         start_prometheus(&prometheus_binary, prometheus_dir.path(), &addrs);
     let prometheus = Prometheus {
