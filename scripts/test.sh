@@ -30,5 +30,8 @@ trap 'rm -rf "$promtool_dir"' EXIT
 sed "s#/etc/prometheus/rules.yml#$root/infra/deploy/prometheus/rules.yml#" \
   infra/deploy/prometheus/prometheus.yml >"$promtool_dir/prometheus.yml"
 promtool check config "$promtool_dir/prometheus.yml"
+sed "s#/etc/prometheus/rules.yml#$root/infra/deploy/prometheus/rules.yml#" \
+  infra/deploy/prometheus/prometheus.cluster.yml >"$promtool_dir/prometheus.cluster.yml"
+promtool check config "$promtool_dir/prometheus.cluster.yml"
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast

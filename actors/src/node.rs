@@ -48,6 +48,8 @@ pub struct NodeConfig {
     /// In a cluster: which shards this node serves and the link to the others (`None`: alone,
     /// serving every shard).
     pub cluster: Option<Arc<Ownership>>,
+    /// In a cluster: where live subscribers follow streams whose entities run on other nodes.
+    pub remote_events: Option<Arc<dyn crate::feed::RemoteEvents>>,
 }
 
 impl Default for NodeConfig {
@@ -60,6 +62,7 @@ impl Default for NodeConfig {
             name: "local".to_owned(),
             clock: Arc::new(TokioClock::start()),
             cluster: None,
+            remote_events: None,
         }
     }
 }
@@ -120,7 +123,10 @@ impl Node {
             journal,
             outbox,
             reactor: reactor_feed,
-            feed: LiveFeed::default(),
+            feed: config
+                .remote_events
+                .clone()
+                .map_or_else(LiveFeed::default, LiveFeed::with_remote),
             brain: BrainPool::start(&brain, config.brain_threads, metrics.clone())?,
             settings: config.entities,
             clock: config.clock,
@@ -296,13 +302,14 @@ impl Node {
         let Some(ownership) = self.region.ownership() else {
             return;
         };
-        ownership.release(shard);
+        ownership.drain(shard);
         self.routing.release_shard(shard).await;
         self.stop_shard_entities(shard).await;
         self.drain_outbox().await;
         if let Err(error) = self.context.journal.flush().await {
             tracing::warn!(shard, %error, "journal not flushed at hand-over");
         }
+        ownership.release(shard);
     }
 
     /// Stops serving `shard` at once (its lease may be lost): its requests go elsewhere and its

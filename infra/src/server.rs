@@ -14,7 +14,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::bus::{InProcessBus, NatsBus};
-use crate::cluster::{Cluster, ClusterConfig, NatsShardLink, NodeHost};
+use crate::cluster::{
+    Cluster, ClusterConfig, ClusterMetrics, FencedJournal, NatsShardLink, NodeHost,
+};
 use crate::http::{AppState, Projections, router};
 use crate::journal::{FjallJournal, FjallJournalConfig};
 use crate::projections::business::BusinessMetrics;
@@ -191,7 +193,7 @@ pub async fn start(
             Arc::new(bus)
         }
     };
-    let (projections, runner) = start_projections(
+    let (projections, runner, cluster_business) = start_projections(
         Arc::clone(&shared_journal),
         &telemetry.registry,
         if config.metrics_tenant_label {
@@ -204,9 +206,11 @@ pub async fn start(
             .clone()
             .unwrap_or_else(Rules::default_rules),
         feed,
+        config.cluster.is_some(),
     )?;
     background.push(runner);
     let mut node_config = config.node.clone();
+    let mut node_journal = Arc::clone(&shared_journal);
     let cluster_client = match (&config.cluster, &config.nats) {
         (None, _) => None,
         (Some(_), None) => {
@@ -223,12 +227,20 @@ pub async fn start(
                 ServeError::Config(format!("cannot reach NATS at {url}: {error}"))
             })?;
             let link = NatsShardLink::new(client.clone(), CLUSTER_PREFIX, config.command_timeout);
-            node_config.cluster = Some(Arc::new(Ownership::new(
-                Arc::new(link),
-                config.command_timeout,
-            )));
+            let ownership = Arc::new(Ownership::new(Arc::new(link), config.command_timeout));
+            let metrics = ClusterMetrics::new(&telemetry.registry)?;
+            // Entities append only while their shard is served here.
+            node_journal = Arc::new(FencedJournal::new(
+                node_journal,
+                Arc::clone(&ownership),
+                metrics.fenced_appends.clone(),
+            ));
+            node_config.cluster = Some(ownership);
             node_config.name = settings.node.clone();
-            Some(client)
+            node_config.remote_events = Some(Arc::new(crate::bus::nats::NatsRemoteEvents::new(
+                client.clone(),
+            )));
+            Some((client, metrics))
         }
     };
     let limiters = Arc::new(crate::http::limits::Limiters::new(config.limits));
@@ -240,7 +252,7 @@ pub async fn start(
     };
     let node = Arc::new(
         Box::pin(Node::start(
-            shared_journal,
+            node_journal,
             bus,
             brain,
             &telemetry.registry,
@@ -249,13 +261,26 @@ pub async fn start(
         .await?,
     );
     let cluster = match (&config.cluster, cluster_client) {
-        (Some(settings), Some(client)) => {
+        (Some(settings), Some((client, metrics))) => {
             let host = NodeHost::new(client.clone(), CLUSTER_PREFIX, Arc::clone(&node));
             let mut membership = ClusterConfig::new(settings.node.clone(), settings.url.clone());
             membership.prefix = CLUSTER_PREFIX.to_owned();
             membership.replicas = settings.replicas;
+            if let Some(runner) = cluster_business {
+                background.push(crate::projections::cluster::follow(
+                    async_nats::jetstream::new(client.clone()),
+                    Arc::clone(&node),
+                    runner,
+                ));
+            }
             Some(Arc::new(
-                Box::pin(Cluster::join(client, membership, Arc::new(host))).await?,
+                Box::pin(Cluster::join_with_metrics(
+                    client,
+                    membership,
+                    Arc::new(host),
+                    metrics,
+                ))
+                .await?,
             ))
         }
         _ => None,
@@ -400,9 +425,28 @@ async fn open_journal(
                 replicas: *replicas,
                 ..crate::journal::JetStreamJournalConfig::default()
             };
-            let journal = crate::journal::JetStreamJournal::connect(url, journal_config, registry)
+            // NATS servers started together with the nodes (a cluster's first start, a restart of
+            // everything) answer JetStream requests only once their meta leader is elected and the
+            // streams' replicas formed: keep trying for a minute before giving up.
+            let deadline = std::time::Instant::now() + JETSTREAM_OPEN_PATIENCE;
+            let mut pause = std::time::Duration::from_millis(500);
+            let journal = loop {
+                match crate::journal::JetStreamJournal::connect(
+                    url,
+                    journal_config.clone(),
+                    registry,
+                )
                 .await
-                .map_err(failed(url))?;
+                {
+                    Ok(journal) => break journal,
+                    Err(error) if std::time::Instant::now() + pause < deadline => {
+                        tracing::warn!(%error, retry_in_ms = pause.as_millis(), "journal not open yet");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(std::time::Duration::from_secs(4));
+                    }
+                    Err(error) => return Err(failed(url)(error)),
+                }
+            };
             Ok((None, Arc::new(journal)))
         }
         JournalBackend::Scylla(scylla) => {
@@ -414,6 +458,9 @@ async fn open_journal(
     }
 }
 
+/// How long `crest serve --journal jetstream` keeps trying to open the journal at start.
+const JETSTREAM_OPEN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Registers the projections and starts the runner (rebuild from the journal, then the bus);
 /// returns the read models the API serves and the runner's task.
 pub fn start_projections(
@@ -422,10 +469,26 @@ pub fn start_projections(
     tenant_label: TenantLabel,
     rules: Rules,
     feed: tokio::sync::mpsc::Receiver<Feed>,
-) -> Result<(Projections, tokio::task::JoinHandle<()>), prometheus::Error> {
+    clustered: bool,
+) -> Result<(Projections, tokio::task::JoinHandle<()>, Option<Runner>), prometheus::Error> {
     let business: Arc<std::sync::Mutex<dyn Projection>> = Arc::new(std::sync::Mutex::new(
         BusinessMetrics::new(registry, tenant_label)?,
     ));
+    let runner_metrics = RunnerMetrics::new(registry)?;
+    // In a cluster the business metrics are counted once for all nodes, by the node serving
+    // shard 0 (`projections::cluster`); every node keeps the read models.
+    let (local_business, cluster_business) = if clustered {
+        (
+            None,
+            Some(Runner::new(
+                Arc::clone(&journal),
+                vec![business],
+                runner_metrics.clone(),
+            )),
+        )
+    } else {
+        (Some(business), None)
+    };
     let quality = Arc::new(std::sync::Mutex::new(QualityInspection::new(
         rules,
         registry,
@@ -438,13 +501,15 @@ pub fn start_projections(
     let tickets = Arc::new(std::sync::Mutex::new(TicketBoard::new()));
     let runner = Runner::new(
         journal,
-        vec![
-            business,
-            Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
-            Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
-            Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
-        ],
-        RunnerMetrics::new(registry)?,
+        local_business
+            .into_iter()
+            .chain([
+                Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
+                Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
+                Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
+            ])
+            .collect(),
+        runner_metrics,
     );
     let task = tokio::spawn(runner.run(feed));
     Ok((
@@ -454,6 +519,7 @@ pub fn start_projections(
             tickets,
         },
         task,
+        cluster_business,
     ))
 }
 

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use crest_infra::cluster::{Cluster, ClusterConfig, DesiredMap, Load, ShardHost, move_budget};
+use crest_infra::cluster::{
+    Cluster, ClusterConfig, DesiredMap, Load, Readiness, ShardHost, move_budget,
+};
 use futures::StreamExt;
 use support::NatsServer;
 use support::cluster::NatsCluster;
@@ -129,6 +131,16 @@ fn balanced(members: &[&Cluster]) -> bool {
     total == usize::from(SHARDS) && max - min <= 1
 }
 
+/// Failovers counted by `members`.
+fn failovers(members: &[&Cluster]) -> u64 {
+    members.iter().map(|m| m.metrics().failovers.get()).sum()
+}
+
+/// Leases `members` dropped by fencing themselves.
+fn fenced(members: &[&Cluster]) -> u64 {
+    members.iter().map(|m| m.metrics().moves("fenced")).sum()
+}
+
 fn violations(ledger: &SharedLedger) -> Vec<String> {
     ledger.lock().expect("ledger").violations.clone()
 }
@@ -175,6 +187,58 @@ async fn three_members_serve_every_shard_once_evenly_with_one_coordinator() {
     assert_eq!(epochs.len(), usize::from(SHARDS));
     assert!(epochs[0] > 0);
     assert_eq!(violations(&ledger), Vec::<String>::new());
+
+    // The metrics say the same, and every member is ready.
+    let members = [&a, &b, &c];
+    until(
+        "every member counted the others and is ready",
+        Duration::from_secs(5),
+        async || {
+            members.iter().all(|member| {
+                let metrics = member.metrics();
+                metrics.members.get() == 3
+                    && metrics.shards_owned.get() == member.owned().len() as i64
+                    && member.readiness() == Readiness::Ready
+            })
+        },
+    )
+    .await;
+    let coordinators: Vec<&str> = members
+        .iter()
+        .filter(|member| member.metrics().coordinator.get() == 1)
+        .map(|member| member.node())
+        .collect();
+    assert_eq!(coordinators, [coordinator.as_str()]);
+    let acquired: u64 = members.iter().map(|m| m.metrics().moves("acquired")).sum();
+    assert!(acquired >= u64::from(SHARDS), "{acquired}");
+    for member in members {
+        let metrics = member.metrics();
+        assert_eq!(metrics.shards.get(), i64::from(SHARDS));
+        assert!(metrics.renewals("ok") > 0, "{}", member.node());
+        assert!(metrics.lease_renewal_seconds.get_sample_count() >= metrics.renewals("ok"));
+    }
+    // Nobody crashed: a lease can only have run out after its live owner fenced itself (a
+    // renewal late on a loaded machine), so failovers never outnumber fenced leases.
+    assert!(
+        failovers(&members) <= fenced(&members),
+        "{} failovers, {} fenced",
+        failovers(&members),
+        fenced(&members)
+    );
+    let coordinating = members
+        .iter()
+        .find(|member| member.node() == coordinator)
+        .expect("the coordinator is a member");
+    assert!(coordinating.metrics().rounds_with("written") >= 1);
+    let rounds: u64 = members
+        .iter()
+        .filter(|member| member.node() != coordinator)
+        .map(|member| {
+            let metrics = member.metrics();
+            metrics.rounds_with("written") + metrics.rounds_with("unchanged")
+        })
+        .sum();
+    assert_eq!(rounds, 0, "only the coordinator runs rounds");
 }
 
 #[tokio::test]
@@ -264,6 +328,7 @@ async fn a_crashed_members_shards_are_served_again_after_its_leases_run_out() {
     })
     .await;
     let orphans = b.owned();
+    let before = failovers(&[&a, &c]);
     let crashed = Instant::now();
     b.crash();
     {
@@ -303,6 +368,15 @@ async fn a_crashed_members_shards_are_served_again_after_its_leases_run_out() {
         }
     }
     assert!(ledger.violations.is_empty(), "{:?}", ledger.violations);
+    // Each of b's shards was taken over from a lease that ran out (so was any lease a or c
+    // fenced on the way, on a loaded machine).
+    let taken_over = failovers(&[&a, &c]) - before;
+    assert!(
+        taken_over >= orphans.len() as u64
+            && taken_over <= orphans.len() as u64 + fenced(&[&a, &c]),
+        "{taken_over} failovers for {} orphans",
+        orphans.len()
+    );
     eprintln!("failover after {failover:?}");
 }
 
@@ -316,8 +390,18 @@ async fn a_member_leaving_in_order_hands_every_shard_over_before_others_serve_th
         balanced(&[&a, &b])
     })
     .await;
+    let handed = b.owned().len() as u64;
+    let fenced_before = fenced(&[&b]);
     let left = Instant::now();
     b.leave().await;
+    assert_eq!(b.readiness(), Readiness::NotMember);
+    // Given back, or (a slow NATS on a loaded machine) dropped to run out.
+    assert_eq!(
+        b.metrics().moves("released") + fenced(&[&b]) - fenced_before,
+        handed
+    );
+    assert_eq!(b.metrics().shards_owned.get(), 0);
+    assert_eq!(b.metrics().coordinator.get(), 0);
     until("a serves everything", Duration::from_secs(10), async || {
         a.owned().len() == usize::from(SHARDS)
     })
@@ -332,6 +416,13 @@ async fn a_member_leaving_in_order_hands_every_shard_over_before_others_serve_th
     let view = a.view().await.expect("view");
     let names: Vec<&str> = view.members.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["a"]);
+    // Given back is not a failover. (A lease whose giving back timed out on a loaded machine
+    // runs out and is rightly counted as one: a few at most.)
+    assert!(
+        failovers(&[&a]) * 10 <= handed,
+        "{} failovers",
+        failovers(&[&a])
+    );
 }
 
 #[tokio::test]
@@ -355,6 +446,16 @@ async fn a_member_cut_off_from_nats_stops_serving_before_anyone_else_may_start()
     )
     .await;
     assert!(b.owned().is_empty(), "b fenced itself: {:?}", b.owned());
+    assert!(fenced(&[&b]) >= cut_off.len() as u64);
+    assert!(b.metrics().renewals("error") > 0);
+    // Every shard b fenced was taken over from its lease running out (so was any that a or c
+    // fenced on a loaded machine).
+    let taken_over = failovers(&[&a, &c]);
+    assert!(
+        taken_over >= cut_off.len() as u64 && taken_over <= fenced(&[&a, &b, &c]),
+        "{taken_over} failovers, {} cut off",
+        cut_off.len()
+    );
     let ledger_now = ledger.lock().expect("ledger");
     for &shard in cut_off.keys() {
         let fenced = ledger_now
@@ -377,6 +478,79 @@ async fn a_member_cut_off_from_nats_stops_serving_before_anyone_else_may_start()
         "{:?}",
         ledger_now.violations
     );
+}
+
+/// A host whose hand-overs wait until the gate opens.
+struct Gated {
+    open: tokio::sync::watch::Receiver<bool>,
+}
+
+#[async_trait::async_trait]
+impl ShardHost for Gated {
+    async fn serve(&self, _shard: u16, _epoch: u64) {}
+
+    async fn hand_over(&self, _shard: u16) {
+        let mut open = self.open.clone();
+        let _ = open.wait_for(|open| *open).await;
+    }
+
+    async fn fence(&self, _shard: u16) {}
+
+    fn load(&self) -> Load {
+        Load::default()
+    }
+}
+
+#[tokio::test]
+async fn a_member_is_ready_only_while_every_shard_has_a_live_owner() {
+    let nats = NatsServer::start();
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let client = async_nats::connect(nats.url()).await.expect("connects");
+    let a = Cluster::join(client, config("a"), Arc::new(Gated { open }))
+        .await
+        .expect("joins");
+    until("a alone is ready", Duration::from_secs(15), async || {
+        a.readiness() == Readiness::Ready
+    })
+    .await;
+    assert_eq!(a.owned().len(), usize::from(SHARDS));
+    // b joins; the shards the coordinator moves to b are stuck in a's hand-over: nobody serves
+    // them, so neither member is ready.
+    let ledger = SharedLedger::default();
+    let b = join(&nats.url(), "b", &ledger, 1).await;
+    until(
+        "shards in a stuck hand-over make both unready",
+        Duration::from_secs(15),
+        async || {
+            [&a, &b].iter().all(|member| {
+                matches!(member.readiness(), Readiness::ShardsUnowned { owned, total }
+                    if owned < total && total == SHARDS)
+            })
+        },
+    )
+    .await;
+    assert!(b.owned().is_empty(), "the leases are still a's");
+    let reason = a.readiness().to_string();
+    assert!(reason.ends_with("of 256 shards owned"), "{reason}");
+    // The hand-overs end: b takes the shards, both are ready.
+    gate.send_replace(true);
+    until("both ready", Duration::from_secs(30), async || {
+        a.readiness() == Readiness::Ready
+            && b.readiness() == Readiness::Ready
+            && balanced(&[&a, &b])
+    })
+    .await;
+    assert!(a.metrics().moves("released") > 0);
+    assert!(
+        b.metrics().moves("acquired") <= a.metrics().moves("released") + fenced(&[&a]),
+        "every shard b serves came from a"
+    );
+    assert!(
+        failovers(&[&a, &b]) * 10 <= a.metrics().moves("released"),
+        "hand-overs are not failovers"
+    );
+    b.leave().await;
+    assert_eq!(b.readiness(), Readiness::NotMember);
 }
 
 /// A node of a cluster in this process: its actors, its member of the cluster.
@@ -652,6 +826,12 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         view["members"][1]["url"],
         format!("http://127.0.0.1:{}", ports[1])
     );
+    for client in &clients {
+        until("ready", Duration::from_secs(10), async || {
+            client.get_text("/readyz").await == (200, "ready".to_owned())
+        })
+        .await;
+    }
     // One routing desk for the tenant, whichever node is asked: a seat set through one node is
     // read through the other, and the other way round for the routing table.
     for (writer, reader) in [(0, 1), (1, 0)] {
@@ -708,4 +888,208 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
             .await;
         assert_eq!(again.body["duplicate"], true, "{:?}", again.body);
     }
+    // A conversation's live feed works on both nodes: on one of them its entity runs elsewhere,
+    // and its events come over NATS.
+    let id = clients[0]
+        .message("shop", "c0", "m1", "where is my parcel?")
+        .await
+        .conversation_id();
+    for reader in [0_usize, 1] {
+        let writer = 1 - reader;
+        let events = clients[reader]
+            .get(&format!("/v1/tenants/shop/conversations/{id}/events"))
+            .await;
+        let last = events.body["events"]
+            .as_array()
+            .and_then(|events| events.last())
+            .and_then(|event| event["seq"].as_u64())
+            .expect("events");
+        let url = clients[reader]
+            .ws_url(&format!(
+                "/v1/tenants/shop/conversations/{id}/stream?after={last}"
+            ))
+            .await;
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        // Let the node start following the stream before the message goes in.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let message_id = format!("live-{reader}");
+        let answer = clients[writer]
+            .message("shop", "c0", &message_id, "还没到 still not here")
+            .await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let seen = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(Ok(frame)) = socket.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                    let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+                    if event["data"]["channel_message_id"] == message_id.as_str() {
+                        return event;
+                    }
+                }
+            }
+            panic!("socket closed");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no live event on node {reader} within 10 s"));
+        assert_eq!(seen["type"], "conversation.customer_message_received");
+    }
+    // Business metrics are counted once for the whole cluster: summed over the nodes, the
+    // customer messages are those sent (20 first messages and 2 live ones), not once per node.
+    let customer_messages = async || {
+        let mut total = 0.0;
+        for client in &clients {
+            let (_, text) = client.get_text("/metrics").await;
+            total += text
+                .lines()
+                .filter(|line| {
+                    line.starts_with("crest_conversation_messages_total{")
+                        && line.contains("role=\"customer\"")
+                        && line.contains("tenant=\"shop\"")
+                })
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        total
+    };
+    until(
+        "22 customer messages counted",
+        Duration::from_secs(20),
+        async || customer_messages().await >= 22.0,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(customer_messages().await, 22.0);
+    // Both nodes expose every cluster metric of the catalogue; together they own every shard.
+    let mut owned = 0.0;
+    let mut coordinators = 0.0;
+    for client in &clients {
+        let (status, text) = client.get_text("/metrics").await;
+        assert_eq!(status, 200);
+        let metrics = samples(&text);
+        for name in catalogued_cluster_metrics() {
+            assert!(
+                metrics.keys().any(|series| family_of(series) == name),
+                "{name} not exposed"
+            );
+        }
+        assert_eq!(metrics["crest_cluster_members"], 2.0);
+        assert_eq!(metrics["crest_cluster_shards"], 256.0);
+        owned += metrics["crest_cluster_shards_owned"];
+        coordinators += metrics["crest_cluster_coordinator"];
+        assert!(metrics[r#"crest_cluster_shard_moves_total{direction="acquired"}"#] >= 1.0);
+        assert!(metrics[r#"crest_cluster_lease_renewals_total{outcome="ok"}"#] >= 1.0);
+        assert!(metrics.contains_key("crest_cluster_failovers_total"));
+        // The journal says which backend it is.
+        assert!(
+            metrics.keys().any(
+                |series| series.starts_with("crest_journal_append_seconds_count")
+                    && series.contains(r#"backend="jetstream""#)
+            ),
+            "no jetstream journal latency"
+        );
+    }
+    assert_eq!(owned, 256.0);
+    assert_eq!(coordinators, 1.0);
+}
+
+/// `name{labels}` → value of a Prometheus text exposition.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn family_of(series: &str) -> &str {
+    let name = series.split('{').next().unwrap_or(series);
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name)
+}
+
+/// The metric names of the Cluster section of `docs/METRICS.md`.
+fn catalogued_cluster_metrics() -> Vec<String> {
+    let catalogue = include_str!("../../docs/METRICS.md");
+    let section = catalogue
+        .split("\n## ")
+        .find(|section| section.starts_with("Cluster"))
+        .expect("a Cluster section in docs/METRICS.md");
+    let names: Vec<String> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .map(str::to_owned)
+        .collect();
+    assert!(names.len() >= 9, "{names:?}");
+    names
+}
+
+/// A member that takes a shard and then hangs while serving it: its heartbeats stop, its lease
+/// keeper goes on renewing.
+struct Hanging;
+
+#[async_trait::async_trait]
+impl ShardHost for Hanging {
+    async fn serve(&self, _shard: u16, _epoch: u64) {
+        std::future::pending::<()>().await;
+    }
+
+    async fn hand_over(&self, _shard: u16) {}
+
+    async fn fence(&self, _shard: u16) {}
+
+    fn load(&self) -> Load {
+        Load::default()
+    }
+}
+
+#[tokio::test]
+async fn readyz_answers_503_with_the_reason_while_a_shard_has_no_live_owner() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let port = support::free_port();
+    let _one = Killed(cluster_process(&nats.url(), "one", port, dir.path()));
+    let client = support::Client::new(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    until("one alone is ready", Duration::from_secs(40), async || {
+        client.get_text("/readyz").await.0 == 200
+    })
+    .await;
+    // A second member takes shards from one and hangs on the first: it leaves the membership
+    // (no more heartbeats) while keeping that shard's lease, so one cannot take it back.
+    let nats_client = async_nats::connect(nats.url()).await.expect("connects");
+    let hanging = Cluster::join(
+        nats_client,
+        ClusterConfig::new("hanging", "http://hanging.invalid"),
+        Arc::new(Hanging),
+    )
+    .await
+    .expect("joins");
+    until(
+        "one unready: a shard without a live owner",
+        Duration::from_secs(40),
+        async || {
+            let (status, body) = client.get_text("/readyz").await;
+            status == 503 && body.contains("255 of 256 shards owned")
+        },
+    )
+    .await;
+    let (_, body) = client.get_text("/readyz").await;
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
+    assert_eq!(answer["error"], "not_ready", "{answer}");
+    // It crashes: the lease runs out and one takes the shard over.
+    hanging.crash();
+    until("one ready again", Duration::from_secs(40), async || {
+        client.get_text("/readyz").await.0 == 200
+    })
+    .await;
+    let (_, text) = client.get_text("/metrics").await;
+    let metrics = samples(&text);
+    assert!(metrics["crest_cluster_failovers_total"] >= 1.0, "{text}");
+    assert!(metrics[r#"crest_cluster_shard_moves_total{direction="released"}"#] >= 1.0);
+    assert_eq!(metrics["crest_cluster_shards_owned"], 256.0);
 }

@@ -106,12 +106,17 @@ async fn start_crest(data_dir: &Path) -> (Reaped, SocketAddr) {
     (child, addr)
 }
 
-/// Prometheus scraping `target` every second and evaluating the repository's rules.
-fn start_prometheus(binary: &Path, dir: &Path, target: SocketAddr) -> (Reaped, SocketAddr) {
+/// Prometheus scraping `targets` every second and evaluating the repository's rules.
+fn start_prometheus(binary: &Path, dir: &Path, targets: &[SocketAddr]) -> (Reaped, SocketAddr) {
+    let targets = targets
+        .iter()
+        .map(|target| format!("\"{target}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     let config = format!(
         "global:\n  scrape_interval: {SCRAPE_INTERVAL_S}s\n  evaluation_interval: {SCRAPE_INTERVAL_S}s\n\
          rule_files:\n  - {rules:?}\n\
-         scrape_configs:\n  - job_name: crest\n    static_configs:\n      - targets: [\"{target}\"]\n",
+         scrape_configs:\n  - job_name: crest\n    static_configs:\n      - targets: [{targets}]\n",
         rules = rules_file().display().to_string(),
     );
     let config_path = dir.join("prometheus.yml");
@@ -254,8 +259,13 @@ fn collect_panels(
     }
 }
 
-/// Every dashboard's queries; panics listing structural problems (schema, variables, units).
-fn dashboard_queries() -> Vec<Query> {
+/// The dashboard of cluster mode: its panels need cluster nodes (checked by
+/// [`cluster_dashboard_evaluates_against_cluster_nodes`]).
+const CLUSTER_DASHBOARD: &str = "cluster.json";
+
+/// The queries of the dashboards `wanted` selects (by file name); panics listing structural
+/// problems (schema, variables, units) of any dashboard.
+fn dashboard_queries(wanted: impl Fn(&str) -> bool) -> Vec<Query> {
     let dir = repo_root().join("dashboards");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("dashboards/")
@@ -277,6 +287,7 @@ fn dashboard_queries() -> Vec<Query> {
         "bot-quality.json",
         "system.json",
         "voice-of-customer.json",
+        CLUSTER_DASHBOARD,
     ] {
         assert!(
             names.iter().any(|name| name == expected),
@@ -296,12 +307,15 @@ fn dashboard_queries() -> Vec<Query> {
             .as_array()
             .cloned()
             .unwrap_or_default();
+        let uses_tenant = text.contains("$tenant");
         let tenant = variables.iter().find(|v| v["name"] == "tenant");
-        if tenant.is_none_or(|v| {
-            !v["definition"].as_str().is_some_and(|d| {
-                d.contains("label_values(crest_conversations_started_total, tenant)")
+        if uses_tenant
+            && tenant.is_none_or(|v| {
+                !v["definition"].as_str().is_some_and(|d| {
+                    d.contains("label_values(crest_conversations_started_total, tenant)")
+                })
             })
-        }) {
+        {
             problems.push(format!(
                 "{name}: no tenant variable over crest_conversations_started_total"
             ));
@@ -319,12 +333,16 @@ fn dashboard_queries() -> Vec<Query> {
                 "{name}: uses $group without a group variable over crest_queue_depth"
             ));
         }
+        let mut found = Vec::new();
         collect_panels(
             name,
             dashboard["panels"].as_array().map_or(&[], Vec::as_slice),
-            &mut queries,
+            &mut found,
             &mut problems,
         );
+        if wanted(name) {
+            queries.extend(found);
+        }
     }
     assert!(
         problems.is_empty(),
@@ -685,14 +703,14 @@ async fn dashboards_and_alert_rules_evaluate_against_a_live_node() {
         String::from_utf8_lossy(&checked.stdout),
         String::from_utf8_lossy(&checked.stderr)
     );
-    let queries = dashboard_queries();
+    let queries = dashboard_queries(|name| name != CLUSTER_DASHBOARD);
 
     // (b) a node, a Prometheus scraping it, the scenario.
     let data = tempfile::tempdir().expect("temp dir");
     let prometheus_dir = tempfile::tempdir().expect("temp dir");
     let (_crest, crest_addr) = start_crest(data.path()).await;
     let (_prometheus, prometheus_addr) =
-        start_prometheus(&prometheus_binary, prometheus_dir.path(), crest_addr);
+        start_prometheus(&prometheus_binary, prometheus_dir.path(), &[crest_addr]);
     let prometheus = Prometheus {
         http: reqwest::Client::new(),
         base: format!("http://{prometheus_addr}"),
@@ -707,29 +725,7 @@ async fn dashboards_and_alert_rules_evaluate_against_a_live_node() {
     wait_for_scrapes(&prometheus, crest_addr).await;
 
     // Every dashboard query evaluates and returns data.
-    let mut failures = Vec::new();
-    for query in &queries {
-        let expr = substitute(&query.expr);
-        let answer = prometheus.query(&expr).await;
-        println!("{} = {}", query.place, summary(&answer));
-        if answer["status"] != "success" {
-            failures.push(format!(
-                "{}: error {}\n    {}",
-                query.place,
-                answer["error"],
-                expr.replace('\n', " ")
-            ));
-        } else if answer["data"]["result"]
-            .as_array()
-            .is_none_or(Vec::is_empty)
-        {
-            failures.push(format!(
-                "{}: empty\n    {}",
-                query.place,
-                expr.replace('\n', " ")
-            ));
-        }
-    }
+    let mut failures = evaluate(&prometheus, &queries).await;
 
     // Every alerting rule Prometheus loaded evaluates (alerts may well be empty).
     let rules = prometheus.get("/api/v1/rules").await;
@@ -772,6 +768,141 @@ async fn dashboards_and_alert_rules_evaluate_against_a_live_node() {
         queries.len() + rule_count,
         failures.join("\n")
     );
+}
+
+/// Evaluates every query: one line per query that fails or returns no data.
+async fn evaluate(prometheus: &Prometheus, queries: &[Query]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for query in queries {
+        let expr = substitute(&query.expr);
+        let answer = prometheus.query(&expr).await;
+        println!("{} = {}", query.place, summary(&answer));
+        if answer["status"] != "success" {
+            failures.push(format!(
+                "{}: error {}\n    {}",
+                query.place,
+                answer["error"],
+                expr.replace('\n', " ")
+            ));
+        } else if answer["data"]["result"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            failures.push(format!(
+                "{}: empty\n    {}",
+                query.place,
+                expr.replace('\n', " ")
+            ));
+        }
+    }
+    failures
+}
+
+/// `crest serve --cluster-node name` on a free loopback port, journaling to JetStream on `nats`.
+fn start_cluster_node(nats: &str, name: &str, data_dir: &Path) -> (Reaped, SocketAddr) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_crest"))
+        .args([
+            "serve",
+            "--no-demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--nats",
+            nats,
+            "--journal",
+            "jetstream",
+            "--cluster-node",
+            name,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("CREST_LOG", "warn")
+        .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("crest serve starts");
+    let child = Reaped(child);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_listening(addr);
+    (child, addr)
+}
+
+/// The cluster dashboard against two `crest serve` cluster nodes on one NATS server (JetStream
+/// journal), both scraped by a real Prometheus: customers write through both nodes, then every
+/// query of `dashboards/cluster.json` evaluates and returns data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_dashboard_evaluates_against_cluster_nodes() {
+    let Some(prometheus_binary) = find_binary("prometheus") else {
+        println!("skipped: prometheus not installed (scripts/setup.sh installs it)");
+        return;
+    };
+    let queries = dashboard_queries(|name| name == CLUSTER_DASHBOARD);
+    assert!(queries.len() >= 15, "{} queries", queries.len());
+    let nats = support::NatsServer::start();
+    let data = tempfile::tempdir().expect("temp dir");
+    let prometheus_dir = tempfile::tempdir().expect("temp dir");
+    let nodes = [
+        start_cluster_node(&nats.url(), "one", &data.path().join("one")),
+        start_cluster_node(&nats.url(), "two", &data.path().join("two")),
+    ];
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|(_, addr)| *addr).collect();
+    let clients: Vec<Client> = addrs.iter().map(|addr| Client::new(*addr)).collect();
+    for client in &clients {
+        until(
+            "cluster node ready (member, every shard owned)",
+            async || client.get("/readyz").await.status == 200,
+        )
+        .await;
+    }
+    let (_prometheus, prometheus_addr) =
+        start_prometheus(&prometheus_binary, prometheus_dir.path(), &addrs);
+    let prometheus = Prometheus {
+        http: reqwest::Client::new(),
+        base: format!("http://{prometheus_addr}"),
+    };
+    // Twice, so that `rate` and `increase` see traffic after Prometheus knows the series.
+    for round in 0..2 {
+        let scraped_after = unix_now() + 2.0 * Duration::from_secs(SCRAPE_INTERVAL_S).as_secs_f64();
+        for customer in 0..20 {
+            let client = &clients[customer % clients.len()];
+            let answer = client
+                .message(
+                    "shop",
+                    &format!("c{customer}"),
+                    &format!("m{round}"),
+                    "where is my parcel?",
+                )
+                .await;
+            assert_eq!(answer.status, 200, "{:?}", answer.body);
+        }
+        until("both nodes scraped twice since", async || {
+            let scraped = prometheus
+                .vector(r#"timestamp(up{job="crest"} == 1)"#)
+                .await
+                .iter()
+                .filter_map(|sample| sample["value"][1].as_str()?.parse::<f64>().ok())
+                .filter(|at| *at >= scraped_after)
+                .count();
+            scraped == addrs.len()
+        })
+        .await;
+    }
+    let failures = evaluate(&prometheus, &queries).await;
+    assert!(
+        failures.is_empty(),
+        "{} of {} cluster dashboard queries failed:\n{}",
+        failures.len(),
+        queries.len(),
+        failures.join("\n")
+    );
+    // The figures mean what the panels say.
+    let owned = prometheus.vector("sum(crest_cluster_shards_owned)").await;
+    assert_eq!(owned[0]["value"][1], "256", "{owned:?}");
+    let coordinators = prometheus.vector("sum(crest_cluster_coordinator)").await;
+    assert_eq!(coordinators[0]["value"][1], "1", "{coordinators:?}");
+    let members = prometheus.vector("max(crest_cluster_members)").await;
+    assert_eq!(members[0]["value"][1], "2", "{members:?}");
 }
 
 #[test]

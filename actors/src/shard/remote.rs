@@ -234,6 +234,9 @@ const LONGEST_PAUSE: Duration = Duration::from_millis(500);
 pub struct Ownership {
     /// Per shard: the writer epoch while served here, 0 otherwise.
     epochs: Vec<AtomicU64>,
+    /// Per shard: being handed over: no new requests here, but the entities still at work may
+    /// still write (the lease is still held).
+    draining: Vec<std::sync::atomic::AtomicBool>,
     link: Arc<dyn ShardLink>,
     patience: Duration,
 }
@@ -257,6 +260,9 @@ impl Ownership {
             epochs: (0..crest_proto::slice::SHARD_COUNT)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
+            draining: (0..crest_proto::slice::SHARD_COUNT)
+                .map(|_| std::sync::atomic::AtomicBool::new(false))
+                .collect(),
             link,
             patience,
         }
@@ -267,18 +273,44 @@ impl Ownership {
         if let Some(slot) = self.epochs.get(usize::from(shard)) {
             slot.store(epoch.max(1), Ordering::Release);
         }
+        if let Some(draining) = self.draining.get(usize::from(shard)) {
+            draining.store(false, Ordering::Release);
+        }
     }
 
-    /// Stops serving `shard`: its requests go to whoever serves it next.
+    /// Starts handing `shard` over: its new requests go elsewhere (they wait for the next
+    /// owner), while the entities still at work here may finish and write.
+    pub fn drain(&self, shard: u16) {
+        if let Some(draining) = self.draining.get(usize::from(shard)) {
+            draining.store(true, Ordering::Release);
+        }
+    }
+
+    /// Stops serving `shard`: its requests go to whoever serves it next, and nothing here may
+    /// write to its streams any more.
     pub fn release(&self, shard: u16) {
         if let Some(slot) = self.epochs.get(usize::from(shard)) {
             slot.store(0, Ordering::Release);
         }
+        if let Some(draining) = self.draining.get(usize::from(shard)) {
+            draining.store(false, Ordering::Release);
+        }
     }
 
-    /// The writer epoch of `shard` if this node serves it.
+    /// The writer epoch of `shard` if this node serves it (takes its requests).
     #[must_use]
     pub fn epoch(&self, shard: u16) -> Option<u64> {
+        let draining = self
+            .draining
+            .get(usize::from(shard))
+            .is_some_and(|draining| draining.load(Ordering::Acquire));
+        self.writer_epoch(shard).filter(|_| !draining)
+    }
+
+    /// The writer epoch of `shard` while this node may write to its streams: it serves the shard,
+    /// or is handing it over and still holds its lease.
+    #[must_use]
+    pub fn writer_epoch(&self, shard: u16) -> Option<u64> {
         self.epochs
             .get(usize::from(shard))
             .map(|slot| slot.load(Ordering::Acquire))

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use async_trait::async_trait;
+use crest_actors::feed::{RemoteDelivery, RemoteEvents};
 use crest_actors::ports::bus::{BusError, EventBus};
-use crest_proto::Envelope;
 use crest_proto::subjects::{EVENTS_FILTER, EVENTS_STREAM, event_subject};
+use crest_proto::{Envelope, StreamId};
+use futures::StreamExt;
 
 /// JetStream's duplicate window for event publications.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -37,6 +39,53 @@ pub fn server_list(url: &str) -> Vec<&str> {
         .map(str::trim)
         .filter(|address| !address.is_empty())
         .collect()
+}
+
+/// Follows one stream's events as they are published on NATS (for live subscribers of a node
+/// whose entity runs on another node of the cluster).
+#[derive(Debug, Clone)]
+pub struct NatsRemoteEvents {
+    client: async_nats::Client,
+}
+
+impl NatsRemoteEvents {
+    /// Follows streams through `client`.
+    #[must_use]
+    pub fn new(client: async_nats::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// Stops a follower task when dropped.
+struct Following(tokio::task::JoinHandle<()>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl RemoteEvents for NatsRemoteEvents {
+    fn follow(&self, stream: &StreamId, deliver: RemoteDelivery) -> Box<dyn Send + Sync> {
+        let client = self.client.clone();
+        let subject = event_subject(stream);
+        let task = tokio::spawn(async move {
+            let mut subscriber = match client.subscribe(subject.clone()).await {
+                Ok(subscriber) => subscriber,
+                Err(error) => {
+                    tracing::warn!(%subject, %error, "cannot follow a stream's events on NATS");
+                    return;
+                }
+            };
+            while let Some(message) = subscriber.next().await {
+                match Envelope::from_bytes(&message.payload) {
+                    Ok(envelope) => deliver.deliver(Arc::new(envelope)),
+                    Err(error) => tracing::warn!(%subject, %error, "unreadable event on NATS"),
+                }
+            }
+        });
+        Box::new(Following(task))
+    }
 }
 
 /// Publishes events to NATS JetStream.

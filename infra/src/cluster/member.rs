@@ -13,8 +13,10 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use super::allocation::{Candidate, allocate};
+use super::metrics::ClusterMetrics;
 use super::{
-    ClusterConfig, ClusterError, ClusterView, DesiredMap, MemberRecord, MemberView, ShardHost,
+    ClusterConfig, ClusterError, ClusterView, DesiredMap, MemberRecord, MemberView, Readiness,
+    ShardHost,
 };
 
 const COORDINATOR: &str = "coordinator";
@@ -67,11 +69,26 @@ impl Held {
     }
 }
 
+/// The cluster as this member last read the membership.
+#[derive(Debug, Clone, Default)]
+struct Observed {
+    /// When it was read (`None`: never, or the member left).
+    at: Option<Instant>,
+    /// Whether this member was among the live members.
+    member: bool,
+    /// Shards some live member serves.
+    shards_owned: u16,
+    /// The member left the cluster.
+    left: bool,
+}
+
 #[derive(Debug)]
 struct Shared {
     config: ClusterConfig,
     buckets: Buckets,
     held: Mutex<Held>,
+    observed: Mutex<Observed>,
+    metrics: ClusterMetrics,
 }
 
 impl Shared {
@@ -79,6 +96,24 @@ impl Shared {
         self.held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn observed(&self) -> std::sync::MutexGuard<'_, Observed> {
+        self.observed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Brings the owned-shards and coordinator gauges in line with the leases held.
+    fn count_held(&self) {
+        let (serving, coordinating) = {
+            let held = self.held();
+            (held.serving().len(), held.coordinator.is_some())
+        };
+        self.metrics
+            .shards_owned
+            .set(i64::try_from(serving).unwrap_or(i64::MAX));
+        self.metrics.coordinator.set(i64::from(coordinating));
     }
 
     /// Runs a bucket operation for at most [`ClusterConfig::renew_every`]: a member never waits
@@ -119,11 +154,24 @@ async fn bucket(
 
 impl Cluster {
     /// Joins the cluster through `client`: creates the buckets if needed and starts the member's
-    /// loop, which gives `host` the shards it is to serve.
+    /// loop, which gives `host` the shards it is to serve. Its metrics are kept apart from any
+    /// registry ([`Cluster::metrics`] reads them); [`Cluster::join_with_metrics`] exposes them.
     pub async fn join(
         client: async_nats::Client,
         config: ClusterConfig,
         host: Arc<dyn ShardHost>,
+    ) -> Result<Self, ClusterError> {
+        let metrics = ClusterMetrics::unregistered()
+            .map_err(|error| ClusterError::Metrics(error.to_string()))?;
+        Self::join_with_metrics(client, config, host, metrics).await
+    }
+
+    /// [`Cluster::join`], counting into `metrics` (registered in the node's registry).
+    pub async fn join_with_metrics(
+        client: async_nats::Client,
+        config: ClusterConfig,
+        host: Arc<dyn ShardHost>,
+        metrics: ClusterMetrics,
     ) -> Result<Self, ClusterError> {
         if config.node.is_empty()
             || !config
@@ -141,15 +189,24 @@ impl Cluster {
             num_replicas: config.replicas,
             ..Default::default()
         };
+        // A lease that runs out leaves a marker (a `Purge` entry) for a while, so that whoever
+        // takes the shard next can tell a failover from a hand-over (a `Delete` entry).
+        let leases = kv::Config {
+            limit_markers: Some(config.lease_ttl.max(Duration::from_secs(1)) * 4),
+            ..store("leases", config.lease_ttl)
+        };
         let buckets = Buckets {
             members: bucket(&jetstream, store("members", config.member_ttl)).await?,
-            leases: bucket(&jetstream, store("leases", config.lease_ttl)).await?,
+            leases: bucket(&jetstream, leases).await?,
             assignment: bucket(&jetstream, store("assignment", Duration::ZERO)).await?,
         };
+        metrics.shards.set(i64::from(config.shards));
         let shared = Arc::new(Shared {
             config,
             buckets,
             held: Mutex::new(Held::default()),
+            observed: Mutex::new(Observed::default()),
+            metrics,
         });
         let (stop, stopped) = watch::channel(false);
         let keeper = tokio::spawn(keep(Arc::clone(&shared), Arc::clone(&host)));
@@ -172,6 +229,39 @@ impl Cluster {
     #[must_use]
     pub fn owned(&self) -> BTreeMap<u16, u64> {
         self.shared.held().serving()
+    }
+
+    /// This member's metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &ClusterMetrics {
+        &self.shared.metrics
+    }
+
+    /// Whether this member should take traffic: it is in the membership and every shard of the
+    /// cluster has a live owner, as it last read the membership (every
+    /// [`ClusterConfig::round_every`]; a reading older than three rounds counts as none).
+    #[must_use]
+    pub fn readiness(&self) -> Readiness {
+        let observed = self.shared.observed().clone();
+        if observed.left {
+            return Readiness::NotMember;
+        }
+        let fresh = observed
+            .at
+            .is_some_and(|at| at.elapsed() <= self.shared.config.round_every * 3);
+        if !fresh {
+            return Readiness::Unknown;
+        }
+        if !observed.member {
+            return Readiness::NotMember;
+        }
+        if observed.shards_owned < self.shared.config.shards {
+            return Readiness::ShardsUnowned {
+                owned: observed.shards_owned,
+                total: self.shared.config.shards,
+            };
+        }
+        Readiness::Ready
     }
 
     /// The cluster as the buckets say now.
@@ -295,6 +385,8 @@ async fn fence_overdue(shared: &Shared, host: &Arc<dyn ShardHost>) {
         }
         overdue
     };
+    shared.metrics.moved("fenced", overdue.len());
+    shared.count_held();
     for shard in overdue {
         tracing::warn!(
             shard,
@@ -325,10 +417,20 @@ async fn renew(shared: &Shared, host: &Arc<dyn ShardHost>) {
     }
     let sent = Instant::now();
     let answers = join_all(leases.iter().map(|(_, key, revision, _)| {
-        tokio::time::timeout(
+        let renewal = tokio::time::timeout(
             shared.config.renew_every,
             store.update(key, value.clone(), *revision),
-        )
+        );
+        async move {
+            let answer = renewal.await;
+            let outcome = match &answer {
+                Ok(Ok(_)) => "ok",
+                Ok(Err(error)) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => "lost",
+                Ok(Err(_)) | Err(_) => "error",
+            };
+            shared.metrics.renewed(outcome, sent.elapsed());
+            answer
+        }
     }))
     .await;
     let mut lost = Vec::new();
@@ -366,10 +468,41 @@ async fn renew(shared: &Shared, host: &Arc<dyn ShardHost>) {
             }
         }
     }
-    for shard in lost.into_iter().flatten() {
+    let lost_shards: Vec<u16> = lost.into_iter().flatten().collect();
+    shared.metrics.moved("fenced", lost_shards.len());
+    shared.count_held();
+    for shard in lost_shards {
         tracing::warn!(shard, "lease taken over: no longer serving the shard");
         host.fence(shard).await;
     }
+}
+
+/// How a lease was taken: what the key held before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Previous {
+    /// Nothing: never leased, or the last lease ended long ago.
+    Nothing,
+    /// A lease given back (a hand-over).
+    Released,
+    /// A lease that ran out: its owner stopped renewing (a failover).
+    Expired,
+}
+
+/// Takes the lease `key` if free — what `kv::Store::create` does, telling on the way what the key
+/// held before. `None`: held by someone else, or NATS failed.
+async fn acquire(store: &kv::Store, key: &str, value: bytes::Bytes) -> Option<(u64, Previous)> {
+    // Revision 0: only if the key has no entry at all.
+    if let Ok(revision) = store.update(key, value.clone(), 0).await {
+        return Some((revision, Previous::Nothing));
+    }
+    let entry = store.entry(key).await.ok()??;
+    let previous = match entry.operation {
+        kv::Operation::Put => return None,
+        kv::Operation::Delete => Previous::Released,
+        kv::Operation::Purge => Previous::Expired,
+    };
+    let revision = store.update(key, value, entry.revision).await.ok()?;
+    Some((revision, previous))
 }
 
 /// The member's loop state.
@@ -378,6 +511,10 @@ struct Member {
     host: Arc<dyn ShardHost>,
     handovers: JoinSet<u16>,
     round: u64,
+    /// The last member seen serving each shard (kept when that member leaves the membership): a
+    /// shard taken with nothing in its lease key after some member served it was taken over from
+    /// a lease that ran out.
+    last_owners: BTreeMap<u16, String>,
     next_heartbeat: Instant,
     next_round: Instant,
 }
@@ -389,6 +526,7 @@ async fn run(shared: Arc<Shared>, host: Arc<dyn ShardHost>, mut stopped: watch::
         host,
         handovers: JoinSet::new(),
         round: 0,
+        last_owners: BTreeMap::new(),
         next_heartbeat: now,
         next_round: now,
     };
@@ -421,9 +559,44 @@ impl Member {
         }
         if now >= self.next_round {
             self.next_round = now + self.config().round_every;
-            self.coordinate().await;
+            let members = self.observe().await;
+            self.coordinate(members).await;
         }
         self.converge().await;
+        self.shared.count_held();
+    }
+
+    /// Reads the membership: the members gauge and what readiness looks at.
+    async fn observe(&mut self) -> Option<Vec<MemberRecord>> {
+        let members = match live_members(&self.shared.buckets.members).await {
+            Ok(members) => members,
+            Err(error) => {
+                tracing::warn!(%error, "membership not read");
+                return None;
+            }
+        };
+        let owned: BTreeSet<u16> = members
+            .iter()
+            .flat_map(|member| member.shards.iter().copied())
+            .collect();
+        for member in &members {
+            for &shard in &member.shards {
+                self.last_owners.insert(shard, member.name.clone());
+            }
+        }
+        self.shared
+            .metrics
+            .members
+            .set(i64::try_from(members.len()).unwrap_or(i64::MAX));
+        *self.shared.observed() = Observed {
+            at: Some(Instant::now()),
+            member: members
+                .iter()
+                .any(|member| member.name == self.config().node),
+            shards_owned: u16::try_from(owned.len()).unwrap_or(u16::MAX),
+            left: false,
+        };
+        Some(members)
     }
 
     async fn heartbeat(&mut self) {
@@ -454,8 +627,9 @@ impl Member {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Takes the coordinator lease if free; as coordinator, runs a round.
-    async fn coordinate(&mut self) {
+    /// Takes the coordinator lease if free; as coordinator, runs a round over `members` (`None`:
+    /// the membership could not be read).
+    async fn coordinate(&mut self, members: Option<Vec<MemberRecord>>) {
         let store = &self.shared.buckets.leases;
         if self.shared.held().coordinator.is_none() {
             let sent = Instant::now();
@@ -471,17 +645,16 @@ impl Member {
                     revision,
                     renewed: sent,
                 });
+                self.shared.count_held();
             }
         }
         if self.shared.held().coordinator.is_none() {
             return;
         }
-        let members = match live_members(&self.shared.buckets.members).await {
-            Ok(members) => members,
-            Err(error) => {
-                tracing::warn!(%error, "coordinator round skipped");
-                return;
-            }
+        let Some(members) = members else {
+            tracing::warn!("coordinator round skipped");
+            self.shared.metrics.round("failed");
+            return;
         };
         let shards = usize::from(self.config().shards);
         let previous = self.desired().await;
@@ -507,6 +680,7 @@ impl Member {
             .collect();
         let round = allocate(&desired, &owners, &candidates);
         if round.desired == desired && previous.is_some() {
+            self.shared.metrics.round("unchanged");
             return;
         }
         self.round = previous.map_or(0, |map| map.round).max(self.round) + 1;
@@ -516,6 +690,7 @@ impl Member {
             shards: round.desired,
         };
         let Ok(bytes) = serde_json::to_vec(&map) else {
+            self.shared.metrics.round("failed");
             return;
         };
         let assignment = &self.shared.buckets.assignment;
@@ -525,6 +700,7 @@ impl Member {
             .await
             .is_some()
         {
+            self.shared.metrics.round("written");
             tracing::info!(
                 round = map.round,
                 placed = round.placed,
@@ -532,6 +708,7 @@ impl Member {
                 "shard map written"
             );
         } else {
+            self.shared.metrics.round("failed");
             tracing::warn!("shard map not written");
         }
     }
@@ -569,12 +746,25 @@ impl Member {
             let value = bytes::Bytes::from(me.clone());
             let sent = Instant::now();
             let answers = join_all(mine.iter().map(|shard| {
-                self.shared
-                    .bounded(store.create(shard_key(*shard), value.clone()))
+                let key = shard_key(*shard);
+                let value = value.clone();
+                let acquiring = async move { acquire(store, &key, value).await.ok_or(()) };
+                self.shared.bounded(acquiring)
             }))
             .await;
             for (shard, answer) in mine.into_iter().zip(answers) {
-                if let Some(revision) = answer {
+                if let Some((revision, previous)) = answer {
+                    self.shared.metrics.moved("acquired", 1);
+                    // A lease that ran out leaves a marker where the server keeps one (not on
+                    // every replicated bucket); an empty key for a shard a member (this one
+                    // included, before a hand-over) was seen serving tells the same.
+                    let served_before = self.last_owners.contains_key(&shard);
+                    if previous == Previous::Expired
+                        || (previous == Previous::Nothing && served_before)
+                    {
+                        self.shared.metrics.failovers.inc();
+                        tracing::info!(shard, "shard taken over from a lease that ran out");
+                    }
                     self.shared.held().shards.insert(
                         shard,
                         Lease {
@@ -618,11 +808,15 @@ impl Member {
                 .shared
                 .bounded(store.delete_expect_revision(shard_key(shard), Some(lease.revision)))
                 .await;
-            if given_back.is_none() {
-                // It runs out on its own.
+            if given_back.is_some() {
+                self.shared.metrics.moved("released", 1);
+            } else {
+                // It runs out on its own: dropped, not given back.
                 tracing::warn!(shard, "lease not given back");
+                self.shared.metrics.moved("fenced", 1);
             }
         }
+        self.shared.count_held();
     }
 
     /// Leaves in order: every shard handed over and its lease given back, then the membership and
@@ -650,5 +844,11 @@ impl Member {
                 .bounded(store.delete_expect_revision(COORDINATOR, Some(lease.revision)))
                 .await;
         }
+        *self.shared.observed() = Observed {
+            left: true,
+            ..Observed::default()
+        };
+        self.shared.metrics.members.set(0);
+        self.shared.count_held();
     }
 }

@@ -12,12 +12,21 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: 200 once start-up recovery is done, 503 before and while stopping.
+/// `GET /readyz`: 200 once start-up recovery is done, 503 before and while stopping. A cluster
+/// node is ready only while it is a member and every shard of the cluster has a live owner (503
+/// with the reason otherwise).
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    if state.node.is_ready() {
-        return (StatusCode::OK, "ready").into_response();
+    if !state.node.is_ready() {
+        return ApiError::unavailable("not_ready", "recovery in progress or shutting down", 1)
+            .into_response();
     }
-    ApiError::unavailable("not_ready", "recovery in progress or shutting down", 1).into_response()
+    if let Some(cluster) = &state.cluster {
+        let readiness = cluster.readiness();
+        if !readiness.is_ready() {
+            return ApiError::unavailable("not_ready", readiness.to_string(), 1).into_response();
+        }
+    }
+    (StatusCode::OK, "ready").into_response()
 }
 
 /// `GET /metrics`: Prometheus text exposition.

@@ -14,7 +14,7 @@ use crest_actors::ports::journal::{
 };
 use crest_proto::StreamId;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
 use tokio::sync::oneshot;
 
 use super::keys::{decode_snapshot, encode_snapshot, event_key, seq_of_key, stream_prefix};
@@ -48,6 +48,9 @@ impl Default for FjallJournalConfig {
     }
 }
 
+/// The `backend` label of the journal metrics this journal registers.
+const BACKEND: &str = "fjall";
+
 struct JournalMetrics {
     append_seconds: Histogram,
     commit_seconds: Histogram,
@@ -67,6 +70,7 @@ impl JournalMetrics {
                     "crest_journal_append_seconds",
                     "Time from an append request to its durable commit (queueing included).",
                 )
+                .const_label("backend", BACKEND)
                 .buckets(latency.clone()),
             )?,
             commit_seconds: Histogram::with_opts(
@@ -74,6 +78,7 @@ impl JournalMetrics {
                     "crest_journal_commit_seconds",
                     "Time to write and sync one group commit.",
                 )
+                .const_label("backend", BACKEND)
                 .buckets(latency),
             )?,
             batch_appends: Histogram::with_opts(
@@ -81,13 +86,17 @@ impl JournalMetrics {
                     "crest_journal_batch_appends",
                     "Appends sharing one group commit.",
                 )
+                .const_label("backend", BACKEND)
                 .buckets(vec![
                     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0,
                 ]),
             )?,
-            appended_events: IntCounter::new(
-                "crest_journal_appended_events_total",
-                "Events durably appended to the journal.",
+            appended_events: IntCounter::with_opts(
+                Opts::new(
+                    "crest_journal_appended_events_total",
+                    "Events durably appended to the journal.",
+                )
+                .const_label("backend", BACKEND),
             )?,
         };
         registry.register(Box::new(metrics.append_seconds.clone()))?;

@@ -11,6 +11,7 @@
 //! * [`tickets::TicketBoard`]: every tenant's tickets, for listings.
 
 pub mod business;
+pub mod cluster;
 pub mod quality;
 pub mod runner;
 pub mod tickets;

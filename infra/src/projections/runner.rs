@@ -164,6 +164,32 @@ impl Runner {
         if envelope.seq != checkpoint + 1 {
             return false;
         }
+        self.apply(envelope);
+        true
+    }
+
+    /// Applies an event taken from a consumer that delivers each stream's events in order from
+    /// some point on (no rebuild, no gap reads): skipped only if at or below its stream's
+    /// checkpoint (a redelivery).
+    pub fn handle_live(&mut self, envelope: &Envelope) {
+        if envelope.seq <= self.checkpoint(&envelope.stream) {
+            self.count_duplicate();
+            return;
+        }
+        self.apply(envelope);
+    }
+
+    fn count_duplicate(&self) {
+        for projection in &self.projections {
+            let name = projection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .name();
+            self.metrics.duplicates.with_label_values(&[name]).inc();
+        }
+    }
+
+    fn apply(&mut self, envelope: &Envelope) {
         let decoded = Decoded::of(envelope);
         for projection in &self.projections {
             let mut projection = projection
@@ -177,20 +203,13 @@ impl Runner {
         }
         self.checkpoints
             .insert(envelope.stream.clone(), envelope.seq);
-        true
     }
 
     /// Handles one event from the bus: skips duplicates, fills gaps from the journal, applies.
     pub async fn handle(&mut self, envelope: &Envelope) -> Result<(), JournalError> {
         let checkpoint = self.checkpoint(&envelope.stream);
         if envelope.seq <= checkpoint {
-            for projection in &self.projections {
-                let name = projection
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .name();
-                self.metrics.duplicates.with_label_values(&[name]).inc();
-            }
+            self.count_duplicate();
             return Ok(());
         }
         if envelope.seq > checkpoint + 1 {

@@ -106,10 +106,10 @@
 //!
 //! The JetStream journal registers the fjall journal's two metrics that mean the same here:
 //! `crest_journal_append_seconds` (append latency as the caller sees it) and
-//! `crest_journal_appended_events_total`, under the same names and without labels (no backend
-//! label exists; a node runs one journal), so the dashboards work unchanged. Group-commit metrics
-//! (`crest_journal_commit_seconds`, `crest_journal_batch_appends`) have no equivalent and are not
-//! registered.
+//! `crest_journal_appended_events_total`, under the same names with `backend="jetstream"` (every
+//! journal labels its metrics with its backend), so the dashboards work unchanged and tell the
+//! backends apart. Group-commit metrics (`crest_journal_commit_seconds`,
+//! `crest_journal_batch_appends`) have no equivalent and are not registered.
 
 mod direct;
 mod names;
@@ -133,7 +133,7 @@ use crest_actors::ports::journal::{
 };
 use crest_proto::StreamId;
 use futures::{StreamExt, TryStreamExt};
-use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
 use tokio::sync::{RwLock, Semaphore};
 
 use self::direct::{DirectMessage, batch_get};
@@ -220,6 +220,9 @@ struct Known {
     read: Option<Position>,
 }
 
+/// The `backend` label of the journal metrics this journal registers.
+const BACKEND: &str = "jetstream";
+
 struct Metrics {
     append_seconds: Histogram,
     appended_events: IntCounter,
@@ -233,14 +236,18 @@ impl Metrics {
                     "crest_journal_append_seconds",
                     "Time from an append request to its durable commit (queueing included).",
                 )
+                .const_label("backend", BACKEND)
                 .buckets(vec![
                     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064,
                     0.128, 0.256, 0.512, 1.0,
                 ]),
             )?,
-            appended_events: IntCounter::new(
-                "crest_journal_appended_events_total",
-                "Events durably appended to the journal.",
+            appended_events: IntCounter::with_opts(
+                Opts::new(
+                    "crest_journal_appended_events_total",
+                    "Events durably appended to the journal.",
+                )
+                .const_label("backend", BACKEND),
             )?,
         };
         registry.register(Box::new(metrics.append_seconds.clone()))?;
@@ -330,7 +337,11 @@ enum PublishFailure {
 
 impl From<js::context::PublishError> for PublishFailure {
     fn from(error: js::context::PublishError) -> Self {
-        if error.kind() == PublishErrorKind::WrongLastSequence {
+        // A clustered stream may answer the mismatch with error code 10164 ("wrong last
+        // sequence", the constant-message variant), which the client does not map to its kind.
+        if error.kind() == PublishErrorKind::WrongLastSequence
+            || error.to_string().contains("wrong last sequence")
+        {
             Self::WrongLastSequence
         } else {
             Self::Other(error.to_string())

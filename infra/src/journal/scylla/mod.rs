@@ -67,7 +67,7 @@ use crest_actors::ports::journal::{
 use crest_proto::StreamId;
 use crest_proto::slice::{SHARD_COUNT, shard_of};
 use futures::{StreamExt, TryStreamExt};
-use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, Opts, Registry};
 
 pub use self::history::MAX_APPEND_EVENTS;
 use self::history::{AppendCheck, Rows, Stop, Version, Walk};
@@ -222,6 +222,9 @@ fn to_u64(value: i64, what: &str) -> Result<u64, JournalError> {
 }
 
 /// The journal's metrics.
+/// The `backend` label of the journal metrics this journal registers.
+const BACKEND: &str = "scylla";
+
 struct Metrics {
     append_seconds: Histogram,
     appended_events: IntCounter,
@@ -238,14 +241,18 @@ impl Metrics {
                     "crest_journal_append_seconds",
                     "Journal append latency as a caller sees it (QUORUM check, head and events).",
                 )
+                .const_label("backend", BACKEND)
                 .buckets(vec![
                     0.000_5, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512,
                     1.0, 2.0, 5.0,
                 ]),
             )?,
-            appended_events: IntCounter::new(
-                "crest_journal_appended_events_total",
-                "Events appended to the journal.",
+            appended_events: IntCounter::with_opts(
+                Opts::new(
+                    "crest_journal_appended_events_total",
+                    "Events appended to the journal.",
+                )
+                .const_label("backend", BACKEND),
             )?,
             writer_conflicts: IntCounter::new(
                 "crest_journal_writer_conflicts_total",
