@@ -412,12 +412,11 @@ async fn take_up_shards(
         let wanted = |stream: &crest_proto::StreamId| shards.contains(&shard_of(stream.as_str()));
         let mut pause = TAKE_UP_RETRY;
         loop {
-            let mut failed = None;
-            for shard in &shards {
-                if let Err(error) = routing.serve_shard(*shard).await {
-                    failed = Some(error.to_string());
-                }
-            }
+            let failed = routing
+                .serve_shards(&shards)
+                .await
+                .err()
+                .map(|error| error.to_string());
             let reacted = reactions.run(wanted).await;
             let published = republish_unpublished_where(
                 context.journal.as_ref(),

@@ -12,8 +12,8 @@ use crest_infra::cluster::{
     Cluster, ClusterConfig, DesiredMap, Load, Readiness, ShardHost, move_budget,
 };
 use futures::StreamExt;
-use support::NatsServer;
 use support::cluster::NatsCluster;
+use support::{NatsServer, family_of, samples};
 
 const SHARDS: u16 = 256;
 
@@ -940,14 +940,14 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         let mut total = 0.0;
         for client in &clients {
             let (_, text) = client.get_text("/metrics").await;
-            total += text
-                .lines()
-                .filter(|line| {
-                    line.starts_with("crest_conversation_messages_total{")
-                        && line.contains("role=\"customer\"")
-                        && line.contains("tenant=\"shop\"")
+            total += samples(&text)
+                .iter()
+                .filter(|(series, _)| {
+                    series.starts_with("crest_conversation_messages_total{")
+                        && series.contains("role=\"customer\"")
+                        && series.contains("tenant=\"shop\"")
                 })
-                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .map(|(_, value)| value)
                 .sum::<f64>();
         }
         total
@@ -991,25 +991,6 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
     }
     assert_eq!(owned, 256.0);
     assert_eq!(coordinators, 1.0);
-}
-
-/// `name{labels}` → value of a Prometheus text exposition.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn family_of(series: &str) -> &str {
-    let name = series.split('{').next().unwrap_or(series);
-    ["_bucket", "_sum", "_count"]
-        .iter()
-        .find_map(|suffix| name.strip_suffix(suffix))
-        .unwrap_or(name)
 }
 
 /// The metric names of the Cluster section of `docs/METRICS.md`.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Client, config, start};
+use support::{Client, config, family_of, samples, start};
 
 const CATALOGUE: &str = include_str!("../../docs/METRICS.md");
 const T: &str = "/v1/tenants/shop";
@@ -38,25 +38,6 @@ fn documented() -> BTreeSet<String> {
         .filter_map(|rest| rest.split('`').next())
         .map(|name| format!("crest_{name}"))
         .collect()
-}
-
-/// `name{labels}` → value, histogram series included.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_owned(), value.parse().ok()?))
-        })
-        .collect()
-}
-
-fn family_of(series: &str) -> &str {
-    let name = series.split('{').next().unwrap_or(series);
-    ["_bucket", "_sum", "_count"]
-        .iter()
-        .find_map(|suffix| name.strip_suffix(suffix))
-        .unwrap_or(name)
 }
 
 /// Sum of the series of `name` whose labels contain every `key="value"` of `with`.

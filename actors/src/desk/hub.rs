@@ -132,9 +132,13 @@ impl RoutingHub {
         Ok(hub)
     }
 
-    /// Starts the desks of the tenants whose desk stream falls in `shard` (this node now serves
-    /// it): each recovers from its snapshot and journal and re-arms its timers.
-    pub async fn serve_shard(&self, shard: u16) -> Result<(), DeskError> {
+    /// Starts the desks of the tenants whose desk stream falls in one of `shards` (this node now
+    /// serves them): each recovers from its snapshot and journal and re-arms its timers. The
+    /// directory is read once for all of them.
+    pub async fn serve_shards(
+        &self,
+        shards: &std::collections::BTreeSet<u16>,
+    ) -> Result<(), DeskError> {
         let tenants = {
             let mut directory = self.directory.lock().await;
             *directory =
@@ -144,7 +148,7 @@ impl RoutingHub {
         };
         for tenant in tenants {
             // (A shard handed over again meanwhile starts nothing.)
-            if desk_shard(&tenant) == shard && self.serves(&tenant) {
+            if shards.contains(&desk_shard(&tenant)) && self.serves(&tenant) {
                 self.desk(&tenant).await?;
             }
         }

@@ -462,3 +462,23 @@ pub fn roles(conversation: &serde_json::Value) -> Vec<String> {
         .map(|message| message["role"].as_str().expect("role").to_owned())
         .collect()
 }
+
+/// `name{labels}` → value of a Prometheus text exposition.
+pub fn samples(text: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The metric family of a series (`_bucket`, `_sum`, `_count` of a histogram dropped).
+pub fn family_of(series: &str) -> &str {
+    let name = series.split('{').next().unwrap_or(series);
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name)
+}
