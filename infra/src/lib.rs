@@ -9,6 +9,8 @@ pub mod demo;
 pub mod evaluate;
 pub mod http;
 pub mod journal;
+pub mod logging;
 pub mod projections;
 pub mod server;
 pub mod telemetry;
+pub mod tls;

@@ -139,6 +139,12 @@ struct ServeArgs {
     /// GET /v1/cluster); the environment variable CREST_OPERATOR_TOKEN works too.
     #[arg(long)]
     operator_token_file: Option<PathBuf>,
+    /// Serve HTTPS and WSS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key", env = "CREST_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", env = "CREST_TLS_KEY")]
+    tls_key: Option<PathBuf>,
     /// Messages one customer may send per minute, sustained (beyond: 429 rate_limited).
     #[arg(long, default_value_t = 60)]
     customer_messages_per_min: u32,
@@ -222,7 +228,8 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(
             EnvFilter::try_from_env("CREST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(crest_infra::logging::MaskedStderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -347,7 +354,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .unwrap_or_else(|| format!("http://{}", args.listen)),
             replicas: args.replicas,
         });
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crest_infra::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
     let config = ServeConfig {
+        tls,
         operator_token,
         session_ttl: Duration::from_secs(args.session_ttl_secs.max(60)),
         limits: crest_infra::http::limits::LimitSettings {

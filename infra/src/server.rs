@@ -58,6 +58,8 @@ pub struct ServeConfig {
     pub session_ttl: Duration,
     /// Message rates and WebSocket caps.
     pub limits: crate::http::limits::LimitSettings,
+    /// HTTPS and WSS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// Which journal a node writes to.
@@ -103,6 +105,7 @@ impl Default for ServeConfig {
             operator_token: None,
             session_ttl: crate::access::DEFAULT_SESSION_TTL,
             limits: crate::http::limits::LimitSettings::default(),
+            tls: None,
         }
     }
 }
@@ -133,6 +136,9 @@ pub enum ServeError {
     /// The actors did not start.
     #[error(transparent)]
     Node(#[from] crest_actors::NodeError),
+    /// The TLS certificate or key cannot be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The listen address was unusable.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -167,6 +173,8 @@ pub async fn start(
     config: ServeConfig,
     brain: Arc<dyn Brain>,
 ) -> Result<RunningServer, ServeError> {
+    // Unusable TLS files fail the start before anything is opened.
+    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let telemetry = Telemetry::new()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|error| ServeError::Journal {
         dir: config.data_dir.display().to_string(),
@@ -304,18 +312,35 @@ pub async fn start(
         cluster: cluster.clone(),
         access: access.clone(),
         limits: Arc::clone(&limiters),
+        tls: tls.is_some(),
     };
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_signal.wait_for(|stop| *stop).await;
+    let stopped = async move {
+        let _ = shutdown_signal.wait_for(|stop| *stop).await;
+    };
+    let server = match tls {
+        Some(acceptor) => {
+            let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(|source| {
+                ServeError::Listen {
+                    addr: config.listen,
+                    source,
+                }
+            })?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
-    tracing::info!(%addr, bus = if config.nats.is_some() { "nats" } else { "inprocess" }, "crest is serving");
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
+    tracing::info!(%addr, bus = if config.nats.is_some() { "nats" } else { "inprocess" }, tls = config.tls.is_some(), "crest is serving");
     Ok(RunningServer {
         addr,
         node,

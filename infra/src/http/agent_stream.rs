@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::response::Response;
 use crest_actors::agent::AgentCommand;
 use crest_proto::envelope::EventMeta;
@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use super::agents::{agent_id, render_agent};
 use super::conversation_routing::effects_delivered;
 use super::error::ApiError;
+use super::pii::{PiiView, send_frame};
 use super::views::event_view;
 use super::{AppState, tenant};
 
@@ -31,8 +32,10 @@ use super::{AppState, tenant};
 pub async fn agent_stream(
     State(state): State<AppState>,
     Path((raw_tenant, raw_agent)): Path<(String, String)>,
+    view: Option<Extension<PiiView>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let view = view.map_or(PiiView::Masked, |Extension(view)| view);
     let tenant = tenant(&raw_tenant)?;
     let agent = agent_id(&tenant, &raw_agent)?;
     let snapshot = {
@@ -47,7 +50,7 @@ pub async fn agent_stream(
         snapshot.ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))?;
     let place = state.limits.open_socket(&tenant)?;
     Ok(upgrade.on_upgrade(move |socket| async move {
-        run(socket, state, tenant, agent, snapshot).await;
+        run(socket, state, tenant, agent, snapshot, view).await;
         drop(place);
     }))
 }
@@ -58,6 +61,7 @@ async fn run(
     tenant: TenantId,
     agent: AgentId,
     snapshot: Value,
+    view: PiiView,
 ) {
     let node = state.node.connections_node().to_owned();
     connection(
@@ -66,7 +70,7 @@ async fn run(
         AgentCommand::OpenConnection { node: node.clone() },
     )
     .await;
-    serve(socket, &state, &tenant, &agent, snapshot).await;
+    serve(socket, &state, &tenant, &agent, snapshot, view).await;
     connection(&state, &agent, AgentCommand::CloseConnection { node }).await;
 }
 
@@ -93,6 +97,7 @@ async fn serve(
     tenant: &TenantId,
     agent: &AgentId,
     snapshot: Value,
+    view: PiiView,
 ) {
     let mut desk = state.node.feed().subscribe(&StreamId::desk(tenant));
     let mut record = state.node.feed().subscribe(&StreamId::agent(agent));
@@ -115,9 +120,13 @@ async fn serve(
             watch(state, &mut watched, &forward, id);
         }
     }
-    if send(&mut socket, &json!({"kind": "snapshot", "agent": snapshot}))
-        .await
-        .is_err()
+    if send_frame(
+        &mut socket,
+        &json!({"kind": "snapshot", "agent": snapshot}),
+        view,
+    )
+    .await
+    .is_err()
     {
         stop_all(watched);
         return;
@@ -137,13 +146,13 @@ async fn serve(
                         Relevance::Inform => {}
                     }
                     let frame = json!({"kind": "desk", "event": event_view(&envelope)});
-                    if send(&mut socket, &frame).await.is_err() {
+                    if send_frame(&mut socket, &frame, view).await.is_err() {
                         break;
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     let frame = json!({"kind": "lagged", "missed": missed, "hint": "GET the agent and its queues again"});
-                    if send(&mut socket, &frame).await.is_err() {
+                    if send_frame(&mut socket, &frame, view).await.is_err() {
                         break;
                     }
                 }
@@ -155,7 +164,7 @@ async fn serve(
                         continue;
                     }
                     let frame = json!({"kind": "ticket", "event": event_view(&envelope)});
-                    if send(&mut socket, &frame).await.is_err() {
+                    if send_frame(&mut socket, &frame, view).await.is_err() {
                         break;
                     }
                 }
@@ -163,7 +172,7 @@ async fn serve(
                 Err(RecvError::Closed) => break,
             },
             Some(frame) = forwarded.recv() => {
-                if send(&mut socket, &frame).await.is_err() {
+                if send_frame(&mut socket, &frame, view).await.is_err() {
                     break;
                 }
             }
@@ -260,12 +269,4 @@ fn relevance(envelope: &Envelope, agent: &AgentId, groups: &mut Vec<String>) -> 
         }
         _ => None,
     }
-}
-
-async fn send(socket: &mut WebSocket, value: &Value) -> Result<(), ()> {
-    let text = serde_json::to_string(value).map_err(|_| ())?;
-    socket
-        .send(Message::Text(text.into()))
-        .await
-        .map_err(|_| ())
 }

@@ -120,7 +120,7 @@ pub async fn post_message(
         state.command_timeout,
         state.node.region().customer_message(message, meta),
     )
-    .instrument(span)
+    .instrument(span.clone())
     .await;
     drop(in_flight);
     let ack = match result {
@@ -138,6 +138,14 @@ pub async fn post_message(
             ));
         }
     };
+    // The span names the customer's stream: the log writer masks the id if it is a phone or email.
+    tracing::debug!(
+        parent: &span,
+        conversation = %ack.conversation,
+        seq = ack.seq,
+        duplicate = ack.duplicate,
+        "customer message acknowledged"
+    );
     Ok(Json(PostMessageResponse {
         conversation_id: ack.conversation.to_string(),
         message_id: ack.message_id.map(|id| id.to_string()).unwrap_or_default(),

@@ -7,11 +7,13 @@ mod conversation_routing;
 mod conversations;
 mod customers;
 pub mod error;
+mod headers;
 pub mod limits;
 mod messages;
 mod offers;
 mod ops;
 pub mod permissions;
+pub mod pii;
 mod quality;
 mod queues;
 mod routing_table;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub access: crate::access::Access,
     /// Message rates and WebSocket caps.
     pub limits: Arc<limits::Limiters>,
+    /// Whether the node serves HTTPS (answers carry HSTS).
+    pub tls: bool,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -189,14 +193,20 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/", get(ops::index))
+        // Inside the permission check: it needs the request's principal.
+        .route_layer(middleware::from_fn_with_state(state.clone(), pii::protect))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             permissions::enforce,
         ))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(crest_proto::api::MAX_BODY_BYTES));
-    api.layer(middleware::from_fn_with_state(state.clone(), track_request))
-        .with_state(state)
+    api.layer(middleware::from_fn_with_state(
+        state.clone(),
+        headers::secure,
+    ))
+    .layer(middleware::from_fn_with_state(state.clone(), track_request))
+    .with_state(state)
 }
 
 /// Records request count and duration by route template (bounded labels).

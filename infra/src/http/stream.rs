@@ -3,7 +3,7 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::Response;
 use crest_proto::StreamId;
 use tokio::sync::broadcast::error::RecvError;
@@ -11,6 +11,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::AppState;
 use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, conversation_id, read_events};
 use super::error::ApiError;
+use super::pii::{PiiView, send_frame};
 use super::views::event_view;
 
 /// Upgrades to a WebSocket streaming the conversation's events.
@@ -18,23 +19,31 @@ pub async fn stream_events(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
     query: Result<Query<EventsQuery>, QueryRejection>,
+    view: Option<Extension<PiiView>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
+    let view = view.map_or(PiiView::Masked, |Extension(view)| view);
     let (tenant, id) = conversation_id(&raw_tenant, &raw_id)?;
     let Query(query) = query?;
     let place = state.limits.open_socket(&tenant)?;
     let stream = StreamId::conversation(&id);
     Ok(upgrade.on_upgrade(move |socket| async move {
-        send_events(socket, state, stream, query.after).await;
+        send_events(socket, state, stream, query.after, view).await;
         drop(place);
     }))
 }
 
-async fn send_events(mut socket: WebSocket, state: AppState, stream: StreamId, after: u64) {
+async fn send_events(
+    mut socket: WebSocket,
+    state: AppState,
+    stream: StreamId,
+    after: u64,
+    view: PiiView,
+) {
     // Subscribe before catching up, so nothing falls between the two.
     let mut live = state.node.feed().subscribe(&stream);
     let mut sent = after;
-    if catch_up(&mut socket, &state, &stream, &mut sent)
+    if catch_up(&mut socket, &state, &stream, &mut sent, view)
         .await
         .is_err()
     {
@@ -47,18 +56,18 @@ async fn send_events(mut socket: WebSocket, state: AppState, stream: StreamId, a
                     if envelope.seq <= sent {
                         continue;
                     }
-                    if envelope.seq > sent + 1 && catch_up(&mut socket, &state, &stream, &mut sent).await.is_err() {
+                    if envelope.seq > sent + 1 && catch_up(&mut socket, &state, &stream, &mut sent, view).await.is_err() {
                         return;
                     }
                     if envelope.seq == sent + 1 {
-                        if send_json(&mut socket, &event_view(&envelope)).await.is_err() {
+                        if send_frame(&mut socket, &event_view(&envelope), view).await.is_err() {
                             return;
                         }
                         sent = envelope.seq;
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
-                    if catch_up(&mut socket, &state, &stream, &mut sent).await.is_err() {
+                    if catch_up(&mut socket, &state, &stream, &mut sent, view).await.is_err() {
                         return;
                     }
                 }
@@ -78,6 +87,7 @@ async fn catch_up(
     state: &AppState,
     stream: &StreamId,
     sent: &mut u64,
+    view: PiiView,
 ) -> Result<(), ()> {
     loop {
         let events = read_events(
@@ -91,19 +101,11 @@ async fn catch_up(
         let count = events.len();
         for event in events {
             let seq = event.seq;
-            send_json(socket, &event).await?;
+            send_frame(socket, &event, view).await?;
             *sent = seq;
         }
         if count < MAX_EVENTS_PAGE {
             return Ok(());
         }
     }
-}
-
-async fn send_json(socket: &mut WebSocket, value: &impl serde::Serialize) -> Result<(), ()> {
-    let text = serde_json::to_string(value).map_err(|_| ())?;
-    socket
-        .send(Message::Text(text.into()))
-        .await
-        .map_err(|_| ())
 }

@@ -126,7 +126,24 @@ pub fn wait_for_port(addr: SocketAddr) {
 /// Starts the real `crest serve` binary (no demo data) on `port` with `data_dir`, waits until it
 /// listens, and returns the process (kill it to crash the node).
 pub fn serve_process(data_dir: &Path, port: u16) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_crest"))
+    serve_process_logging(data_dir, port, "warn", Stdio::inherit())
+}
+
+/// [`serve_process`] with the log level `CREST_LOG=level` and the node's stderr sent to `log`.
+pub fn serve_process_logging(data_dir: &Path, port: u16, level: &str, log: Stdio) -> Child {
+    let child = serve_command(data_dir, port)
+        .env("CREST_LOG", level)
+        .stderr(log)
+        .spawn()
+        .expect("crest serve starts");
+    wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
+    child
+}
+
+/// The `crest serve` command of [`serve_process`], to add arguments to before spawning it.
+pub fn serve_command(data_dir: &Path, port: u16) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crest"));
+    command
         .args([
             "serve",
             "--no-demo",
@@ -142,11 +159,8 @@ pub fn serve_process(data_dir: &Path, port: u16) -> Child {
         .env("CREST_LOG", "warn")
         .env("CREST_OPERATOR_TOKEN", OPERATOR_TOKEN)
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("crest serve starts");
-    wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
-    child
+        .stderr(Stdio::inherit());
+    command
 }
 
 /// A node config for tests: loopback port 0, the given data dir, the echo brain's pool.
