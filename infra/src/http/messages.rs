@@ -1,6 +1,6 @@
 //! `POST /v1/tenants/{tenant}/messages`: a customer message, acknowledged once journaled.
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -12,6 +12,7 @@ use crest_proto::{CustomerId, MessageId, StreamId};
 use tracing::Instrument;
 
 use super::error::ApiError;
+use super::pii::IdentifiersOnly;
 use super::{AppState, tenant};
 
 /// Validates the request into an inbound message.
@@ -63,7 +64,7 @@ pub async fn post_message(
     Path(raw_tenant): Path<String>,
     headers: HeaderMap,
     body: Result<Json<PostMessageRequest>, JsonRejection>,
-) -> Result<Json<PostMessageResponse>, ApiError> {
+) -> Result<(Extension<IdentifiersOnly>, Json<PostMessageResponse>), ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let Json(request) = body?;
     let message = inbound(&tenant, request)?;
@@ -146,10 +147,13 @@ pub async fn post_message(
         duplicate = ack.duplicate,
         "customer message acknowledged"
     );
-    Ok(Json(PostMessageResponse {
-        conversation_id: ack.conversation.to_string(),
-        message_id: ack.message_id.map(|id| id.to_string()).unwrap_or_default(),
-        seq: ack.seq,
-        duplicate: ack.duplicate,
-    }))
+    Ok((
+        Extension(IdentifiersOnly),
+        Json(PostMessageResponse {
+            conversation_id: ack.conversation.to_string(),
+            message_id: ack.message_id.map(|id| id.to_string()).unwrap_or_default(),
+            seq: ack.seq,
+            duplicate: ack.duplicate,
+        }),
+    ))
 }

@@ -45,6 +45,11 @@ impl PiiView {
     }
 }
 
+/// Marks an answer that holds only identifiers the API made (an acknowledgement): the middleware
+/// passes it through without parsing it. Handlers on the ingest path add it.
+#[derive(Debug, Clone, Copy)]
+pub struct IdentifiersOnly;
+
 /// Whether `role` holds `pii:reveal`.
 #[must_use]
 pub fn may_reveal(role: AccessRole) -> bool {
@@ -199,7 +204,10 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
     }
     request.extensions_mut().insert(view);
     let response = next.run(request).await;
-    if view == PiiView::Revealed || !is_json(&response) {
+    if view == PiiView::Revealed
+        || !is_json(&response)
+        || response.extensions().get::<IdentifiersOnly>().is_some()
+    {
         return response;
     }
     mask_response(response).await
