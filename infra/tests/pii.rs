@@ -1,6 +1,6 @@
 //! PII in answers and logs: a customer's phone and email are masked for an agent, revealed to an
 //! admin who asks (with an audit record), refused to an agent who asks, and never written to the
-//! node's log even at `CREST_LOG=debug`.
+//! node's log even at `CREST_LOG=debug`, nor in its metrics.
 
 mod support;
 
@@ -109,6 +109,14 @@ async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_ne
     assert_eq!(page.status, 200, "{:?}", page.body);
     assert_eq!(page.body["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(page.body["events"][0]["seq"], 2);
+
+    // Metrics never carry customer data.
+    let (status, metrics) = admin.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("crest_"), "{metrics}");
+    for secret in [PHONE, EMAIL, CUSTOMER] {
+        assert!(!metrics.contains(secret), "{secret} in /metrics");
+    }
 
     drop(process);
     let logged = std::fs::read_to_string(&log_path).expect("log");
