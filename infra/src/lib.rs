@@ -14,3 +14,4 @@ pub mod projections;
 pub mod server;
 pub mod telemetry;
 pub mod tls;
+pub mod vault;

@@ -1,9 +1,9 @@
 //! `POST /v1/tenants/{tenant}/messages`: a customer message, acknowledged once journaled.
 
-use axum::{Extension, Json};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::{Extension, Json};
 use crest_proto::api::{MAX_TEXT_BYTES, PostMessageRequest, PostMessageResponse};
 use crest_proto::commands::InboundMessage;
 use crest_proto::envelope::EventMeta;

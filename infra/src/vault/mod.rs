@@ -1,0 +1,6 @@
+//! Per-customer encryption of PII in event payloads, and erasure by destroying a customer's key
+//! (crypto-shredding). See [`cipher`] for the ciphers and the key hierarchy.
+
+pub mod cipher;
+
+pub use cipher::{CipherError, CipherKind, Key, MasterKey, SEALED_PREFIX, parse_sealed};
