@@ -7,8 +7,7 @@ mod support;
 use std::net::SocketAddr;
 use std::process::Stdio;
 
-use serde_json::json;
-use support::{Client, free_port, serve_process_logging};
+use support::{Client, KillOnDrop, free_port, serve_process_logging};
 
 const TENANT: &str = "alpha";
 const PHONE: &str = "13812345678";
@@ -16,22 +15,13 @@ const EMAIL: &str = "alice.wang@shop.example";
 /// The customer's id is itself a phone number, as it often is.
 const CUSTOMER: &str = "13900001111";
 
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_never_logged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log_path = dir.path().join("node.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let port = free_port();
-    let process = Killed(serve_process_logging(
+    let process = KillOnDrop(serve_process_logging(
         &dir.path().join("data"),
         port,
         "debug",
@@ -39,28 +29,8 @@ async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_ne
     ));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let admin = Client::new(addr);
-    let seat = admin
-        .put(
-            &format!("/v1/tenants/{TENANT}/agents/alice"),
-            &json!({"status": "online", "groups": ["general"], "capacity": 3}),
-        )
-        .await;
-    assert_eq!(seat.status, 200, "{:?}", seat.body);
     let text = format!("我的手机是{PHONE}，邮箱 {EMAIL}，请尽快联系我");
-    let id = admin
-        .message(TENANT, CUSTOMER, "m-1", &text)
-        .await
-        .conversation_id();
-    let taken = admin
-        .post(
-            &format!("/v1/tenants/{TENANT}/conversations/{id}/take-over"),
-            &json!({"supervisor": "alice"}),
-        )
-        .await;
-    assert_eq!(taken.status, 200, "{:?}", taken.body);
-    admin
-        .conversation_until(TENANT, &id, |body| body["agent"] == "alice")
-        .await;
+    let id = support::chat_of(&admin, TENANT, "alice", CUSTOMER, "m-1", &text).await;
     let alice = Client::with_token(addr, &admin.issue_key(TENANT, "agent", Some("alice")).await);
     let path = format!("/v1/tenants/{TENANT}/conversations/{id}");
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crest_actors::reactor::ReactorFaults;
 use serde_json::{Value, json};
-use support::{Client, config, free_port, serve_process, start};
+use support::{Client, KillOnDrop, config, free_port, serve_process, start};
 
 const T: &str = "/v1/tenants/shop";
 
@@ -452,15 +452,6 @@ async fn after_a_storm_and_kill_9_conversations_queues_offers_and_agents_agree()
         );
     }
     eprintln!("{context}: all agree");
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Everything on which conversations, queues, offers and agents disagree (empty: they agree).

@@ -17,27 +17,7 @@ const OTHER: &str = "beta";
 
 /// A conversation of `alpha` assigned to agent `alice`, who wrote in it.
 async fn alices_chat(admin: &Client) -> String {
-    let seat = admin
-        .put(
-            &format!("/v1/tenants/{TENANT}/agents/alice"),
-            &json!({"status": "online", "groups": ["general"], "capacity": 3}),
-        )
-        .await;
-    assert_eq!(seat.status, 200, "{:?}", seat.body);
-    let id = admin
-        .message(TENANT, "c-1", "m-1", "hello")
-        .await
-        .conversation_id();
-    let transfer = admin
-        .post(
-            &format!("/v1/tenants/{TENANT}/conversations/{id}/take-over"),
-            &json!({"supervisor": "alice"}),
-        )
-        .await;
-    assert_eq!(transfer.status, 200, "{:?}", transfer.body);
-    admin
-        .conversation_until(TENANT, &id, |body| body["agent"] == "alice")
-        .await;
+    let id = support::chat_of(admin, TENANT, "alice", "c-1", "m-1", "hello").await;
     let reply = admin
         .post(
             &format!("/v1/tenants/{TENANT}/conversations/{id}/agent-messages"),

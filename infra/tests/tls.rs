@@ -11,21 +11,12 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use serde_json::json;
-use support::{OPERATOR_TOKEN, free_port, serve_command, wait_for_port};
+use support::{KillOnDrop, OPERATOR_TOKEN, free_port, serve_command, wait_for_port};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn connector(certificate: &CertificateDer<'static>) -> TlsConnector {
     let mut roots = RootCertStore::empty();
@@ -77,7 +68,7 @@ async fn tls_flags_serve_https_and_wss_with_security_headers() {
     std::fs::write(&key_path, generated.signing_key.serialize_pem()).expect("key written");
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let _node = Killed(
+    let _node = KillOnDrop(
         serve_command(&dir.path().join("data"), port)
             .arg("--tls-cert")
             .arg(&cert_path)

@@ -163,6 +163,50 @@ pub fn serve_command(data_dir: &Path, port: u16) -> Command {
     command
 }
 
+/// A child process killed (and reaped) when dropped, so a failing test leaves no node behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Seats `agent` online in `general`, has `customer` write `text` (message `id`) and a supervisor
+/// hand the chat to `agent`; returns the conversation once it is the agent's.
+pub async fn chat_of(
+    admin: &Client,
+    tenant: &str,
+    agent: &str,
+    customer: &str,
+    id: &str,
+    text: &str,
+) -> String {
+    let seat = admin
+        .put(
+            &format!("/v1/tenants/{tenant}/agents/{agent}"),
+            &serde_json::json!({"status": "online", "groups": ["general"], "capacity": 3}),
+        )
+        .await;
+    assert_eq!(seat.status, 200, "{:?}", seat.body);
+    let conversation = admin
+        .message(tenant, customer, id, text)
+        .await
+        .conversation_id();
+    let taken = admin
+        .post(
+            &format!("/v1/tenants/{tenant}/conversations/{conversation}/take-over"),
+            &serde_json::json!({"supervisor": agent}),
+        )
+        .await;
+    assert_eq!(taken.status, 200, "{:?}", taken.body);
+    admin
+        .conversation_until(tenant, &conversation, |body| body["agent"] == agent)
+        .await;
+    conversation
+}
+
 /// A node config for tests: loopback port 0, the given data dir, the echo brain's pool.
 pub fn config(data_dir: &Path) -> ServeConfig {
     ServeConfig {
