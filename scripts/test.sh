@@ -10,6 +10,8 @@ cd "$root"
 
 "$root/scripts/setup.sh"
 export NATS_SERVER="$root/.tools/venv/bin/nats-server"
+# A from-scratch run gains nothing from incremental caches, which would double the debug build on disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

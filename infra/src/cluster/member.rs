@@ -135,20 +135,32 @@ pub struct Cluster {
     keeper: JoinHandle<()>,
 }
 
+/// The bucket `config` names, created if missing. A NATS cluster that is still forming answers
+/// "no suitable peers for placement" (or does not answer) for a while: retried for up to a minute.
 async fn bucket(
     jetstream: &jetstream::Context,
     config: kv::Config,
 ) -> Result<kv::Store, ClusterError> {
+    const PATIENCE: Duration = Duration::from_secs(60);
     let name = config.bucket.clone();
-    match jetstream.get_key_value(&name).await {
-        Ok(store) => Ok(store),
-        Err(_) => jetstream
-            .create_key_value(config)
-            .await
-            .map_err(|error| ClusterError::Bucket {
-                bucket: name,
-                message: error.to_string(),
-            }),
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(store) = jetstream.get_key_value(&name).await {
+            return Ok(store);
+        }
+        match jetstream.create_key_value(config.clone()).await {
+            Ok(store) => return Ok(store),
+            Err(error) if started.elapsed() < PATIENCE => {
+                tracing::warn!(bucket = %name, %error, "cluster bucket not created yet; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(error) => {
+                return Err(ClusterError::Bucket {
+                    bucket: name,
+                    message: error.to_string(),
+                });
+            }
+        }
     }
 }
 
