@@ -1,9 +1,13 @@
 //! Entity extraction and PII masking, table-driven.
 
-use EntityKind::{Date, Email, Money, OrderNumber, Phone, Sku, TrackingNumber};
-use crest_brain::entities::{
-    Entity, EntityKind, MaskOptions, extract, mask_pii, mask_pii_with, parse_chinese_number,
+use EntityKind::{
+    Address, BankCard, Date, Email, IdCard, Money, OrderNumber, Phone, Sku, TrackingNumber,
 };
+use crest_brain::entities::{
+    Entity, EntityKind, MaskOptions, contains_pii, extract, mask_pii, mask_pii_cow, mask_pii_with,
+    parse_chinese_number,
+};
+use std::borrow::Cow;
 
 type Expected = &'static [(EntityKind, &'static str, &'static str)];
 
@@ -329,6 +333,133 @@ fn masking() {
     assert_eq!(
         mask_pii_with("订单2026111100001，邮箱bob@x.com", &with_orders),
         "订单2026*****0001，邮箱b***@x.com"
+    );
+}
+
+#[test]
+fn identity_cards_need_a_valid_date_and_check_character() {
+    let cases: &[(&str, Expected)] = &[
+        (
+            "身份证号11010519491231002X",
+            &[(IdCard, "11010519491231002X", "11010519491231002X")],
+        ),
+        (
+            "id 440304199003071248 ok",
+            &[(IdCard, "440304199003071248", "440304199003071248")],
+        ),
+        (
+            "lower-case x: 11010519491231002x",
+            &[(IdCard, "11010519491231002x", "11010519491231002X")],
+        ),
+        // Wrong check character: an ordinary long number (a bare order number).
+        (
+            "440304199003071235",
+            &[(OrderNumber, "440304199003071235", "440304199003071235")],
+        ),
+        // Month 13 is no date.
+        (
+            "110105194913310021",
+            &[(OrderNumber, "110105194913310021", "110105194913310021")],
+        ),
+    ];
+    for (input, expected) in cases {
+        check(input, expected);
+    }
+}
+
+#[test]
+fn bank_cards_are_luhn_checked() {
+    let cases: &[(&str, Expected)] = &[
+        (
+            "卡号：6222021234567890128",
+            &[(BankCard, "6222021234567890128", "6222021234567890128")],
+        ),
+        (
+            "card 4111 1111 1111 1111 please",
+            &[(BankCard, "4111 1111 1111 1111", "4111111111111111")],
+        ),
+        (
+            "退到6222021234567890128吧",
+            &[(BankCard, "6222021234567890128", "6222021234567890128")],
+        ),
+        // Fails the Luhn check: a bare order number, as before.
+        (
+            "6222021234567890127",
+            &[(OrderNumber, "6222021234567890127", "6222021234567890127")],
+        ),
+        // A keyword-anchored order number stays an order number.
+        (
+            "订单号4111111111111111",
+            &[(OrderNumber, "4111111111111111", "4111111111111111")],
+        ),
+    ];
+    for (input, expected) in cases {
+        check(input, expected);
+    }
+}
+
+#[test]
+fn addresses_in_chinese_and_english() {
+    let cases: &[(&str, Expected)] = &[
+        (
+            "寄到北京市朝阳区建国路88号3栋",
+            &[(
+                Address,
+                "北京市朝阳区建国路88号3栋",
+                "北京市朝阳区建国路88号3栋",
+            )],
+        ),
+        (
+            "收货地址：上海市浦东新区世纪大道100号，谢谢",
+            &[(
+                Address,
+                "上海市浦东新区世纪大道100号",
+                "上海市浦东新区世纪大道100号",
+            )],
+        ),
+        (
+            "ship to 221 Baker Street tomorrow",
+            &[
+                (Address, "221 Baker Street", "221 Baker Street"),
+                (Date, "tomorrow", "tomorrow"),
+            ],
+        ),
+        // An address keyword followed by no place is no address.
+        ("地址填错了怎么办", &[]),
+        ("I need to change my address", &[]),
+    ];
+    for (input, expected) in cases {
+        check(input, expected);
+    }
+}
+
+#[test]
+fn masking_covers_every_kind_of_personal_data() {
+    let cases = [
+        ("身份证11010519491231002X", "身份证110***********002X"),
+        ("卡号6222021234567890128", "卡号6222***********0128"),
+        ("寄到北京市朝阳区建国路88号3栋", "寄到北京市朝阳区****"),
+        ("地址：朝阳路8号", "地址：****"),
+        ("ship to 221 Baker Street", "ship to ****"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(mask_pii(input), expected, "{input:?}");
+        assert!(contains_pii(input), "{input:?}");
+    }
+    for clean in ["你好，在吗", "order 2026111100001 shipped?", "地址填错了"] {
+        assert!(!contains_pii(clean), "{clean:?}");
+        assert!(matches!(mask_pii_cow(clean), Cow::Borrowed(_)), "{clean:?}");
+    }
+    let without_addresses = MaskOptions {
+        addresses: false,
+        ..MaskOptions::default()
+    };
+    assert_eq!(
+        mask_pii_with(
+            "寄到北京市朝阳区建国路88号，电话13812345678",
+            &without_addresses
+        ),
+        "寄到北京市朝阳区建国路88号，电话138****5678"
     );
 }
 

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 
-use crest_brain::entities::mask_pii;
+use crest_brain::entities::mask_pii_cow;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// A [`MakeWriter`] for stderr whose writers mask PII in what they are given.
@@ -28,7 +28,7 @@ pub struct MaskedWriter<W>(pub W);
 impl<W: Write> Write for MaskedWriter<W> {
     fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
         let text = String::from_utf8_lossy(buffer);
-        let masked = mask_pii(&text);
+        let masked = mask_pii_cow(&text);
         self.0.write_all(masked.as_bytes())?;
         Ok(buffer.len())
     }

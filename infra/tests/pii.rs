@@ -1,4 +1,5 @@
-//! PII in answers and logs: a customer's phone and email are masked for an agent, revealed to an
+//! PII in answers and logs: a customer's phone, email, identity and bank card numbers and address
+//! are masked for an agent, revealed to an
 //! admin who asks (with an audit record), refused to an agent who asks, and never written to the
 //! node's log even at `CREST_LOG=debug`, nor in its metrics.
 
@@ -12,6 +13,11 @@ use support::{Client, KillOnDrop, free_port, serve_process_logging};
 const TENANT: &str = "alpha";
 const PHONE: &str = "13812345678";
 const EMAIL: &str = "alice.wang@shop.example";
+const ID_CARD: &str = "11010519491231002X";
+const BANK_CARD: &str = "6222021234567890128";
+const ADDRESS: &str = "北京市朝阳区建国路88号3栋";
+/// Everything above, none of which may be shown to an agent or logged.
+const SECRETS: [&str; 5] = [PHONE, EMAIL, ID_CARD, BANK_CARD, ADDRESS];
 /// The customer's id is itself a phone number, as it often is.
 const CUSTOMER: &str = "13900001111";
 
@@ -29,7 +35,9 @@ async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_ne
     ));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let admin = Client::new(addr);
-    let text = format!("我的手机是{PHONE}，邮箱 {EMAIL}，请尽快联系我");
+    let text = format!(
+        "我的手机是{PHONE}，邮箱 {EMAIL}，身份证{ID_CARD}，退款到卡号{BANK_CARD}，寄到{ADDRESS}，请尽快联系我"
+    );
     let id = support::chat_of(&admin, TENANT, "alice", CUSTOMER, "m-1", &text).await;
     let alice = Client::with_token(addr, &admin.issue_key(TENANT, "agent", Some("alice")).await);
     let path = format!("/v1/tenants/{TENANT}/conversations/{id}");
@@ -39,11 +47,18 @@ async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_ne
         let seen = alice.get(&route).await;
         assert_eq!(seen.status, 200, "{route}: {:?}", seen.body);
         let body = seen.body.to_string();
-        assert!(!body.contains(PHONE), "{route}: {body}");
-        assert!(!body.contains(EMAIL), "{route}: {body}");
-        assert!(!body.contains(CUSTOMER), "{route}: {body}");
-        assert!(body.contains("138****5678"), "{route}: {body}");
-        assert!(body.contains("a***@shop.example"), "{route}: {body}");
+        for secret in SECRETS.iter().chain([&CUSTOMER]) {
+            assert!(!body.contains(secret), "{route}: {secret} in {body}");
+        }
+        for masked in [
+            "138****5678",
+            "a***@shop.example",
+            "110***********002X",
+            "6222***********0128",
+            "北京市朝阳区****",
+        ] {
+            assert!(body.contains(masked), "{route}: no {masked} in {body}");
+        }
     }
     let asked = alice.get(&format!("{path}?reveal=pii")).await;
     assert_eq!(asked.status, 403, "{:?}", asked.body);
@@ -55,7 +70,9 @@ async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_ne
     let revealed = admin.get(&format!("{path}?reveal=pii")).await;
     assert_eq!(revealed.status, 200, "{:?}", revealed.body);
     let body = revealed.body.to_string();
-    assert!(body.contains(PHONE) && body.contains(EMAIL), "{body}");
+    for secret in SECRETS {
+        assert!(body.contains(secret), "{secret} not revealed: {body}");
+    }
     let audit = admin
         .get(&format!("/v1/tenants/{TENANT}/audit?after=0&limit=100"))
         .await;
@@ -84,7 +101,7 @@ async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_ne
     let (status, metrics) = admin.get_text("/metrics").await;
     assert_eq!(status, 200);
     assert!(metrics.contains("crest_"), "{metrics}");
-    for secret in [PHONE, EMAIL, CUSTOMER] {
+    for secret in SECRETS.iter().chain([&CUSTOMER]) {
         assert!(!metrics.contains(secret), "{secret} in /metrics");
     }
 
@@ -95,7 +112,7 @@ async fn pii_is_masked_for_agents_revealed_to_admins_with_an_audit_record_and_ne
         logged.contains("cust:alpha:139****1111"),
         "the message was logged at debug, masked: {logged}"
     );
-    for secret in [PHONE, EMAIL, CUSTOMER] {
+    for secret in SECRETS.iter().chain([&CUSTOMER]) {
         assert!(!logged.contains(secret), "{secret} in the node's log");
     }
 }

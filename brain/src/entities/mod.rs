@@ -16,6 +16,9 @@
 //! | [`EntityKind::Money`] | `¥199`, `199元`, `￥1,299.00`, `$25.99`, `25 dollars`, `三百元`, `RMB 50` | `CNY 1299.00` (ISO 4217 code, amount with two decimals) |
 //! | [`EntityKind::Date`] | `2026-11-11`, `11月11日`, `十一月十一日`, `11/11`, `Nov 11`, `双十一`, `tomorrow`, `明天` | `2026-11-11`, `--11-11` without a year (ISO 8601), relative dates as lower-case text |
 //! | [`EntityKind::Sku`] | `SKU1001`, `货号：A-100` | upper case, no spaces |
+//! | [`EntityKind::IdCard`] | `11010519491231002X` (date and check character validated) | upper case |
+//! | [`EntityKind::BankCard`] | `6222 0212 3456 7890 128`, `卡号 4111…`, a bare 16–19 digit number with a card prefix (Luhn-checked) | the digits |
+//! | [`EntityKind::Address`] | `北京市朝阳区建国路88号3栋`, `收货地址：…`, `221 Baker Street` | as written |
 
 mod chinese_numerals;
 mod mask;
@@ -25,7 +28,7 @@ mod rules;
 use serde::{Deserialize, Serialize};
 
 pub use chinese_numerals::parse_chinese_number;
-pub use mask::{MaskOptions, mask_pii, mask_pii_with};
+pub use mask::{MaskOptions, contains_pii, mask_pii, mask_pii_cow, mask_pii_with};
 
 use normalize::Folded;
 use rules::{RULE_SET, RULES, may_match};
@@ -48,6 +51,12 @@ pub enum EntityKind {
     Date,
     /// A product's stock-keeping unit code.
     Sku,
+    /// A resident identity card number (personal data: masked, never used).
+    IdCard,
+    /// A payment card number (personal data: masked, never used).
+    BankCard,
+    /// A postal address (personal data: masked, never used).
+    Address,
 }
 
 impl EntityKind {
@@ -62,7 +71,20 @@ impl EntityKind {
             Self::Money => "money",
             Self::Date => "date",
             Self::Sku => "sku",
+            Self::IdCard => "id_card",
+            Self::BankCard => "bank_card",
+            Self::Address => "address",
         }
+    }
+
+    /// Whether the kind is personal data that logs, metrics and answers for roles without
+    /// `pii:reveal` never show in clear.
+    #[must_use]
+    pub fn is_pii(self) -> bool {
+        matches!(
+            self,
+            Self::Phone | Self::Email | Self::IdCard | Self::BankCard | Self::Address
+        )
     }
 }
 

@@ -39,12 +39,16 @@ pub(crate) struct Rule {
 }
 
 const EMAIL: u8 = 100;
+const ADDRESS: u8 = 95;
 const TRACKING: u8 = 90;
 const SKU: u8 = 85;
+const ID_CARD: u8 = 82;
+const BANK_CARD: u8 = 81;
 const ORDER: u8 = 80;
 const MONEY: u8 = 70;
 const DATE: u8 = 60;
 const PHONE: u8 = 50;
+const BARE_BANK_CARD: u8 = 40;
 const BARE_ORDER: u8 = 10;
 
 /// Every rule, in tie-breaking order.
@@ -243,6 +247,56 @@ pub(crate) static SPECS: &[RuleSpec] = &[
         group: 0,
         normalize: relative_chinese,
     },
+    // Identity documents, bank cards and postal addresses: personal data that is masked, never used.
+    RuleSpec {
+        kind: EntityKind::IdCard,
+        priority: ID_CARD,
+        pattern: r"[1-8]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]",
+        group: 0,
+        normalize: id_card,
+    },
+    RuleSpec {
+        kind: EntityKind::BankCard,
+        priority: BANK_CARD,
+        pattern: r"(?:62|4\d|5[1-5]|3[47])\d{2}(?:[\s-]\d{4}){3}(?:[\s-]?\d{1,3})?",
+        group: 0,
+        normalize: bank_card,
+    },
+    RuleSpec {
+        kind: EntityKind::BankCard,
+        priority: BANK_CARD,
+        pattern: r"(?i)(?:银行卡|信用卡|借记卡|储蓄卡|卡号|card(?:\s*(?:number|num|no\.?|#))?)(?:号码|号)?\s*(?:是|为|:)?\s*(\d[\d\s-]{12,24}\d)",
+        group: 1,
+        normalize: bank_card_group,
+    },
+    RuleSpec {
+        kind: EntityKind::BankCard,
+        priority: BARE_BANK_CARD,
+        pattern: r"(?:62|4\d|5[1-5])\d{14,17}",
+        group: 0,
+        normalize: bank_card,
+    },
+    RuleSpec {
+        kind: EntityKind::Address,
+        priority: ADDRESS,
+        pattern: r"(?i)(?:收货地址|收件地址|送货地址|配送地址|家庭地址|详细地址|新地址|地址|shipping address|delivery address|address)\s*(?:是|为|改为|改成|换成|:)?\s*([^\s,，。;；!！?？]{4,60})",
+        group: 1,
+        normalize: address_anchored,
+    },
+    RuleSpec {
+        kind: EntityKind::Address,
+        priority: ADDRESS,
+        pattern: r"(?:[\p{Han}--[在住是的我家到寄送发往请帮把了和与从]]{1,8}(?:省|自治区|市|区|县|旗|镇|乡))+[\p{Han}\d]{0,12}?(?:路|街|大道|巷|弄|胡同|村)\s*\d{1,5}(?:-\d{1,5})?\s*号(?:\s*[\dA-Za-z]{1,5}\s*(?:号楼|栋|幢|座|单元|楼|层|室|号))*",
+        group: 0,
+        normalize: whole_text,
+    },
+    RuleSpec {
+        kind: EntityKind::Address,
+        priority: ADDRESS,
+        pattern: r"\d{1,5}\s+(?:[A-Z][a-z]+\.?\s+){1,4}(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court|Place|Way|St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl)\.?(?:,?\s*(?:Apt|Suite|Unit|#)\.?\s*[\dA-Za-z-]{1,6})?",
+        group: 0,
+        normalize: whole_text,
+    },
     // Phones.
     RuleSpec {
         kind: EntityKind::Phone,
@@ -298,7 +352,7 @@ pub(crate) static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 
 /// All the compiled rules' patterns as one set, in the order of [`RULES`]: one pass over a text
 /// tells which rules can match at all, so the others are not run (most messages match one or two
-/// of the 33 rules, and each rule was a pass of its own).
+/// of the forty-odd rules, and each rule was a pass of its own).
 pub(crate) static RULE_SET: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new(RULES.iter().map(|rule| rule.spec.pattern)).unwrap_or_else(|error| {
         // Every pattern compiled on its own, so this is only a size limit: match every rule.
@@ -347,6 +401,71 @@ fn digits_of(text: &str) -> String {
     text.chars()
         .filter(char::is_ascii_digit)
         .collect::<String>()
+}
+
+/// A resident identity number (GB 11643): 17 digits and an ISO 7064 MOD 11-2 check character.
+fn id_card(captures: &Captures<'_>, _folded: &str) -> Option<String> {
+    let value = group_text(captures, 0)?.to_uppercase();
+    let bytes = value.as_bytes();
+    if bytes.len() != 18 {
+        return None;
+    }
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECKS: &[u8; 11] = b"10X98765432";
+    let sum: u32 = bytes[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+        .sum();
+    (CHECKS[(sum % 11) as usize] == bytes[17]).then_some(value)
+}
+
+/// Whether `digits` (ASCII digits only) pass the Luhn check every payment card number carries.
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(index, digit)| {
+            let value = u32::from(digit - b'0');
+            if index % 2 == 1 {
+                let doubled = value * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                value
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+fn card_number(text: &str) -> Option<String> {
+    let digits = digits_of(text);
+    ((15..=19).contains(&digits.len()) && luhn(&digits)).then_some(digits)
+}
+
+fn bank_card(captures: &Captures<'_>, _folded: &str) -> Option<String> {
+    card_number(group_text(captures, 0)?)
+}
+
+fn bank_card_group(captures: &Captures<'_>, _folded: &str) -> Option<String> {
+    card_number(group_text(captures, 1)?)
+}
+
+fn whole_text(captures: &Captures<'_>, _folded: &str) -> Option<String> {
+    group_text(captures, 0).map(str::to_owned)
+}
+
+/// What follows an address keyword is an address only if it names a place (`地址填错了` does not).
+fn address_anchored(captures: &Captures<'_>, _folded: &str) -> Option<String> {
+    const PLACE_MARKS: &[char] = &[
+        '省', '市', '区', '县', '镇', '乡', '村', '路', '街', '巷', '弄', '号', '栋', '幢', '室',
+    ];
+    let value = group_text(captures, 1)?;
+    let names_a_place = value.contains(PLACE_MARKS)
+        || (value.chars().any(|character| character.is_ascii_digit())
+            && value.chars().any(char::is_alphabetic));
+    names_a_place.then(|| value.to_owned())
 }
 
 fn phone_china_mobile(captures: &Captures<'_>, _folded: &str) -> Option<String> {

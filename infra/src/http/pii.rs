@@ -12,7 +12,9 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use crest_brain::entities::mask_pii;
+use std::borrow::Cow;
+
+use crest_brain::entities::mask_pii_cow;
 use crest_proto::access::AccessRole;
 use serde::Serialize;
 use serde_json::Value;
@@ -90,8 +92,7 @@ fn is_identifier_key(key: &str) -> bool {
 pub fn mask_value(value: &mut Value) {
     match value {
         Value::String(text) => {
-            let masked = mask_pii(text);
-            if masked != *text {
+            if let Cow::Owned(masked) = mask_pii_cow(text) {
                 *text = masked;
             }
         }
