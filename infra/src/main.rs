@@ -139,6 +139,15 @@ struct ServeArgs {
     /// GET /v1/cluster); the environment variable CREST_OPERATOR_TOKEN works too.
     #[arg(long)]
     operator_token_file: Option<PathBuf>,
+    /// File of master keys (`ID:BASE64` lines; the highest id wraps) that wrap each customer's
+    /// key. CREST_MASTER_KEY may hold the same text instead. Without either, a node alone
+    /// generates <data-dir>/master.key.
+    #[arg(long, env = "CREST_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+    /// Cipher of new customer keys: aes-256-gcm, or sm4-gcm for deployments that must use the
+    /// Chinese national algorithms.
+    #[arg(long, env = "CREST_PII_CIPHER", default_value = "aes-256-gcm")]
+    pii_cipher: String,
     /// Serve HTTPS and WSS with this PEM certificate chain (leaf first); needs --tls-key.
     #[arg(long, requires = "tls_key", env = "CREST_TLS_CERT")]
     tls_cert: Option<PathBuf>,
@@ -361,8 +370,23 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }),
         _ => None,
     };
+    let pii_cipher = crest_infra::vault::CipherKind::parse(&args.pii_cipher).ok_or_else(|| {
+        format!(
+            "--pii-cipher {}: choose aes-256-gcm or sm4-gcm",
+            args.pii_cipher
+        )
+    })?;
+    let master_key = match (&args.master_key_file, std::env::var("CREST_MASTER_KEY")) {
+        (Some(path), _) => crest_infra::vault::MasterKeySource::File(path.clone()),
+        (None, Ok(text)) if !text.trim().is_empty() => {
+            crest_infra::vault::MasterKeySource::Text(text)
+        }
+        _ => crest_infra::vault::MasterKeySource::DataDir,
+    };
     let config = ServeConfig {
         tls,
+        master_key,
+        pii_cipher,
         operator_token,
         session_ttl: Duration::from_secs(args.session_ttl_secs.max(60)),
         limits: crest_infra::http::limits::LimitSettings {

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use crate::vault::{SealedJournal, Vault};
 use std::time::Duration;
 
 use crest_actors::ports::brain::Brain;
@@ -60,6 +62,11 @@ pub struct ServeConfig {
     pub limits: crate::http::limits::LimitSettings,
     /// HTTPS and WSS with this certificate and key (`None`: plain HTTP).
     pub tls: Option<crate::tls::TlsFiles>,
+    /// The master keys that wrap the customers' keys (the embedded journal seals customers'
+    /// texts with those).
+    pub master_key: crate::vault::MasterKeySource,
+    /// The cipher of new customer keys.
+    pub pii_cipher: crate::vault::CipherKind,
 }
 
 /// Which journal a node writes to.
@@ -106,6 +113,8 @@ impl Default for ServeConfig {
             session_ttl: crate::access::DEFAULT_SESSION_TTL,
             limits: crate::http::limits::LimitSettings::default(),
             tls: None,
+            master_key: crate::vault::MasterKeySource::default(),
+            pii_cipher: crate::vault::CipherKind::Aes256Gcm,
         }
     }
 }
@@ -184,7 +193,8 @@ pub async fn start(
         ),
     })?;
     let opening = std::time::Instant::now();
-    let (journal, shared_journal) = Box::pin(open_journal(&config, &telemetry.registry)).await?;
+    let (journal, shared_journal, vault) =
+        Box::pin(open_journal(&config, &telemetry.registry)).await?;
     tracing::info!(elapsed_ms = opening.elapsed().as_millis(), "journal opened");
     // The projections subscribe before the node starts, so nothing it republishes is missed.
     let (feed_sender, feed) = tokio::sync::mpsc::channel(crate::projections::runner::FEED_CAPACITY);
@@ -313,6 +323,7 @@ pub async fn start(
         access: access.clone(),
         limits: Arc::clone(&limiters),
         tls: tls.is_some(),
+        vault,
     };
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
@@ -423,10 +434,19 @@ const CLUSTER_PREFIX: &str = "crest";
 
 /// Opens the configured journal: the embedded one (returned too, to be closed at stop) or a shared
 /// one.
+/// The journal a node writes to: the embedded one (also returned as itself, for flushing and its
+/// statistics) with customers' texts sealed through the vault (also returned), or a shared one.
 async fn open_journal(
     config: &ServeConfig,
     registry: &prometheus::Registry,
-) -> Result<(Option<FjallJournal>, Arc<dyn EventJournal>), ServeError> {
+) -> Result<
+    (
+        Option<FjallJournal>,
+        Arc<dyn EventJournal>,
+        Option<Arc<Vault>>,
+    ),
+    ServeError,
+> {
     let failed = |dir: &str| {
         let dir = dir.to_owned();
         move |source| ServeError::Journal { dir, source }
@@ -436,8 +456,12 @@ async fn open_journal(
             let journal_dir = config.data_dir.join("journal");
             let journal = FjallJournal::open(&journal_dir, config.journal.clone(), registry)
                 .map_err(failed(&journal_dir.display().to_string()))?;
-            let shared: Arc<dyn EventJournal> = Arc::new(journal.clone());
-            Ok((Some(journal), shared))
+            let vault = open_vault(config)?;
+            let shared: Arc<dyn EventJournal> = Arc::new(SealedJournal::new(
+                Arc::new(journal.clone()),
+                Arc::clone(&vault),
+            ));
+            Ok((Some(journal), shared, Some(vault)))
         }
         JournalBackend::JetStream { replicas } => {
             let Some(url) = &config.nats else {
@@ -472,15 +496,42 @@ async fn open_journal(
                     Err(error) => return Err(failed(url)(error)),
                 }
             };
-            Ok((None, Arc::new(journal)))
+            Ok((None, Arc::new(journal), None))
         }
         JournalBackend::Scylla(scylla) => {
             let journal = crate::journal::ScyllaJournal::connect((**scylla).clone(), registry)
                 .await
                 .map_err(failed("scylla"))?;
-            Ok((None, Arc::new(journal)))
+            Ok((None, Arc::new(journal), None))
         }
     }
+}
+
+/// The vault of a node alone, under `<data-dir>/vault`, with its master keys; when the key file
+/// names older keys too, every customer key is rewrapped with the newest in the background.
+fn open_vault(config: &ServeConfig) -> Result<Arc<Vault>, ServeError> {
+    let masters = crate::vault::Keyring::load(&config.master_key, &config.data_dir)
+        .map_err(|error| ServeError::Config(error.to_string()))?;
+    let dir = config.data_dir.join("vault");
+    let storage = crate::vault::FjallVaultStorage::open(&dir)
+        .map_err(|error| ServeError::Config(format!("PII vault in {}: {error}", dir.display())))?;
+    let rotating = masters.len() > 1;
+    let vault = Arc::new(Vault::with_keyring(
+        Arc::new(storage),
+        masters,
+        config.pii_cipher,
+    ));
+    if rotating {
+        let rewrapping = Arc::clone(&vault);
+        tokio::task::spawn_blocking(move || match rewrapping.rewrap_all() {
+            Ok(count) => tracing::info!(
+                count,
+                "customer keys rewrapped with the newest master key; older master keys may now be removed from the key file"
+            ),
+            Err(error) => tracing::error!(%error, "customer keys not rewrapped"),
+        });
+    }
+    Ok(vault)
 }
 
 /// How long `crest serve --journal jetstream` keeps trying to open the journal at start.

@@ -144,6 +144,9 @@ pub enum ConversationCommand {
         /// Optional text.
         comment: Option<String>,
     },
+    /// Read the conversation again from the journal, dropping what is held in memory (after the
+    /// customer's key was destroyed, so nothing opened with it stays readable). Appends nothing.
+    Reload,
 }
 
 impl ConversationCommand {
@@ -164,6 +167,7 @@ impl ConversationCommand {
             Self::TakeOver { .. } => "take_over",
             Self::TransferToGroup { .. } => "transfer_to_group",
             Self::RateCsat { .. } => "rate_csat",
+            Self::Reload => "reload",
         }
     }
 }

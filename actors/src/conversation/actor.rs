@@ -262,6 +262,23 @@ async fn run_command(
     command: &ConversationCommand,
     meta: &EventMeta,
 ) -> Result<CommandAck, CommandError> {
+    if matches!(command, ConversationCommand::Reload) {
+        let stream = StreamId::conversation(&running.id);
+        let reloaded = Box::pin(Persistent::<ConversationState>::recover(
+            stream,
+            &running.context,
+        ))
+        .await?;
+        let seq = reloaded.state.seq;
+        running.persistent = Some(reloaded);
+        return Ok(CommandAck {
+            conversation: running.id.clone(),
+            message_id: None,
+            seq,
+            duplicate: false,
+            appended_to: None,
+        });
+    }
     let Some(persistent) = running.persistent.as_mut() else {
         return Err(CommandError::Unavailable);
     };

@@ -334,6 +334,8 @@ pub fn decide_with(
                 },
             )]))
         }
+        // The actor re-reads its stream; there is nothing to decide.
+        ConversationCommand::Reload => Ok(Decision::Nothing),
     }
 }
 

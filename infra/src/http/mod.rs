@@ -60,6 +60,8 @@ pub struct AppState {
     pub limits: Arc<limits::Limiters>,
     /// Whether the node serves HTTPS (answers carry HSTS).
     pub tls: bool,
+    /// Customers' keys (`None`: the journal does not seal customers' texts).
+    pub vault: Option<Arc<crate::vault::Vault>>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -153,7 +155,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/customers/{customer}",
-            get(customers::get_customer).put(customers::put_customer),
+            get(customers::get_customer)
+                .put(customers::put_customer)
+                .delete(customers::erase_customer),
         )
         .route(
             "/v1/tenants/{tenant}/queues/{group}",

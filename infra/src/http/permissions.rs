@@ -53,6 +53,8 @@ pub enum Permission {
     CustomersRead,
     /// Changing a customer's tier.
     CustomersWrite,
+    /// Erasing a customer (destroying their key): the tenant's admin.
+    CustomersErase,
     /// Reading queues, the routing table and routing's decisions.
     RoutingRead,
     /// Changing queues and the routing table.
@@ -76,7 +78,7 @@ impl Permission {
         match self {
             Self::Public => true,
             Self::Operator => false,
-            Self::KeysManage | Self::AuditRead => role == Admin,
+            Self::KeysManage | Self::AuditRead | Self::CustomersErase => role == Admin,
             Self::MessagesWrite | Self::CsatWrite => matches!(role, Admin | Integration),
             Self::ConversationsRead | Self::TicketsRead | Self::TicketsWrite => true,
             Self::CustomersRead => true,
@@ -230,6 +232,11 @@ pub const ROUTES: &[RouteRule] = &[
         "PUT",
         "/v1/tenants/{tenant}/customers/{customer}",
         Permission::CustomersWrite,
+    ),
+    rule(
+        "DELETE",
+        "/v1/tenants/{tenant}/customers/{customer}",
+        Permission::CustomersErase,
     ),
     rule(
         "GET",

@@ -51,6 +51,9 @@ pub enum CipherError {
     /// The cipher refused to seal (never for valid keys).
     #[error("sealing failed")]
     Seal,
+    /// The key was wrapped by a master key the node was not given.
+    #[error("wrapped by master key {0}, which is not in the master key file")]
+    UnknownMaster(u32),
 }
 
 /// Which cipher seals.

@@ -20,6 +20,8 @@ use crest_actors::ports::{
 };
 use crest_proto::events::{ConversationEvent, DomainEvent};
 use crest_proto::ids::StreamKind;
+use crest_proto::routing::DeskEvent;
+use crest_proto::ticket::TicketEvent;
 use crest_proto::{CustomerId, Envelope, StreamId};
 
 use super::cipher::{CipherError, Key, parse_sealed};
@@ -57,45 +59,111 @@ fn cipher_failed(error: &CipherError) -> JournalError {
     JournalError::Codec(format!("PII sealing: {error}"))
 }
 
-/// The PII fields of `event`, by name, for sealing or opening in place.
-fn pii_fields(event: &mut ConversationEvent) -> Vec<(&'static str, &mut String)> {
-    match event {
-        ConversationEvent::CustomerMessageReceived(message) => vec![("text", &mut message.text)],
-        ConversationEvent::BotReplied(reply) => vec![("text", &mut reply.text)],
-        ConversationEvent::AgentReplied(reply) => vec![("text", &mut reply.text)],
-        ConversationEvent::AfterSalesRequested(request) => vec![("text", &mut request.text)],
-        ConversationEvent::HandoffRequested(handoff) => vec![(
-            "summary.last_customer_text",
-            &mut handoff.summary.last_customer_text,
-        )],
-        ConversationEvent::CsatRated(rating) => rating
-            .comment
-            .as_mut()
-            .map(|comment| vec![("comment", comment)])
-            .unwrap_or_default(),
-        _ => Vec::new(),
+/// A current-version event of a stream whose texts are sealed.
+enum Sealable {
+    Conversation(ConversationEvent),
+    Ticket(TicketEvent),
+    Desk(DeskEvent),
+}
+
+impl Sealable {
+    /// The envelope and event of `bytes`, if it is a current version of a sealed stream's event.
+    fn decode(bytes: &[u8]) -> Option<(Envelope, Self)> {
+        let envelope = Envelope::from_bytes(bytes).ok()?;
+        let known = |types: &[(&str, u16)]| {
+            types.contains(&(envelope.event_type.as_str(), envelope.schema_version))
+        };
+        let event = match envelope.stream.kind() {
+            StreamKind::Conversation if known(ConversationEvent::KNOWN_TYPES) => {
+                Self::Conversation(envelope.decode_event().ok()?)
+            }
+            StreamKind::Ticket if known(TicketEvent::KNOWN_TYPES) => {
+                Self::Ticket(envelope.decode_event().ok()?)
+            }
+            // Of the desk's events, only a queued chat's handoff summary quotes the customer.
+            StreamKind::Desk if envelope.event_type == "desk.chat_queued" => {
+                Self::Desk(envelope.decode_event().ok()?)
+            }
+            _ => return None,
+        };
+        Some((envelope, event))
+    }
+
+    /// The fields that hold what people wrote, by name, for sealing or opening in place.
+    fn fields(&mut self) -> Vec<(&'static str, &mut String)> {
+        match self {
+            Self::Conversation(event) => match event {
+                ConversationEvent::CustomerMessageReceived(message) => {
+                    vec![("text", &mut message.text)]
+                }
+                ConversationEvent::BotReplied(reply) => vec![("text", &mut reply.text)],
+                ConversationEvent::AgentReplied(reply) => vec![("text", &mut reply.text)],
+                ConversationEvent::AfterSalesRequested(request) => {
+                    vec![("text", &mut request.text)]
+                }
+                ConversationEvent::HandoffRequested(handoff) => vec![(
+                    "summary.last_customer_text",
+                    &mut handoff.summary.last_customer_text,
+                )],
+                ConversationEvent::CsatRated(rating) => rating
+                    .comment
+                    .as_mut()
+                    .map(|comment| vec![("comment", comment)])
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            },
+            Self::Ticket(event) => match event {
+                TicketEvent::Opened(opened) => vec![("subject", &mut opened.subject)],
+                TicketEvent::Commented(comment) => vec![("text", &mut comment.text)],
+                _ => Vec::new(),
+            },
+            Self::Desk(event) => match event {
+                DeskEvent::ChatQueued(queued) => vec![(
+                    "summary.last_customer_text",
+                    &mut queued.summary.last_customer_text,
+                )],
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// The customer the event itself names, if it does.
+    fn customer(&self) -> Option<CustomerId> {
+        match self {
+            Self::Conversation(ConversationEvent::Started(started)) => {
+                Some(started.customer.clone())
+            }
+            Self::Conversation(ConversationEvent::HandoffRequested(handoff)) => {
+                handoff.customer.clone()
+            }
+            Self::Ticket(TicketEvent::Opened(opened)) => opened.customer.clone(),
+            Self::Desk(DeskEvent::ChatQueued(queued)) => Some(queued.customer.clone()),
+            _ => None,
+        }
+    }
+
+    fn encode_payload(&self) -> Result<Vec<u8>, JournalError> {
+        match self {
+            Self::Conversation(event) => event.encode_payload(),
+            Self::Ticket(event) => event.encode_payload(),
+            Self::Desk(event) => event.encode_payload(),
+        }
+        .map_err(|error| JournalError::Codec(error.to_string()))
     }
 }
 
-/// The customer an event names, if it does.
-fn customer_named(event: &ConversationEvent) -> Option<CustomerId> {
-    match event {
-        ConversationEvent::Started(started) => Some(started.customer.clone()),
-        ConversationEvent::HandoffRequested(handoff) => handoff.customer.clone(),
-        _ => None,
-    }
+/// Whether the texts of `stream`'s events are sealed.
+fn is_sealed_stream(stream: &StreamId) -> bool {
+    matches!(
+        stream.kind(),
+        StreamKind::Conversation | StreamKind::Ticket | StreamKind::Desk
+    )
 }
 
-/// The envelope and event of a stored conversation event, if it is of a current version.
-fn current_event(bytes: &[u8]) -> Option<(Envelope, ConversationEvent)> {
-    let envelope = Envelope::from_bytes(bytes).ok()?;
-    let current = ConversationEvent::KNOWN_TYPES
-        .contains(&(envelope.event_type.as_str(), envelope.schema_version));
-    if !current {
-        return None;
-    }
-    let event = envelope.decode_event::<ConversationEvent>().ok()?;
-    Some((envelope, event))
+/// Whether a stream belongs to one customer, named by its first event (a conversation, a
+/// ticket); the desk's events each name their own.
+fn is_customers_stream(stream: &StreamId) -> bool {
+    matches!(stream.kind(), StreamKind::Conversation | StreamKind::Ticket)
 }
 
 impl SealedJournal {
@@ -128,7 +196,8 @@ impl SealedJournal {
             .cloned()
     }
 
-    /// The customer of conversation `stream`: remembered, or read from its first event.
+    /// The customer of a customer's stream (see [`is_customers_stream`]): remembered, or read
+    /// from its first event.
     async fn customer_of(&self, stream: &StreamId) -> Result<Option<CustomerId>, JournalError> {
         if let Some(customer) = self.remembered(stream) {
             return Ok(Some(customer));
@@ -136,8 +205,8 @@ impl SealedJournal {
         let first = self.inner.read(stream, 0, 1).await?;
         let customer = first
             .first()
-            .and_then(|event| current_event(&event.bytes))
-            .and_then(|(_, event)| customer_named(&event));
+            .and_then(|event| Sealable::decode(&event.bytes))
+            .and_then(|(_, event)| event.customer());
         if let Some(customer) = &customer {
             self.remember(stream, customer);
         }
@@ -161,52 +230,64 @@ impl SealedJournal {
         stream: &StreamId,
         events: Vec<StoredEvent>,
     ) -> Result<Vec<StoredEvent>, JournalError> {
+        let customers_stream = is_customers_stream(stream);
         let mut decoded = Vec::with_capacity(events.len());
-        let mut customer = None;
+        let mut stream_customer = None;
         for stored in &events {
-            let found = current_event(&stored.bytes);
-            if let Some(named) = found.as_ref().and_then(|(_, event)| customer_named(event)) {
+            let found = Sealable::decode(&stored.bytes);
+            if customers_stream
+                && let Some(named) = found.as_ref().and_then(|(_, event)| event.customer())
+            {
                 self.remember(stream, &named);
-                customer.get_or_insert(named);
+                stream_customer.get_or_insert(named);
             }
             decoded.push(found);
         }
         let mut sealed = Vec::with_capacity(events.len());
-        let mut key = None;
+        let mut keys: HashMap<CustomerId, (u32, Key)> = HashMap::new();
         for (stored, found) in events.into_iter().zip(decoded) {
             let Some((mut envelope, mut event)) = found else {
                 sealed.push(stored);
                 continue;
             };
-            let mut fields = pii_fields(&mut event);
+            let owner = if customers_stream {
+                match &stream_customer {
+                    Some(owner) => Some(owner.clone()),
+                    None => self.customer_of(stream).await?,
+                }
+            } else {
+                event.customer()
+            };
+            let mut fields = event.fields();
             fields.retain(|(_, text)| !text.is_empty() && parse_sealed(text).is_none());
             if fields.is_empty() {
                 sealed.push(stored);
                 continue;
             }
-            if key.is_none() {
-                let owner = match customer.clone() {
-                    Some(owner) => Some(owner),
-                    None => self.customer_of(stream).await?,
-                };
-                let Some(owner) = owner else {
+            let Some(owner) = owner else {
+                if stream.kind() == StreamKind::Conversation {
                     return Err(JournalError::Codec(format!(
                         "{stream}: a conversation event with text before the conversation started"
                     )));
-                };
-                key = Some(self.sealing_key(&owner).await?);
-            }
-            let Some((generation, key)) = &key else {
-                unreachable!("set above")
+                }
+                // A ticket of no customer holds nobody's personal words.
+                sealed.push(stored);
+                continue;
+            };
+            let (generation, key) = match keys.get(&owner) {
+                Some(found) => found.clone(),
+                None => {
+                    let found = self.sealing_key(&owner).await?;
+                    keys.insert(owner, found.clone());
+                    found
+                }
             };
             for (field, text) in fields {
                 *text = key
-                    .seal_field(*generation, stream.as_str(), stored.seq, field, text)
+                    .seal_field(generation, stream.as_str(), stored.seq, field, text)
                     .map_err(|error| cipher_failed(&error))?;
             }
-            envelope.payload = event
-                .encode_payload()
-                .map_err(|error| JournalError::Codec(error.to_string()))?;
+            envelope.payload = event.encode_payload()?;
             sealed.push(StoredEvent::from_envelope(&envelope)?);
         }
         Ok(sealed)
@@ -214,19 +295,29 @@ impl SealedJournal {
 
     /// `stored` with its sealed fields opened (or `[erased]`).
     async fn open(&self, stored: StoredEvent) -> Result<StoredEvent, JournalError> {
-        let Some((mut envelope, mut event)) = current_event(&stored.bytes) else {
+        let Some((mut envelope, mut event)) = Sealable::decode(&stored.bytes) else {
             return Ok(stored);
         };
         let stream = envelope.stream.clone();
-        if let Some(named) = customer_named(&event) {
-            self.remember(&stream, &named);
-        }
-        let mut fields = pii_fields(&mut event);
+        let named = event.customer();
+        let owner = if is_customers_stream(&stream) {
+            if let Some(named) = &named {
+                self.remember(&stream, named);
+            }
+            None
+        } else {
+            named
+        };
+        let mut fields = event.fields();
         fields.retain(|(_, text)| parse_sealed(text).is_some());
         if fields.is_empty() {
             return Ok(stored);
         }
-        let Some(customer) = self.customer_of(&stream).await? else {
+        let owner = match owner {
+            Some(owner) => Some(owner),
+            None => self.customer_of(&stream).await?,
+        };
+        let Some(customer) = owner else {
             return Ok(stored);
         };
         for (field, text) in fields {
@@ -244,9 +335,7 @@ impl SealedJournal {
                 None => ERASED.to_owned(),
             };
         }
-        envelope.payload = event
-            .encode_payload()
-            .map_err(|error| JournalError::Codec(error.to_string()))?;
+        envelope.payload = event.encode_payload()?;
         StoredEvent::from_envelope(&envelope)
     }
 
@@ -259,10 +348,6 @@ impl SealedJournal {
     }
 }
 
-fn is_conversation(stream: &StreamId) -> bool {
-    stream.kind() == StreamKind::Conversation
-}
-
 #[async_trait]
 impl EventJournal for SealedJournal {
     async fn append(
@@ -271,7 +356,7 @@ impl EventJournal for SealedJournal {
         expected_seq: u64,
         events: Vec<StoredEvent>,
     ) -> Result<AppendOutcome, JournalError> {
-        let events = if is_conversation(stream) {
+        let events = if is_sealed_stream(stream) {
             self.seal(stream, events).await?
         } else {
             events
@@ -286,7 +371,7 @@ impl EventJournal for SealedJournal {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, JournalError> {
         let events = self.inner.read(stream, after_seq, limit).await?;
-        if is_conversation(stream) {
+        if is_sealed_stream(stream) {
             self.open_all(events).await
         } else {
             Ok(events)
@@ -302,7 +387,7 @@ impl EventJournal for SealedJournal {
         stream: &StreamId,
         mut snapshot: Snapshot,
     ) -> Result<(), JournalError> {
-        if is_conversation(stream) {
+        if is_customers_stream(stream) {
             let Some(customer) = self.customer_of(stream).await? else {
                 // Nothing to seal it with: not kept (a snapshot is a cache).
                 return Ok(());

@@ -11,6 +11,7 @@ use crest_proto::{CustomerId, TenantId};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use super::cipher::{CipherError, CipherKind, Key, MasterKey};
+use super::master::Keyring;
 
 /// The vault could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,8 @@ pub trait VaultStorage: Send + Sync + std::fmt::Debug + 'static {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError>;
     /// Stores the record `name`, durably.
     fn put(&self, name: &str, record: &[u8]) -> Result<(), VaultError>;
+    /// Every record's name.
+    fn names(&self) -> Result<Vec<String>, VaultError>;
 }
 
 /// Vault records in their own embedded database (fsync'd on every change: changes are once per
@@ -79,6 +82,17 @@ impl VaultStorage for FjallVaultStorage {
         self.records.insert(name, record).map_err(storage)?;
         self.db.persist(PersistMode::SyncAll).map_err(storage)
     }
+
+    fn names(&self) -> Result<Vec<String>, VaultError> {
+        let mut names = Vec::new();
+        for entry in self.records.iter() {
+            let key = entry
+                .key()
+                .map_err(|error| VaultError::Storage(error.to_string()))?;
+            names.push(String::from_utf8_lossy(&key).into_owned());
+        }
+        Ok(names)
+    }
 }
 
 /// A customer's key as the vault holds it.
@@ -103,17 +117,28 @@ pub enum CustomerKey {
 /// Record format version.
 const RECORD_V1: u8 = 1;
 
-/// Every customer's key: storage, the master key, the cipher of new keys, and a cache of unwrapped
-/// keys (changes go through the vault, so the cache is never stale on this node).
+/// The id of the master key that wrapped a live record's key (`None`: an erased or odd record).
+fn wrapped_by(record: &[u8]) -> Option<u32> {
+    (record.len() > 6 && record[0] == RECORD_V1 && record[5] == 1)
+        .then(|| MasterKey::wrapped_by(&record[6..]))
+        .flatten()
+}
+
+/// Every customer's key: storage, the master keys, the cipher of new keys, and a cache of
+/// unwrapped keys (changes go through the vault, so the cache is never stale on this node).
 #[derive(Debug)]
 pub struct Vault {
     storage: Arc<dyn VaultStorage>,
-    master: MasterKey,
+    masters: Keyring,
     kind: CipherKind,
     cache: Mutex<HashMap<String, CustomerKey>>,
-    /// Held while a key is created or destroyed.
-    changing: Mutex<()>,
+    /// One is held while a key of the customers hashed to it is created, rewrapped or destroyed
+    /// (striped, so that new customers' keys are made, and made durable, concurrently).
+    changing: Vec<Mutex<()>>,
 }
+
+/// Stripes of [`Vault::changing`].
+const CHANGE_STRIPES: usize = 64;
 
 /// Most keys cached before the cache is emptied (they are re-read on use).
 const CACHE_LIMIT: usize = 100_000;
@@ -123,16 +148,53 @@ fn owner(tenant: &TenantId, customer: &CustomerId) -> String {
 }
 
 impl Vault {
-    /// A vault over `storage`, wrapping with `master`, creating keys of `kind`.
+    /// A vault over `storage` with one master key, creating keys of `kind`.
     #[must_use]
     pub fn new(storage: Arc<dyn VaultStorage>, master: MasterKey, kind: CipherKind) -> Self {
+        Self::with_keyring(storage, Keyring::single(master), kind)
+    }
+
+    /// A vault over `storage`, wrapping with the newest of `masters`, creating keys of `kind`.
+    #[must_use]
+    pub fn with_keyring(
+        storage: Arc<dyn VaultStorage>,
+        masters: Keyring,
+        kind: CipherKind,
+    ) -> Self {
         Self {
             storage,
-            master,
+            masters,
             kind,
             cache: Mutex::new(HashMap::new()),
-            changing: Mutex::new(()),
+            changing: (0..CHANGE_STRIPES).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// The cipher of new customer keys.
+    #[must_use]
+    pub fn cipher(&self) -> CipherKind {
+        self.kind
+    }
+
+    /// Rewraps every customer key not wrapped by the newest master key (blocking; run it off the
+    /// async workers). Returns how many were rewrapped; afterwards the older master keys wrap
+    /// nothing and may be removed from the key file.
+    pub fn rewrap_all(&self) -> Result<usize, VaultError> {
+        let current = self.masters.current().id;
+        let mut rewrapped = 0;
+        for owner in self.storage.names()? {
+            let _changing = self.changing(&owner);
+            let Some(record) = self.storage.get(&owner)? else {
+                continue;
+            };
+            if wrapped_by(&record).is_none_or(|id| id == current) {
+                continue;
+            }
+            let state = self.decode(&owner, &record)?;
+            self.store(&owner, &state)?;
+            rewrapped += 1;
+        }
+        Ok(rewrapped)
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CustomerKey>> {
@@ -169,12 +231,21 @@ impl Vault {
         match record[5] {
             0 => Ok(CustomerKey::Erased { generation }),
             1 => {
-                let key = self.master.unwrap(owner, &record[6..]).map_err(|source| {
-                    VaultError::Record {
+                let wrapped = &record[6..];
+                let master = MasterKey::wrapped_by(wrapped)
+                    .and_then(|id| self.masters.get(id))
+                    .ok_or_else(|| VaultError::Record {
+                        owner: owner.to_owned(),
+                        source: CipherError::UnknownMaster(
+                            MasterKey::wrapped_by(wrapped).unwrap_or_default(),
+                        ),
+                    })?;
+                let key = master
+                    .unwrap(owner, wrapped)
+                    .map_err(|source| VaultError::Record {
                         owner: owner.to_owned(),
                         source,
-                    }
-                })?;
+                    })?;
                 Ok(CustomerKey::Live { generation, key })
             }
             _ => Err(malformed()),
@@ -192,7 +263,7 @@ impl Vault {
             CustomerKey::Live { generation, key } => {
                 record.extend(generation.to_be_bytes());
                 record.push(1);
-                record.extend(self.master.wrap(owner, key).map_err(|source| {
+                record.extend(self.masters.current().wrap(owner, key).map_err(|source| {
                     VaultError::Record {
                         owner: owner.to_owned(),
                         source,
@@ -225,8 +296,8 @@ impl Vault {
         if let CustomerKey::Live { generation, key } = self.load(&owner)? {
             return Ok((generation, key));
         }
-        // Creation is rare (once per customer): one at a time, so two callers never make two keys.
-        let _creating = self.creating();
+        // One creation per customer at a time, so two callers never make two keys.
+        let _creating = self.changing(&owner);
         let generation = match self.load(&owner)? {
             CustomerKey::Live { generation, key } => return Ok((generation, key)),
             CustomerKey::Absent => 1,
@@ -266,7 +337,7 @@ impl Vault {
     /// unreadable from now on. False if there was no live key.
     pub fn erase(&self, tenant: &TenantId, customer: &CustomerId) -> Result<bool, VaultError> {
         let owner = owner(tenant, customer);
-        let _creating = self.creating();
+        let _erasing = self.changing(&owner);
         match self.load(&owner)? {
             CustomerKey::Live { generation, .. } => {
                 self.store(&owner, &CustomerKey::Erased { generation })?;
@@ -276,8 +347,11 @@ impl Vault {
         }
     }
 
-    fn creating(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.changing
+    fn changing(&self, owner: &str) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+        let stripe = BuildHasherDefault::<DefaultHasher>::default().hash_one(owner);
+        let index = usize::try_from(stripe % CHANGE_STRIPES as u64).unwrap_or_default();
+        self.changing[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -348,6 +422,58 @@ mod tests {
                 .windows(fresh.bytes().len())
                 .any(|window| window == fresh.bytes())
         );
+    }
+
+    #[test]
+    fn rotating_the_master_key_rewraps_every_customer_key() {
+        use super::super::master::new_key_line;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tenant = TenantId::new("acme").expect("tenant");
+        let customers: Vec<CustomerId> = ["a", "b", "c"]
+            .iter()
+            .map(|name| CustomerId::new(&tenant, *name).expect("customer"))
+            .collect();
+        let (old, new) = (new_key_line(1).expect("1"), new_key_line(2).expect("2"));
+        let open = |keys: &str| {
+            let storage = Arc::new(FjallVaultStorage::open(dir.path()).expect("opens"));
+            let ring = Keyring::parse(keys).expect("keys");
+            Vault::with_keyring(storage, ring, CipherKind::Sm4Gcm)
+        };
+        let sealed: Vec<String> = {
+            let vault = open(&old);
+            customers
+                .iter()
+                .map(|customer| {
+                    let (generation, key) = vault.sealing_key(&tenant, customer).expect("key");
+                    key.seal_field(generation, "conv:acme:x", 1, "text", "hello")
+                        .expect("sealed")
+                })
+                .collect()
+        };
+        // The new key alone cannot unwrap what the old one wrapped, and says so.
+        {
+            let vault = open(&new);
+            let error = vault
+                .opening_key(&tenant, &customers[0], 1)
+                .expect_err("unknown master");
+            assert!(error.to_string().contains("master key 1"), "{error}");
+        }
+        {
+            let vault = open(&format!("{old}\n{new}"));
+            assert_eq!(vault.rewrap_all().expect("rewrapped"), 3);
+            assert_eq!(vault.rewrap_all().expect("nothing left"), 0);
+        }
+        let vault = open(&new);
+        for (customer, sealed) in customers.iter().zip(&sealed) {
+            let key = vault
+                .opening_key(&tenant, customer, 1)
+                .expect("read")
+                .expect("live");
+            assert_eq!(
+                key.open_field("conv:acme:x", 1, "text", sealed).as_deref(),
+                Ok("hello")
+            );
+        }
     }
 
     fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
