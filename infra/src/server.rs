@@ -193,8 +193,12 @@ pub async fn start(
         ),
     })?;
     let opening = std::time::Instant::now();
+    let masters = Arc::new(
+        crate::vault::Keyring::load(&config.master_key, &config.data_dir)
+            .map_err(|error| ServeError::Config(error.to_string()))?,
+    );
     let (journal, shared_journal, vault) =
-        Box::pin(open_journal(&config, &telemetry.registry)).await?;
+        Box::pin(open_journal(&config, &masters, &telemetry.registry)).await?;
     tracing::info!(elapsed_ms = opening.elapsed().as_millis(), "journal opened");
     // The projections subscribe before the node starts, so nothing it republishes is missed.
     let (feed_sender, feed) = tokio::sync::mpsc::channel(crate::projections::runner::FEED_CAPACITY);
@@ -267,6 +271,7 @@ pub async fn start(
         operator: config.operator_token.clone(),
         session_ttl: config.session_ttl,
         audit: Arc::new(crate::access::AuditLog::new(Arc::clone(&shared_journal))),
+        masters,
     };
     let node = Arc::new(
         Box::pin(Node::start(
@@ -438,6 +443,7 @@ const CLUSTER_PREFIX: &str = "crest";
 /// statistics) with customers' texts sealed through the vault (also returned), or a shared one.
 async fn open_journal(
     config: &ServeConfig,
+    masters: &crate::vault::Keyring,
     registry: &prometheus::Registry,
 ) -> Result<
     (
@@ -456,7 +462,7 @@ async fn open_journal(
             let journal_dir = config.data_dir.join("journal");
             let journal = FjallJournal::open(&journal_dir, config.journal.clone(), registry)
                 .map_err(failed(&journal_dir.display().to_string()))?;
-            let vault = open_vault(config)?;
+            let vault = open_vault(config, masters.clone())?;
             let shared: Arc<dyn EventJournal> = Arc::new(SealedJournal::new(
                 Arc::new(journal.clone()),
                 Arc::clone(&vault),
@@ -509,9 +515,10 @@ async fn open_journal(
 
 /// The vault of a node alone, under `<data-dir>/vault`, with its master keys; when the key file
 /// names older keys too, every customer key is rewrapped with the newest in the background.
-fn open_vault(config: &ServeConfig) -> Result<Arc<Vault>, ServeError> {
-    let masters = crate::vault::Keyring::load(&config.master_key, &config.data_dir)
-        .map_err(|error| ServeError::Config(error.to_string()))?;
+fn open_vault(
+    config: &ServeConfig,
+    masters: crate::vault::Keyring,
+) -> Result<Arc<Vault>, ServeError> {
     let dir = config.data_dir.join("vault");
     let storage = crate::vault::FjallVaultStorage::open(&dir)
         .map_err(|error| ServeError::Config(format!("PII vault in {}: {error}", dir.display())))?;

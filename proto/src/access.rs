@@ -76,6 +76,25 @@ pub struct PasswordSet {
     pub set_by: String,
 }
 
+/// The tenant's customer widget was configured: its public website token, the web origins that
+/// may embed it, and whether customers must be verified by the merchant's HMAC of their user id.
+/// The identity secret is never stored: it is derived from the master key `master_id` and `salt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetConfigured {
+    /// The public website token that pages embed (`cw.<tenant>.<random>`).
+    pub website_token: String,
+    /// Origins (`https://shop.example`) whose pages may open widget sessions; empty: any.
+    pub origins: Vec<String>,
+    /// Whether a session needs the merchant's HMAC of the customer's user id.
+    pub identity_required: bool,
+    /// Random bytes the identity secret is derived with (new ones rotate it).
+    pub salt: Vec<u8>,
+    /// The master key the identity secret is derived from.
+    pub master_id: u32,
+    /// Who configured it.
+    pub configured_by: String,
+}
+
 /// An agent or supervisor logged in with their password and got a session token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionOpened {
@@ -103,6 +122,8 @@ pub enum AccessEvent {
     PasswordSet(PasswordSet),
     /// See [`SessionOpened`].
     SessionOpened(SessionOpened),
+    /// See [`WidgetConfigured`].
+    WidgetConfigured(WidgetConfigured),
 }
 
 crate::events::domain_event!(AccessEvent {
@@ -110,4 +131,5 @@ crate::events::domain_event!(AccessEvent {
     KeyRevoked => "access.key_revoked" @ 1,
     PasswordSet => "access.password_set" @ 1,
     SessionOpened => "access.session_opened" @ 1,
+    WidgetConfigured => "access.widget_configured" @ 1,
 });

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use crest_proto::access::{
-    AccessEvent, AccessRole, KeyIssued, KeyRevoked, PasswordSet, SessionOpened,
+    AccessEvent, AccessRole, KeyIssued, KeyRevoked, PasswordSet, SessionOpened, WidgetConfigured,
 };
 use crest_proto::agent::{
     AgentEvent, ChatReleased, ChatTaken, ConnectionClosed, ConnectionOpened, MessageWritten,
@@ -516,6 +516,14 @@ fn access_samples() -> Vec<(AccessEvent, StreamId)> {
             role: AccessRole::Agent,
             token_hash: (32..64).collect(),
             expires_at_ms: TIMESTAMP_MS + 8 * 3_600_000,
+        }),
+        E::WidgetConfigured(WidgetConfigured {
+            website_token: "cw.acme.AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8".to_owned(),
+            origins: vec!["https://shop.example".to_owned()],
+            identity_required: true,
+            salt: (64..80).collect(),
+            master_id: 1,
+            configured_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
         }),
     ];
     let stream = StreamId::access(&tenant());

@@ -7,11 +7,12 @@
 pub mod audit;
 pub mod secret;
 pub mod store;
+pub mod widget;
 
 use std::sync::Arc;
 
 use crest_proto::access::AccessRole;
-use crest_proto::{AgentId, TenantId};
+use crest_proto::{AgentId, CustomerId, TenantId};
 
 pub use audit::AuditLog;
 pub use secret::OperatorToken;
@@ -28,6 +29,8 @@ pub struct Access {
     pub session_ttl: std::time::Duration,
     /// The tenants' audit logs.
     pub audit: Arc<AuditLog>,
+    /// The master keys (widget sessions are signed, and identity secrets derived, with them).
+    pub masters: Arc<crate::vault::Keyring>,
 }
 
 /// Default lifetime of a login session.
@@ -40,6 +43,8 @@ pub enum Role {
     Operator,
     /// A tenant role from an API key or a session.
     Tenant(AccessRole),
+    /// A customer in the widget (one customer's own conversation only).
+    Customer,
 }
 
 /// Who a request acts as, once its credential is checked.
@@ -58,6 +63,15 @@ pub enum Principal {
         /// `key:<id>` or `session:<id>`: how audit records name the actor.
         actor: String,
     },
+    /// A customer's widget session.
+    Customer {
+        /// The tenant.
+        tenant: TenantId,
+        /// The customer, the only one it acts as.
+        customer: CustomerId,
+        /// Whether the merchant verified the customer.
+        verified: bool,
+    },
 }
 
 impl Principal {
@@ -67,6 +81,7 @@ impl Principal {
         match self {
             Self::Operator => Role::Operator,
             Self::Tenant { role, .. } => Role::Tenant(*role),
+            Self::Customer { .. } => Role::Customer,
         }
     }
 
@@ -76,6 +91,7 @@ impl Principal {
         match self {
             Self::Operator => "operator".to_owned(),
             Self::Tenant { actor, .. } => actor.clone(),
+            Self::Customer { .. } => "widget".to_owned(),
         }
     }
 
@@ -83,7 +99,7 @@ impl Principal {
     #[must_use]
     pub fn agent(&self) -> Option<&AgentId> {
         match self {
-            Self::Operator => None,
+            Self::Operator | Self::Customer { .. } => None,
             Self::Tenant { agent, .. } => agent.as_ref(),
         }
     }
@@ -111,7 +127,8 @@ impl Principal {
             Self::Tenant {
                 role: AccessRole::Integration,
                 ..
-            } => false,
+            }
+            | Self::Customer { .. } => false,
         }
     }
 

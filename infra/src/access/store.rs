@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crest_actors::ports::journal::{EventJournal, JournalError, StoredEvent};
-use crest_proto::access::{AccessEvent, AccessRole};
+use crest_proto::access::{AccessEvent, AccessRole, WidgetConfigured};
 use crest_proto::envelope::EventMeta;
 use crest_proto::{AgentId, Envelope, StreamId, TenantId};
 
@@ -78,6 +78,8 @@ pub struct AccessState {
     sessions: HashMap<Digest, SessionRecord>,
     /// Passwords by seat.
     pub passwords: HashMap<AgentId, PasswordRecord>,
+    /// The customer widget's configuration, once configured.
+    pub widget: Option<WidgetConfigured>,
 }
 
 /// What a presented token turned out to be.
@@ -142,6 +144,7 @@ impl AccessState {
                     );
                 }
             }
+            AccessEvent::WidgetConfigured(configured) => self.widget = Some(configured),
         }
     }
 
@@ -239,6 +242,20 @@ impl AccessStore {
         }
         let state = self.refreshed(tenant).await?;
         Ok(state.credential(digest, now_ms))
+    }
+
+    /// The tenant's widget configuration: from memory when read less than [`REFRESH_AFTER`] ago,
+    /// else read up to the end of the stream.
+    pub async fn widget(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<WidgetConfigured>, JournalError> {
+        if let Some(cached) = self.lock().get(tenant)
+            && cached.read_at.elapsed() < REFRESH_AFTER
+        {
+            return Ok(cached.state.widget.clone());
+        }
+        Ok(self.refreshed(tenant).await?.widget)
     }
 
     /// The tenant's state, read up to the end of its stream.

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::error::ApiError;
 use super::pii::IdentifiersOnly;
 use super::{AppState, tenant};
+use crate::access::Principal;
 
 /// Validates the request into an inbound message.
 fn inbound(
@@ -61,6 +62,7 @@ fn inbound(
 /// Accepts a customer message. Answers once the message is durably journaled.
 pub async fn post_message(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(raw_tenant): Path<String>,
     headers: HeaderMap,
     body: Result<Json<PostMessageRequest>, JsonRejection>,
@@ -68,6 +70,15 @@ pub async fn post_message(
     let tenant = tenant(&raw_tenant)?;
     let Json(request) = body?;
     let message = inbound(&tenant, request)?;
+    if let Principal::Customer { customer, .. } = &principal
+        && message.customer != *customer
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "a widget session posts only as its own customer",
+        ));
+    }
     if let Err(limited) = state.limits.admit_message(&message.customer) {
         state
             .telemetry

@@ -20,6 +20,7 @@ mod routing_table;
 mod stream;
 mod tickets;
 pub mod views;
+mod widget;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -193,6 +194,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/tenants/{tenant}/voc", get(quality::get_voc))
         .route("/v1/cluster", get(ops::get_cluster))
+        .route(
+            "/v1/tenants/{tenant}/widget",
+            get(widget::get_widget).put(widget::put_widget),
+        )
+        .route(
+            "/v1/tenants/{tenant}/widget/sessions",
+            post(widget::post_session),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -205,12 +214,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(crest_proto::api::MAX_BODY_BYTES));
-    api.layer(middleware::from_fn_with_state(
-        state.clone(),
-        headers::secure,
-    ))
-    .layer(middleware::from_fn_with_state(state.clone(), track_request))
-    .with_state(state)
+    api.layer(middleware::from_fn_with_state(state.clone(), widget::cors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            headers::secure,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track_request))
+        .with_state(state)
 }
 
 /// Records request count and duration by route template (bounded labels).

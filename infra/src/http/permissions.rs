@@ -15,12 +15,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use crest_actors::conversation::Status;
 use crest_proto::access::AccessRole;
-use crest_proto::{AgentId, ConversationId, TenantId};
+use crest_proto::{AgentId, ConversationId, CustomerId, TenantId};
 
 use super::AppState;
 use super::error::ApiError;
 use crate::access::secret::{TokenKind, digest, parse_token};
-use crate::access::{Credential, Principal, Role, now_ms};
+use crate::access::{Credential, Principal, Role, now_ms, widget};
 
 /// What a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,8 +72,18 @@ impl Permission {
     #[must_use]
     pub fn granted_to(self, role: Role) -> bool {
         use AccessRole::{Admin, Agent, Integration, Supervisor};
-        let Role::Tenant(role) = role else {
-            return matches!(self, Self::Public | Self::Operator | Self::KeysManage);
+        let role = match role {
+            Role::Operator => {
+                return matches!(self, Self::Public | Self::Operator | Self::KeysManage);
+            }
+            // And only on the routes of [`CUSTOMER_ROUTES`], for their own conversation.
+            Role::Customer => {
+                return matches!(
+                    self,
+                    Self::Public | Self::MessagesWrite | Self::ConversationsRead | Self::CsatWrite
+                );
+            }
+            Role::Tenant(role) => role,
         };
         match self {
             Self::Public => true,
@@ -122,6 +132,13 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/metrics", Permission::Public),
     rule("GET", "/v1/cluster", Permission::Operator),
     rule("POST", "/v1/tenants/{tenant}/sessions", Permission::Public),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/widget/sessions",
+        Permission::Public,
+    ),
+    rule("GET", "/v1/tenants/{tenant}/widget", Permission::KeysManage),
+    rule("PUT", "/v1/tenants/{tenant}/widget", Permission::KeysManage),
     rule("GET", "/v1/tenants/{tenant}/audit", Permission::AuditRead),
     rule(
         "GET",
@@ -379,8 +396,18 @@ fn strip_access_token(request: &mut Request) {
     }
 }
 
-/// Checks a token: the operator's, or a live tenant credential.
+/// Checks a token: the operator's, a widget session, or a live tenant credential.
 async fn authenticate(state: &AppState, token: &str) -> Result<Principal, Response> {
+    if widget::is_session_token(token) {
+        let session = widget::verify_session(&state.access.masters, token)
+            .filter(|session| session.expires_at_ms > now_ms())
+            .ok_or_else(|| unauthenticated("unknown or expired widget session; open a new one"))?;
+        return Ok(Principal::Customer {
+            tenant: session.tenant,
+            customer: session.customer,
+            verified: session.verified,
+        });
+    }
     if state
         .access
         .operator
@@ -447,13 +474,68 @@ async fn own_chat(state: &AppState, agent: &AgentId, conversation: &Conversation
             .any(|message| message.agent.as_ref() == Some(agent))
 }
 
-/// The scope checks after the role check: the tenant of the path, and for agents their own seat
-/// and chats.
+/// The routes a customer's widget session may use (each for its own customer and conversation).
+pub const CUSTOMER_ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/tenants/{tenant}/messages"),
+    (
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/conversation",
+    ),
+    ("GET", "/v1/tenants/{tenant}/conversations/{id}"),
+    ("GET", "/v1/tenants/{tenant}/conversations/{id}/events"),
+    ("GET", "/v1/tenants/{tenant}/conversations/{id}/stream"),
+    ("POST", "/v1/tenants/{tenant}/conversations/{id}/csat"),
+];
+
+/// A widget session's scope: its tenant, the customer routes, its own customer and conversation.
+async fn check_customer_scope(
+    state: &AppState,
+    (tenant, customer): (&TenantId, &CustomerId),
+    (method, route): (&Method, &str),
+    params: &RawPathParams,
+) -> Result<(), Response> {
+    if param(params, "tenant") != Some(tenant.as_str()) {
+        return Err(forbidden("this widget session belongs to another tenant"));
+    }
+    if !CUSTOMER_ROUTES
+        .iter()
+        .any(|(allowed_method, allowed)| method.as_str() == *allowed_method && route == *allowed)
+    {
+        return Err(forbidden(
+            "a widget session reaches only its own customer's conversation",
+        ));
+    }
+    if let Some(raw_customer) = param(params, "customer")
+        && raw_customer != customer.key()
+    {
+        return Err(forbidden("a widget session acts only as its own customer"));
+    }
+    if let Some(raw_id) = param(params, "id")
+        && let Ok(conversation) = ConversationId::parse(tenant, raw_id)
+        && let Ok(Some(found)) = state.node.region().conversation_state(&conversation).await
+        && found.customer.as_ref() != Some(customer)
+    {
+        return Err(forbidden(
+            "a widget session sees only its own customer's conversation",
+        ));
+    }
+    Ok(())
+}
+
+/// The scope checks after the role check: the tenant of the path, for agents their own seat
+/// and chats, for widget sessions their own customer.
 async fn check_scope(
     state: &AppState,
     principal: &Principal,
+    (method, route): (&Method, &str),
     params: &RawPathParams,
 ) -> Result<(), Response> {
+    if let Principal::Customer {
+        tenant, customer, ..
+    } = principal
+    {
+        return check_customer_scope(state, (tenant, customer), (method, route), params).await;
+    }
     let Principal::Tenant { tenant, .. } = principal else {
         return Ok(());
     };
@@ -525,6 +607,7 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
             match principal.role() {
                 Role::Operator => "operator",
                 Role::Tenant(role) => role.as_str(),
+                Role::Customer => "customer widget",
             }
         ));
     }
@@ -534,7 +617,8 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
             return ApiError::bad_request("invalid_path", rejection.body_text()).into_response();
         }
     };
-    if let Err(response) = check_scope(&state, &principal, &params).await {
+    let method = request.method().clone();
+    if let Err(response) = check_scope(&state, &principal, (&method, &route), &params).await {
         return response;
     }
     request.extensions_mut().insert(principal);

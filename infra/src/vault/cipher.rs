@@ -317,6 +317,17 @@ impl MasterKey {
         Ok(wrapped)
     }
 
+    /// A 32-byte secret derived from this master key for `purpose` (HMAC-SHA256 of the purpose
+    /// under the key): node-wide secrets that need no storage of their own.
+    #[must_use]
+    pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.key.bytes());
+        let tag = hmac::sign(&key, purpose);
+        let mut out = [0_u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     /// The id of the master key that wrapped `wrapped`.
     #[must_use]
     pub fn wrapped_by(wrapped: &[u8]) -> Option<u32> {
