@@ -197,12 +197,51 @@ pub async fn start(
         crate::vault::Keyring::load(&config.master_key, &config.data_dir)
             .map_err(|error| ServeError::Config(error.to_string()))?,
     );
-    let (journal, shared_journal, vault) =
+    let (journal, mut shared_journal, mut vault) =
         Box::pin(open_journal(&config, &masters, &telemetry.registry)).await?;
     tracing::info!(elapsed_ms = opening.elapsed().as_millis(), "journal opened");
     // The projections subscribe before the node starts, so nothing it republishes is missed.
     let (feed_sender, feed) = tokio::sync::mpsc::channel(crate::projections::runner::FEED_CAPACITY);
     let mut background = Vec::new();
+    let shared_master_key = !matches!(config.master_key, crate::vault::MasterKeySource::DataDir);
+    if vault.is_none() && !shared_master_key {
+        tracing::warn!(
+            "customers' texts are stored in clear: a shared journal seals them only when every node is given the same master key (--master-key-file or CREST_MASTER_KEY)"
+        );
+    }
+    if vault.is_none()
+        && shared_master_key
+        && let Some(url) = &config.nats
+    {
+        // A shared journal: the customers' keys live in a JetStream bucket every node shares.
+        let replicas = match &config.backend {
+            JournalBackend::JetStream { replicas } => *replicas,
+            _ => config
+                .cluster
+                .as_ref()
+                .map_or(1, |cluster| cluster.replicas),
+        };
+        let client = async_nats::ConnectOptions::new()
+            .name("crest-vault")
+            .connect(crate::bus::nats::server_list(url))
+            .await
+            .map_err(|error| ServeError::Config(format!("cannot reach NATS at {url}: {error}")))?;
+        let storage = crate::vault::JetStreamVaultStorage::open(client, replicas)
+            .await
+            .map_err(|error| ServeError::Config(format!("PII vault bucket: {error}")))?;
+        let shared_vault = Arc::new(Vault::with_keyring(
+            Arc::new(storage.clone()),
+            (*masters).clone(),
+            config.pii_cipher,
+        ));
+        background.push(storage.follow(&shared_vault));
+        rewrap_if_rotating(&shared_vault, &masters);
+        shared_journal = Arc::new(SealedJournal::new(
+            shared_journal,
+            Arc::clone(&shared_vault),
+        ));
+        vault = Some(shared_vault);
+    }
     let bus: Arc<dyn EventBus> = match &config.nats {
         Some(url) => {
             let nats = NatsBus::connect(url).await?;
@@ -522,23 +561,30 @@ fn open_vault(
     let dir = config.data_dir.join("vault");
     let storage = crate::vault::FjallVaultStorage::open(&dir)
         .map_err(|error| ServeError::Config(format!("PII vault in {}: {error}", dir.display())))?;
-    let rotating = masters.len() > 1;
     let vault = Arc::new(Vault::with_keyring(
         Arc::new(storage),
-        masters,
+        masters.clone(),
         config.pii_cipher,
     ));
-    if rotating {
-        let rewrapping = Arc::clone(&vault);
-        tokio::task::spawn_blocking(move || match rewrapping.rewrap_all() {
-            Ok(count) => tracing::info!(
-                count,
-                "customer keys rewrapped with the newest master key; older master keys may now be removed from the key file"
-            ),
-            Err(error) => tracing::error!(%error, "customer keys not rewrapped"),
+    rewrap_if_rotating(&vault, &masters);
+    Ok(vault)
+}
+
+/// When the key file names older master keys too, rewraps every customer key with the newest, in
+/// the background.
+fn rewrap_if_rotating(vault: &Arc<Vault>, masters: &crate::vault::Keyring) {
+    if masters.len() > 1 {
+        let rewrapping = Arc::clone(vault);
+        tokio::spawn(async move {
+            match rewrapping.rewrap_all().await {
+                Ok(count) => tracing::info!(
+                    count,
+                    "customer keys rewrapped with the newest master key; older master keys may now be removed from the key file"
+                ),
+                Err(error) => tracing::error!(%error, "customer keys not rewrapped"),
+            }
         });
     }
-    Ok(vault)
 }
 
 /// How long `crest serve --journal jetstream` keeps trying to open the journal at start.

@@ -767,6 +767,8 @@ fn cluster_process(
         .arg(dir)
         .env("CREST_LOG", "warn")
         .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
+        // The nodes share a master key, so they seal customers' texts in a shared vault.
+        .env("CREST_MASTER_KEY", SHARED_MASTER_KEY)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .spawn()
@@ -774,6 +776,9 @@ fn cluster_process(
     support::wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     child
 }
+
+/// The master key of the `crest serve` cluster nodes (32 bytes of 42).
+const SHARED_MASTER_KEY: &str = "1:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 struct Killed(std::process::Child);
 
@@ -935,6 +940,31 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         .await
         .unwrap_or_else(|_| panic!("no live event on node {reader} within 10 s"));
         assert_eq!(seen["type"], "conversation.customer_message_received");
+        assert_eq!(
+            seen["data"]["text"], "还没到 still not here",
+            "opened on both nodes"
+        );
+    }
+    // Erasure through one node reaches the conversation wherever it runs, and every node.
+    let erased = clients[1].delete("/v1/tenants/shop/customers/c0").await;
+    assert_eq!(erased.status, 200, "{:?}", erased.body);
+    assert_eq!(erased.body["erased"], true, "{:?}", erased.body);
+    for client in &clients {
+        let view = client
+            .get(&format!("/v1/tenants/shop/conversations/{id}?reveal=pii"))
+            .await;
+        assert_eq!(view.status, 200, "{:?}", view.body);
+        let texts: Vec<&str> = view.body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter(|message| message["role"] == "customer")
+            .filter_map(|message| message["text"].as_str())
+            .collect();
+        assert!(
+            !texts.is_empty() && texts.iter().all(|text| *text == "[erased]"),
+            "{texts:?}"
+        );
     }
     // Business metrics are counted once for the whole cluster: summed over the nodes, the
     // customer messages are those sent (20 first messages and 2 live ones), not once per node.

@@ -137,7 +137,7 @@ pub struct Cluster {
 
 /// The bucket `config` names, created if missing. A NATS cluster that is still forming answers
 /// "no suitable peers for placement" (or does not answer) for a while: retried for up to a minute.
-async fn bucket(
+pub(crate) async fn bucket(
     jetstream: &jetstream::Context,
     config: kv::Config,
 ) -> Result<kv::Store, ClusterError> {

@@ -29,7 +29,7 @@
 mod allocation;
 mod fenced;
 mod link;
-mod member;
+pub(crate) mod member;
 pub mod metrics;
 
 use std::time::Duration;

@@ -112,10 +112,9 @@ pub async fn erase_customer(
                 1,
             )
         })?;
-    let erasing = customer.clone();
-    let erased = tokio::task::spawn_blocking(move || vault.erase(erasing.tenant(), &erasing))
+    let erased = vault
+        .erase(customer.tenant(), &customer)
         .await
-        .map_err(|error| ApiError::unavailable("vault_unavailable", error.to_string(), 1))?
         .map_err(|error| ApiError::unavailable("vault_unavailable", error.to_string(), 1))?;
     // Conversations in memory drop what they opened with the key.
     let mut conversations = Vec::new();

@@ -215,13 +215,9 @@ impl SealedJournal {
 
     /// The sealing key of the customer (created, durably, on their first sealed field).
     async fn sealing_key(&self, customer: &CustomerId) -> Result<(u32, Key), JournalError> {
-        let vault = Arc::clone(&self.vault);
-        let customer = customer.clone();
-        tokio::task::spawn_blocking(move || vault.sealing_key(customer.tenant(), &customer))
+        self.vault
+            .sealing_key(customer.tenant(), customer)
             .await
-            .map_err(|error| {
-                JournalError::storage(StorageErrorKind::Write, format!("PII vault: {error}"))
-            })?
             .map_err(|error| vault_failed(&error))
     }
 
@@ -327,6 +323,7 @@ impl SealedJournal {
             let key = self
                 .vault
                 .opening_key(customer.tenant(), &customer, generation)
+                .await
                 .map_err(|error| vault_failed(&error))?;
             *text = match key {
                 Some(key) => key
@@ -408,6 +405,13 @@ impl EventJournal for SealedJournal {
     }
 
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, JournalError> {
+        // An entity recovers (a snapshot load is its first read): its customer's key is read
+        // afresh, not from the cache, so an erasure made on another node a moment ago counts.
+        if is_customers_stream(stream)
+            && let Some(customer) = self.customer_of(stream).await?
+        {
+            self.vault.forget_customer(customer.tenant(), &customer);
+        }
         let Some(mut snapshot) = self.inner.load_snapshot(stream).await? else {
             return Ok(None);
         };
@@ -427,6 +431,7 @@ impl EventJournal for SealedJournal {
         let key = self
             .vault
             .opening_key(customer.tenant(), &customer, generation)
+            .await
             .map_err(|error| vault_failed(&error))?;
         let opened = key.and_then(|key| {
             key.open(&nonce, stream.as_str().as_bytes(), &sealed[16..])
@@ -582,7 +587,7 @@ mod tests {
 
         // Erasure: the text reads [erased], in a fresh journal over the same files too; the
         // conversation still replays and the snapshot is gone.
-        assert!(vault.erase(&tenant, &customer).expect("erased"));
+        assert!(vault.erase(&tenant, &customer).await.expect("erased"));
         let read = journal.read(&stream, 0, 10).await.expect("read");
         assert_eq!(text_of(&read[1]), ERASED);
         assert_eq!(read.len(), 2);

@@ -1,12 +1,17 @@
-//! The vault (blocking calls: run them off the async workers): each customer's data key, wrapped by the master key, and what is left when it is
+//! The vault: each customer's data key, wrapped by the master key, and what is left when it is
 //! destroyed. A record per customer: the key's generation and the wrapped key, or only the
 //! generation once erased. Fields sealed under an older generation, or under an erased one, never
 //! open again; a customer who writes after an erasure gets a new generation.
+//!
+//! Records change only by compare-and-swap against the record read, so two writers (two nodes of
+//! a cluster sealing the same new customer's first words) never make two keys: the loser reads
+//! the winner's key and uses it.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use crest_proto::{CustomerId, TenantId};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
@@ -27,23 +32,36 @@ pub enum VaultError {
         /// Why.
         source: CipherError,
     },
+    /// Other writers kept changing the record.
+    #[error("vault record of {0} kept changing; retry")]
+    Contended(String),
 }
 
-/// Durable storage of vault records by name. `put` is durable when it returns.
+/// Durable storage of vault records by name.
+#[async_trait]
 pub trait VaultStorage: Send + Sync + std::fmt::Debug + 'static {
     /// The record `name`.
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError>;
-    /// Stores the record `name`, durably.
-    fn put(&self, name: &str, record: &[u8]) -> Result<(), VaultError>;
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError>;
+    /// Stores `record` as `name` if the stored record is still `previous` (`None`: there is none),
+    /// durably before it returns `true`; `false` if it changed (nothing is written).
+    async fn swap(
+        &self,
+        name: &str,
+        previous: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, VaultError>;
     /// Every record's name.
-    fn names(&self) -> Result<Vec<String>, VaultError>;
+    async fn names(&self) -> Result<Vec<String>, VaultError>;
 }
 
 /// Vault records in their own embedded database (fsync'd on every change: changes are once per
-/// customer and per erasure).
+/// customer and per erasure), for a node alone.
+#[derive(Clone)]
 pub struct FjallVaultStorage {
     db: Database,
     records: Keyspace,
+    /// Serialises the read-compare-write of the records hashed to each stripe.
+    stripes: Arc<Vec<Mutex<()>>>,
 }
 
 impl std::fmt::Debug for FjallVaultStorage {
@@ -54,44 +72,95 @@ impl std::fmt::Debug for FjallVaultStorage {
     }
 }
 
+/// Stripes of [`FjallVaultStorage::stripes`].
+const STRIPES: usize = 64;
+
+fn storage_failed(error: impl std::fmt::Display) -> VaultError {
+    VaultError::Storage(error.to_string())
+}
+
 impl FjallVaultStorage {
     /// Opens (or creates) the vault under `dir`.
     pub fn open(dir: &Path) -> Result<Self, VaultError> {
-        let storage = |error: fjall::Error| VaultError::Storage(error.to_string());
         let db = Database::builder(dir)
             .manual_journal_persist(true)
             .open()
-            .map_err(storage)?;
+            .map_err(storage_failed)?;
         let records = db
             .keyspace("keys", KeyspaceCreateOptions::default)
-            .map_err(storage)?;
-        Ok(Self { db, records })
+            .map_err(storage_failed)?;
+        Ok(Self {
+            db,
+            records,
+            stripes: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
+        })
+    }
+
+    fn swap_blocking(
+        &self,
+        name: &str,
+        previous: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, VaultError> {
+        use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
+        let stripe = BuildHasherDefault::<DefaultHasher>::default().hash_one(name);
+        let index = usize::try_from(stripe % STRIPES as u64).unwrap_or_default();
+        let _held = self.stripes[index]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stored = self.records.get(name).map_err(storage_failed)?;
+        if stored.as_deref() != previous {
+            return Ok(false);
+        }
+        self.records.insert(name, record).map_err(storage_failed)?;
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(storage_failed)?;
+        Ok(true)
     }
 }
 
+#[async_trait]
 impl VaultStorage for FjallVaultStorage {
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError> {
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        // A point read of a small keyspace: cached blocks, no fsync.
         self.records
             .get(name)
             .map(|value| value.map(|bytes| bytes.to_vec()))
-            .map_err(|error| VaultError::Storage(error.to_string()))
+            .map_err(storage_failed)
     }
 
-    fn put(&self, name: &str, record: &[u8]) -> Result<(), VaultError> {
-        let storage = |error: fjall::Error| VaultError::Storage(error.to_string());
-        self.records.insert(name, record).map_err(storage)?;
-        self.db.persist(PersistMode::SyncAll).map_err(storage)
+    async fn swap(
+        &self,
+        name: &str,
+        previous: Option<&[u8]>,
+        record: &[u8],
+    ) -> Result<bool, VaultError> {
+        let storage = self.clone();
+        let (name, previous, record) = (
+            name.to_owned(),
+            previous.map(<[u8]>::to_vec),
+            record.to_vec(),
+        );
+        tokio::task::spawn_blocking(move || {
+            storage.swap_blocking(&name, previous.as_deref(), &record)
+        })
+        .await
+        .map_err(storage_failed)?
     }
 
-    fn names(&self) -> Result<Vec<String>, VaultError> {
-        let mut names = Vec::new();
-        for entry in self.records.iter() {
-            let key = entry
-                .key()
-                .map_err(|error| VaultError::Storage(error.to_string()))?;
-            names.push(String::from_utf8_lossy(&key).into_owned());
-        }
-        Ok(names)
+    async fn names(&self) -> Result<Vec<String>, VaultError> {
+        let records = self.records.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut names = Vec::new();
+            for entry in records.iter() {
+                let key = entry.key().map_err(storage_failed)?;
+                names.push(String::from_utf8_lossy(&key).into_owned());
+            }
+            Ok(names)
+        })
+        .await
+        .map_err(storage_failed)?
     }
 }
 
@@ -124,24 +193,29 @@ fn wrapped_by(record: &[u8]) -> Option<u32> {
         .flatten()
 }
 
+/// A record as read: what it says and its bytes (for the compare-and-swap that changes it).
+#[derive(Debug, Clone)]
+struct Read {
+    state: CustomerKey,
+    bytes: Option<Vec<u8>>,
+}
+
 /// Every customer's key: storage, the master keys, the cipher of new keys, and a cache of
-/// unwrapped keys (changes go through the vault, so the cache is never stale on this node).
+/// unwrapped keys. Changes made here update the cache; changes made elsewhere (another node of a
+/// cluster) reach it through [`Vault::forget`].
 #[derive(Debug)]
 pub struct Vault {
     storage: Arc<dyn VaultStorage>,
     masters: Keyring,
     kind: CipherKind,
-    cache: Mutex<HashMap<String, CustomerKey>>,
-    /// One is held while a key of the customers hashed to it is created, rewrapped or destroyed
-    /// (striped, so that new customers' keys are made, and made durable, concurrently).
-    changing: Vec<Mutex<()>>,
+    cache: Mutex<HashMap<String, Read>>,
 }
-
-/// Stripes of [`Vault::changing`].
-const CHANGE_STRIPES: usize = 64;
 
 /// Most keys cached before the cache is emptied (they are re-read on use).
 const CACHE_LIMIT: usize = 100_000;
+
+/// Attempts of a change that keeps meeting other writers.
+const SWAP_ATTEMPTS: usize = 8;
 
 fn owner(tenant: &TenantId, customer: &CustomerId) -> String {
     format!("{}/{}", tenant.as_str(), customer.key())
@@ -166,7 +240,6 @@ impl Vault {
             masters,
             kind,
             cache: Mutex::new(HashMap::new()),
-            changing: (0..CHANGE_STRIPES).map(|_| Mutex::new(())).collect(),
         }
     }
 
@@ -176,47 +249,77 @@ impl Vault {
         self.kind
     }
 
-    /// Rewraps every customer key not wrapped by the newest master key (blocking; run it off the
-    /// async workers). Returns how many were rewrapped; afterwards the older master keys wrap
-    /// nothing and may be removed from the key file.
-    pub fn rewrap_all(&self) -> Result<usize, VaultError> {
+    /// Drops what the cache holds of the record `name` (`tenant/customer`), which another writer
+    /// changed.
+    pub fn forget(&self, name: &str) {
+        self.cache().remove(name);
+    }
+
+    /// Drops what the cache holds of the customer's key (the next use reads it from storage).
+    pub fn forget_customer(&self, tenant: &TenantId, customer: &CustomerId) {
+        self.forget(&owner(tenant, customer));
+    }
+
+    /// Drops the whole cache (changes made elsewhere may have been missed).
+    pub fn forget_all(&self) {
+        self.cache().clear();
+    }
+
+    /// Rewraps every customer key not wrapped by the newest master key. Returns how many were
+    /// rewrapped; afterwards the older master keys wrap nothing and may be removed from the key
+    /// file.
+    pub async fn rewrap_all(&self) -> Result<usize, VaultError> {
         let current = self.masters.current().id;
         let mut rewrapped = 0;
-        for owner in self.storage.names()? {
-            let _changing = self.changing(&owner);
-            let Some(record) = self.storage.get(&owner)? else {
-                continue;
-            };
-            if wrapped_by(&record).is_none_or(|id| id == current) {
-                continue;
+        for owner in self.storage.names().await? {
+            for attempt in 0.. {
+                let read = self.read_stored(&owner).await?;
+                let stale = read
+                    .bytes
+                    .as_deref()
+                    .and_then(wrapped_by)
+                    .is_some_and(|id| id != current);
+                if !stale {
+                    break;
+                }
+                if self.change(&owner, &read, &read.state).await? {
+                    rewrapped += 1;
+                    break;
+                }
+                if attempt >= SWAP_ATTEMPTS {
+                    return Err(VaultError::Contended(owner));
+                }
             }
-            let state = self.decode(&owner, &record)?;
-            self.store(&owner, &state)?;
-            rewrapped += 1;
         }
         Ok(rewrapped)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, CustomerKey>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Read>> {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn load(&self, owner: &str) -> Result<CustomerKey, VaultError> {
+    async fn load(&self, owner: &str) -> Result<Read, VaultError> {
         if let Some(found) = self.cache().get(owner) {
             return Ok(found.clone());
         }
-        let found = match self.storage.get(owner)? {
-            None => CustomerKey::Absent,
-            Some(record) => self.decode(owner, &record)?,
-        };
+        let read = self.read_stored(owner).await?;
         let mut cache = self.cache();
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
-        cache.insert(owner.to_owned(), found.clone());
-        Ok(found)
+        cache.insert(owner.to_owned(), read.clone());
+        Ok(read)
+    }
+
+    async fn read_stored(&self, owner: &str) -> Result<Read, VaultError> {
+        let bytes = self.storage.get(owner).await?;
+        let state = match &bytes {
+            None => CustomerKey::Absent,
+            Some(record) => self.decode(owner, record)?,
+        };
+        Ok(Read { state, bytes })
     }
 
     fn decode(&self, owner: &str, record: &[u8]) -> Result<CustomerKey, VaultError> {
@@ -232,14 +335,11 @@ impl Vault {
             0 => Ok(CustomerKey::Erased { generation }),
             1 => {
                 let wrapped = &record[6..];
-                let master = MasterKey::wrapped_by(wrapped)
-                    .and_then(|id| self.masters.get(id))
-                    .ok_or_else(|| VaultError::Record {
-                        owner: owner.to_owned(),
-                        source: CipherError::UnknownMaster(
-                            MasterKey::wrapped_by(wrapped).unwrap_or_default(),
-                        ),
-                    })?;
+                let id = MasterKey::wrapped_by(wrapped).unwrap_or_default();
+                let master = self.masters.get(id).ok_or_else(|| VaultError::Record {
+                    owner: owner.to_owned(),
+                    source: CipherError::UnknownMaster(id),
+                })?;
                 let key = master
                     .unwrap(owner, wrapped)
                     .map_err(|source| VaultError::Record {
@@ -252,10 +352,10 @@ impl Vault {
         }
     }
 
-    fn store(&self, owner: &str, state: &CustomerKey) -> Result<(), VaultError> {
+    fn encode(&self, owner: &str, state: &CustomerKey) -> Result<Option<Vec<u8>>, VaultError> {
         let mut record = vec![RECORD_V1];
         match state {
-            CustomerKey::Absent => return Ok(()),
+            CustomerKey::Absent => return Ok(None),
             CustomerKey::Erased { generation } => {
                 record.extend(generation.to_be_bytes());
                 record.push(0);
@@ -271,60 +371,85 @@ impl Vault {
                 })?);
             }
         }
-        self.storage.put(owner, &record)?;
-        self.cache().insert(owner.to_owned(), state.clone());
-        Ok(())
+        Ok(Some(record))
+    }
+
+    /// Replaces the record `read` with `state`; false (and the cache dropped) if it had changed.
+    async fn change(
+        &self,
+        owner: &str,
+        read: &Read,
+        state: &CustomerKey,
+    ) -> Result<bool, VaultError> {
+        let Some(record) = self.encode(owner, state)? else {
+            return Ok(true);
+        };
+        let swapped = self
+            .storage
+            .swap(owner, read.bytes.as_deref(), &record)
+            .await?;
+        if swapped {
+            self.cache().insert(
+                owner.to_owned(),
+                Read {
+                    state: state.clone(),
+                    bytes: Some(record),
+                },
+            );
+        } else {
+            self.forget(owner);
+        }
+        Ok(swapped)
     }
 
     /// The customer's key as it stands.
-    pub fn current(
+    pub async fn current(
         &self,
         tenant: &TenantId,
         customer: &CustomerId,
     ) -> Result<CustomerKey, VaultError> {
-        self.load(&owner(tenant, customer))
+        Ok(self.load(&owner(tenant, customer)).await?.state)
     }
 
     /// The key to seal the customer's new data with: the live one, or a new generation (durable
     /// before this returns) if there is none.
-    pub fn sealing_key(
+    pub async fn sealing_key(
         &self,
         tenant: &TenantId,
         customer: &CustomerId,
     ) -> Result<(u32, Key), VaultError> {
         let owner = owner(tenant, customer);
-        if let CustomerKey::Live { generation, key } = self.load(&owner)? {
-            return Ok((generation, key));
-        }
-        // One creation per customer at a time, so two callers never make two keys.
-        let _creating = self.changing(&owner);
-        let generation = match self.load(&owner)? {
-            CustomerKey::Live { generation, key } => return Ok((generation, key)),
-            CustomerKey::Absent => 1,
-            CustomerKey::Erased { generation } => generation + 1,
-        };
-        let key = Key::generate(self.kind).map_err(|source| VaultError::Record {
-            owner: owner.clone(),
-            source,
-        })?;
-        self.store(
-            &owner,
-            &CustomerKey::Live {
+        for _ in 0..SWAP_ATTEMPTS {
+            let read = self.load(&owner).await?;
+            let generation = match &read.state {
+                CustomerKey::Live { generation, key } => return Ok((*generation, key.clone())),
+                CustomerKey::Absent => 1,
+                CustomerKey::Erased { generation } => generation + 1,
+            };
+            let key = Key::generate(self.kind).map_err(|source| VaultError::Record {
+                owner: owner.clone(),
+                source,
+            })?;
+            let live = CustomerKey::Live {
                 generation,
                 key: key.clone(),
-            },
-        )?;
-        Ok((generation, key))
+            };
+            if self.change(&owner, &read, &live).await? {
+                return Ok((generation, key));
+            }
+            // Another writer made (or destroyed) the key first: read theirs.
+        }
+        Err(VaultError::Contended(owner))
     }
 
     /// The key of generation `generation` of the customer, if it still exists.
-    pub fn opening_key(
+    pub async fn opening_key(
         &self,
         tenant: &TenantId,
         customer: &CustomerId,
         generation: u32,
     ) -> Result<Option<Key>, VaultError> {
-        Ok(match self.load(&owner(tenant, customer))? {
+        Ok(match self.load(&owner(tenant, customer)).await?.state {
             CustomerKey::Live {
                 generation: live,
                 key,
@@ -335,25 +460,27 @@ impl Vault {
 
     /// Destroys the customer's key (durable before this returns): everything sealed with it is
     /// unreadable from now on. False if there was no live key.
-    pub fn erase(&self, tenant: &TenantId, customer: &CustomerId) -> Result<bool, VaultError> {
+    pub async fn erase(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<bool, VaultError> {
         let owner = owner(tenant, customer);
-        let _erasing = self.changing(&owner);
-        match self.load(&owner)? {
-            CustomerKey::Live { generation, .. } => {
-                self.store(&owner, &CustomerKey::Erased { generation })?;
-                Ok(true)
+        for _ in 0..SWAP_ATTEMPTS {
+            // The stored record, not the cache: another node may have changed it.
+            let read = self.read_stored(&owner).await?;
+            let CustomerKey::Live { generation, .. } = read.state else {
+                self.forget(&owner);
+                return Ok(false);
+            };
+            if self
+                .change(&owner, &read, &CustomerKey::Erased { generation })
+                .await?
+            {
+                return Ok(true);
             }
-            CustomerKey::Absent | CustomerKey::Erased { .. } => Ok(false),
         }
-    }
-
-    fn changing(&self, owner: &str) -> std::sync::MutexGuard<'_, ()> {
-        use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
-        let stripe = BuildHasherDefault::<DefaultHasher>::default().hash_one(owner);
-        let index = usize::try_from(stripe % CHANGE_STRIPES as u64).unwrap_or_default();
-        self.changing[index]
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        Err(VaultError::Contended(owner))
     }
 }
 
@@ -370,16 +497,16 @@ mod tests {
         )
     }
 
-    #[test]
-    fn keys_survive_reopening_and_erasure_is_final_for_their_generation() {
+    #[tokio::test]
+    async fn keys_survive_reopening_and_erasure_is_final_for_their_generation() {
         let dir = tempfile::tempdir().expect("temp dir");
         let tenant = TenantId::new("acme").expect("tenant");
         let customer = CustomerId::new(&tenant, "13812345678").expect("customer");
         let sealed = {
             let vault = vault(dir.path());
-            let (generation, key) = vault.sealing_key(&tenant, &customer).expect("key");
+            let (generation, key) = vault.sealing_key(&tenant, &customer).await.expect("key");
             assert_eq!(generation, 1);
-            let again = vault.sealing_key(&tenant, &customer).expect("key");
+            let again = vault.sealing_key(&tenant, &customer).await.expect("key");
             assert_eq!(again.1.bytes(), key.bytes(), "one key per customer");
             key.seal_field(generation, "conv:acme:x", 2, "text", "secret")
                 .expect("sealed")
@@ -387,28 +514,31 @@ mod tests {
         let vault = vault(dir.path());
         let key = vault
             .opening_key(&tenant, &customer, 1)
+            .await
             .expect("read")
             .expect("live after reopening");
         assert_eq!(
             key.open_field("conv:acme:x", 2, "text", &sealed).as_deref(),
             Ok("secret")
         );
-        assert!(vault.erase(&tenant, &customer).expect("erased"));
-        assert!(!vault.erase(&tenant, &customer).expect("nothing left"));
+        assert!(vault.erase(&tenant, &customer).await.expect("erased"));
+        assert!(!vault.erase(&tenant, &customer).await.expect("nothing left"));
         drop(vault);
         let vault = self::vault(dir.path());
         assert!(
             vault
                 .opening_key(&tenant, &customer, 1)
+                .await
                 .expect("read")
                 .is_none()
         );
-        let (generation, fresh) = vault.sealing_key(&tenant, &customer).expect("key");
+        let (generation, fresh) = vault.sealing_key(&tenant, &customer).await.expect("key");
         assert_eq!(generation, 2, "a new generation after erasure");
         assert!(fresh.open_field("conv:acme:x", 2, "text", &sealed).is_err());
         assert!(
             vault
                 .opening_key(&tenant, &customer, 1)
+                .await
                 .expect("read")
                 .is_none()
         );
@@ -424,8 +554,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rotating_the_master_key_rewraps_every_customer_key() {
+    #[tokio::test]
+    async fn rotating_the_master_key_rewraps_every_customer_key() {
         use super::super::master::new_key_line;
         let dir = tempfile::tempdir().expect("temp dir");
         let tenant = TenantId::new("acme").expect("tenant");
@@ -439,34 +569,36 @@ mod tests {
             let ring = Keyring::parse(keys).expect("keys");
             Vault::with_keyring(storage, ring, CipherKind::Sm4Gcm)
         };
-        let sealed: Vec<String> = {
+        let mut sealed = Vec::new();
+        {
             let vault = open(&old);
-            customers
-                .iter()
-                .map(|customer| {
-                    let (generation, key) = vault.sealing_key(&tenant, customer).expect("key");
+            for customer in &customers {
+                let (generation, key) = vault.sealing_key(&tenant, customer).await.expect("key");
+                sealed.push(
                     key.seal_field(generation, "conv:acme:x", 1, "text", "hello")
-                        .expect("sealed")
-                })
-                .collect()
-        };
+                        .expect("sealed"),
+                );
+            }
+        }
         // The new key alone cannot unwrap what the old one wrapped, and says so.
         {
             let vault = open(&new);
             let error = vault
                 .opening_key(&tenant, &customers[0], 1)
+                .await
                 .expect_err("unknown master");
             assert!(error.to_string().contains("master key 1"), "{error}");
         }
         {
             let vault = open(&format!("{old}\n{new}"));
-            assert_eq!(vault.rewrap_all().expect("rewrapped"), 3);
-            assert_eq!(vault.rewrap_all().expect("nothing left"), 0);
+            assert_eq!(vault.rewrap_all().await.expect("rewrapped"), 3);
+            assert_eq!(vault.rewrap_all().await.expect("nothing left"), 0);
         }
         let vault = open(&new);
         for (customer, sealed) in customers.iter().zip(&sealed) {
             let key = vault
                 .opening_key(&tenant, customer, 1)
+                .await
                 .expect("read")
                 .expect("live");
             assert_eq!(
@@ -474,6 +606,39 @@ mod tests {
                 Ok("hello")
             );
         }
+    }
+
+    #[tokio::test]
+    async fn two_writers_agree_on_one_key_and_see_each_others_erasure() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage: Arc<dyn VaultStorage> =
+            Arc::new(FjallVaultStorage::open(dir.path()).expect("opens"));
+        let master = MasterKey::new(1, &[9_u8; 32]).expect("master");
+        let one = Vault::new(Arc::clone(&storage), master.clone(), CipherKind::Aes256Gcm);
+        let two = Vault::new(storage, master, CipherKind::Aes256Gcm);
+        let tenant = TenantId::new("acme").expect("tenant");
+        for round in 0..20 {
+            let customer = CustomerId::new(&tenant, format!("c-{round}")).expect("customer");
+            let (first, second) = tokio::join!(
+                one.sealing_key(&tenant, &customer),
+                two.sealing_key(&tenant, &customer)
+            );
+            let (first, second) = (first.expect("one"), second.expect("two"));
+            assert_eq!(first.0, second.0);
+            assert_eq!(first.1.bytes(), second.1.bytes(), "round {round}: two keys");
+        }
+        let customer = CustomerId::new(&tenant, "c-0").expect("customer");
+        assert!(one.erase(&tenant, &customer).await.expect("erased"));
+        // The other writer learns of it (a cluster's watch does this) and sees it erased.
+        two.forget_customer(&tenant, &customer);
+        assert!(
+            two.opening_key(&tenant, &customer, 1)
+                .await
+                .expect("read")
+                .is_none()
+        );
+        let (generation, _) = two.sealing_key(&tenant, &customer).await.expect("key");
+        assert_eq!(generation, 2);
     }
 
     fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
