@@ -101,7 +101,12 @@ fn fixture() -> Fixture {
             br#"{"role":"admin","name":"fuzz"}"#.to_vec(),
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
         let admin = json_field(&body, "key");
         let (status, _) = send(
             app,
@@ -130,7 +135,11 @@ fn fixture() -> Fixture {
             br#"{"kind":"refund","subject":"fuzz","customer":"c-1"}"#.to_vec(),
         )
         .await;
-        assert!(status.is_success(), "{status}: {}", String::from_utf8_lossy(&body));
+        assert!(
+            status.is_success(),
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+        );
         let ticket = json_field(&body, "id");
         (server, admin, conversation, ticket)
     });
