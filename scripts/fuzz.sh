@@ -40,11 +40,13 @@ for target in "${targets[@]}"; do
   corpus="$root/fuzz/corpus/$target"
   artifacts="$root/fuzz/artifacts/$target"
   mkdir -p "$corpus" "$artifacts"
+  dict=()
+  case "$target" in api_json | http_bodies) dict=(-dict="$root/fuzz/dicts/json.dict") ;; esac
   log="$(mktemp)"
   status=0
   "$CARGO_TARGET_DIR/$triple/release/$target" "$corpus" "$root/fuzz/seeds/$target" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -max_len=65536 \
-    -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1 || status=$?
+    -artifact_prefix="$artifacts/" -print_final_stats=1 "${dict[@]}" >"$log" 2>&1 || status=$?
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
   done_line="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true)"
