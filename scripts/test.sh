@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs Crest's whole test suite on a fresh machine: installs the tools, checks formatting and lints,
 # checks that doc examples and benchmarks compile, runs the brain's dataset evaluations against
-# their floors, checks the alerting rules and Prometheus config with promtool, then runs every test
-# (unit, golden files, journal contract, API, recovery, NATS, kill -9 crash, dashboards against a
-# live Prometheus) with nextest. The nextest summary is the last line.
+# their floors, checks the alerting rules and Prometheus config with promtool, runs every fuzz
+# target for a bounded time (scripts/fuzz.sh), then runs every test (unit, golden files, journal
+# contract, API, recovery, NATS, kill -9 crash, dashboards against a live Prometheus) with nextest.
+# The nextest summary is the last line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -35,5 +36,12 @@ promtool check config "$promtool_dir/prometheus.yml"
 sed "s#/etc/prometheus/rules.yml#$root/infra/deploy/prometheus/rules.yml#" \
   infra/deploy/prometheus/prometheus.cluster.yml >"$promtool_dir/prometheus.cluster.yml"
 promtool check config "$promtool_dir/prometheus.cluster.yml"
+echo "== fuzzing (every target, CREST_FUZZ_SECONDS each: default 15)"
+# The instrumented build lives outside the clone so later runs on the same machine reuse it.
+fuzz_target_dir="${CREST_FUZZ_TARGET_DIR:-$HOME/.cache/crest/fuzz-target}"
+CREST_FUZZ_TARGET_DIR="$fuzz_target_dir" "$root/scripts/fuzz.sh" "${CREST_FUZZ_SECONDS:-15}"
+# The instrumented build is a second full build of the server: drop it before the test build
+# (disk), unless asked to keep it for the next run (CREST_FUZZ_KEEP_BUILD=1).
+if [ "${CREST_FUZZ_KEEP_BUILD:-0}" != 1 ]; then rm -rf "$fuzz_target_dir"; fi
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast

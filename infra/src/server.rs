@@ -167,6 +167,8 @@ pub struct RunningServer {
     pub node: Arc<Node>,
     /// Credentials (the demo seeding issues its keys through it).
     pub access: crate::access::Access,
+    /// The HTTP API's router, to drive in-process (tests and fuzzing) without a socket.
+    pub app: axum::Router,
     /// The embedded journal, closed at stop (`None` with a shared journal).
     journal: Option<FjallJournal>,
     /// This node's membership of its cluster.
@@ -372,6 +374,7 @@ pub async fn start(
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);
+    let in_process = app.clone();
     let stopped = async move {
         let _ = shutdown_signal.wait_for(|stop| *stop).await;
     };
@@ -398,6 +401,7 @@ pub async fn start(
     tracing::info!(%addr, bus = if config.nats.is_some() { "nats" } else { "inprocess" }, tls = config.tls.is_some(), "crest is serving");
     Ok(RunningServer {
         addr,
+        app: in_process,
         node,
         access,
         journal,

@@ -33,10 +33,10 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Bytes, String> {
         .map_err(|error| error.to_string())
 }
 
+/// The proto codec's decoding: a length prefix beyond what the message holds is an error, not an
+/// allocation of that size (the bus is not authenticated).
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map(|(value, _)| value)
-        .map_err(|error| error.to_string())
+    crest_proto::codec::decode(bytes).map_err(|error| error.to_string())
 }
 
 /// Sends shard requests over NATS.

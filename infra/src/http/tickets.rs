@@ -46,6 +46,9 @@ pub struct PostTicket {
     sla: Option<SlaBody>,
 }
 
+/// Longest SLA duration accepted (10 years): beyond it a deadline is no deadline.
+const MAX_SLA_S: u64 = 10 * 365 * 24 * 3600;
+
 const KINDS: [&str; 6] = [
     "return",
     "refund",
@@ -99,10 +102,11 @@ pub async fn post_ticket(
     let (first_response_s, resolution_s) = body
         .sla
         .map_or((None, None), |sla| (sla.first_response_s, sla.resolution_s));
-    if first_response_s == Some(0) || resolution_s == Some(0) {
+    let out_of_range = |seconds: Option<u64>| seconds.is_some_and(|s| s == 0 || s > MAX_SLA_S);
+    if out_of_range(first_response_s) || out_of_range(resolution_s) {
         return Err(ApiError::bad_request(
             "invalid_sla",
-            "SLA durations are at least 1 second",
+            "SLA durations are between 1 second and 10 years",
         ));
     }
     let settings = state.node.routing().settings();

@@ -12,7 +12,11 @@ use crest_proto::ticket::TicketEvent;
 /// RFC 3339 with milliseconds, UTC.
 #[must_use]
 pub fn rfc3339(ms_since_epoch: u64) -> String {
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms_since_epoch);
+    /// 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write; later times (a deadline
+    /// persisted from absurd input) are shown as it instead of failing the answer.
+    const LAST_MS: u64 = 253_402_300_799_999;
+    let time =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms_since_epoch.min(LAST_MS));
     humantime::format_rfc3339_millis(time).to_string()
 }
 
