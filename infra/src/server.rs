@@ -416,6 +416,8 @@ impl RunningServer {
     /// Stops accepting requests, lets in-flight ones finish, stops the actors, publishes what the
     /// outbox holds and flushes the journal.
     pub async fn stop(self) -> Result<(), ServeError> {
+        // The in-process router holds the node too: let it go first.
+        drop(self.app);
         let _ = self.shutdown.send(true);
         // WebSocket streams never end by themselves: give HTTP a bounded drain.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
