@@ -51,6 +51,13 @@ enum Command {
     /// Evaluate knowledge-base retrieval.
     #[command(subcommand)]
     Kb(KbCommand),
+    /// Print the API contract (OpenAPI 3.1, generated from the code), as served at
+    /// `GET /openapi.json`: `crest openapi > docs/openapi.yaml` refreshes the committed copy.
+    Openapi {
+        /// Print JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
     /// Append events to a journal forever, printing each acknowledged append (crash tests).
     #[command(hide = true)]
     JournalWriter {
@@ -263,6 +270,15 @@ fn main() -> std::process::ExitCode {
             Command::Nlu(NluCommand::TrainDefault { out }) => evaluate::nlu_train_default(&out),
             Command::Kb(KbCommand::Eval { kb, test }) => evaluate::kb_eval(&kb, &test),
             Command::JournalWriter { data_dir, streams } => journal_writer(data_dir, streams).await,
+            Command::Openapi { json } => {
+                let document = if json {
+                    crest_infra::http::openapi::to_json() + "\n"
+                } else {
+                    crest_infra::http::openapi::to_yaml()
+                };
+                std::io::Write::write_all(&mut std::io::stdout(), document.as_bytes())
+                    .map_err(|error| format!("cannot write the document: {error}"))
+            }
         }
     });
     match result {

@@ -1,12 +1,16 @@
-//! `docs/openapi.yaml` documents exactly the routes the router serves: every `.route("/…", …)` of
-//! `infra/src/http/mod.rs` with each of its methods is a path item of the document, and the
-//! document has no path or method the router lacks. No YAML crate: the line structure of the
-//! `paths:` block (path keys indented by two spaces, methods by four) is read by hand.
+//! The API contract is generated from the code (`crest_infra::http::openapi`), and these tests
+//! keep it whole: the generated document lists exactly the routes the router serves (every
+//! `.route("/…", …)` of `infra/src/http/mod.rs` with each of its methods, nothing else), the
+//! permission table covers the same routes, and `docs/openapi.yaml` is the generated document
+//! byte for byte.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde_json::Value;
+
 const ROUTER: &str = include_str!("../src/http/mod.rs");
-const OPENAPI: &str = include_str!("../../docs/openapi.yaml");
+const OPENAPI_YAML: &str = include_str!("../../docs/openapi.yaml");
+const REGENERATE: &str = "cargo run -p crest-infra --bin crest -- openapi > docs/openapi.yaml";
 
 /// Methods of axum's method routers, as OpenAPI names them.
 const METHODS: [&str; 8] = [
@@ -144,79 +148,35 @@ fn router_routes(source: &str) -> Result<Routes, String> {
     Ok(routes)
 }
 
-fn indent(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
-}
-
-/// The `paths:` block of an OpenAPI document: path → methods.
-fn openapi_routes(yaml: &str) -> Result<Routes, String> {
-    let mut lines = yaml.lines().enumerate();
-    if !lines.any(|(_, line)| line.trim_end() == "paths:") {
-        return Err("no top-level `paths:` key".to_owned());
-    }
+/// The `paths` of an OpenAPI document: path → methods.
+fn openapi_routes(document: &Value) -> Result<Routes, String> {
+    let paths = document
+        .get("paths")
+        .and_then(Value::as_object)
+        .ok_or("no `paths` object")?;
     let mut routes = Routes::new();
-    let mut current: Option<String> = None;
-    for (number, raw) in lines {
-        let line = raw.trim_end();
-        let content = line.trim_start();
-        if content.is_empty() || content.starts_with('#') {
-            continue;
-        }
-        if raw.starts_with('\t') {
-            return Err(format!("line {}: tab indentation", number + 1));
-        }
-        match indent(line) {
-            0 => break, // the next top-level key: `paths:` is over
-            2 => {
-                let key = content.strip_suffix(':').ok_or_else(|| {
-                    format!("line {}: expected `  <path>:`, got {line:?}", number + 1)
-                })?;
-                let key = key.trim_matches(|c| c == '\'' || c == '"');
-                if !key.starts_with('/') {
-                    return Err(format!(
-                        "line {}: path key {key:?} does not start with '/'",
-                        number + 1
-                    ));
-                }
-                if routes.insert(key.to_owned(), BTreeSet::new()).is_some() {
-                    return Err(format!("line {}: path {key} listed twice", number + 1));
-                }
-                current = Some(key.to_owned());
-            }
-            4 => {
-                let Some(key) = content.strip_suffix(':') else {
-                    continue;
-                };
-                if !METHODS.contains(&key) {
-                    continue; // parameters:, summary:, …
-                }
-                let path = current
-                    .as_ref()
-                    .ok_or_else(|| format!("line {}: method outside a path", number + 1))?;
-                let methods = routes.get_mut(path).expect("path inserted above");
-                if !methods.insert(key.to_owned()) {
-                    return Err(format!(
-                        "line {}: {key} listed twice under {path}",
-                        number + 1
-                    ));
-                }
-            }
-            _ => {}
-        }
+    for (path, item) in paths {
+        let item = item
+            .as_object()
+            .ok_or_else(|| format!("path item {path} is not an object"))?;
+        let methods = item
+            .keys()
+            .filter(|key| METHODS.contains(&key.as_str()))
+            .cloned()
+            .collect();
+        routes.insert(path.clone(), methods);
     }
     Ok(routes)
 }
 
 /// What differs between the router and the document, one line each.
-fn mismatches(router_source: &str, yaml: &str) -> Result<Vec<String>, String> {
+fn mismatches(router_source: &str, document: &Value) -> Result<Vec<String>, String> {
     let router = router_routes(router_source)?;
-    let documented = openapi_routes(yaml)?;
+    let documented = openapi_routes(document)?;
     let mut problems = Vec::new();
     for (path, methods) in &router {
         let Some(documented_methods) = documented.get(path) else {
-            problems.push(format!(
-                "{path} is routed but missing from docs/openapi.yaml"
-            ));
+            problems.push(format!("{path} is routed but missing from the document"));
             continue;
         };
         for method in methods.difference(documented_methods) {
@@ -240,12 +200,96 @@ fn mismatches(router_source: &str, yaml: &str) -> Result<Vec<String>, String> {
 
 #[test]
 fn openapi_documents_every_route_and_nothing_else() {
-    let problems = mismatches(ROUTER, OPENAPI).expect("router and document parse");
+    let document = crest_infra::http::openapi::document();
+    let problems = mismatches(ROUTER, &document).expect("router and document parse");
     assert!(
         problems.is_empty(),
-        "docs/openapi.yaml and infra/src/http/mod.rs disagree:\n{}",
+        "the generated document and infra/src/http/mod.rs disagree (annotate the handler with \
+         #[utoipa::path] and list it in infra/src/http/openapi.rs):\n{}",
         problems.join("\n")
     );
+}
+
+/// `docs/openapi.yaml` is the generated document, so a change of a handler or a type shows in
+/// review as a change of the contract.
+#[test]
+fn docs_openapi_yaml_is_the_generated_document() {
+    let generated = crest_infra::http::openapi::to_yaml();
+    if OPENAPI_YAML != generated {
+        let line = OPENAPI_YAML
+            .lines()
+            .zip(generated.lines())
+            .position(|(committed, fresh)| committed != fresh)
+            .map_or_else(
+                || OPENAPI_YAML.lines().count().min(generated.lines().count()) + 1,
+                |index| index + 1,
+            );
+        panic!(
+            "docs/openapi.yaml differs from the document the code generates (first at line \
+             {line}); regenerate it with `{REGENERATE}` and commit it"
+        );
+    }
+}
+
+/// The YAML copy says the same as the JSON the node serves.
+#[test]
+fn the_yaml_copy_parses_to_the_served_document() {
+    let parsed: Value = serde_yaml_ng::from_str(OPENAPI_YAML).expect("docs/openapi.yaml parses");
+    let served: Value =
+        serde_json::from_str(&crest_infra::http::openapi::to_json()).expect("the JSON parses");
+    assert!(
+        parsed == served,
+        "docs/openapi.yaml does not parse to the served document; regenerate with `{REGENERATE}`"
+    );
+}
+
+/// Every operation but the public ones needs the bearer credential, and the public ones are
+/// exactly the table's `Public` rows.
+#[test]
+fn security_follows_the_permission_table() {
+    use crest_infra::http::permissions::{Permission, ROUTES};
+    let document = crest_infra::http::openapi::document();
+    assert_eq!(document["security"], serde_json::json!([{ "bearer": [] }]));
+    for rule in ROUTES {
+        let operation = &document["paths"][rule.path][rule.method.to_lowercase()];
+        let public = operation.get("security") == Some(&serde_json::json!([]));
+        assert_eq!(
+            public,
+            rule.permission == Permission::Public,
+            "{} {}: security {:?}",
+            rule.method,
+            rule.path,
+            operation.get("security")
+        );
+        if !public {
+            assert!(
+                operation["responses"].get("401").is_some(),
+                "{} {} does not document 401",
+                rule.method,
+                rule.path
+            );
+        }
+    }
+}
+
+/// Request bodies state the limits the handlers enforce (a sample of them).
+#[test]
+fn request_schemas_state_the_handlers_limits() {
+    let document = crest_infra::http::openapi::document();
+    let schemas = &document["components"]["schemas"];
+    let field = |schema: &str, field: &str| schemas[schema]["properties"][field].clone();
+    assert_eq!(field("PostCsat", "score")["minimum"], 1);
+    assert_eq!(field("PostCsat", "score")["maximum"], 5);
+    assert_eq!(field("PutAgent", "capacity")["maximum"], 100);
+    assert_eq!(field("PutQueue", "offer_timeout_s")["maximum"], 3600);
+    assert_eq!(field("PostMessageRequest", "text")["maxLength"], 4096);
+    assert_eq!(schemas["PostMessageRequest"]["additionalProperties"], false);
+    let voc = &document["paths"]["/v1/tenants/{tenant}/voc"]["get"]["parameters"];
+    let hours = voc
+        .as_array()
+        .and_then(|parameters| parameters.iter().find(|p| p["name"] == "hours"))
+        .expect("hours documented");
+    assert_eq!(hours["schema"]["maximum"], 744);
 }
 
 /// The permission table names every route of the router with each of its methods, and nothing
@@ -319,10 +363,14 @@ components:
       type: object
 ";
 
+fn sample(yaml: &str) -> Value {
+    serde_yaml_ng::from_str(yaml).expect("the sample parses")
+}
+
 #[test]
 fn matching_router_and_document_agree() {
     assert_eq!(
-        mismatches(SAMPLE_ROUTER, SAMPLE_YAML).expect("parses"),
+        mismatches(SAMPLE_ROUTER, &sample(SAMPLE_YAML)).expect("parses"),
         Vec::<String>::new()
     );
 }
@@ -331,8 +379,8 @@ fn matching_router_and_document_agree() {
 fn a_route_missing_from_the_document_is_reported() {
     let yaml = SAMPLE_YAML.replace("  /v1/b:\n    post:\n      responses: {}\n", "");
     assert_eq!(
-        mismatches(SAMPLE_ROUTER, &yaml).expect("parses"),
-        ["/v1/b is routed but missing from docs/openapi.yaml"]
+        mismatches(SAMPLE_ROUTER, &sample(&yaml)).expect("parses"),
+        ["/v1/b is routed but missing from the document"]
     );
 }
 
@@ -340,7 +388,7 @@ fn a_route_missing_from_the_document_is_reported() {
 fn a_missing_or_extra_method_is_reported() {
     let yaml = SAMPLE_YAML.replace("    put:\n", "    patch:\n");
     assert_eq!(
-        mismatches(SAMPLE_ROUTER, &yaml).expect("parses"),
+        mismatches(SAMPLE_ROUTER, &sample(&yaml)).expect("parses"),
         [
             "PUT /v1/a/{x} is routed but not documented",
             "PATCH /v1/a/{x} is documented but not routed",
@@ -355,7 +403,7 @@ fn a_documented_path_the_router_lacks_is_reported() {
         "  /v1/gone:\n    delete:\n      responses: {}\ncomponents:",
     );
     assert_eq!(
-        mismatches(SAMPLE_ROUTER, &yaml).expect("parses"),
+        mismatches(SAMPLE_ROUTER, &sample(&yaml)).expect("parses"),
         ["/v1/gone is documented but not routed"]
     );
 }

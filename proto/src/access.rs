@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::AgentId;
 
 /// What a credential may do in its tenant (see the permission table of the HTTP API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessRole {
     /// Everything in the tenant, keys included.

@@ -1,6 +1,7 @@
 //! HTTP API data transfer objects (JSON). Field names here are the public contract.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Longest accepted message text, in bytes of UTF-8.
 pub const MAX_TEXT_BYTES: usize = 4096;
@@ -8,21 +9,41 @@ pub const MAX_TEXT_BYTES: usize = 4096;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// `POST /v1/tenants/{tenant}/messages`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostMessageRequest {
-    /// `web`, `app`, …
+    /// `web`, `app`, … (1-64 characters of lowercase a-z, 0-9, `-` and `_`).
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$", example = "web")]
     pub channel: String,
     /// The merchant's customer id.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._@+:-]+$",
+        example = "c-1001"
+    )]
     pub customer: String,
     /// The channel's message id (idempotency key).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._@+:-]+$",
+        example = "m-1"
+    )]
     pub id: String,
-    /// The message text (1 to 4096 bytes).
+    /// The message text: at least one visible character, no control characters but tab, line
+    /// feed and carriage return, at most 4096 bytes of UTF-8.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*\S[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$",
+        example = "Where is my order?"
+    )]
     pub text: String,
 }
 
 /// Answer to `POST /v1/tenants/{tenant}/messages`, sent once the message is journaled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PostMessageResponse {
     /// The conversation the message belongs to.
     pub conversation_id: String,
@@ -35,7 +56,7 @@ pub struct PostMessageResponse {
 }
 
 /// One message of a conversation view.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MessageView {
     /// Crest's message id.
     pub id: String,
@@ -68,7 +89,7 @@ pub struct MessageView {
 }
 
 /// `GET /v1/tenants/{tenant}/conversations/{id}`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConversationView {
     /// The conversation id.
     pub id: String,
@@ -91,7 +112,7 @@ pub struct ConversationView {
 }
 
 /// One event in `GET …/events`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct EventView {
     /// Position in the stream.
     pub seq: u64,
@@ -111,11 +132,12 @@ pub struct EventView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
     /// The decoded payload.
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
 /// Every 4xx/5xx answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// A short machine-readable code (`invalid_json`, `text_too_long`, `not_found`, …).
     pub error: String,

@@ -38,7 +38,7 @@ impl Role {
 }
 
 /// A detected emotion with its strength (0.0 to 1.0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Emotion {
     /// `neutral`, `anger`, `anxiety`, `urgency`, `joy`, …
     pub label: String,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{AgentId, ConversationId, CustomerId};
 
 /// A ticket's lifecycle state: open → pending → solved → closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     /// Waiting for the merchant.

@@ -12,6 +12,7 @@ use crest_proto::access::{
 use crest_proto::{AgentId, TenantId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::agents::agent_id;
@@ -29,11 +30,16 @@ const MAX_KEY_NAME_CHARS: usize = 100;
 pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
 /// Body of `POST …/api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostApiKey {
+    /// What the key may do.
     role: AccessRole,
+    /// The seat the key acts as: required for an `agent` key, allowed for a `supervisor` key.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     agent: Option<String>,
+    /// A label for people (at most 100 characters, no control characters).
+    #[schema(max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     name: Option<String>,
 }
 
@@ -55,6 +61,16 @@ fn secret_failed(error: &secret::SecretError) -> ApiError {
 }
 
 /// `POST /v1/tenants/{t}/api-keys`: issues a key; its text is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/api-keys",
+    tag = "access",
+    params(super::openapi::TenantPath),
+    request_body = PostApiKey,
+    responses(
+        (status = 201, description = "Issued: the key record and, in `key`, its text (shown this once).", body = Object),
+    )
+)]
 pub async fn post_api_key(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -151,6 +167,15 @@ fn key_view(key: &crate::access::store::KeyRecord) -> Value {
 }
 
 /// `GET /v1/tenants/{t}/api-keys`: every key (never their text), revoked ones included.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/api-keys",
+    tag = "access",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "The keys: `{\"keys\": [{id, role, agent, name, issued_by, issued_at, revoked}]}`.", body = Object),
+    )
+)]
 pub async fn list_api_keys(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
@@ -170,6 +195,15 @@ pub async fn list_api_keys(
 }
 
 /// `DELETE /v1/tenants/{t}/api-keys/{key}`: revokes a key at once (other nodes within a second).
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/api-keys/{key}",
+    tag = "access",
+    params(super::openapi::TenantPath, super::openapi::KeyPath),
+    responses(
+        (status = 200, description = "Revoked: the key record.", body = Object),
+    )
+)]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -271,10 +305,13 @@ pub async fn set_password(
 }
 
 /// Body of `POST …/sessions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostSession {
+    /// The seat.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     agent: String,
+    /// The seat's password.
     password: String,
 }
 
@@ -288,6 +325,17 @@ fn invalid_credentials() -> ApiError {
 
 /// `POST /v1/tenants/{t}/sessions`: an agent or supervisor logs in with their password and gets a
 /// session token (`Authorization: Bearer <token>` until it expires).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/sessions",
+    tag = "access",
+    params(super::openapi::TenantPath),
+    request_body = PostSession,
+    responses(
+        (status = 201, description = "Logged in: `token` (a bearer credential), `expires_at`, the seat and its role.", body = Object),
+        (status = 401, description = "Unknown seat or wrong password (`invalid_credentials`).", body = crest_proto::api::ErrorBody),
+    )
+)]
 pub async fn post_session(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
@@ -375,13 +423,16 @@ pub async fn post_session(
 }
 
 /// Query of `GET …/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Records after this sequence number (default 0).
     #[serde(default)]
+    #[param(maximum = 18446744073709551615_u64)]
     after: u64,
-    /// At most this many (default and maximum 1000).
+    /// At most this many (default and maximum 1000; clamped to 1-1000).
+    #[param(maximum = 18446744073709551615_u64)]
     limit: Option<usize>,
 }
 
@@ -389,6 +440,15 @@ pub struct AuditQuery {
 const MAX_AUDIT_PAGE: usize = 1000;
 
 /// `GET /v1/tenants/{t}/audit?after=&limit=`: the tenant's audit log, oldest first (admins only).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/audit",
+    tag = "access",
+    params(super::openapi::TenantPath, AuditQuery),
+    responses(
+        (status = 200, description = "`{\"records\": [...], \"last_seq\": n}`, oldest first.", body = Object),
+    )
+)]
 pub async fn get_audit(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,

@@ -29,6 +29,15 @@ use super::views::event_view;
 use super::{AppState, tenant};
 
 /// Upgrades to the agent's WebSocket (404 if the agent has no seat).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/agents/{agent}/stream",
+    tag = "agents",
+    params(super::openapi::TenantPath, super::openapi::AgentPath, ("access_token" = Option<String>, Query, description = "The credential, for clients that cannot set headers on a WebSocket.")),
+    responses(
+        (status = 101, description = "Switched to a WebSocket: JSON text frames `{\"kind\": \"snapshot\" | \"desk\" | \"ticket\" | \"conversation\", …}`."),
+    )
+)]
 pub async fn agent_stream(
     State(state): State<AppState>,
     Path((raw_tenant, raw_agent)): Path<(String, String)>,

@@ -13,6 +13,7 @@ use crest_proto::routing::Presence;
 use crest_proto::{AgentId, ConversationId, StreamId, TenantId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, journal_error, read_events};
 use super::error::ApiError;
@@ -41,20 +42,63 @@ fn languages(raw: Vec<String>) -> Result<Vec<String>, ApiError> {
 }
 
 /// Body of `PUT …/agents/{agent}`: every field optional; omitted fields keep their value.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutAgent {
+    /// Presence.
     status: Option<Presence>,
+    /// The skill groups the agent takes chats from (supervisors and admins only).
+    #[schema(max_items = 32, value_type = Option<Vec<super::openapi::GroupName>>)]
     groups: Option<Vec<String>>,
+    /// Chats at once (supervisors and admins only).
+    #[serde(default, deserialize_with = "super::whole::optional")]
+    #[schema(minimum = 0, maximum = 100)]
     capacity: Option<u16>,
+    /// Languages the agent writes: lowercase codes such as `zh` or `en`.
+    #[schema(max_items = 32, value_type = Option<Vec<super::openapi::LanguageCode>>)]
     languages: Option<Vec<String>>,
     /// The seat's login password (admins only; stored as an argon2id hash, never returned).
+    #[schema(min_length = 8, max_length = 128)]
     password: Option<String>,
     /// The role the seat's logins get: `agent` (default) or `supervisor` (with `password`).
-    login_role: Option<AccessRole>,
+    login_role: Option<LoginRole>,
 }
 
+/// The role a seat's logins get.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginRole {
+    /// Their own seat and their own chats.
+    Agent,
+    /// Agents' work plus routing, queues, reports and taking chats over.
+    Supervisor,
+}
+
+impl From<LoginRole> for AccessRole {
+    fn from(role: LoginRole) -> Self {
+        match role {
+            LoginRole::Agent => Self::Agent,
+            LoginRole::Supervisor => Self::Supervisor,
+        }
+    }
+}
+
+/// Most skill groups (and languages) of a seat.
+const MAX_SEAT_LIST: usize = 32;
+/// Most chats an agent holds at once.
+const MAX_CAPACITY: u16 = 100;
+
 /// `PUT /v1/tenants/{t}/agents/{agent}`
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant}/agents/{agent}",
+    tag = "agents",
+    params(super::openapi::TenantPath, super::openapi::AgentPath),
+    request_body = PutAgent,
+    responses(
+        (status = 200, description = "The seat after the change (created if new).", body = Object),
+    )
+)]
 pub async fn put_agent(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -78,11 +122,28 @@ pub async fn put_agent(
     if (body.password.is_some() || body.login_role.is_some()) && !is_admin {
         return Err(ApiError::forbidden("only an admin sets a seat's password"));
     }
-    let login_role = body.login_role.unwrap_or(AccessRole::Agent);
-    if !matches!(login_role, AccessRole::Agent | AccessRole::Supervisor) {
+    let login_role = body.login_role.map_or(AccessRole::Agent, AccessRole::from);
+    if body
+        .capacity
+        .is_some_and(|capacity| capacity > MAX_CAPACITY)
+    {
         return Err(ApiError::bad_request(
-            "invalid_role",
-            "a seat logs in as agent or supervisor",
+            "invalid_capacity",
+            format!("capacity must be between 0 and {MAX_CAPACITY} chats"),
+        ));
+    }
+    if body
+        .groups
+        .as_ref()
+        .is_some_and(|groups| groups.len() > MAX_SEAT_LIST)
+        || body
+            .languages
+            .as_ref()
+            .is_some_and(|languages| languages.len() > MAX_SEAT_LIST)
+    {
+        return Err(ApiError::bad_request(
+            "too_many",
+            format!("a seat has at most {MAX_SEAT_LIST} groups and {MAX_SEAT_LIST} languages"),
         ));
     }
     if body.login_role.is_some() && body.password.is_none() {
@@ -130,6 +191,15 @@ pub async fn put_agent(
 }
 
 /// `GET /v1/tenants/{t}/agents/{agent}`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/agents/{agent}",
+    tag = "agents",
+    params(super::openapi::TenantPath, super::openapi::AgentPath),
+    responses(
+        (status = 200, description = "The seat: status, groups, capacity, languages, chats, offers, history.", body = Object),
+    )
+)]
 pub async fn get_agent(
     State(state): State<AppState>,
     Path((raw_tenant, raw_agent)): Path<(String, String)>,
@@ -172,6 +242,15 @@ fn render_history(record: &AgentState) -> Value {
 /// `GET /v1/tenants/{t}/agents/{agent}/events?after=SEQ&limit=N`: the agent's own events (`agent.*`:
 /// connections, profile and status as routing set them, chats taken and released, messages),
 /// oldest first; answers like the conversation events route.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/agents/{agent}/events",
+    tag = "agents",
+    params(super::openapi::TenantPath, super::openapi::AgentPath, super::conversations::EventsQuery),
+    responses(
+        (status = 200, description = "`{\"agent\", \"last_seq\", \"events\": [EventView]}`, oldest first.", body = Object),
+    )
+)]
 pub async fn get_agent_events(
     State(state): State<AppState>,
     Path((raw_tenant, raw_agent)): Path<(String, String)>,

@@ -19,6 +19,7 @@ use crest_proto::ids::validate_channel_message_id;
 use crest_proto::{AgentId, ConversationId, MessageId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::agents::agent_id;
@@ -73,12 +74,23 @@ fn acting_as(principal: &Principal, agent: &AgentId) -> Result<(), ApiError> {
 }
 
 /// Body of `POST …/agent-messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostAgentMessage {
+    /// The agent writing.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     agent: String,
+    /// The message's id (idempotency key).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     id: String,
+    /// At least one visible character, at most 4096 bytes of UTF-8.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*\S[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     text: String,
+    /// An internal note (never shown to the customer).
     #[serde(default)]
     internal: bool,
 }
@@ -99,11 +111,30 @@ fn checked_text(text: &str) -> Result<(), ApiError> {
             ),
         ));
     }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_text",
+            "text must not contain control characters",
+        ));
+    }
     Ok(())
 }
 
 /// `POST /v1/tenants/{t}/conversations/{id}/agent-messages`: a reply, or an internal note (never
 /// shown to the customer; any agent may write one, which is how a supervisor whispers).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
+    tag = "conversations",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    request_body = PostAgentMessage,
+    responses(
+        (status = 200, description = "Journaled.", body = PostMessageResponse),
+    )
+)]
 pub async fn post_agent_message(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -145,15 +176,30 @@ pub async fn post_agent_message(
 }
 
 /// Body of `POST …/handoff`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostHandoff {
+    /// `customer_request`, `supervisor`, or a short text (an escalation; its first 200 characters
+    /// are kept). At least one visible character.
+    #[schema(min_length = 1, pattern = r"\S", example = "customer_request")]
     reason: String,
+    /// The skill group to queue in (default: the routing table's choice).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     group: Option<String>,
 }
 
 /// `POST /v1/tenants/{t}/conversations/{id}/handoff`: the customer (reason `customer_request`) or a
 /// supervisor (`supervisor`) asks for a human; any other reason is recorded as an escalation.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/conversations/{id}/handoff",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    request_body = PostHandoff,
+    responses(
+        (status = 200, description = "Queued: `{conversation, status, seq, routed}`.", body = Object),
+    )
+)]
 pub async fn post_handoff(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
@@ -188,17 +234,34 @@ pub async fn post_handoff(
 
 /// Body of `POST …/transfer`: exactly one of `agent` or `group`; `by` is the agent giving the chat
 /// away (default: its owner); `take_over` lets a supervisor take a chat outside their groups.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostTransfer {
+    /// The agent to give the chat to.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     agent: Option<String>,
+    /// The skill group to queue the chat in.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     group: Option<String>,
+    /// The agent giving the chat away (default: its owner).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     by: Option<String>,
+    /// A supervisor takes a chat outside their groups (not for agents).
     #[serde(default)]
     take_over: bool,
 }
 
 /// `POST /v1/tenants/{t}/conversations/{id}/transfer`
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/conversations/{id}/transfer",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    request_body = PostTransfer,
+    responses(
+        (status = 200, description = "Assigned to the agent, or queued in the group.", body = Object),
+    )
+)]
 pub async fn post_transfer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -265,14 +328,26 @@ pub async fn post_transfer(
 }
 
 /// Body of `POST …/take-over`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostTakeOver {
+    /// The supervisor taking the chat.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     supervisor: String,
 }
 
 /// `POST /v1/tenants/{t}/conversations/{id}/take-over`: a supervisor owns the chat from now on
 /// (from the bot, the queue or another agent).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/conversations/{id}/take-over",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    request_body = PostTakeOver,
+    responses(
+        (status = 200, description = "Take-over requested: `{conversation, status, supervisor, seq, routed}`.", body = Object),
+    )
+)]
 pub async fn post_take_over(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -299,13 +374,25 @@ pub async fn post_take_over(
 }
 
 /// Body of `POST …/resolve`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostResolve {
+    /// The agent resolving the chat.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     agent: Option<String>,
 }
 
 /// `POST /v1/tenants/{t}/conversations/{id}/resolve`
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/conversations/{id}/resolve",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    request_body = PostResolve,
+    responses(
+        (status = 200, description = "Resolved: `{conversation, status, seq}`.", body = Object),
+    )
+)]
 pub async fn post_resolve(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -332,14 +419,33 @@ pub async fn post_resolve(
 }
 
 /// Body of `POST …/csat`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostCsat {
+    /// 1 (worst) to 5 (best).
+    #[serde(deserialize_with = "super::whole::required")]
+    #[schema(minimum = 1, maximum = 5)]
     score: u8,
+    /// What the customer said: at least one visible character, at most 4096 bytes of UTF-8.
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*\S[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     comment: Option<String>,
 }
 
 /// `POST /v1/tenants/{t}/conversations/{id}/csat`: the customer's satisfaction rating (1–5).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/conversations/{id}/csat",
+    tag = "conversations",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    request_body = PostCsat,
+    responses(
+        (status = 200, description = "Recorded: `{conversation, score, seq}`.", body = Object),
+    )
+)]
 pub async fn post_csat(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use crest_proto::api::{ConversationView, EventView};
 use crest_proto::{ConversationId, CustomerId, StreamId, TenantId};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::views::{conversation_view, event_view};
@@ -26,6 +27,15 @@ pub fn conversation_id(
 }
 
 /// `GET /v1/tenants/{tenant}/conversations/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/conversations/{id}",
+    tag = "conversations",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    responses(
+        (status = 200, description = "The conversation.", body = crest_proto::api::ConversationView),
+    )
+)]
 pub async fn get_conversation(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
@@ -39,6 +49,15 @@ pub async fn get_conversation(
 
 /// `GET /v1/tenants/{tenant}/customers/{customer}/conversation`: the customer's view of their open
 /// conversation (internal notes left out).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/customers/{customer}/conversation",
+    tag = "conversations",
+    params(super::openapi::TenantPath, super::openapi::CustomerPath),
+    responses(
+        (status = 200, description = "The open conversation, internal notes left out.", body = crest_proto::api::ConversationView),
+    )
+)]
 pub async fn get_customer_conversation(
     State(state): State<AppState>,
     Path((raw_tenant, raw_customer)): Path<(String, String)>,
@@ -62,17 +81,29 @@ pub async fn get_customer_conversation(
 }
 
 /// Query of `GET …/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Return events with a sequence number above this (default 0).
     #[serde(default)]
+    #[param(maximum = 18446744073709551615_u64)]
     pub after: u64,
-    /// At most this many (default and maximum 1000).
+    /// At most this many (default and maximum 1000; clamped to 1-1000).
+    #[param(maximum = 18446744073709551615_u64)]
     pub limit: Option<usize>,
 }
 
 /// `GET /v1/tenants/{tenant}/conversations/{id}/events?after=SEQ`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/conversations/{id}/events",
+    tag = "conversations",
+    params(super::openapi::TenantPath, super::openapi::UlidPath, EventsQuery),
+    responses(
+        (status = 200, description = "`{\"conversation_id\", \"last_seq\", \"events\": [EventView]}`, oldest first.", body = Object),
+    )
+)]
 pub async fn get_events(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,

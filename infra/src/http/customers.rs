@@ -20,12 +20,22 @@ use crate::access::Principal;
 
 /// Body of `PUT …/customers/{customer}`: the tier; other customer attributes a merchant sends
 /// (name, phone, …) are accepted and not stored (the customer identity stream holds ids only).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PutCustomer {
     tier: Tier,
 }
 
 /// `PUT /v1/tenants/{t}/customers/{customer}`
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant}/customers/{customer}",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::CustomerPath),
+    request_body = PutCustomer,
+    responses(
+        (status = 200, description = "`{customer, tier}`.", body = Object),
+    )
+)]
 pub async fn put_customer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -64,6 +74,15 @@ pub async fn put_customer(
 }
 
 /// `GET /v1/tenants/{t}/customers/{customer}`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/customers/{customer}",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::CustomerPath),
+    responses(
+        (status = 200, description = "`{customer, tier}`.", body = Object),
+    )
+)]
 pub async fn get_customer(
     State(state): State<AppState>,
     Path((raw_tenant, raw_customer)): Path<(String, String)>,

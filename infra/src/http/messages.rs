@@ -60,6 +60,16 @@ fn inbound(
 }
 
 /// Accepts a customer message. Answers once the message is durably journaled.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/messages",
+    tag = "conversations",
+    params(super::openapi::TenantPath, ("x-request-id" = Option<String>, Header, description = "Correlation id recorded on the event (ignored when longer than 128 bytes).")),
+    request_body = PostMessageRequest,
+    responses(
+        (status = 200, description = "Journaled (or a duplicate of a message accepted before).", body = PostMessageResponse),
+    )
+)]
 pub async fn post_message(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -11,6 +11,7 @@ mod headers;
 pub mod limits;
 mod messages;
 mod offers;
+pub mod openapi;
 mod ops;
 pub mod permissions;
 pub mod pii;
@@ -20,6 +21,7 @@ mod routing_table;
 mod stream;
 mod tickets;
 pub mod views;
+mod whole;
 mod widget;
 
 use std::sync::Arc;
@@ -205,6 +207,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::get_openapi))
         .route("/", get(ops::index))
         // Inside the permission check: it needs the request's principal.
         .route_layer(middleware::from_fn_with_state(state.clone(), pii::protect))

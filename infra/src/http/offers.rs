@@ -14,6 +14,15 @@ use super::conversations::conversation_id;
 use super::error::ApiError;
 
 /// `POST /v1/tenants/{t}/agents/{agent}/offers/{conversation}/accept`
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/accept",
+    tag = "agents",
+    params(super::openapi::TenantPath, super::openapi::AgentPath, super::openapi::OfferPath),
+    responses(
+        (status = 200, description = "Assigned: `{conversation, agent, status}`.", body = Object),
+    )
+)]
 pub async fn accept_offer(
     state: State<AppState>,
     path: Path<(String, String, String)>,
@@ -22,6 +31,15 @@ pub async fn accept_offer(
 }
 
 /// `POST /v1/tenants/{t}/agents/{agent}/offers/{conversation}/decline`
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/decline",
+    tag = "agents",
+    params(super::openapi::TenantPath, super::openapi::AgentPath, super::openapi::OfferPath),
+    responses(
+        (status = 200, description = "Declined: `{conversation, agent, status}`.", body = Object),
+    )
+)]
 pub async fn decline_offer(
     state: State<AppState>,
     path: Path<(String, String, String)>,

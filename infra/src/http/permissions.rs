@@ -130,6 +130,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/healthz", Permission::Public),
     rule("GET", "/readyz", Permission::Public),
     rule("GET", "/metrics", Permission::Public),
+    rule("GET", "/openapi.json", Permission::Public),
     rule("GET", "/v1/cluster", Permission::Operator),
     rule("POST", "/v1/tenants/{tenant}/sessions", Permission::Public),
     rule(

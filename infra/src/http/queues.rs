@@ -12,6 +12,7 @@ use crest_proto::TenantId;
 use crest_proto::routing::Presence;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::customers::tier_name;
 use super::error::ApiError;
@@ -29,6 +30,15 @@ pub fn group_name(raw: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /v1/tenants/{t}/queues/{group}`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/queues/{group}",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::GroupPath),
+    responses(
+        (status = 200, description = "The group's settings, waiting chats (with position, priority and reasons) and offered chats.", body = Object),
+    )
+)]
 pub async fn get_queue(
     State(state): State<AppState>,
     Path((raw_tenant, raw_group)): Path<(String, String)>,
@@ -124,16 +134,46 @@ fn config_json(config: &GroupConfig) -> Value {
 }
 
 /// Body of `PUT …/queues/{group}`: omitted fields keep their value.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutQueue {
+    /// The backup group chats move to after `overflow_after_s` (not the group itself); `null`
+    /// removes it.
+    #[serde(default, deserialize_with = "explicit_group")]
+    #[schema(value_type = Option<String>, pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     overflow_to: Option<Option<String>>,
+    /// Seconds a chat waits before it overflows.
+    #[serde(default, deserialize_with = "super::whole::optional")]
+    #[schema(minimum = 0, maximum = 4294967295_u64)]
     overflow_after_s: Option<u32>,
+    /// Longest queue; a handoff beyond it is refused with an honest notice and a callback ticket.
+    #[serde(default, deserialize_with = "super::whole::optional")]
+    #[schema(minimum = 0, maximum = 4294967295_u64)]
     max_waiting: Option<u32>,
+    /// Seconds an agent has to accept an offer before it goes to the next agent.
+    #[serde(default, deserialize_with = "super::whole::optional")]
+    #[schema(minimum = 1, maximum = 3600)]
     offer_timeout_s: Option<u32>,
 }
 
+/// `"overflow_to": null` (remove the backup) is told apart from an absent field (keep it).
+fn explicit_group<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
 /// `PUT /v1/tenants/{t}/queues/{group}`: the group's overflow, queue cap and offer timeout.
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant}/queues/{group}",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::GroupPath),
+    request_body = PutQueue,
+    responses(
+        (status = 200, description = "The queue after the change.", body = Object),
+    )
+)]
 pub async fn put_queue(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

@@ -10,6 +10,7 @@ use crest_actors::desk::DeskCommand;
 use crest_proto::StreamId;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, read_events};
 use super::error::ApiError;
@@ -18,6 +19,15 @@ use super::{AppState, tenant};
 use crate::access::Principal;
 
 /// `GET /v1/tenants/{t}/routing-table`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/routing-table",
+    tag = "routing",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "`{routes, default_group}`.", body = Object),
+    )
+)]
 pub async fn get_routing_table(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
@@ -35,14 +45,28 @@ pub async fn get_routing_table(
 }
 
 /// Body of `PUT …/routing-table`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutRoutingTable {
+    /// Intent (1-64 characters) → skill group.
+    #[schema(value_type = BTreeMap<String, super::openapi::GroupName>)]
     routes: BTreeMap<String, String>,
+    /// The group of intents not in `routes` (default `general`).
+    #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     default_group: Option<String>,
 }
 
 /// `PUT /v1/tenants/{t}/routing-table`: replaces the intent → group table.
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant}/routing-table",
+    tag = "routing",
+    params(super::openapi::TenantPath),
+    request_body = PutRoutingTable,
+    responses(
+        (status = 200, description = "The table after the change: `{routes, default_group}`.", body = Object),
+    )
+)]
 pub async fn put_routing_table(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -92,6 +116,15 @@ pub async fn put_routing_table(
 
 /// `GET /v1/tenants/{t}/routing/events?after=SEQ`: the desk's decisions (offers with their
 /// candidates and reasons, assignments, transfers, tickets, SLA breaches), oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/routing/events",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::conversations::EventsQuery),
+    responses(
+        (status = 200, description = "`{\"last_seq\", \"events\": [EventView]}`, oldest first.", body = Object),
+    )
+)]
 pub async fn get_desk_events(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,

@@ -15,6 +15,15 @@ use super::pii::{PiiView, send_frame};
 use super::views::event_view;
 
 /// Upgrades to a WebSocket streaming the conversation's events.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/conversations/{id}/stream",
+    tag = "conversations",
+    params(super::openapi::TenantPath, super::openapi::UlidPath, super::conversations::EventsQuery, ("access_token" = Option<String>, Query, description = "The credential, for clients that cannot set headers on a WebSocket.")),
+    responses(
+        (status = 101, description = "Switched to a WebSocket: JSON text frames, each an `EventView`: first those after `after`, then new ones live."),
+    )
+)]
 pub async fn stream_events(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,

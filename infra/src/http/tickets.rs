@@ -17,6 +17,7 @@ use crest_proto::ticket::Deadline;
 use crest_proto::{ConversationId, CustomerId, StreamId, TenantId, TicketId};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::agents::agent_id;
 use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, journal_error, read_events};
@@ -26,28 +27,67 @@ use super::{AppState, tenant};
 use crate::projections::tickets::{TicketBoard, TicketFilter};
 
 /// Custom SLA of a new ticket, in seconds.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaBody {
+    /// Seconds to the first response (default: the node's setting).
+    #[serde(default, deserialize_with = "super::whole::optional")]
+    #[schema(minimum = 1, maximum = 315_360_000)]
     first_response_s: Option<u64>,
+    /// Seconds to the resolution (default: the node's setting).
+    #[serde(default, deserialize_with = "super::whole::optional")]
+    #[schema(minimum = 1, maximum = 315_360_000)]
     resolution_s: Option<u64>,
 }
 
 /// Body of `POST …/tickets`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostTicket {
+    /// What the ticket is about.
+    #[schema(value_type = TicketKind)]
     kind: String,
+    /// One line: at least one visible character, at most 500 bytes of UTF-8 (default: "<kind>
+    /// request").
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     subject: Option<String>,
+    /// The customer.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     customer: Option<String>,
+    /// The conversation it came from.
+    #[schema(pattern = r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     conversation: Option<String>,
+    /// The agent who owns it.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     assignee: Option<String>,
+    /// The agent who opened it (default: the API).
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     created_by: Option<String>,
+    /// A custom SLA.
     sla: Option<SlaBody>,
 }
 
-/// Longest SLA duration accepted (10 years): beyond it a deadline is no deadline.
-const MAX_SLA_S: u64 = 10 * 365 * 24 * 3600;
+/// What a ticket is about.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // the contract's list of [`KINDS`]; the handlers hold kinds as strings
+pub enum TicketKind {
+    /// Return.
+    Return,
+    /// Refund.
+    Refund,
+    /// Complaint.
+    Complaint,
+    /// Exchange.
+    Exchange,
+    /// Callback.
+    Callback,
+    /// Other.
+    Other,
+}
+
+/// Longest custom SLA duration: ten years, in seconds.
+const MAX_SLA_S: u64 = 315_360_000;
 
 const KINDS: [&str; 6] = [
     "return",
@@ -59,6 +99,16 @@ const KINDS: [&str; 6] = [
 ];
 
 /// `POST /v1/tenants/{t}/tickets` → 201 with the ticket.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/tickets",
+    tag = "tickets",
+    params(super::openapi::TenantPath),
+    request_body = PostTicket,
+    responses(
+        (status = 201, description = "Opened: the ticket.", body = Object),
+    )
+)]
 pub async fn post_ticket(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
@@ -102,11 +152,11 @@ pub async fn post_ticket(
     let (first_response_s, resolution_s) = body
         .sla
         .map_or((None, None), |sla| (sla.first_response_s, sla.resolution_s));
-    let out_of_range = |seconds: Option<u64>| seconds.is_some_and(|s| s == 0 || s > MAX_SLA_S);
-    if out_of_range(first_response_s) || out_of_range(resolution_s) {
+    let in_range = |seconds: Option<u64>| seconds.is_none_or(|s| (1..=MAX_SLA_S).contains(&s));
+    if !in_range(first_response_s) || !in_range(resolution_s) {
         return Err(ApiError::bad_request(
             "invalid_sla",
-            "SLA durations are between 1 second and 10 years",
+            format!("SLA durations are 1 to {MAX_SLA_S} seconds (ten years)"),
         ));
     }
     let settings = state.node.routing().settings();
@@ -183,6 +233,15 @@ fn ticket_error(error: RecordError<TicketRejection>) -> ApiError {
 }
 
 /// `GET /v1/tenants/{t}/tickets/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/tickets/{id}",
+    tag = "tickets",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    responses(
+        (status = 200, description = "The ticket.", body = Object),
+    )
+)]
 pub async fn get_ticket(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
@@ -201,6 +260,15 @@ pub async fn get_ticket(
 
 /// `GET /v1/tenants/{t}/tickets/{id}/events?after=SEQ&limit=N`: the ticket's own events
 /// (`ticket.*`), oldest first; answers like the conversation events route.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/tickets/{id}/events",
+    tag = "tickets",
+    params(super::openapi::TenantPath, super::openapi::UlidPath, super::conversations::EventsQuery),
+    responses(
+        (status = 200, description = "`{\"ticket\", \"last_seq\", \"events\": [EventView]}`, oldest first.", body = Object),
+    )
+)]
 pub async fn get_ticket_events(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
@@ -258,12 +326,18 @@ fn render(id: &TicketId, ticket: &Ticket, now_ms: u64) -> Value {
 }
 
 /// A comment in `PATCH …/tickets/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
+    /// `customer`, or the id of the agent writing.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     author: String,
+    /// At least one visible character, at most 4096 bytes of UTF-8.
+    #[schema(min_length = 1, max_length = 4096, pattern = r"\S")]
     text: String,
+    /// Whether the customer sees it (default true).
     #[serde(default = "default_public")]
+    #[schema(default = true)]
     public: bool,
 }
 
@@ -272,13 +346,19 @@ const fn default_public() -> bool {
 }
 
 /// Body of `PATCH …/tickets/{id}`: every field optional; `"assignee": null` unassigns.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTicket {
+    /// The next state (open → pending → solved → closed; a solved ticket may reopen).
     status: Option<TicketStatus>,
+    /// The agent who owns it; `null` unassigns.
     #[serde(default, deserialize_with = "explicit_option")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     assignee: Option<Option<String>>,
+    /// A comment to add.
     comment: Option<CommentBody>,
+    /// A conversation to link.
+    #[schema(pattern = r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     link_conversation: Option<String>,
 }
 
@@ -289,6 +369,16 @@ fn explicit_option<'de, D: serde::Deserializer<'de>>(
 }
 
 /// `PATCH /v1/tenants/{t}/tickets/{id}`
+#[utoipa::path(
+    patch,
+    path = "/v1/tenants/{tenant}/tickets/{id}",
+    tag = "tickets",
+    params(super::openapi::TenantPath, super::openapi::UlidPath),
+    request_body = PatchTicket,
+    responses(
+        (status = 200, description = "The ticket after the change.", body = Object),
+    )
+)]
 pub async fn patch_ticket(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
@@ -334,14 +424,27 @@ pub async fn patch_ticket(
 }
 
 /// Query of `GET …/tickets`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only tickets in this state.
     status: Option<TicketStatus>,
+    /// Only tickets linked to this conversation.
+    #[param(pattern = r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     conversation: Option<String>,
 }
 
 /// `GET /v1/tenants/{t}/tickets?status=open&conversation=ID`: newest first, at most 500.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/tickets",
+    tag = "tickets",
+    params(super::openapi::TenantPath, ListQuery),
+    responses(
+        (status = 200, description = "`{\"tickets\": [...]}`, newest first, at most 500.", body = Object),
+    )
+)]
 pub async fn list_tickets(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
