@@ -25,6 +25,13 @@ if [ ! -x "$nats" ] || ! "$nats" --version 2>/dev/null | grep -q "v2.15.1"; then
 fi
 "$nats" --version
 
+# schemathesis (scripts/schemathesis.sh: the API contract fuzzed against a live node), from PyPI.
+st="$root/.tools/venv/bin/schemathesis"
+if [ ! -x "$st" ] || ! "$st" --version 2>/dev/null | grep -q "4.32.5"; then
+  echo "installing schemathesis 4.32.5 into .tools/venv"
+  "$root/.tools/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==4.32.5"
+fi
+
 # Prometheus and promtool (infra/tests/prometheus.rs, the promtool step of scripts/test.sh). The
 # Debian package would start a system service on :9090; services are kept from starting during the
 # install and any that started anyway is stopped, so nothing outlives this script.
