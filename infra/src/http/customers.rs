@@ -102,6 +102,15 @@ pub async fn get_customer(
 /// `DELETE /v1/tenants/{t}/customers/{customer}`: erases the customer by destroying their key
 /// (crypto-shredding). What they wrote, and the bot's and agents' words to them, read `[erased]`
 /// from now on, across restarts; the rest of every conversation stays. Audited before it happens.
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/customers/{customer}",
+    tag = "routing",
+    params(super::openapi::TenantPath, super::openapi::CustomerPath),
+    responses(
+        (status = 200, description = "`{customer, erased, conversations}`: whether a key was destroyed, and how many conversations were reloaded.", body = Object),
+    )
+)]
 pub async fn erase_customer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,

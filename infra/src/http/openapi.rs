@@ -154,6 +154,7 @@ pub struct LanguageCode(String);
         super::offers::decline_offer,
         super::customers::get_customer,
         super::customers::put_customer,
+        super::customers::erase_customer,
         super::queues::get_queue,
         super::queues::put_queue,
         super::routing_table::get_routing_table,
@@ -168,6 +169,9 @@ pub struct LanguageCode(String);
         super::quality::get_inspection,
         super::quality::get_voc,
         super::ops::get_cluster,
+        super::widget::get_widget,
+        super::widget::put_widget,
+        super::widget::post_session,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,
@@ -176,7 +180,7 @@ pub struct LanguageCode(String);
     ),
     components(schemas(crest_proto::api::ErrorBody)),
     tags(
-        (name = "access", description = "API keys, agents' logins and the audit log."),
+        (name = "access", description = "API keys, agents' logins, the customer widget and the audit log."),
         (name = "conversations", description = "Customer messages and conversation read models."),
         (name = "agents", description = "Agent seats, presence, offers and the agent's live stream."),
         (name = "routing", description = "Handoff, transfer, take-over, resolve, customer tiers, queues and the routing table."),
@@ -247,7 +251,7 @@ fn who_may(permission: Permission) -> &'static str {
         Permission::Public => "anyone, without a credential",
         Permission::Operator => "the operator",
         Permission::KeysManage => "the operator, the tenant's admins",
-        Permission::AuditRead => "the tenant's admins",
+        Permission::AuditRead | Permission::CustomersErase => "the tenant's admins",
         Permission::MessagesWrite | Permission::CsatWrite => "admin and integration keys",
         Permission::ConversationsRead
         | Permission::TicketsRead
@@ -340,6 +344,22 @@ fn cross_field_rules() -> Vec<(&'static str, Value)> {
                     { "required": ["group"], "not": { "required": ["agent"] } }
                 ]
             }),
+        ),
+        // `put_widget`: each origin is a scheme and a host (the handler's `origin_is_valid`).
+        (
+            "PutWidget",
+            json!({ "properties": { "origins": { "items": {
+                "maxLength": 200,
+                "pattern": r"^https?://[A-Za-z0-9.:\[\]-]+$"
+            } } } }),
+        ),
+        // `post_widget_session`: `identifier` goes with `identifier_hash`.
+        (
+            "PostWidgetSession",
+            json!({ "dependentRequired": {
+                "identifier": ["identifier_hash"],
+                "identifier_hash": ["identifier"]
+            } }),
         ),
         // `put_routing_table`: intent names are 1-64 characters.
         (

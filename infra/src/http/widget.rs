@@ -23,11 +23,13 @@ use crate::access::{AccessState, Principal, now_ms};
 const MAX_ORIGINS: usize = 50;
 
 /// Body of `PUT …/widget`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutWidget {
-    /// Origins (`https://shop.example`) whose pages may open sessions and call the API.
+    /// Origins (`https://shop.example`) whose pages may open sessions and call the API: at most
+    /// 50, each a scheme and host of at most 200 characters.
     #[serde(default)]
+    #[schema(max_items = 50)]
     origins: Vec<String>,
     /// Whether every session needs the merchant's identity hash.
     #[serde(default)]
@@ -38,12 +40,13 @@ pub struct PutWidget {
 }
 
 /// Body of `POST …/widget/sessions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PostSession {
+pub struct PostWidgetSession {
     /// The tenant's public website token.
     website_token: String,
     /// The merchant's own user id (becomes the customer id), with `identifier_hash`.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     identifier: Option<String>,
     /// Hex HMAC-SHA256 of `identifier` under the widget's identity secret.
     identifier_hash: Option<String>,
@@ -79,7 +82,18 @@ fn widget_answer(state: &AppState, tenant: &TenantId, widget: &WidgetConfigured)
     })
 }
 
-/// `PUT /v1/tenants/{t}/widget`
+/// `PUT /v1/tenants/{t}/widget`: the widget's allowed origins and identity verification; the
+/// website token and identity secret are made on the first call and kept unless `rotate`.
+#[utoipa::path(
+    put,
+    path = "/v1/tenants/{tenant}/widget",
+    tag = "access",
+    params(super::openapi::TenantPath),
+    request_body = PutWidget,
+    responses(
+        (status = 200, description = "`{website_token, origins, identity_required, identity_secret}`.", body = Object),
+    )
+)]
 pub async fn put_widget(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -152,6 +166,15 @@ pub async fn put_widget(
 }
 
 /// `GET /v1/tenants/{t}/widget`
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/widget",
+    tag = "access",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "`{website_token, origins, identity_required, identity_secret}`.", body = Object),
+    )
+)]
 pub async fn get_widget(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
@@ -180,12 +203,24 @@ fn unauthenticated(reason: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", reason)
 }
 
-/// `POST /v1/tenants/{t}/widget/sessions`
+/// `POST /v1/tenants/{t}/widget/sessions`: a page opens a customer session with the tenant's
+/// public website token (verified when it sends the merchant's identity hash).
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/widget/sessions",
+    tag = "access",
+    params(super::openapi::TenantPath),
+    request_body = PostWidgetSession,
+    responses(
+        (status = 201, description = "`{token, customer, verified, expires_at_ms}`: the token is the customer's bearer credential.", body = Object),
+        (status = 401, description = "Unknown website token, wrong identity hash, or a verified customer required (`unauthenticated`).", body = crest_proto::api::ErrorBody),
+    )
+)]
 pub async fn post_session(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<PostSession>, JsonRejection>,
+    body: Result<Json<PostWidgetSession>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let Json(body) = body?;
