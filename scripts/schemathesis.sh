@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the API contract against a live node: builds `crest`, starts a node alone on a free port
 # with a temporary data directory, the demo tenant and a fresh operator token, issues an admin key
-# for the demo tenant, and runs schemathesis (`--checks all`, every phase, bounded examples per
+# for the demo tenant, and runs schemathesis (every check but those scripts/schemathesis.toml
+# turns off with its reason, every phase, bounded examples per
 # operation) against the document the node serves at GET /openapi.json. Exits non-zero on any
 # failure. Prints the number of test cases run and the time taken.
 #
@@ -67,7 +68,6 @@ key="$(curl -fsS -X POST "$base/v1/tenants/demo/api-keys" \
 started=$(date +%s)
 status=0
 "$st" --config-file "$root/scripts/schemathesis.toml" run "$base/openapi.json" \
-  --checks all \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
   --seed "${SCHEMATHESIS_SEED:-1}" \
   --exclude-path-regex '/stream$' \

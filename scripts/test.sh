@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Crest's whole test suite on a fresh machine: installs the tools, checks formatting and lints,
 # checks that doc examples and benchmarks compile, runs the brain's dataset evaluations against
-# their floors, checks the alerting rules and Prometheus config with promtool, runs every fuzz
+# their floors, fuzzes the served API contract with schemathesis (scripts/schemathesis.sh), checks the alerting rules and Prometheus config with promtool, runs every fuzz
 # target for a bounded time (scripts/fuzz.sh), then runs every test (unit, golden files, journal
 # contract, API, recovery, NATS, kill -9 crash, dashboards against a live Prometheus) with nextest.
 # The nextest summary is the last line.
@@ -25,6 +25,8 @@ cargo bench --workspace --no-run --quiet
 echo "== brain evaluations (../shared/datasets, 90/10 split; floors in brain/eval/floors.json)"
 cargo build --release --quiet -p crest-infra --bin crest
 python3 scripts/eval.py --crest "$root/target/release/crest"
+echo "== API contract (schemathesis against a live node, SCHEMATHESIS_MAX_EXAMPLES per operation: default 25)"
+"$root/scripts/schemathesis.sh"
 echo "== promtool (alerting rules and the compose Prometheus config)"
 promtool check rules infra/deploy/prometheus/rules.yml
 promtool_dir="$(mktemp -d)"

@@ -7,6 +7,7 @@ pub mod bus;
 pub mod cluster;
 pub mod demo;
 pub mod evaluate;
+pub mod forming;
 pub mod http;
 pub mod journal;
 pub mod logging;

@@ -334,3 +334,105 @@ async fn health_readiness_and_metrics() {
     assert!(page.contains("<title>Crest</title>"));
     node.stop().await.expect("clean stop");
 }
+
+/// The edges of the contract a schema-driven fuzzer found: an undeclared method on a known route
+/// is 405 with `Allow` (not 403), HEAD goes where GET goes, a JSON array is not a body (at the top
+/// or in a nested object), a closed ticket refuses changes with 409, and a queue cannot overflow
+/// to itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undeclared_methods_array_bodies_and_state_conflicts_get_their_own_answers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let base = format!("http://{}", node.addr);
+    let http = reqwest::Client::new();
+
+    for path in ["/healthz", "/v1/tenants/acme/sessions"] {
+        let answer = http
+            .request(reqwest::Method::TRACE, format!("{base}{path}"))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 405, "TRACE {path}");
+        let allow = answer
+            .headers()
+            .get("allow")
+            .expect("Allow")
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body: serde_json::Value = answer.json().await.expect("JSON");
+        assert_eq!(body["error"], "method_not_allowed", "{path}");
+        let expected = if path == "/healthz" {
+            "GET, HEAD"
+        } else {
+            "POST"
+        };
+        assert_eq!(allow, expected, "{path}");
+    }
+    let head = http
+        .head(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(head.status(), 200);
+
+    let array = client
+        .put(
+            "/v1/tenants/acme/queues/general",
+            &serde_json::json!([null, null]),
+        )
+        .await;
+    assert_eq!(array.status, 422, "{:?}", array.body);
+    assert_eq!(array.body["error"], "invalid_fields");
+    assert!(
+        array.body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("a JSON object"),
+        "{:?}",
+        array.body
+    );
+    let nested = client
+        .post(
+            "/v1/tenants/acme/tickets",
+            &serde_json::json!({"kind": "other", "sla": [60, 60]}),
+        )
+        .await;
+    assert_eq!(nested.status, 422, "{:?}", nested.body);
+
+    let itself = client
+        .put(
+            "/v1/tenants/acme/queues/general",
+            &serde_json::json!({"overflow_to": "general"}),
+        )
+        .await;
+    assert_eq!(itself.status, 400, "{:?}", itself.body);
+    assert_eq!(itself.body["error"], "invalid_overflow");
+
+    let ticket = client
+        .post(
+            "/v1/tenants/acme/tickets",
+            &serde_json::json!({"kind": "other"}),
+        )
+        .await;
+    assert_eq!(ticket.status, 201, "{:?}", ticket.body);
+    let path = format!(
+        "/v1/tenants/acme/tickets/{}",
+        ticket.body["id"].as_str().unwrap()
+    );
+    for status in ["solved", "closed"] {
+        let changed = client
+            .patch(&path, &serde_json::json!({"status": status}))
+            .await;
+        assert_eq!(changed.status, 200, "{status}: {:?}", changed.body);
+    }
+    let late = client
+        .patch(
+            &path,
+            &serde_json::json!({"comment": {"author": "customer", "text": "one more thing"}}),
+        )
+        .await;
+    assert_eq!(late.status, 409, "{:?}", late.body);
+    assert_eq!(late.body["error"], "ticket_closed");
+}

@@ -106,6 +106,9 @@ pub enum TicketRejection {
     /// Input that makes no sense (explained).
     #[error("{0}")]
     Invalid(String),
+    /// A comment, assignment or link on a closed ticket (closed is final).
+    #[error("the ticket is closed: it takes no comments, assignments or links")]
+    Closed,
 }
 
 /// The ticket lifecycle: open ⇄ pending → solved → closed; solved may reopen; closed is final.
@@ -212,7 +215,7 @@ impl Changes {
         if current == TicketStatus::Closed
             && (change.comment.is_some() || change.assignee.is_some() || change.link.is_some())
         {
-            return Err(TicketRejection::Invalid("ticket is closed".to_owned()));
+            return Err(TicketRejection::Closed);
         }
         // A deadline that passed before this change is a breach even if this change is the answer
         // that came too late.
@@ -465,10 +468,7 @@ mod tests {
             comment: Some(("customer".to_owned(), "hello?".to_owned(), true)),
             ..TicketChange::default()
         });
-        assert!(matches!(
-            decide(&state, &comment, NOW),
-            Err(TicketRejection::Invalid(_))
-        ));
+        assert_eq!(decide(&state, &comment, NOW), Err(TicketRejection::Closed));
         assert!(transition_allowed(TicketStatus::Solved, TicketStatus::Open));
         assert!(!transition_allowed(
             TicketStatus::Closed,

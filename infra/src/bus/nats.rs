@@ -114,16 +114,19 @@ impl NatsBus {
                 reason: error.to_string(),
             })?;
         let jetstream = jetstream::new(client.clone());
-        jetstream
-            .get_or_create_stream(stream::Config {
-                name: EVENTS_STREAM.to_owned(),
-                subjects: vec![EVENTS_FILTER.to_owned()],
-                duplicate_window: DUPLICATE_WINDOW,
-                storage: stream::StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|error| NatsBusError::Stream(error.to_string()))?;
+        crate::forming::patiently("the events stream", crate::forming::PATIENCE, async || {
+            jetstream
+                .get_or_create_stream(stream::Config {
+                    name: EVENTS_STREAM.to_owned(),
+                    subjects: vec![EVENTS_FILTER.to_owned()],
+                    duplicate_window: DUPLICATE_WINDOW,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+        })
+        .await
+        .map_err(|error| NatsBusError::Stream(error.to_string()))?;
         Ok(Self { jetstream, client })
     }
 

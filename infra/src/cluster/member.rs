@@ -141,27 +141,18 @@ pub(crate) async fn bucket(
     jetstream: &jetstream::Context,
     config: kv::Config,
 ) -> Result<kv::Store, ClusterError> {
-    const PATIENCE: Duration = Duration::from_secs(60);
     let name = config.bucket.clone();
-    let started = std::time::Instant::now();
-    loop {
+    crate::forming::patiently("a cluster bucket", crate::forming::PATIENCE, async || {
         if let Ok(store) = jetstream.get_key_value(&name).await {
             return Ok(store);
         }
-        match jetstream.create_key_value(config.clone()).await {
-            Ok(store) => return Ok(store),
-            Err(error) if started.elapsed() < PATIENCE => {
-                tracing::warn!(bucket = %name, %error, "cluster bucket not created yet; retrying");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(error) => {
-                return Err(ClusterError::Bucket {
-                    bucket: name,
-                    message: error.to_string(),
-                });
-            }
-        }
-    }
+        jetstream.create_key_value(config.clone()).await
+    })
+    .await
+    .map_err(|error| ClusterError::Bucket {
+        bucket: name.clone(),
+        message: error.to_string(),
+    })
 }
 
 impl Cluster {

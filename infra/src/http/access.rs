@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::agents::agent_id;
+use super::body::Object;
 use super::error::ApiError;
 use super::tenant;
 use super::views::rfc3339;
@@ -75,10 +76,10 @@ pub async fn post_api_key(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(raw_tenant): Path<String>,
-    body: Result<Json<PostApiKey>, JsonRejection>,
+    body: Result<Json<Object<PostApiKey>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let agent = body
         .agent
         .as_deref()
@@ -339,10 +340,10 @@ fn invalid_credentials() -> ApiError {
 pub async fn post_session(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
-    body: Result<Json<PostSession>, JsonRejection>,
+    body: Result<Json<Object<PostSession>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant: TenantId = tenant(&raw_tenant)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let agent = agent_id(&tenant, &body.agent)?;
     if body.password.len() > PASSWORD_CHARS.end() * 4 {
         return Err(invalid_credentials());

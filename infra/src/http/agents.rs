@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::body::Object;
 use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, journal_error, read_events};
 use super::error::ApiError;
 use super::queues::group_name;
@@ -103,11 +104,11 @@ pub async fn put_agent(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_agent)): Path<(String, String)>,
-    body: Result<Json<PutAgent>, JsonRejection>,
+    body: Result<Json<Object<PutAgent>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let agent = agent_id(&tenant, &raw_agent)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     if !principal.may_act_as(&agent) {
         return Err(ApiError::forbidden(
             "this credential may not change another seat",

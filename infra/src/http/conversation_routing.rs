@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::agents::agent_id;
+use super::body::Object;
 use super::conversations::conversation_id;
 use super::error::ApiError;
 use super::queues::group_name;
@@ -87,7 +88,7 @@ pub struct PostAgentMessage {
     #[schema(
         min_length = 1,
         max_length = 4096,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*\S[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     text: String,
     /// An internal note (never shown to the customer).
@@ -139,10 +140,10 @@ pub async fn post_agent_message(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
-    body: Result<Json<PostAgentMessage>, JsonRejection>,
+    body: Result<Json<Object<PostAgentMessage>>, JsonRejection>,
 ) -> Result<Json<PostMessageResponse>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let agent = agent_id(&tenant, &body.agent)?;
     acting_as(&principal, &agent)?;
     validate_channel_message_id(&body.id).map_err(|error| ApiError::invalid_id(&error))?;
@@ -203,10 +204,10 @@ pub struct PostHandoff {
 pub async fn post_handoff(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
-    body: Result<Json<PostHandoff>, JsonRejection>,
+    body: Result<Json<Object<PostHandoff>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, conversation) = conversation_id(&raw_tenant, &raw_id)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let group = body.group.as_deref().map(group_name).transpose()?;
     let reason = match body.reason.trim() {
         "" => {
@@ -266,10 +267,10 @@ pub async fn post_transfer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
-    body: Result<Json<PostTransfer>, JsonRejection>,
+    body: Result<Json<Object<PostTransfer>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     if body.take_over && principal.is_agent() {
         return Err(ApiError::forbidden(
             "taking a chat over is for supervisors and admins",
@@ -352,10 +353,10 @@ pub async fn post_take_over(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
-    body: Result<Json<PostTakeOver>, JsonRejection>,
+    body: Result<Json<Object<PostTakeOver>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let supervisor = agent_id(&tenant, &body.supervisor)?;
     acting_as(&principal, &supervisor)?;
     // Routing gives the chat to the supervisor if they can take it (online, free capacity); else
@@ -397,10 +398,10 @@ pub async fn post_resolve(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
-    body: Result<Json<PostResolve>, JsonRejection>,
+    body: Result<Json<Object<PostResolve>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (tenant, conversation) = conversation_id(&raw_tenant, &raw_id)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let by = body
         .agent
         .map(|agent| agent_id(&tenant, &agent))
@@ -430,7 +431,7 @@ pub struct PostCsat {
     #[schema(
         min_length = 1,
         max_length = 4096,
-        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*\S[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
     )]
     comment: Option<String>,
 }
@@ -449,10 +450,10 @@ pub struct PostCsat {
 pub async fn post_csat(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
-    body: Result<Json<PostCsat>, JsonRejection>,
+    body: Result<Json<Object<PostCsat>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let (_, conversation) = conversation_id(&raw_tenant, &raw_id)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     if !(1..=5).contains(&body.score) {
         return Err(ApiError::bad_request(
             "invalid_score",

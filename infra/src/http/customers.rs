@@ -14,6 +14,7 @@ use crest_proto::{CustomerId, StreamId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Object;
 use super::error::ApiError;
 use super::{AppState, tenant};
 use crate::access::Principal;
@@ -40,12 +41,12 @@ pub async fn put_customer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_customer)): Path<(String, String)>,
-    body: Result<Json<PutCustomer>, JsonRejection>,
+    body: Result<Json<Object<PutCustomer>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let customer =
         CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     state
         .node
         .routing()

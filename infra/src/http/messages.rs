@@ -11,6 +11,7 @@ use crest_proto::ids::{validate_channel, validate_channel_message_id};
 use crest_proto::{CustomerId, MessageId, StreamId};
 use tracing::Instrument;
 
+use super::body::Object;
 use super::error::ApiError;
 use super::pii::IdentifiersOnly;
 use super::{AppState, tenant};
@@ -75,10 +76,10 @@ pub async fn post_message(
     Extension(principal): Extension<Principal>,
     Path(raw_tenant): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<PostMessageRequest>, JsonRejection>,
+    body: Result<Json<Object<PostMessageRequest>>, JsonRejection>,
 ) -> Result<(Extension<IdentifiersOnly>, Json<PostMessageResponse>), ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let Json(request) = body?;
+    let Json(Object(request)) = body?;
     let message = inbound(&tenant, request)?;
     if let Principal::Customer { customer, .. } = &principal
         && message.customer != *customer

@@ -3,6 +3,7 @@
 mod access;
 mod agent_stream;
 mod agents;
+mod body;
 mod conversation_routing;
 mod conversations;
 mod customers;

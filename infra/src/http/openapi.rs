@@ -216,7 +216,7 @@ const ERRORS: [(&str, &str, &str); 10] = [
     (
         "Conflict",
         "409",
-        "The entity's state refuses the command (`rejected`, `no_offer`, `agent_unavailable`, `not_in_routing`, `invalid_transition`, `already_revoked`).",
+        "The entity's state refuses the command (`rejected`, `no_offer`, `agent_unavailable`, `not_in_routing`, `invalid_transition`, `ticket_closed`, `already_revoked`).",
     ),
     (
         "PayloadTooLarge",
@@ -318,30 +318,43 @@ fn add_shared_answers(path: &str, method: &str, operation: &mut Map<String, Valu
 /// Cross-field rules the derive cannot state: schema name → keywords added to it.
 fn cross_field_rules() -> Vec<(&'static str, Value)> {
     vec![
-        // `post_api_key`: an agent key names its seat; only agent and supervisor keys may.
+        // `post_api_key`: an agent key names its seat; only agent and supervisor keys may (a
+        // `null` seat is no seat).
         (
             "PostApiKey",
             json!({
                 "if": { "properties": { "role": { "const": "agent" } } },
-                "then": { "required": ["agent"] },
+                "then": {
+                    "required": ["agent"],
+                    "properties": { "agent": { "type": "string" } }
+                },
                 "else": {
                     "if": { "properties": { "role": { "enum": ["admin", "integration"] } } },
-                    "then": { "not": { "required": ["agent"] } }
+                    "then": { "properties": { "agent": { "type": "null" } } }
                 }
             }),
         ),
-        // `put_agent`: `login_role` goes with `password`.
+        // `put_agent`: a `login_role` goes with a `password`.
         (
             "PutAgent",
-            json!({ "dependentRequired": { "login_role": ["password"] } }),
+            json!({
+                "if": {
+                    "required": ["login_role"],
+                    "properties": { "login_role": { "type": "string" } }
+                },
+                "then": {
+                    "required": ["password"],
+                    "properties": { "password": { "type": "string" } }
+                }
+            }),
         ),
-        // `post_transfer`: exactly one of `agent` or `group`.
+        // `post_transfer`: exactly one of `agent` or `group` (a `null` one is not given).
         (
             "PostTransfer",
             json!({
                 "oneOf": [
-                    { "required": ["agent"], "not": { "required": ["group"] } },
-                    { "required": ["group"], "not": { "required": ["agent"] } }
+                    { "required": ["agent"], "properties": { "agent": { "type": "string" } } },
+                    { "required": ["group"], "properties": { "group": { "type": "string" } } }
                 ]
             }),
         ),
@@ -356,10 +369,19 @@ fn cross_field_rules() -> Vec<(&'static str, Value)> {
         // `post_widget_session`: `identifier` goes with `identifier_hash`.
         (
             "PostWidgetSession",
-            json!({ "dependentRequired": {
-                "identifier": ["identifier_hash"],
-                "identifier_hash": ["identifier"]
-            } }),
+            json!({
+                "if": {
+                    "required": ["identifier"],
+                    "properties": { "identifier": { "type": "string" } }
+                },
+                "then": {
+                    "required": ["identifier_hash"],
+                    "properties": { "identifier_hash": { "type": "string" } }
+                },
+                "else": {
+                    "properties": { "identifier_hash": { "type": "null" } }
+                }
+            }),
         ),
         // `put_routing_table`: intent names are 1-64 characters.
         (

@@ -332,6 +332,34 @@ pub fn permission_of(method: &Method, path: &str) -> Option<Permission> {
     TABLE.get(&(method.as_str(), path)).copied()
 }
 
+/// The methods the permission table lists for the route template `path` (HEAD with GET).
+fn methods_of(path: &str) -> Vec<&'static str> {
+    let mut methods: Vec<&'static str> = ROUTES
+        .iter()
+        .filter(|rule| rule.path == path)
+        .map(|rule| rule.method)
+        .collect();
+    if methods.contains(&"GET") {
+        methods.push("HEAD");
+    }
+    methods
+}
+
+/// 405 with the `Allow` header: the route exists, but not for this method.
+fn method_not_allowed(method: &Method, allowed: &[&str]) -> Response {
+    let allow = allowed.join(", ");
+    let mut response = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not served here; use {allow}"),
+    )
+    .into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
+}
+
 fn unauthenticated(reason: &str) -> Response {
     let mut response =
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", reason).into_response();
@@ -586,9 +614,19 @@ pub async fn enforce(State(state): State<AppState>, mut request: Request, next: 
     else {
         return next.run(request).await;
     };
-    let Some(permission) = permission_of(request.method(), &route) else {
-        tracing::error!(route, method = %request.method(), "route missing from the permission table");
-        return forbidden("this route has no permission entry");
+    // HEAD is answered wherever GET is (axum serves it from the GET handler).
+    let method = if request.method() == Method::HEAD {
+        Method::GET
+    } else {
+        request.method().clone()
+    };
+    let Some(permission) = permission_of(&method, &route) else {
+        let allowed = methods_of(&route);
+        if allowed.is_empty() {
+            tracing::error!(route, method = %request.method(), "route missing from the permission table");
+            return forbidden("this route has no permission entry");
+        }
+        return method_not_allowed(request.method(), &allowed);
     };
     if permission == Permission::Public {
         return next.run(request).await;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::body::Object;
 use super::customers::tier_name;
 use super::error::ApiError;
 use super::{AppState, tenant};
@@ -144,11 +145,11 @@ pub struct PutQueue {
     overflow_to: Option<Option<String>>,
     /// Seconds a chat waits before it overflows.
     #[serde(default, deserialize_with = "super::whole::optional")]
-    #[schema(minimum = 0, maximum = 4294967295_u64)]
+    #[schema(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     overflow_after_s: Option<u32>,
     /// Longest queue; a handoff beyond it is refused with an honest notice and a callback ticket.
     #[serde(default, deserialize_with = "super::whole::optional")]
-    #[schema(minimum = 0, maximum = 4294967295_u64)]
+    #[schema(minimum = 0, maximum = 4294967295_u64, format = Int64)]
     max_waiting: Option<u32>,
     /// Seconds an agent has to accept an offer before it goes to the next agent.
     #[serde(default, deserialize_with = "super::whole::optional")]
@@ -178,11 +179,11 @@ pub async fn put_queue(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path((raw_tenant, raw_group)): Path<(String, String)>,
-    body: Result<Json<PutQueue>, JsonRejection>,
+    body: Result<Json<Object<PutQueue>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let group = group_name(&raw_group)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let overflow_to = match body.overflow_to {
         Some(Some(backup)) => Some(Some(group_name(&backup)?)),
         Some(None) => Some(None),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::body::Object;
 use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, read_events};
 use super::error::ApiError;
 use super::queues::group_name;
@@ -71,10 +72,10 @@ pub async fn put_routing_table(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(raw_tenant): Path<String>,
-    body: Result<Json<PutRoutingTable>, JsonRejection>,
+    body: Result<Json<Object<PutRoutingTable>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     for (intent, group) in &body.routes {
         group_name(group)?;
         if intent.is_empty() || intent.len() > 64 {

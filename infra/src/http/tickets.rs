@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 use super::agents::agent_id;
+use super::body::Object;
 use super::conversations::{EventsQuery, MAX_EVENTS_PAGE, journal_error, read_events};
 use super::error::ApiError;
 use super::views::rfc3339;
@@ -64,7 +65,8 @@ pub struct PostTicket {
     #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     created_by: Option<String>,
     /// A custom SLA.
-    sla: Option<SlaBody>,
+    #[schema(value_type = Option<SlaBody>)]
+    sla: Option<Object<SlaBody>>,
 }
 
 /// What a ticket is about.
@@ -112,10 +114,10 @@ const KINDS: [&str; 6] = [
 pub async fn post_ticket(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
-    body: Result<Json<PostTicket>, JsonRejection>,
+    body: Result<Json<Object<PostTicket>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     if !KINDS.contains(&body.kind.as_str()) {
         return Err(ApiError::bad_request(
             "invalid_kind",
@@ -149,9 +151,9 @@ pub async fn post_ticket(
         Some(agent) => format!("agent:{}", agent_id(&tenant, &agent)?.key()),
         None => "api".to_owned(),
     };
-    let (first_response_s, resolution_s) = body
-        .sla
-        .map_or((None, None), |sla| (sla.first_response_s, sla.resolution_s));
+    let (first_response_s, resolution_s) = body.sla.map_or((None, None), |Object(sla)| {
+        (sla.first_response_s, sla.resolution_s)
+    });
     let in_range = |seconds: Option<u64>| seconds.is_none_or(|s| (1..=MAX_SLA_S).contains(&s));
     if !in_range(first_response_s) || !in_range(resolution_s) {
         return Err(ApiError::bad_request(
@@ -220,6 +222,9 @@ fn ticket_error(error: RecordError<TicketRejection>) -> ApiError {
                 rejection.to_string(),
             ),
             TicketRejection::Invalid(reason) => ApiError::bad_request("invalid", reason.clone()),
+            TicketRejection::Closed => {
+                ApiError::new(StatusCode::CONFLICT, "ticket_closed", rejection.to_string())
+            }
         },
         RecordError::Journal(error) => ApiError::unavailable(
             "journal_unavailable",
@@ -356,7 +361,8 @@ pub struct PatchTicket {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._@+:-]+$")]
     assignee: Option<Option<String>>,
     /// A comment to add.
-    comment: Option<CommentBody>,
+    #[schema(value_type = Option<CommentBody>)]
+    comment: Option<Object<CommentBody>>,
     /// A conversation to link.
     #[schema(pattern = r"^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     link_conversation: Option<String>,
@@ -382,18 +388,18 @@ fn explicit_option<'de, D: serde::Deserializer<'de>>(
 pub async fn patch_ticket(
     State(state): State<AppState>,
     Path((raw_tenant, raw_id)): Path<(String, String)>,
-    body: Result<Json<PatchTicket>, JsonRejection>,
+    body: Result<Json<Object<PatchTicket>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let id = ticket_id(&tenant, &raw_id)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let assignee = match body.assignee {
         Some(Some(agent)) => Some(Some(agent_id(&tenant, &agent)?)),
         Some(None) => Some(None),
         None => None,
     };
     let comment = match body.comment {
-        Some(comment) => {
+        Some(Object(comment)) => {
             if comment.text.trim().is_empty() || comment.text.len() > 4096 {
                 return Err(ApiError::bad_request(
                     "invalid_comment",

@@ -13,6 +13,7 @@ use crest_proto::{CustomerId, TenantId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::body::Object;
 use super::error::ApiError;
 use super::{AppState, tenant};
 use crate::access::secret::random_bytes;
@@ -98,10 +99,10 @@ pub async fn put_widget(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(raw_tenant): Path<String>,
-    body: Result<Json<PutWidget>, JsonRejection>,
+    body: Result<Json<Object<PutWidget>>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     if body.origins.len() > MAX_ORIGINS {
         return Err(ApiError::bad_request(
             "invalid_origins",
@@ -220,10 +221,10 @@ pub async fn post_session(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<PostWidgetSession>, JsonRejection>,
+    body: Result<Json<Object<PostWidgetSession>>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let Json(body) = body?;
+    let Json(Object(body)) = body?;
     let widget = configured(&state, &tenant)
         .await?
         .filter(|widget| {

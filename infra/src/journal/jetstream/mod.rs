@@ -1163,8 +1163,10 @@ async fn open_events_stream(
         deny_purge: true,
         ..Default::default()
     };
-    let mut events = jetstream
-        .get_or_create_stream(wanted)
+    let mut events =
+        crate::forming::patiently("the journal stream", crate::forming::PATIENCE, async || {
+            jetstream.get_or_create_stream(wanted.clone()).await
+        })
         .await
         .map_err(|error| {
             JournalError::storage(
@@ -1246,28 +1248,31 @@ async fn create_or_open_bucket(
     bucket: &str,
     replicas: usize,
 ) -> Result<kv::Store, JournalError> {
-    if let Ok(store) = jetstream.get_key_value(bucket).await {
-        return Ok(store);
-    }
-    let created = jetstream
-        .create_key_value(kv::Config {
-            bucket: bucket.to_owned(),
-            history: 1,
-            num_replicas: replicas,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await;
-    match created {
-        Ok(store) => Ok(store),
-        // Another node may have created it meanwhile.
-        Err(error) => jetstream.get_key_value(bucket).await.map_err(|_| {
-            JournalError::storage(
-                StorageErrorKind::Open,
-                format!("kv bucket {bucket}: {error}"),
-            )
-        }),
-    }
+    crate::forming::patiently("a journal bucket", crate::forming::PATIENCE, async || {
+        if let Ok(store) = jetstream.get_key_value(bucket).await {
+            return Ok(store);
+        }
+        let created = jetstream
+            .create_key_value(kv::Config {
+                bucket: bucket.to_owned(),
+                history: 1,
+                num_replicas: replicas,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await;
+        match created {
+            Ok(store) => Ok(store),
+            // Another node may have created it meanwhile.
+            Err(error) => jetstream.get_key_value(bucket).await.map_err(|_| {
+                JournalError::storage(
+                    StorageErrorKind::Open,
+                    format!("kv bucket {bucket}: {error}"),
+                )
+            }),
+        }
+    })
+    .await
 }
 
 #[async_trait]
