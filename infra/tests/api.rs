@@ -359,7 +359,7 @@ async fn undeclared_methods_array_bodies_and_state_conflicts_get_their_own_answe
             .get("allow")
             .expect("Allow")
             .to_str()
-            .unwrap()
+            .expect("ASCII")
             .to_owned();
         let body: serde_json::Value = answer.json().await.expect("JSON");
         assert_eq!(body["error"], "method_not_allowed", "{path}");
@@ -388,7 +388,7 @@ async fn undeclared_methods_array_bodies_and_state_conflicts_get_their_own_answe
     assert!(
         array.body["reason"]
             .as_str()
-            .unwrap()
+            .expect("a string")
             .contains("a JSON object"),
         "{:?}",
         array.body
@@ -419,7 +419,7 @@ async fn undeclared_methods_array_bodies_and_state_conflicts_get_their_own_answe
     assert_eq!(ticket.status, 201, "{:?}", ticket.body);
     let path = format!(
         "/v1/tenants/acme/tickets/{}",
-        ticket.body["id"].as_str().unwrap()
+        ticket.body["id"].as_str().expect("a string")
     );
     for status in ["solved", "closed"] {
         let changed = client

@@ -46,7 +46,7 @@ mod tests {
 
     #[test]
     fn an_object_is_read_as_the_struct() {
-        let Object(pair) = serde_json::from_str::<Object<Pair>>(r#"{"a": 1}"#).unwrap();
+        let Object(pair) = serde_json::from_str::<Object<Pair>>(r#"{"a": 1}"#).expect("an object");
         assert_eq!(
             pair,
             Pair {
@@ -61,7 +61,7 @@ mod tests {
         // The plain derive takes it ...
         assert!(serde_json::from_str::<Pair>("[null, null]").is_ok());
         // ... the wrapper does not, and says what it wanted.
-        let error = serde_json::from_str::<Object<Pair>>("[null, null]").unwrap_err();
+        let error = serde_json::from_str::<Object<Pair>>("[null, null]").expect_err("an array");
         assert!(error.to_string().contains("a JSON object"), "{error}");
     }
 
