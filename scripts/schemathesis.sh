@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes the API contract against a live node: builds `crest`, starts a node alone on a free port
 # with a temporary data directory, the demo tenant and a fresh operator token, issues an admin key
-# for the demo tenant, and runs schemathesis (every check but those scripts/schemathesis.toml
-# turns off with its reason, every phase, bounded examples per
+# for the demo tenant, and runs schemathesis (`--checks all`, with the exceptions scripts/schemathesis.toml
+# gives with their reasons, every phase, bounded examples per
 # operation) against the document the node serves at GET /openapi.json. Exits non-zero on any
 # failure. Prints the number of test cases run and the time taken.
 #
@@ -65,17 +65,33 @@ key="$(curl -fsS -X POST "$base/v1/tenants/demo/api-keys" \
   -d '{"role":"admin","name":"schemathesis"}' |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')"
 
+# One run of schemathesis with the settings every run shares, then the run's own arguments.
+run_schemathesis() {
+  "$st" --config-file "$root/scripts/schemathesis.toml" run "$base/openapi.json" \
+    --checks all \
+    --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
+    --seed "${SCHEMATHESIS_SEED:-1}" \
+    --exclude-path-regex '/stream$' \
+    --exclude-operation-id revoke_api_key \
+    --header "Authorization: Bearer $key" \
+    --request-timeout 10 \
+    --report ndjson --report-dir "$work/report" \
+    --no-color "$@"
+}
+
 started=$(date +%s)
 status=0
-"$st" --config-file "$root/scripts/schemathesis.toml" run "$base/openapi.json" \
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
-  --seed "${SCHEMATHESIS_SEED:-1}" \
-  --exclude-path-regex '/stream$' \
-  --exclude-operation-id revoke_api_key \
-  --header "Authorization: Bearer $key" \
-  --request-timeout 10 \
-  --report ndjson --report-dir "$work/report" \
-  --no-color || status=$?
+# Every check on single requests: examples, coverage, fuzzing.
+run_schemathesis --phases examples,coverage,fuzzing || status=$?
+# Sequences of requests (answers' ids fed into later calls), every check but two:
+#   * use_after_free: `DELETE …/customers/{customer}` is an erasure (crypto-shredding) that keeps
+#     the rest of the customer and their conversations by design, so they are still found after it.
+#   * negative_data_rejection: the phase's "negative" cases on `…/customers/{customer}` mutate the
+#     `{tenant}` parameter, which scripts/schemathesis.toml pins to the demo tenant, so the request
+#     sent is valid and is reported as "schema-violating request accepted" with nothing invalid in
+#     it. Schema-violating requests are the run above's work, on every operation.
+run_schemathesis --phases stateful --exclude-checks use_after_free,negative_data_rejection ||
+  status=$?
 elapsed=$(( $(date +%s) - started ))
 
 cases="$(python3 - "$work/report" <<'EOF'

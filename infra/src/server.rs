@@ -19,7 +19,7 @@ use crate::bus::{InProcessBus, NatsBus};
 use crate::cluster::{
     Cluster, ClusterConfig, ClusterMetrics, FencedJournal, NatsShardLink, NodeHost,
 };
-use crate::http::{AppState, Projections, router};
+use crate::http::{AppParts, AppState, Projections, router};
 use crate::journal::{FjallJournal, FjallJournalConfig};
 use crate::projections::business::BusinessMetrics;
 use crate::projections::quality::{QualityInspection, Rules};
@@ -359,7 +359,7 @@ pub async fn start(
         addr: config.listen,
         source,
     })?;
-    let state = AppState {
+    let state = AppState::new(AppParts {
         node: Arc::clone(&node),
         telemetry,
         admission: Arc::new(Semaphore::new(config.max_in_flight)),
@@ -370,7 +370,7 @@ pub async fn start(
         limits: Arc::clone(&limiters),
         tls: tls.is_some(),
         vault,
-    };
+    });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
     let app = router(state);

@@ -43,9 +43,30 @@ use crate::projections::voc::VoiceOfCustomer;
 use crate::telemetry::Telemetry;
 use error::ApiError;
 
-/// Everything a handler needs.
+/// Everything a handler needs: a cheap handle (every middleware layer and extractor clones it
+/// per request) to the [`AppParts`].
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// The handle to `parts`.
+    #[must_use]
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct AppParts {
     /// The node.
     pub node: Arc<Node>,
     /// Metrics.

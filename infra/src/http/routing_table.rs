@@ -78,7 +78,7 @@ pub async fn put_routing_table(
     let Json(Object(body)) = body?;
     for (intent, group) in &body.routes {
         group_name(group)?;
-        if intent.is_empty() || intent.len() > 64 {
+        if intent.is_empty() || intent.chars().count() > 64 {
             return Err(ApiError::bad_request(
                 "invalid_intent",
                 "intent names are 1-64 characters",

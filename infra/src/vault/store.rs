@@ -54,14 +54,20 @@ pub trait VaultStorage: Send + Sync + std::fmt::Debug + 'static {
     async fn names(&self) -> Result<Vec<String>, VaultError>;
 }
 
-/// Vault records in their own embedded database (fsync'd on every change: changes are once per
-/// customer and per erasure), for a node alone.
+/// Vault records in their own embedded database, for a node alone. Every change is durable before
+/// it is answered (changes are once per customer and per erasure); changes made at the same time
+/// share one fsync (group commit), so a burst of new customers does not queue on the disk one by
+/// one.
 #[derive(Clone)]
 pub struct FjallVaultStorage {
     db: Database,
     records: Keyspace,
     /// Serialises the read-compare-write of the records hashed to each stripe.
     stripes: Arc<Vec<Mutex<()>>>,
+    /// Changes written so far (numbered from 1).
+    written: Arc<std::sync::atomic::AtomicU64>,
+    /// The highest change number known durable; held while an fsync runs.
+    synced: Arc<Mutex<u64>>,
 }
 
 impl std::fmt::Debug for FjallVaultStorage {
@@ -93,7 +99,27 @@ impl FjallVaultStorage {
             db,
             records,
             stripes: Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()),
+            written: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            synced: Arc::new(Mutex::new(0)),
         })
+    }
+
+    /// Makes change number `change` durable: one fsync covers every change written before it
+    /// starts, so whoever waited for the lock meanwhile usually finds its change already durable.
+    fn sync_through(&self, change: u64) -> Result<(), VaultError> {
+        let mut synced = self
+            .synced
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *synced >= change {
+            return Ok(());
+        }
+        let covered = self.written.load(std::sync::atomic::Ordering::Acquire);
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(storage_failed)?;
+        *synced = covered;
+        Ok(())
     }
 
     fn swap_blocking(
@@ -113,9 +139,13 @@ impl FjallVaultStorage {
             return Ok(false);
         }
         self.records.insert(name, record).map_err(storage_failed)?;
-        self.db
-            .persist(PersistMode::SyncAll)
-            .map_err(storage_failed)?;
+        let change = self
+            .written
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+            + 1;
+        // Still under the stripe's lock: no other change to this record starts before this one
+        // is durable.
+        self.sync_through(change)?;
         Ok(true)
     }
 }
@@ -495,6 +525,43 @@ mod tests {
             MasterKey::new(1, &[9_u8; 32]).expect("master"),
             CipherKind::Aes256Gcm,
         )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keys_created_at_once_share_fsyncs_and_all_survive_reopening() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tenant = TenantId::new("acme").expect("tenant");
+        let customers: Vec<CustomerId> = (0..64)
+            .map(|n| CustomerId::new(&tenant, format!("c-{n}")).expect("customer"))
+            .collect();
+        let keys = {
+            let vault = Arc::new(vault(dir.path()));
+            let tasks: Vec<_> = customers
+                .iter()
+                .map(|customer| {
+                    let (vault, tenant, customer) =
+                        (Arc::clone(&vault), tenant.clone(), customer.clone());
+                    tokio::spawn(async move {
+                        let (_, key) = vault.sealing_key(&tenant, &customer).await.expect("key");
+                        key.bytes().to_vec()
+                    })
+                })
+                .collect();
+            let mut keys = Vec::new();
+            for task in tasks {
+                keys.push(task.await.expect("task"));
+            }
+            keys
+        };
+        let vault = vault(dir.path());
+        for (customer, key) in customers.iter().zip(&keys) {
+            let reopened = vault
+                .opening_key(&tenant, customer, 1)
+                .await
+                .expect("read")
+                .expect("durable");
+            assert_eq!(reopened.bytes(), key.as_slice(), "{customer:?}");
+        }
     }
 
     #[tokio::test]
