@@ -208,6 +208,54 @@ async fn appends_record_the_configured_epoch() {
     assert_eq!(journal.writer_epoch(&stream, 2).await, Ok(Some(42)));
 }
 
+/// In a cluster a node writes through the fence: every event of a shard's stream carries the
+/// revision of the lease that shard is served under, and a new lease's appends carry the new one.
+#[tokio::test]
+async fn appends_through_the_fence_carry_the_shards_lease_revision() {
+    use crest_actors::shard::remote::{LinkError, Ownership, ShardLink, ShardReply, ShardRequest};
+
+    #[derive(Debug)]
+    struct NoLink;
+
+    #[async_trait::async_trait]
+    impl ShardLink for NoLink {
+        async fn send(
+            &self,
+            _shard: u16,
+            _request: &ShardRequest,
+        ) -> Result<ShardReply, LinkError> {
+            Err(LinkError::NoOwner)
+        }
+    }
+
+    let (_server, journal) = fresh().await;
+    let journal = Arc::new(journal);
+    let ownership = Arc::new(Ownership::new(Arc::new(NoLink), Duration::from_secs(1)));
+    let fenced = crest_infra::cluster::FencedJournal::new(
+        Arc::clone(&journal) as Arc<dyn EventJournal>,
+        Arc::clone(&ownership),
+        prometheus::IntCounter::new("refused", "refused").expect("counter"),
+    );
+    let tenant = contract::fresh_tenant();
+    let stream = StreamId::customer(&CustomerId::new(&tenant, "c-1").expect("customer"));
+    let shard = crest_proto::slice::shard_of(stream.as_str());
+    ownership.serve(shard, 17);
+    fenced
+        .append(&stream, 0, contract::events(&stream, 1, 2))
+        .await
+        .expect("served: written");
+    // The shard moved away and came back under a newer lease.
+    ownership.release(shard);
+    ownership.serve(shard, 23);
+    fenced
+        .append(&stream, 2, contract::events(&stream, 3, 1))
+        .await
+        .expect("served again: written");
+    assert_eq!(journal.writer_epoch(&stream, 1).await, Ok(Some(17)));
+    assert_eq!(journal.writer_epoch(&stream, 2).await, Ok(Some(17)));
+    assert_eq!(journal.writer_epoch(&stream, 3).await, Ok(Some(23)));
+}
+
 /// A multi-event append is one atomic batch: a conflicting one stores none of its events, and one
 /// the server refuses part of (an event above the stream's message size limit) stores nothing.
 #[tokio::test]

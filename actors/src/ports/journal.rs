@@ -232,6 +232,21 @@ pub trait EventJournal: Send + Sync + 'static {
         events: Vec<StoredEvent>,
     ) -> Result<AppendOutcome, JournalError>;
 
+    /// Appends like [`EventJournal::append`], storing `epoch` as the writer epoch of every event
+    /// (in a cluster, the revision of the lease on the stream's shard, so a stale owner's write is
+    /// told apart). A journal that stores no epochs (the embedded one, written by one node only)
+    /// appends as usual.
+    async fn append_as(
+        &self,
+        stream: &StreamId,
+        expected_seq: u64,
+        events: Vec<StoredEvent>,
+        epoch: u64,
+    ) -> Result<AppendOutcome, JournalError> {
+        let _ = epoch;
+        self.append(stream, expected_seq, events).await
+    }
+
     /// Events of `stream` with `seq > after_seq`, in order, at most `limit`.
     async fn read(
         &self,

@@ -56,8 +56,10 @@ impl FencedJournal {
         }
     }
 
-    /// Whether this node may append to `stream` now.
-    fn may_write(&self, stream: &StreamId) -> bool {
+    /// Whether this node may append to `stream` now, and the writer epoch its appends carry:
+    /// `Some(None)` for a stream no shard owns (written by any node), `Some(Some(epoch))` for a
+    /// stream of a shard served here, `None` for a stream of a shard not served here.
+    fn writer(&self, stream: &StreamId) -> Option<Option<u64>> {
         let owned_by_a_shard = matches!(
             stream.kind(),
             StreamKind::Conversation
@@ -66,11 +68,17 @@ impl FencedJournal {
                 | StreamKind::Desk
                 | StreamKind::Ticket
         );
-        !owned_by_a_shard
-            || self
-                .ownership
-                .writer_epoch(shard_of(stream.as_str()))
-                .is_some()
+        if !owned_by_a_shard {
+            return Some(None);
+        }
+        self.ownership
+            .writer_epoch(shard_of(stream.as_str()))
+            .map(Some)
+    }
+
+    /// Whether this node may append to `stream` now.
+    fn may_write(&self, stream: &StreamId) -> bool {
+        self.writer(stream).is_some()
     }
 }
 
@@ -82,17 +90,25 @@ impl EventJournal for FencedJournal {
         expected_seq: u64,
         events: Vec<StoredEvent>,
     ) -> Result<AppendOutcome, JournalError> {
-        if !self.may_write(stream) {
-            self.refused.inc();
-            return Err(JournalError::storage(
-                StorageErrorKind::Write,
-                format!(
-                    "{stream}: this node no longer serves shard {} (handed over or fenced); not written",
-                    shard_of(stream.as_str())
-                ),
-            ));
+        match self.writer(stream) {
+            // Every event of a shard's stream carries the lease revision it was written under.
+            Some(Some(epoch)) => {
+                self.inner
+                    .append_as(stream, expected_seq, events, epoch)
+                    .await
+            }
+            Some(None) => self.inner.append(stream, expected_seq, events).await,
+            None => {
+                self.refused.inc();
+                Err(JournalError::storage(
+                    StorageErrorKind::Write,
+                    format!(
+                        "{stream}: this node no longer serves shard {} (handed over or fenced); not written",
+                        shard_of(stream.as_str())
+                    ),
+                ))
+            }
         }
-        self.inner.append(stream, expected_seq, events).await
     }
 
     async fn read(

@@ -361,6 +361,23 @@ impl EventJournal for SealedJournal {
         self.inner.append(stream, expected_seq, events).await
     }
 
+    async fn append_as(
+        &self,
+        stream: &StreamId,
+        expected_seq: u64,
+        events: Vec<StoredEvent>,
+        epoch: u64,
+    ) -> Result<AppendOutcome, JournalError> {
+        let events = if is_sealed_stream(stream) {
+            self.seal(stream, events).await?
+        } else {
+            events
+        };
+        self.inner
+            .append_as(stream, expected_seq, events, epoch)
+            .await
+    }
+
     async fn read(
         &self,
         stream: &StreamId,

@@ -30,10 +30,11 @@
 //! Crest seq otherwise.
 //!
 //! Every message carries the writer's epoch (`Crest-Writer-Epoch`), given by
-//! [`JetStreamJournal::append_with_epoch`]; [`EventJournal::append`] uses
-//! [`JetStreamJournalConfig::default_epoch`]. In a cluster the epoch is the shard lease's revision:
-//! it is recorded for audit (who wrote what), while *detection* of a stale writer is the
-//! expected-sequence check above, which does not depend on the epoch at all.
+//! [`JetStreamJournal::append_with_epoch`] (or [`EventJournal::append_as`]); [`EventJournal::append`]
+//! uses [`JetStreamJournalConfig::default_epoch`]. In a cluster the epoch is the shard lease's
+//! revision, passed by the node's fence (`cluster::FencedJournal`) with every append of a shard's
+//! stream: it is recorded for audit (who wrote what, under which lease), while *detection* of a
+//! stale writer is the expected-sequence check above, which does not depend on the epoch at all.
 //!
 //! # Atomic multi-event appends: atomic batch publish
 //!
@@ -1284,6 +1285,17 @@ impl EventJournal for JetStreamJournal {
         events: Vec<StoredEvent>,
     ) -> Result<AppendOutcome, JournalError> {
         let epoch = self.inner.config.default_epoch;
+        self.append_with_epoch(stream, expected_seq, events, epoch)
+            .await
+    }
+
+    async fn append_as(
+        &self,
+        stream: &StreamId,
+        expected_seq: u64,
+        events: Vec<StoredEvent>,
+        epoch: u64,
+    ) -> Result<AppendOutcome, JournalError> {
         self.append_with_epoch(stream, expected_seq, events, epoch)
             .await
     }

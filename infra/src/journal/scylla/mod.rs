@@ -894,6 +894,17 @@ impl EventJournal for ScyllaJournal {
             .await
     }
 
+    async fn append_as(
+        &self,
+        stream: &StreamId,
+        expected_seq: u64,
+        events: Vec<StoredEvent>,
+        epoch: u64,
+    ) -> Result<AppendOutcome, JournalError> {
+        self.append_with_epoch(stream, expected_seq, events, epoch)
+            .await
+    }
+
     async fn read(
         &self,
         stream: &StreamId,
