@@ -610,42 +610,53 @@ pub fn start_projections(
         BusinessMetrics::new(registry, tenant_label)?,
     ));
     let runner_metrics = RunnerMetrics::new(registry)?;
-    // In a cluster the business metrics are counted once for all nodes, by the node serving
-    // shard 0 (`projections::cluster`); every node keeps the read models.
-    let (local_business, cluster_business) = if clustered {
+    // The read models every node keeps for its API: in a cluster their metrics stay unexported
+    // (each node sees every event, so exported they would count each event once per node).
+    let unexported = prometheus::Registry::new();
+    let read_model_registry = if clustered { &unexported } else { registry };
+    let quality = Arc::new(std::sync::Mutex::new(QualityInspection::new(
+        rules.clone(),
+        read_model_registry,
+        tenant_label,
+    )?));
+    let voc = Arc::new(std::sync::Mutex::new(VoiceOfCustomer::new(
+        read_model_registry,
+        tenant_label,
+    )?));
+    let tickets = Arc::new(std::sync::Mutex::new(TicketBoard::new()));
+    let read_models = [
+        Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
+        Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
+        Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
+    ];
+    // In a cluster what Prometheus sums over the nodes (the business metrics, the quality scores
+    // and rules fired, the VOC mentions) is counted once for all nodes, by the node serving shard
+    // 0 (`projections::cluster`); every node exposes those families (at zero on the others).
+    let (node_projections, cluster_business) = if clustered {
+        let counted_once: Vec<Arc<std::sync::Mutex<dyn Projection>>> = vec![
+            business,
+            Arc::new(std::sync::Mutex::new(QualityInspection::new(
+                rules,
+                registry,
+                tenant_label,
+            )?)),
+            Arc::new(std::sync::Mutex::new(VoiceOfCustomer::new(
+                registry,
+                tenant_label,
+            )?)),
+        ];
         (
-            None,
+            read_models.to_vec(),
             Some(Runner::new(
                 Arc::clone(&journal),
-                vec![business],
+                counted_once,
                 runner_metrics.clone(),
             )),
         )
     } else {
-        (Some(business), None)
+        (std::iter::once(business).chain(read_models).collect(), None)
     };
-    let quality = Arc::new(std::sync::Mutex::new(QualityInspection::new(
-        rules,
-        registry,
-        tenant_label,
-    )?));
-    let voc = Arc::new(std::sync::Mutex::new(VoiceOfCustomer::new(
-        registry,
-        tenant_label,
-    )?));
-    let tickets = Arc::new(std::sync::Mutex::new(TicketBoard::new()));
-    let runner = Runner::new(
-        journal,
-        local_business
-            .into_iter()
-            .chain([
-                Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
-                Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
-                Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
-            ])
-            .collect(),
-        runner_metrics,
-    );
+    let runner = Runner::new(journal, node_projections, runner_metrics);
     let task = tokio::spawn(runner.run(feed));
     Ok((
         Projections {

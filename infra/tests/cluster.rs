@@ -1022,6 +1022,51 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(customer_messages().await, 22.0);
+    // So are quality inspections: one resolved conversation is one score over the cluster, while
+    // every node's own read model lists its inspection.
+    let resolved = clients[0]
+        .post(
+            &format!("/v1/tenants/shop/conversations/{id}/resolve"),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(resolved.status, 200, "{:?}", resolved.body);
+    let scores = async || {
+        let mut total = 0.0;
+        for client in &clients {
+            let (_, text) = client.get_text("/metrics").await;
+            total += samples(&text)
+                .iter()
+                .filter(|(series, _)| {
+                    series.starts_with("crest_quality_score_count{")
+                        && series.contains("tenant=\"shop\"")
+                })
+                .map(|(_, value)| value)
+                .sum::<f64>();
+        }
+        total
+    };
+    until(
+        "the inspection counted",
+        Duration::from_secs(20),
+        async || scores().await >= 1.0,
+    )
+    .await;
+    for client in &clients {
+        until(
+            "every node lists the inspection",
+            Duration::from_secs(20),
+            async || {
+                let listed = client.get("/v1/tenants/shop/quality").await;
+                listed.body["inspections"]
+                    .as_array()
+                    .is_some_and(|inspections| !inspections.is_empty())
+            },
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(scores().await, 1.0, "one inspection, counted once");
     // Both nodes expose every cluster metric of the catalogue; together they own every shard.
     let mut owned = 0.0;
     let mut coordinators = 0.0;
