@@ -999,20 +999,12 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
     // Business metrics are counted once for the whole cluster: summed over the nodes, the
     // customer messages are those sent (20 first messages and 2 live ones), not once per node.
     let customer_messages = async || {
-        let mut total = 0.0;
-        for client in &clients {
-            let (_, text) = client.get_text("/metrics").await;
-            total += samples(&text)
-                .iter()
-                .filter(|(series, _)| {
-                    series.starts_with("crest_conversation_messages_total{")
-                        && series.contains("role=\"customer\"")
-                        && series.contains("tenant=\"shop\"")
-                })
-                .map(|(_, value)| value)
-                .sum::<f64>();
-        }
-        total
+        summed_over(
+            &clients,
+            "crest_conversation_messages_total{",
+            &["role=\"customer\"", "tenant=\"shop\""],
+        )
+        .await
     };
     until(
         "22 customer messages counted",
@@ -1031,21 +1023,8 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         )
         .await;
     assert_eq!(resolved.status, 200, "{:?}", resolved.body);
-    let scores = async || {
-        let mut total = 0.0;
-        for client in &clients {
-            let (_, text) = client.get_text("/metrics").await;
-            total += samples(&text)
-                .iter()
-                .filter(|(series, _)| {
-                    series.starts_with("crest_quality_score_count{")
-                        && series.contains("tenant=\"shop\"")
-                })
-                .map(|(_, value)| value)
-                .sum::<f64>();
-        }
-        total
-    };
+    let scores =
+        async || summed_over(&clients, "crest_quality_score_count{", &["tenant=\"shop\""]).await;
     until(
         "the inspection counted",
         Duration::from_secs(20),
@@ -1101,6 +1080,23 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
 }
 
 /// The metric names of the Cluster section of `docs/METRICS.md`.
+/// The sum over `clients`' nodes of the series of `/metrics` that start with `prefix` and carry
+/// every one of `labels`.
+async fn summed_over(clients: &[support::Client], prefix: &str, labels: &[&str]) -> f64 {
+    let mut total = 0.0;
+    for client in clients {
+        let (_, text) = client.get_text("/metrics").await;
+        total += samples(&text)
+            .iter()
+            .filter(|(series, _)| {
+                series.starts_with(prefix) && labels.iter().all(|label| series.contains(label))
+            })
+            .map(|(_, value)| value)
+            .sum::<f64>();
+    }
+    total
+}
+
 fn catalogued_cluster_metrics() -> Vec<String> {
     let catalogue = include_str!("../../docs/METRICS.md");
     let section = catalogue
