@@ -221,6 +221,19 @@ impl SealedJournal {
             .map_err(|error| vault_failed(&error))
     }
 
+    /// `events` as `stream` stores them: sealed if it holds customers' texts, as given otherwise.
+    async fn sealed(
+        &self,
+        stream: &StreamId,
+        events: Vec<StoredEvent>,
+    ) -> Result<Vec<StoredEvent>, JournalError> {
+        if is_sealed_stream(stream) {
+            self.seal(stream, events).await
+        } else {
+            Ok(events)
+        }
+    }
+
     async fn seal(
         &self,
         stream: &StreamId,
@@ -353,11 +366,7 @@ impl EventJournal for SealedJournal {
         expected_seq: u64,
         events: Vec<StoredEvent>,
     ) -> Result<AppendOutcome, JournalError> {
-        let events = if is_sealed_stream(stream) {
-            self.seal(stream, events).await?
-        } else {
-            events
-        };
+        let events = self.sealed(stream, events).await?;
         self.inner.append(stream, expected_seq, events).await
     }
 
@@ -368,11 +377,7 @@ impl EventJournal for SealedJournal {
         events: Vec<StoredEvent>,
         epoch: u64,
     ) -> Result<AppendOutcome, JournalError> {
-        let events = if is_sealed_stream(stream) {
-            self.seal(stream, events).await?
-        } else {
-            events
-        };
+        let events = self.sealed(stream, events).await?;
         self.inner
             .append_as(stream, expected_seq, events, epoch)
             .await
