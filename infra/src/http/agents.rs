@@ -7,7 +7,8 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use crest_actors::agent::AgentState;
-use crest_actors::desk::{ChatStage, DeskCommand, DeskState};
+use crest_actors::desk::DeskCommand;
+use crest_actors::desk::views::SeatView;
 use crest_proto::access::AccessRole;
 use crest_proto::routing::Presence;
 use crest_proto::{AgentId, ConversationId, StreamId, TenantId};
@@ -217,11 +218,7 @@ async fn agent_view(
     agent: AgentId,
 ) -> Result<Json<Value>, ApiError> {
     let record = state.node.region().agent_state(&agent).await?;
-    let view = state
-        .node
-        .routing()
-        .query(tenant, move |desk, now| render_agent(desk, &agent, now))
-        .await?;
+    let view = seat(state, tenant, &agent).await?;
     let mut view = view.ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))?;
     view["history"] = record.as_ref().map_or_else(|| json!({}), render_history);
     Ok(Json(view))
@@ -281,27 +278,22 @@ pub async fn get_agent_events(
     })))
 }
 
-/// The JSON view of an agent seat.
-#[must_use]
-pub fn render_agent(desk: &DeskState, agent: &AgentId, now_ms: u64) -> Option<Value> {
-    let seat = desk.agents.get(agent)?;
-    let offers: Vec<Value> = seat
+/// An agent's seat as the API shows it (from the desk's answer to [`DeskQuery::Seat`]).
+pub fn render_seat(agent: &AgentId, view: &SeatView) -> Value {
+    let seat = &view.seat;
+    let offers: Vec<Value> = view
         .offers
         .iter()
-        .filter_map(|conversation| {
-            let chat = desk.chats.get(conversation)?;
-            let ChatStage::Offered { expires_at_ms, .. } = chat.stage else {
-                return None;
-            };
-            Some(json!({
-                "conversation": conversation.key(),
-                "group": chat.group,
-                "expires_in_s": expires_at_ms.saturating_sub(now_ms).div_ceil(1000),
-                "summary": chat.summary,
-            }))
+        .map(|offer| {
+            json!({
+                "conversation": offer.conversation.key(),
+                "group": offer.group,
+                "expires_in_s": offer.expires_in_s,
+                "summary": offer.summary,
+            })
         })
         .collect();
-    Some(json!({
+    json!({
         "agent": agent.key(),
         "status": seat.status.as_str(),
         "groups": seat.groups,
@@ -313,5 +305,15 @@ pub fn render_agent(desk: &DeskState, agent: &AgentId, now_ms: u64) -> Option<Va
         "free": seat.free(),
         "connected": seat.connected,
         "idle_since": (seat.idle_since_ms > 0).then(|| rfc3339(seat.idle_since_ms)),
-    }))
+    })
+}
+
+/// The seat of `agent` rendered for the API (`None`: no such agent), read where the desk runs.
+pub async fn seat(
+    state: &AppState,
+    tenant: &TenantId,
+    agent: &AgentId,
+) -> Result<Option<Value>, ApiError> {
+    let seat = state.node.routing().seat(tenant, agent).await?;
+    Ok(seat.map(|seat| render_seat(agent, &seat)))
 }
