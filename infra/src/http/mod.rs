@@ -135,6 +135,10 @@ pub fn router(state: AppState) -> Router {
             get(conversations::get_customer_conversation),
         )
         .route(
+            "/v1/tenants/{tenant}/customers/{customer}/conversations",
+            get(conversations::get_customer_conversations),
+        )
+        .route(
             "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
             post(conversation_routing::post_agent_message),
         )

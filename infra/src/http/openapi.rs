@@ -140,6 +140,7 @@ pub struct LanguageCode(String);
         super::conversations::get_events,
         super::stream::stream_events,
         super::conversations::get_customer_conversation,
+        super::conversations::get_customer_conversations,
         super::conversation_routing::post_agent_message,
         super::conversation_routing::post_handoff,
         super::conversation_routing::post_transfer,

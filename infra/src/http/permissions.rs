@@ -182,6 +182,11 @@ pub const ROUTES: &[RouteRule] = &[
         Permission::ConversationsRead,
     ),
     rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/conversations",
+        Permission::ConversationsRead,
+    ),
+    rule(
         "POST",
         "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
         Permission::ConversationsAct,
@@ -601,7 +606,39 @@ async fn check_scope(
             return Err(forbidden("an agent sees and acts only on their own chats"));
         }
     }
+    if route == CUSTOMER_HISTORY
+        && let Some(raw_customer) = param(params, "customer")
+        && let Ok(customer) = CustomerId::new(tenant, raw_customer)
+    {
+        let Some(own) = own else {
+            return Err(forbidden("this agent key is not bound to an agent"));
+        };
+        if !serves_customer(state, own, &customer).await {
+            return Err(forbidden(
+                "an agent reads the history only of customers in their own chats or offers",
+            ));
+        }
+    }
     Ok(())
+}
+
+/// A customer's whole history: an agent reads it only while serving (or being offered) one of the
+/// customer's chats.
+const CUSTOMER_HISTORY: &str = "/v1/tenants/{tenant}/customers/{customer}/conversations";
+
+/// Whether one of the agent's chats or offers is with `customer`.
+async fn serves_customer(state: &AppState, agent: &AgentId, customer: &CustomerId) -> bool {
+    let Ok(Some(seat)) = state.node.routing().seat(agent.tenant(), agent).await else {
+        return false;
+    };
+    for conversation in seat.seat.chats.iter().chain(&seat.seat.offers) {
+        if let Ok(Some(found)) = state.node.region().conversation_state(conversation).await
+            && found.customer.as_ref() == Some(customer)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The middleware: finds the route's permission, authenticates the credential, checks role and

@@ -63,6 +63,7 @@ pub fn conversation_view(state: &ConversationState) -> ConversationView {
                 agent: record.agent.as_ref().map(|agent| agent.key().to_owned()),
                 internal: record.internal,
                 emotion: record.emotion.clone(),
+                citations: record.citations.clone(),
             })
             .collect(),
     }
