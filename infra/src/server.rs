@@ -67,6 +67,9 @@ pub struct ServeConfig {
     pub master_key: crate::vault::MasterKeySource,
     /// The cipher of new customer keys.
     pub pii_cipher: crate::vault::CipherKind,
+    /// The merchant's orders and parcels for the consoles (`None`: the embedded demo data, as the
+    /// bot uses without `--commerce-url`).
+    pub commerce: Option<crate::http::orders::CommercePort>,
 }
 
 /// Which journal a node writes to.
@@ -115,6 +118,7 @@ impl Default for ServeConfig {
             tls: None,
             master_key: crate::vault::MasterKeySource::default(),
             pii_cipher: crate::vault::CipherKind::Aes256Gcm,
+            commerce: None,
         }
     }
 }
@@ -370,6 +374,10 @@ pub async fn start(
         limits: Arc::clone(&limiters),
         tls: tls.is_some(),
         vault,
+        commerce: config
+            .commerce
+            .clone()
+            .unwrap_or_else(crate::http::orders::CommercePort::demo),
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);

@@ -163,6 +163,9 @@ async fn agents_act_only_as_themselves_and_on_their_own_chats() {
     );
     let denied = bob.get(&history).await;
     assert_eq!(denied.status, 403, "{:?}", denied.body);
+    let orders = format!("/v1/tenants/{TENANT}/customers/c-1/orders");
+    assert_eq!(alice.get(&orders).await.status, 200);
+    assert_eq!(bob.get(&orders).await.status, 403);
     let nobody = admin
         .get(&format!(
             "/v1/tenants/{TENANT}/customers/c-unknown/conversations"

@@ -14,6 +14,7 @@ mod messages;
 mod offers;
 pub mod openapi;
 mod ops;
+pub mod orders;
 pub mod permissions;
 pub mod pii;
 mod quality;
@@ -87,6 +88,8 @@ pub struct AppParts {
     pub tls: bool,
     /// Customers' keys (`None`: the journal does not seal customers' texts).
     pub vault: Option<Arc<crate::vault::Vault>>,
+    /// The merchant's orders and parcels.
+    pub commerce: orders::CommercePort,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -137,6 +140,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{tenant}/customers/{customer}/conversations",
             get(conversations::get_customer_conversations),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}/orders",
+            get(orders::get_customer_orders),
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/agent-messages",

@@ -141,6 +141,7 @@ pub struct LanguageCode(String);
         super::stream::stream_events,
         super::conversations::get_customer_conversation,
         super::conversations::get_customer_conversations,
+        super::orders::get_customer_orders,
         super::conversation_routing::post_agent_message,
         super::conversation_routing::post_handoff,
         super::conversation_routing::post_transfer,

@@ -187,6 +187,11 @@ pub const ROUTES: &[RouteRule] = &[
         Permission::ConversationsRead,
     ),
     rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/orders",
+        Permission::ConversationsRead,
+    ),
+    rule(
         "POST",
         "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
         Permission::ConversationsAct,
@@ -606,7 +611,7 @@ async fn check_scope(
             return Err(forbidden("an agent sees and acts only on their own chats"));
         }
     }
-    if route == CUSTOMER_HISTORY
+    if AGENT_CUSTOMER_ROUTES.contains(&route)
         && let Some(raw_customer) = param(params, "customer")
         && let Ok(customer) = CustomerId::new(tenant, raw_customer)
     {
@@ -622,9 +627,12 @@ async fn check_scope(
     Ok(())
 }
 
-/// A customer's whole history: an agent reads it only while serving (or being offered) one of the
-/// customer's chats.
-const CUSTOMER_HISTORY: &str = "/v1/tenants/{tenant}/customers/{customer}/conversations";
+/// A customer's whole history and orders: an agent reads them only while serving (or being
+/// offered) one of the customer's chats.
+const AGENT_CUSTOMER_ROUTES: [&str; 2] = [
+    "/v1/tenants/{tenant}/customers/{customer}/conversations",
+    "/v1/tenants/{tenant}/customers/{customer}/orders",
+];
 
 /// Whether one of the agent's chats or offers is with `customer`.
 async fn serves_customer(state: &AppState, agent: &AgentId, customer: &CustomerId) -> bool {
