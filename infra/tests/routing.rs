@@ -183,6 +183,30 @@ async fn priority_capacity_transfer_resolve_and_tickets_over_the_api() {
     assert_eq!(waiting, [vip.as_str(), normal.as_str()], "{queue}");
     assert_eq!(queue["waiting"][0]["position"], 1);
     assert!(queue["waiting"][1]["waiting_s"].as_u64().is_some());
+    // The supervisor's overview: every group in brief, and the team.
+    let queues = client.get(&format!("{T}/queues")).await.body;
+    let after_sales = queues["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .find(|queue| queue["group"] == "after_sales")
+        .expect("after_sales is listed");
+    assert_eq!(after_sales["waiting"], 2, "{queues}");
+    assert!(after_sales["longest_wait_s"].as_u64() >= Some(1), "{queues}");
+    let team = client.get(&format!("{T}/agents")).await.body;
+    let statuses: Vec<(&str, &str)> = team["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|seat| {
+            (
+                seat["agent"].as_str().expect("agent"),
+                seat["status"].as_str().expect("status"),
+            )
+        })
+        .collect();
+    assert_eq!(statuses, [("alice", "online"), ("bob", "away")], "{team}");
+    assert_eq!(team["agents"][0]["chats"].as_array().map(Vec::len), Some(1));
     // The waiting customers were told their position.
     let told = client
         .conversation_until("shop", &normal, |c| {

@@ -16,7 +16,7 @@ use tokio::sync::{Mutex, oneshot};
 use super::actor::{DeskActor, DeskArgs, DeskCommandError, DeskMsg, DeskReply};
 use super::decide::{DeskCommand, DeskRejection, DeskSettings};
 use super::state::DeskState;
-use super::views::{DeskQuery, DeskView, QueueView, RoutingTableView, SeatView};
+use super::views::{DeskQuery, DeskView, QueueBrief, QueueView, RoutingTableView, SeatView};
 use crate::context::EntityContext;
 use crate::persistence::{Aggregate, Persistent};
 use crate::ports::journal::{JournalError, StorageErrorKind};
@@ -389,6 +389,22 @@ impl RoutingHub {
             .await?
         {
             DeskView::Queue(queue) => Ok(*queue),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// Every seat, by agent id.
+    pub async fn seats(&self, tenant: &TenantId) -> Result<Vec<(AgentId, SeatView)>, DeskError> {
+        match self.view(tenant, DeskQuery::Seats).await? {
+            DeskView::Seats(seats) => Ok(seats),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// Every known group's queue in brief.
+    pub async fn queues(&self, tenant: &TenantId) -> Result<Vec<QueueBrief>, DeskError> {
+        match self.view(tenant, DeskQuery::Queues).await? {
+            DeskView::Queues(queues) => Ok(queues),
             _ => Err(DeskError::Unavailable),
         }
     }

@@ -20,6 +20,10 @@ pub enum DeskQuery {
     Seat(AgentId),
     /// One skill group's queue.
     Queue(String),
+    /// Every seat, by agent id (a supervisor's view of the team).
+    Seats,
+    /// Every known group's queue in brief.
+    Queues,
     /// The intent → group table.
     RoutingTable,
     /// A customer's tier.
@@ -33,6 +37,10 @@ pub enum DeskView {
     Seat(Option<Box<SeatView>>),
     /// The queue.
     Queue(Box<QueueView>),
+    /// The seats, by agent id.
+    Seats(Vec<(AgentId, SeatView)>),
+    /// The queues in brief, by group name.
+    Queues(Vec<QueueBrief>),
     /// The routing table.
     RoutingTable(RoutingTableView),
     /// The tier.
@@ -76,6 +84,25 @@ pub struct QueueView {
     pub free_capacity: u64,
     /// The group's settings.
     pub config: GroupConfig,
+}
+
+/// A skill group's queue in brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueBrief {
+    /// The group.
+    pub group: String,
+    /// Chats waiting.
+    pub waiting: usize,
+    /// Seconds the longest-waiting chat has waited.
+    pub longest_wait_s: u64,
+    /// Chats offered to an agent.
+    pub offered: usize,
+    /// Chats an agent owns.
+    pub assigned: usize,
+    /// Online agents of the group.
+    pub agents_online: usize,
+    /// Their free capacity.
+    pub free_capacity: u64,
 }
 
 /// A chat in a queue.
@@ -132,6 +159,18 @@ impl DeskQuery {
             Self::Queue(group) => {
                 DeskView::Queue(Box::new(queue_view(desk, group, now_ms, settings)))
             }
+            Self::Seats => DeskView::Seats(
+                desk.agents
+                    .keys()
+                    .filter_map(|agent| Some((agent.clone(), seat_view(desk, agent, now_ms)?)))
+                    .collect(),
+            ),
+            Self::Queues => DeskView::Queues(
+                desk.group_names()
+                    .into_iter()
+                    .map(|group| queue_brief(desk, group, now_ms))
+                    .collect(),
+            ),
             Self::RoutingTable => DeskView::RoutingTable(RoutingTableView {
                 routes: desk.routes.clone(),
                 default_group: desk.default_group.clone(),
@@ -169,12 +208,41 @@ fn seat_view(desk: &DeskState, agent: &AgentId, now_ms: u64) -> Option<SeatView>
     })
 }
 
+fn online_in<'a>(desk: &'a DeskState, group: &'a str) -> impl Iterator<Item = &'a AgentSeat> {
+    desk.agents.values().filter(move |seat| {
+        seat.status == Presence::Online && seat.groups.iter().any(|g| g == group)
+    })
+}
+
+fn queue_brief(desk: &DeskState, group: String, now_ms: u64) -> QueueBrief {
+    let mut brief = QueueBrief {
+        waiting: 0,
+        longest_wait_s: 0,
+        offered: 0,
+        assigned: 0,
+        agents_online: online_in(desk, &group).count(),
+        free_capacity: online_in(desk, &group)
+            .map(|seat| u64::from(seat.free()))
+            .sum(),
+        group,
+    };
+    for chat in desk.chats.values().filter(|chat| chat.group == brief.group) {
+        match chat.stage {
+            ChatStage::Waiting => {
+                brief.waiting += 1;
+                brief.longest_wait_s = brief
+                    .longest_wait_s
+                    .max(now_ms.saturating_sub(chat.waiting_since_ms) / 1000);
+            }
+            ChatStage::Offered { .. } => brief.offered += 1,
+            ChatStage::Assigned { .. } => brief.assigned += 1,
+        }
+    }
+    brief
+}
+
 fn queue_view(desk: &DeskState, group: &str, now_ms: u64, settings: &DeskSettings) -> QueueView {
-    let online: Vec<&AgentSeat> = desk
-        .agents
-        .values()
-        .filter(|seat| seat.status == Presence::Online && seat.groups.iter().any(|g| g == group))
-        .collect();
+    let online: Vec<&AgentSeat> = online_in(desk, group).collect();
     let online_capacity: u64 = online
         .iter()
         .map(|seat| u64::from(seat.capacity.max(1)))

@@ -192,6 +192,30 @@ pub async fn put_agent(
     agent_view(&state, &tenant, agent).await
 }
 
+/// `GET /v1/tenants/{t}/agents`: every seat of the tenant (the team, for supervisors and for
+/// transfers), read where the tenant's desk runs.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/agents",
+    tag = "agents",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "`{agents: [...]}`: each seat as `GET …/agents/{agent}` shows it, without its history, by agent id.", body = Object),
+    )
+)]
+pub async fn list_agents(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let seats = state.node.routing().seats(&tenant).await?;
+    let agents: Vec<Value> = seats
+        .iter()
+        .map(|(agent, seat)| render_seat(agent, seat))
+        .collect();
+    Ok(Json(json!({ "agents": agents })))
+}
+
 /// `GET /v1/tenants/{t}/agents/{agent}`
 #[utoipa::path(
     get,

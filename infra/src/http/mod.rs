@@ -169,6 +169,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/tenants/{tenant}/conversations/{id}/csat",
             post(conversation_routing::post_csat),
         )
+        .route("/v1/tenants/{tenant}/agents", get(agents::list_agents))
         .route(
             "/v1/tenants/{tenant}/agents/{agent}",
             get(agents::get_agent).put(agents::put_agent),
@@ -195,6 +196,7 @@ pub fn router(state: AppState) -> Router {
                 .put(customers::put_customer)
                 .delete(customers::erase_customer),
         )
+        .route("/v1/tenants/{tenant}/queues", get(queues::list_queues))
         .route(
             "/v1/tenants/{tenant}/queues/{group}",
             get(queues::get_queue).put(queues::put_queue),

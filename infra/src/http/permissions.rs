@@ -223,6 +223,11 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(
         "GET",
+        "/v1/tenants/{tenant}/agents",
+        Permission::RoutingRead,
+    ),
+    rule(
+        "GET",
         "/v1/tenants/{tenant}/agents/{agent}",
         Permission::AgentsRead,
     ),
@@ -265,6 +270,11 @@ pub const ROUTES: &[RouteRule] = &[
         "DELETE",
         "/v1/tenants/{tenant}/customers/{customer}",
         Permission::CustomersErase,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/queues",
+        Permission::RoutingRead,
     ),
     rule(
         "GET",

@@ -28,6 +28,25 @@ pub fn group_name(raw: &str) -> Result<String, ApiError> {
     })
 }
 
+/// `GET /v1/tenants/{t}/queues`: every known group's queue in brief (a supervisor's overview).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/queues",
+    tag = "routing",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "`{queues: [{group, waiting, longest_wait_s, offered, assigned, agents_online, free_capacity}]}` by group name.", body = Object),
+    )
+)]
+pub async fn list_queues(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let queues = state.node.routing().queues(&tenant).await?;
+    Ok(Json(json!({ "queues": queues })))
+}
+
 /// `GET /v1/tenants/{t}/queues/{group}`
 #[utoipa::path(
     get,
