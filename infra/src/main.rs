@@ -399,7 +399,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         _ => crest_infra::vault::MasterKeySource::DataDir,
     };
+    // The bot answers from the knowledge bases the node indexes.
+    let knowledge = Arc::new(crest_brain::kb::KnowledgeBases::new(
+        engine::engine_kb_config(),
+    ));
     let config = ServeConfig {
+        knowledge: Arc::clone(&knowledge),
         tls,
         master_key,
         pii_cipher,
@@ -442,7 +447,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     // Listen for SIGTERM/ctrl-c before anything else, so a stop during start-up is orderly too.
     let stop = tokio::spawn(wait_for_stop_signal());
-    let brain = build_brain(args_brain)?;
+    let brain = build_brain(args_brain, knowledge)?;
     let running = server::start(config, Arc::new(brain))
         .await
         .map_err(|error| error.to_string())?;
@@ -519,7 +524,10 @@ struct BrainArgs {
 
 /// Checks the brain's options now (a bad model file or URL is a start-up error) and builds the brain
 /// in the background (training the default model takes a moment; the node starts meanwhile).
-fn build_brain(args: BrainArgs) -> Result<DeferredBrain, String> {
+fn build_brain(
+    args: BrainArgs,
+    knowledge: Arc<crest_brain::kb::KnowledgeBases>,
+) -> Result<DeferredBrain, String> {
     let model = match &args.intent_model {
         Some(path) => Some(
             TextClassifier::load(path)
@@ -556,7 +564,7 @@ fn build_brain(args: BrainArgs) -> Result<DeferredBrain, String> {
             Some(model) => model,
             None => engine::train_default_intent_model()?,
         };
-        let mut brain = engine::Engine::new(model)?;
+        let mut brain = engine::Engine::new(model)?.with_knowledge(knowledge);
         if let Some(commerce) = commerce {
             brain = brain.with_commerce(Arc::new(commerce));
         }
