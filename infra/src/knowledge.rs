@@ -349,11 +349,17 @@ impl KnowledgeStore {
     pub async fn publish(
         &self,
         tenant: &TenantId,
-        upload: Upload,
+        mut upload: Upload,
         actor: &str,
     ) -> Result<(String, u32), KnowledgeError> {
-        let extracted = crest_brain::kb::upload::extract(upload.format, &upload.bytes)
-            .map_err(|error| KnowledgeError::invalid("invalid_document", error.to_string()))?;
+        // Reading a PDF or a large page is CPU work: off the runtime's threads.
+        let format = upload.format;
+        let bytes = std::mem::take(&mut upload.bytes);
+        let extracted =
+            tokio::task::spawn_blocking(move || crest_brain::kb::upload::extract(format, &bytes))
+                .await
+                .map_err(|error| KnowledgeError::invalid("invalid_document", error.to_string()))?
+                .map_err(|error| KnowledgeError::invalid("invalid_document", error.to_string()))?;
         if extracted.text.len() > MAX_TEXT_BYTES {
             return Err(KnowledgeError::TooLarge {
                 bytes: extracted.text.len(),

@@ -292,17 +292,25 @@ async fn agents_read_and_admins_write() {
 }
 
 /// A `multipart/form-data` body with the given text parts and one file part.
-fn multipart(parts: &[(&str, &str)], file_name: &str, file: &str) -> (String, String) {
+fn multipart(parts: &[(&str, &str)], file_name: &str, file: &[u8]) -> (String, Vec<u8>) {
     let boundary = "crest-test-boundary-7f3a";
-    let mut body = String::new();
+    let mut body = Vec::new();
     for (name, value) in parts {
-        body.push_str(&format!(
-            "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        ));
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
     }
-    body.push_str(&format!(
-        "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\ncontent-type: application/octet-stream\r\n\r\n{file}\r\n--{boundary}--\r\n"
-    ));
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\ncontent-type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
@@ -310,7 +318,7 @@ async fn post_form(
     node: &RunningServer,
     tenant: &str,
     content_type: &str,
-    body: String,
+    body: Vec<u8>,
 ) -> (u16, Value) {
     let client = Client::new(node.addr);
     let path = documents_path(tenant);
@@ -333,7 +341,7 @@ async fn multipart_uploads_take_the_format_from_the_file_name() {
     let node = start(dir.path()).await;
     let client = Client::new(node.addr);
     let html = "<html><body><h1>Zephyr X9 kite warranty</h1><p>The Zephyr X9 kite has a warranty of <b>17 months</b>, covering torn sails.</p></body></html>";
-    let (content_type, body) = multipart(&[("id", "kite-page")], "warranty.html", html);
+    let (content_type, body) = multipart(&[("id", "kite-page")], "warranty.html", html.as_bytes());
     let (status, answer) = post_form(&node, "forms", &content_type, body).await;
     assert_eq!(status, 201, "{answer}");
     assert_eq!(answer, json!({"id": "kite-page", "version": 1}));
@@ -347,7 +355,7 @@ async fn multipart_uploads_take_the_format_from_the_file_name() {
     let reply = bot_reply(&client, "forms", "c-1", KITE_QUESTION).await;
     assert_cites(&reply, "kite-page", 1, &text, "17 months");
 
-    let (content_type, body) = multipart(&[], "notes.docm", "text");
+    let (content_type, body) = multipart(&[], "notes.docm", b"text");
     let (status, answer) = post_form(&node, "forms", &content_type, body).await;
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["error"], "invalid_format", "{answer}");
@@ -415,5 +423,123 @@ async fn bad_uploads_are_refused_with_their_reason() {
         );
     }
     assert_eq!(client.get(&path).await.body, json!({"documents": []}));
+    node.stop().await.expect("clean stop");
+}
+
+/// A one-page PDF showing `lines` in Helvetica, with a correct cross-reference table.
+fn pdf(lines: &[&str]) -> Vec<u8> {
+    let mut content = String::from("BT /F1 12 Tf 72 720 Td 14 TL\n");
+    for line in lines {
+        content.push_str(&format!("({line}) Tj T*\n"));
+    }
+    content.push_str("ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>".to_owned(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_owned(),
+    ];
+    let mut file = String::from("%PDF-1.4\n");
+    let mut offsets = Vec::new();
+    for (index, object) in objects.iter().enumerate() {
+        offsets.push(file.len());
+        file.push_str(&format!("{} 0 obj\n{object}\nendobj\n", index + 1));
+    }
+    let xref = file.len();
+    file.push_str(&format!(
+        "xref\n0 {}\n0000000000 65535 f \n",
+        objects.len() + 1
+    ));
+    for offset in offsets {
+        file.push_str(&format!("{offset:010} 00000 n \n"));
+    }
+    file.push_str(&format!(
+        "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+        objects.len() + 1
+    ));
+    file.into_bytes()
+}
+
+/// A DOCX archive whose document has a heading and a paragraph.
+fn docx(heading: &str, paragraph: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let document = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>{heading}</w:t></w:r></w:p><w:p><w:r><w:t>{paragraph}</w:t></w:r></w:p></w:body></w:document>"#
+    );
+    let mut archive = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    archive
+        .start_file(
+            "word/document.xml",
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated),
+        )
+        .expect("start entry");
+    archive.write_all(document.as_bytes()).expect("write entry");
+    archive.finish().expect("finish archive").into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdf_and_docx_documents_are_read_and_cited() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(dir.path()).await;
+    let client = Client::new(node.addr);
+    let path = documents_path("binary");
+
+    let file = pdf(&[
+        "Zephyr X9 kite warranty",
+        "The Zephyr X9 kite has a warranty of 17 months.",
+    ]);
+    let published = client
+        .post(
+            &path,
+            &json!({
+                "id": "kite-pdf",
+                "format": "pdf",
+                "body": base64::engine::general_purpose::STANDARD.encode(&file),
+            }),
+        )
+        .await;
+    assert_eq!(published.status, 201, "{:?}", published.body);
+    let document = client.get(&format!("{path}/kite-pdf")).await;
+    assert_eq!(document.body["format"], "pdf");
+    let text = document.body["text"].as_str().expect("text").to_owned();
+    let reply = bot_reply(&client, "binary", "c-1", KITE_QUESTION).await;
+    assert_cites(&reply, "kite-pdf", 1, &text, "17 months");
+
+    let (content_type, body) = multipart(
+        &[],
+        "Gift cards.docx",
+        &docx("Gift card rules", "Gift cards of Zephyr shop never expire."),
+    );
+    let (status, answer) = post_form(&node, "binary", &content_type, body).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer, json!({"id": "gift-card-rules", "version": 1}));
+    let document = client.get(&format!("{path}/gift-card-rules")).await;
+    assert_eq!(document.body["format"], "docx");
+    assert_eq!(
+        document.body["text"],
+        "# Gift card rules\n\nGift cards of Zephyr shop never expire.\n\n"
+    );
+
+    let not_base64 = client
+        .post(
+            &path,
+            &json!({"format": "pdf", "body": "%PDF-1.4 raw", "title": "t"}),
+        )
+        .await;
+    assert_eq!(not_base64.status, 400, "{:?}", not_base64.body);
+    assert_eq!(not_base64.body["error"], "invalid_document");
+    let (content_type, body) = multipart(&[("title", "Broken")], "broken.pdf", b"%PDF-1.4 no");
+    let (status, answer) = post_form(&node, "binary", &content_type, body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("PDF")),
+        "{answer}"
+    );
     node.stop().await.expect("clean stop");
 }

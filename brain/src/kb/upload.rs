@@ -13,11 +13,17 @@
 //!   array of `{"id","question","answer"}` objects, see [`super::ingest`]) becomes one Markdown
 //!   document with one `## question` section per item, so each item is a passage.
 //!
+//! - **pdf**: the text of its pages (`pdf-extract`), cut into passages by paragraphs.
+//! - **docx**: the paragraphs of `word/document.xml` (read with `zip` and `quick-xml`); paragraphs
+//!   styled `Title` or `Heading1`…`Heading6` become Markdown headings.
+//!
 //! The title, when the file gives none, is the first heading, else the first line.
 
 use super::date::Date;
 use super::document::{Lang, SourceKind};
 use super::ingest::{self, IngestError};
+
+mod binary;
 
 /// Longest title taken from the first line of a document.
 const TITLE_CHARS: usize = 120;
@@ -38,20 +44,26 @@ pub enum UploadFormat {
     Csv,
     /// An FAQ list as JSON (an array or JSON Lines).
     Json,
+    /// A PDF file.
+    Pdf,
+    /// A Word document (Office Open XML).
+    Docx,
 }
 
 impl UploadFormat {
     /// Every format, in the order the API lists them.
-    pub const ALL: [UploadFormat; 5] = [
+    pub const ALL: [UploadFormat; 7] = [
         UploadFormat::Markdown,
         UploadFormat::Text,
         UploadFormat::Html,
         UploadFormat::Csv,
         UploadFormat::Json,
+        UploadFormat::Pdf,
+        UploadFormat::Docx,
     ];
 
     /// Parses a format name: `markdown` (`md`), `text` (`txt`, `plain`), `html` (`htm`), `csv`,
-    /// `json` (`jsonl`); case-insensitive.
+    /// `json` (`jsonl`), `pdf`, `docx`; case-insensitive.
     #[must_use]
     pub fn parse(name: &str) -> Option<UploadFormat> {
         match name.trim().to_ascii_lowercase().as_str() {
@@ -60,6 +72,8 @@ impl UploadFormat {
             "html" | "htm" | "text/html" => Some(UploadFormat::Html),
             "csv" | "text/csv" => Some(UploadFormat::Csv),
             "json" | "jsonl" | "application/json" => Some(UploadFormat::Json),
+            "pdf" | "application/pdf" => Some(UploadFormat::Pdf),
+            "docx" => Some(UploadFormat::Docx),
             _ => None,
         }
     }
@@ -80,7 +94,15 @@ impl UploadFormat {
             UploadFormat::Html => "html",
             UploadFormat::Csv => "csv",
             UploadFormat::Json => "json",
+            UploadFormat::Pdf => "pdf",
+            UploadFormat::Docx => "docx",
         }
+    }
+
+    /// Whether files of this format are binary (not UTF-8 text).
+    #[must_use]
+    pub fn is_binary(self) -> bool {
+        matches!(self, UploadFormat::Pdf | UploadFormat::Docx)
     }
 }
 
@@ -121,10 +143,31 @@ pub enum UploadError {
     /// The JSON is neither JSON Lines nor an array of objects.
     #[error("the JSON FAQ must be an array of objects or JSON Lines: {0}")]
     Json(String),
+    /// The PDF could not be read.
+    #[error("the PDF document cannot be read: {0}")]
+    Pdf(String),
+    /// The DOCX could not be read.
+    #[error("the DOCX document cannot be read: {0}")]
+    Docx(String),
 }
 
 /// Turns an uploaded file into the text of one document (see the module docs).
 pub fn extract(format: UploadFormat, bytes: &[u8]) -> Result<Extracted, UploadError> {
+    if format.is_binary() {
+        let text = match format {
+            UploadFormat::Pdf => binary::pdf_text(bytes)?,
+            _ => binary::docx_text(bytes)?,
+        };
+        let structure = if format == UploadFormat::Docx {
+            SourceKind::Markdown
+        } else {
+            SourceKind::PlainText
+        };
+        if text.trim().is_empty() {
+            return Err(UploadError::Empty);
+        }
+        return Ok(plain(text, structure));
+    }
     let text = std::str::from_utf8(bytes).map_err(|_| UploadError::NotUtf8(format.as_str()))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
@@ -136,6 +179,9 @@ pub fn extract(format: UploadFormat, bytes: &[u8]) -> Result<Extracted, UploadEr
         UploadFormat::Html => plain(html_text(text)?, SourceKind::Markdown),
         UploadFormat::Csv => faq_text(ingest::parse_faq_csv("upload.csv", text)?),
         UploadFormat::Json => faq_text(ingest::parse_faq_jsonl("upload.json", &json_lines(text)?)?),
+        UploadFormat::Pdf | UploadFormat::Docx => {
+            return Err(UploadError::NotUtf8(format.as_str()));
+        }
     };
     if extracted.text.trim().is_empty() {
         return Err(UploadError::Empty);

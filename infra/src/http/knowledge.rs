@@ -50,11 +50,12 @@ pub struct PostDocument {
     /// line).
     #[schema(min_length = 1, max_length = 300)]
     title: Option<String>,
-    /// `markdown`, `text`, `html`, `csv` (FAQ: `id,question,answer`) or `json` (FAQ: an array or
-    /// JSON Lines of `{"id","question","answer"}`).
+    /// `markdown`, `text`, `html`, `csv` (FAQ: `id,question,answer`), `json` (FAQ: an array or
+    /// JSON Lines of `{"id","question","answer"}`), `pdf` or `docx`.
     #[schema(value_type = DocumentFormat)]
     format: String,
-    /// The document itself, as text. Its normalized text is at most 512 KiB.
+    /// The document itself: its text, or for `pdf` and `docx` the file in base64. Its normalized
+    /// text is at most 512 KiB.
     #[schema(min_length = 1)]
     body: String,
     /// First day (inclusive) the document applies, `YYYY-MM-DD` (default: the front matter's,
@@ -102,6 +103,10 @@ pub enum DocumentFormat {
     Csv,
     /// An FAQ list as JSON.
     Json,
+    /// A PDF file (its text is extracted).
+    Pdf,
+    /// A Word document (its paragraphs are extracted; headings stay headings).
+    Docx,
 }
 
 /// `POST /v1/tenants/{t}/kb/documents` → 201 `{"id","version"}`.
@@ -290,11 +295,29 @@ fn version_view(version: &VersionRecord) -> Value {
 }
 
 fn upload_from_json(body: PostDocument) -> Result<Upload, ApiError> {
+    use base64::Engine as _;
+    let format = format(&body.format)?;
+    let bytes = if format.is_binary() {
+        let compact: String = body.body.split_whitespace().collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact)
+            .map_err(|error| {
+                ApiError::bad_request(
+                    "invalid_document",
+                    format!(
+                        "the body of a {} upload is the file in base64: {error}",
+                        format.as_str()
+                    ),
+                )
+            })?
+    } else {
+        body.body.into_bytes()
+    };
     Ok(Upload {
-        format: format(&body.format)?,
+        format,
         id: body.id,
         title: body.title,
-        bytes: body.body.into_bytes(),
+        bytes,
         effective_from: day("effective_from", body.effective_from.as_deref())?,
         effective_to: day("effective_to", body.effective_to.as_deref())?,
     })
