@@ -399,8 +399,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         _ => crest_infra::vault::MasterKeySource::DataDir,
     };
+    // The bot answers from the knowledge bases the node indexes.
+    let knowledge = Arc::new(crest_brain::kb::KnowledgeBases::new(
+        engine::engine_kb_config(),
+    ));
     let config = ServeConfig {
         commerce: None,
+        knowledge: Arc::clone(&knowledge),
         tls,
         master_key,
         pii_cipher,
@@ -443,7 +448,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     // Listen for SIGTERM/ctrl-c before anything else, so a stop during start-up is orderly too.
     let stop = tokio::spawn(wait_for_stop_signal());
-    let (brain, commerce) = build_brain(args_brain)?;
+    let (brain, commerce) = build_brain(args_brain, knowledge)?;
     let config = ServeConfig {
         commerce: commerce.map(crest_infra::http::orders::CommercePort::new),
         ..config
@@ -525,7 +530,10 @@ struct BrainArgs {
 /// Checks the brain's options now (a bad model file or URL is a start-up error) and builds the brain
 /// in the background (training the default model takes a moment; the node starts meanwhile). The
 /// merchant's commerce adapter, if one is configured, comes back too (the consoles show orders).
-fn build_brain(args: BrainArgs) -> Result<(DeferredBrain, Option<Arc<dyn Commerce>>), String> {
+fn build_brain(
+    args: BrainArgs,
+    knowledge: Arc<crest_brain::kb::KnowledgeBases>,
+) -> Result<(DeferredBrain, Option<Arc<dyn Commerce>>), String> {
     let model = match &args.intent_model {
         Some(path) => Some(
             TextClassifier::load(path)
@@ -563,7 +571,7 @@ fn build_brain(args: BrainArgs) -> Result<(DeferredBrain, Option<Arc<dyn Commerc
             Some(model) => model,
             None => engine::train_default_intent_model()?,
         };
-        let mut brain = engine::Engine::new(model)?;
+        let mut brain = engine::Engine::new(model)?.with_knowledge(knowledge);
         if let Some(commerce) = commerce {
             brain = brain.with_commerce(commerce);
         }

@@ -192,7 +192,10 @@ async fn priority_capacity_transfer_resolve_and_tickets_over_the_api() {
         .find(|queue| queue["group"] == "after_sales")
         .expect("after_sales is listed");
     assert_eq!(after_sales["waiting"], 2, "{queues}");
-    assert!(after_sales["longest_wait_s"].as_u64() >= Some(1), "{queues}");
+    assert!(
+        after_sales["longest_wait_s"].as_u64() >= Some(1),
+        "{queues}"
+    );
     let team = client.get(&format!("{T}/agents")).await.body;
     let statuses: Vec<(&str, &str)> = team["agents"]
         .as_array()

@@ -83,6 +83,8 @@ impl Aggregate for DirectoryState {
             DirectoryEvent::DeskOpened(opened) => {
                 self.tenants.insert(opened.tenant.clone());
             }
+            // The knowledge-base directory's events; not in the desk directory.
+            DirectoryEvent::KbOpened(_) => {}
         }
     }
 }

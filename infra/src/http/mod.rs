@@ -9,6 +9,7 @@ mod conversations;
 mod customers;
 pub mod error;
 mod headers;
+mod knowledge;
 pub mod limits;
 mod messages;
 mod offers;
@@ -90,6 +91,8 @@ pub struct AppParts {
     pub vault: Option<Arc<crate::vault::Vault>>,
     /// The merchant's orders and parcels.
     pub commerce: orders::CommercePort,
+    /// The tenants' knowledge bases.
+    pub knowledge: Arc<crate::knowledge::KnowledgeStore>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -230,6 +233,16 @@ pub fn router(state: AppState) -> Router {
             get(quality::get_inspection),
         )
         .route("/v1/tenants/{tenant}/voc", get(quality::get_voc))
+        .route(
+            "/v1/tenants/{tenant}/kb/documents",
+            get(knowledge::list_documents)
+                .post(knowledge::post_document)
+                .layer(DefaultBodyLimit::max(knowledge::MAX_UPLOAD_BYTES)),
+        )
+        .route(
+            "/v1/tenants/{tenant}/kb/documents/{id}",
+            get(knowledge::get_document).delete(knowledge::delete_document),
+        )
         .route("/v1/cluster", get(ops::get_cluster))
         .route(
             "/v1/tenants/{tenant}/widget",

@@ -172,6 +172,10 @@ pub struct LanguageCode(String);
         super::quality::list_inspections,
         super::quality::get_inspection,
         super::quality::get_voc,
+        super::knowledge::post_document,
+        super::knowledge::list_documents,
+        super::knowledge::get_document,
+        super::knowledge::delete_document,
         super::ops::get_cluster,
         super::widget::get_widget,
         super::widget::put_widget,
@@ -190,6 +194,7 @@ pub struct LanguageCode(String);
         (name = "routing", description = "Handoff, transfer, take-over, resolve, customer tiers, queues and the routing table."),
         (name = "tickets", description = "After-sales tickets with SLAs."),
         (name = "reports", description = "Quality inspection and voice of the customer."),
+        (name = "knowledge", description = "The tenant's knowledge base: documents the bot answers from and cites."),
         (name = "ops", description = "Health, readiness, metrics, the cluster, this document and the index page."),
     )
 )]
@@ -265,11 +270,12 @@ fn who_may(permission: Permission) -> &'static str {
         Permission::AgentsRead | Permission::AgentsWrite | Permission::AgentsSelf => {
             "admins, supervisors and agents (agents: their own seat)"
         }
-        Permission::RoutingRead => "admins, supervisors and agents",
+        Permission::RoutingRead | Permission::KnowledgeRead => "admins, supervisors and agents",
         Permission::ConversationsSupervise
         | Permission::CustomersWrite
         | Permission::RoutingWrite
-        | Permission::ReportsRead => "admins and supervisors",
+        | Permission::ReportsRead
+        | Permission::KnowledgeWrite => "admins and supervisors",
     }
 }
 

@@ -65,6 +65,10 @@ pub enum Permission {
     TicketsWrite,
     /// Quality inspection and voice of the customer.
     ReportsRead,
+    /// Reading the knowledge base's documents.
+    KnowledgeRead,
+    /// Uploading and deleting knowledge-base documents.
+    KnowledgeWrite,
 }
 
 impl Permission {
@@ -96,11 +100,13 @@ impl Permission {
             | Self::AgentsRead
             | Self::AgentsWrite
             | Self::AgentsSelf
-            | Self::RoutingRead => matches!(role, Admin | Supervisor | Agent),
+            | Self::RoutingRead
+            | Self::KnowledgeRead => matches!(role, Admin | Supervisor | Agent),
             Self::ConversationsSupervise
             | Self::CustomersWrite
             | Self::RoutingWrite
-            | Self::ReportsRead => matches!(role, Admin | Supervisor),
+            | Self::ReportsRead
+            | Self::KnowledgeWrite => matches!(role, Admin | Supervisor),
         }
     }
 }
@@ -337,6 +343,26 @@ pub const ROUTES: &[RouteRule] = &[
         Permission::ReportsRead,
     ),
     rule("GET", "/v1/tenants/{tenant}/voc", Permission::ReportsRead),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/kb/documents",
+        Permission::KnowledgeRead,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/kb/documents",
+        Permission::KnowledgeWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/kb/documents/{id}",
+        Permission::KnowledgeRead,
+    ),
+    rule(
+        "DELETE",
+        "/v1/tenants/{tenant}/kb/documents/{id}",
+        Permission::KnowledgeWrite,
+    ),
 ];
 
 static TABLE: LazyLock<HashMap<(&'static str, &'static str), Permission>> = LazyLock::new(|| {

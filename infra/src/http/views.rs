@@ -81,6 +81,7 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Ticket => decoded_json::<TicketEvent>(envelope),
         StreamKind::Access => decoded_json::<crest_proto::access::AccessEvent>(envelope),
         StreamKind::Audit => decoded_json::<crest_proto::audit::AuditEvent>(envelope),
+        StreamKind::Knowledge => decoded_json::<crest_proto::kb::KbEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,
