@@ -6,6 +6,7 @@
 //! bot's earlier intents and confidences, and the entities of earlier customer turns), so it survives
 //! restarts with the conversation's events.
 
+use crate::intents::TenantModels;
 use std::sync::Arc;
 
 use crest_proto::TenantId;
@@ -194,6 +195,7 @@ pub fn default_knowledge_base() -> Result<KnowledgeBase, EngineError> {
 /// Everything the engine needs.
 pub struct Engine {
     intents: TextClassifier,
+    tenant_intents: Arc<TenantModels>,
     replies: Replies,
     scorer: EmotionScorer,
     escalation: EscalationRules,
@@ -216,6 +218,7 @@ impl Engine {
     pub fn new(intents: TextClassifier) -> Result<Self, EngineError> {
         Ok(Self {
             intents,
+            tenant_intents: Arc::new(TenantModels::default()),
             replies: pack::default_replies()?,
             scorer: EmotionScorer::new(&emotion_lexicons()?)?,
             escalation: EscalationRules::default(),
@@ -253,6 +256,14 @@ impl Engine {
         self
     }
 
+    /// Predicts with `models` for the tenants that switched to their own intent model (the node
+    /// installs them there); other tenants keep the default model.
+    #[must_use]
+    pub fn with_tenant_intents(mut self, models: Arc<TenantModels>) -> Self {
+        self.tenant_intents = models;
+        self
+    }
+
     /// Tenants' own knowledge bases.
     #[must_use]
     pub fn knowledge(&self) -> &KnowledgeBases {
@@ -269,7 +280,11 @@ impl Engine {
     #[must_use]
     pub fn respond(&self, turn: &Turn<'_>) -> Outcome {
         let lang = effective_language(turn.text, turn.history);
-        let prediction = self.intents.predict(turn.text);
+        let own_model = self.tenant_intents.get(turn.tenant.as_str());
+        let prediction = own_model
+            .as_ref()
+            .map_or(&self.intents, |model| &model.classifier)
+            .predict(turn.text);
         let found = entities::extract(turn.text);
         let emotion = self.scorer.score(turn.text);
         let mut trajectory = EmotionTrajectory::default();

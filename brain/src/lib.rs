@@ -7,6 +7,7 @@ pub mod commerce;
 pub mod emotion;
 pub mod engine;
 pub mod entities;
+pub mod intents;
 pub mod kb;
 pub mod llm;
 pub mod pack;
