@@ -416,7 +416,7 @@ impl KnowledgeStore {
         Err(KnowledgeError::Busy)
     }
 
-    async fn append<E: crest_proto::events::DomainEvent>(
+    pub(crate) async fn append<E: crest_proto::events::DomainEvent>(
         &self,
         stream: &StreamId,
         expected: u64,
@@ -438,7 +438,7 @@ impl KnowledgeStore {
     }
 
     /// Reads the directory's new events; returns the tenants it lists.
-    async fn read_directory(&self) -> Result<BTreeSet<TenantId>, JournalError> {
+    pub(crate) async fn read_directory(&self) -> Result<BTreeSet<TenantId>, JournalError> {
         let (seq, mut tenants) = self
             .directory
             .lock()
@@ -469,7 +469,7 @@ impl KnowledgeStore {
     }
 
     /// Lists `tenant` in the directory unless it is already.
-    async fn list_in_directory(&self, tenant: &TenantId) -> Result<(), KnowledgeError> {
+    pub(crate) async fn list_in_directory(&self, tenant: &TenantId) -> Result<(), KnowledgeError> {
         let stream = StreamId::knowledge_directory();
         for _ in 0..APPEND_ATTEMPTS {
             if self.read_directory().await?.contains(tenant) {

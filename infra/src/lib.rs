@@ -9,6 +9,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod forming;
 pub mod http;
+pub mod intents;
 pub mod journal;
 pub mod knowledge;
 pub mod logging;

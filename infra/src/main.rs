@@ -403,9 +403,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let knowledge = Arc::new(crest_brain::kb::KnowledgeBases::new(
         engine::engine_kb_config(),
     ));
+    // … and predicts with the intent models tenants switch to.
+    let tenant_intents = Arc::new(crest_brain::intents::TenantModels::default());
     let config = ServeConfig {
         commerce: None,
         knowledge: Arc::clone(&knowledge),
+        tenant_intents: Arc::clone(&tenant_intents),
         tls,
         master_key,
         pii_cipher,
@@ -448,7 +451,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     // Listen for SIGTERM/ctrl-c before anything else, so a stop during start-up is orderly too.
     let stop = tokio::spawn(wait_for_stop_signal());
-    let (brain, commerce) = build_brain(args_brain, knowledge)?;
+    let (brain, commerce) = build_brain(args_brain, knowledge, tenant_intents)?;
     let config = ServeConfig {
         commerce: commerce.map(crest_infra::http::orders::CommercePort::new),
         ..config
@@ -533,6 +536,7 @@ struct BrainArgs {
 fn build_brain(
     args: BrainArgs,
     knowledge: Arc<crest_brain::kb::KnowledgeBases>,
+    tenant_intents: Arc<crest_brain::intents::TenantModels>,
 ) -> Result<(DeferredBrain, Option<Arc<dyn Commerce>>), String> {
     let model = match &args.intent_model {
         Some(path) => Some(
@@ -571,7 +575,9 @@ fn build_brain(
             Some(model) => model,
             None => engine::train_default_intent_model()?,
         };
-        let mut brain = engine::Engine::new(model)?.with_knowledge(knowledge);
+        let mut brain = engine::Engine::new(model)?
+            .with_knowledge(knowledge)
+            .with_tenant_intents(tenant_intents);
         if let Some(commerce) = commerce {
             brain = brain.with_commerce(commerce);
         }

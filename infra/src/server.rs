@@ -74,6 +74,10 @@ pub struct ServeConfig {
     /// journal and the API's uploads, the bot's engine answers from it (give both the same one,
     /// see [`crest_brain::engine::Engine::with_knowledge`]).
     pub knowledge: Arc<crest_brain::kb::KnowledgeBases>,
+    /// The intent models tenants switched to: the node installs them, the bot's engine predicts
+    /// with them (give both the same one, see
+    /// [`crest_brain::engine::Engine::with_tenant_intents`]).
+    pub tenant_intents: Arc<crest_brain::intents::TenantModels>,
 }
 
 /// Which journal a node writes to.
@@ -126,6 +130,7 @@ impl Default for ServeConfig {
             knowledge: Arc::new(crest_brain::kb::KnowledgeBases::new(
                 crest_brain::engine::engine_kb_config(),
             )),
+            tenant_intents: Arc::default(),
         }
     }
 }
@@ -344,6 +349,14 @@ pub async fn start(
         "knowledge bases indexed"
     );
     background.push(Arc::clone(&knowledge).follow());
+    // Tenants' own intent models are rebuilt in the background (training takes seconds); until
+    // then a tenant's bot uses the default model.
+    let intents = Arc::new(crate::intents::IntentStore::new(
+        Arc::clone(&shared_journal),
+        Arc::clone(&knowledge),
+        Arc::clone(&config.tenant_intents),
+    ));
+    background.push(Arc::clone(&intents).follow());
     let node = Arc::new(
         Box::pin(Node::start(
             node_journal,
@@ -405,6 +418,7 @@ pub async fn start(
             .clone()
             .unwrap_or_else(crate::http::orders::CommercePort::demo),
         knowledge,
+        intents,
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);

@@ -413,6 +413,12 @@ impl StreamId {
         Self(format!("kb:{tenant}:documents"))
     }
 
+    /// The intent examples and model switches of `tenant` (a knowledge stream: what the bot knows).
+    #[must_use]
+    pub fn intents(tenant: &TenantId) -> Self {
+        Self(format!("kb:{tenant}:intents"))
+    }
+
     /// The node-wide directory of tenants that have a knowledge base (read at start to index them).
     #[must_use]
     pub fn knowledge_directory() -> Self {

@@ -148,6 +148,7 @@ fn all_types() -> impl Iterator<Item = &'static (&'static str, u16)> {
         AccessEvent::KNOWN_TYPES,
         AuditEvent::KNOWN_TYPES,
         crest_proto::kb::KbEvent::KNOWN_TYPES,
+        crest_proto::intents::IntentEvent::KNOWN_TYPES,
     ]
     .into_iter()
     .flatten()
@@ -169,4 +170,5 @@ fn decode_as_every_family(event_type: &str, version: u16, payload: &[u8]) {
     let _ = AccessEvent::decode(event_type, version, payload);
     let _ = AuditEvent::decode(event_type, version, payload);
     let _ = crest_proto::kb::KbEvent::decode(event_type, version, payload);
+    let _ = crest_proto::intents::IntentEvent::decode(event_type, version, payload);
 }

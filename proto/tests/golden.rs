@@ -3,7 +3,7 @@
 //! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`],
 //! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`], [`DirectoryEvent::KNOWN_TYPES`],
 //! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`], [`AccessEvent::KNOWN_TYPES`],
-//! [`AuditEvent::KNOWN_TYPES`] and [`KbEvent::KNOWN_TYPES`]
+//! [`AuditEvent::KNOWN_TYPES`], [`KbEvent::KNOWN_TYPES`] and [`IntentEvent::KNOWN_TYPES`]
 //! there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
@@ -40,6 +40,7 @@ use crest_proto::events::{
     CustomerMessageReceived, DomainEvent, Emotion, HandoffDeclined, HandoffReason,
     HandoffRequested, HandoffRequestedV2, Resolved, Started, SystemNotice,
 };
+use crest_proto::intents::{ExamplesSet, IntentEvent, ModelActivated};
 use crest_proto::kb::{DocumentDeleted, DocumentPublished, KbEvent};
 use crest_proto::routing::{
     AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
@@ -588,6 +589,34 @@ fn kb_samples() -> Vec<(KbEvent, StreamId)> {
     ]
 }
 
+fn intent_samples() -> Vec<(IntentEvent, StreamId)> {
+    let stream = StreamId::intents(&tenant());
+    vec![
+        (
+            IntentEvent::ExamplesSet(ExamplesSet {
+                intent: "gift_wrap".to_owned(),
+                examples: vec![
+                    "能帮我礼品包装吗".to_owned(),
+                    "can you gift wrap it".to_owned(),
+                ],
+                set_by: "session:01JD5Q8R4S9T0V1W2X3Y4Z5A6D".to_owned(),
+            }),
+            stream.clone(),
+        ),
+        (
+            IntentEvent::ModelActivated(ModelActivated {
+                model: "m-00ff00ff00ff00ff".to_owned(),
+                accuracy: 0.875,
+                macro_f1: 0.75,
+                held_out: 96,
+                trained_on: 870,
+                activated_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+            }),
+            stream,
+        ),
+    ]
+}
+
 /// The sample's envelope, every field fixed. Nothing depends on the sample's position in its
 /// list, so samples can be added or reordered without touching other golden files.
 fn envelope<E: DomainEvent>(event: &E, stream: StreamId) -> Envelope {
@@ -688,6 +717,7 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(access_samples()))
         .chain(encoded(audit_samples()))
         .chain(encoded(kb_samples()))
+        .chain(encoded(intent_samples()))
         .collect()
 }
 
@@ -834,6 +864,11 @@ fn kb_events_match_golden_files() {
     check_samples(kb_samples());
 }
 
+#[test]
+fn intent_events_match_golden_files() {
+    check_samples(intent_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -850,6 +885,7 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(AccessEvent::KNOWN_TYPES)
         .chain(AuditEvent::KNOWN_TYPES)
         .chain(KbEvent::KNOWN_TYPES)
+        .chain(IntentEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known

@@ -432,7 +432,7 @@ fn upload_rejection(rejection: axum::extract::rejection::JsonRejection) -> ApiEr
     rejection.into()
 }
 
-fn knowledge_error(error: KnowledgeError) -> ApiError {
+pub(super) fn knowledge_error(error: KnowledgeError) -> ApiError {
     match error {
         KnowledgeError::Invalid { code, reason } => ApiError::bad_request(code, reason),
         KnowledgeError::TooLarge { .. } => ApiError::new(

@@ -9,6 +9,7 @@ mod conversations;
 mod customers;
 pub mod error;
 mod headers;
+mod intents;
 mod kb_search;
 mod knowledge;
 pub mod limits;
@@ -35,7 +36,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use crest_actors::Node;
 use crest_proto::TenantId;
 use tokio::sync::Semaphore;
@@ -94,6 +95,8 @@ pub struct AppParts {
     pub commerce: orders::CommercePort,
     /// The tenants' knowledge bases.
     pub knowledge: Arc<crate::knowledge::KnowledgeStore>,
+    /// The tenants' own intents and models.
+    pub intents: Arc<crate::intents::IntentStore>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -245,6 +248,19 @@ pub fn router(state: AppState) -> Router {
             get(knowledge::get_document).delete(knowledge::delete_document),
         )
         .route("/v1/tenants/{tenant}/kb/search", get(kb_search::search))
+        .route("/v1/tenants/{tenant}/intents", get(intents::get_intents))
+        .route(
+            "/v1/tenants/{tenant}/intents/candidates",
+            post(intents::post_candidate),
+        )
+        .route(
+            "/v1/tenants/{tenant}/intents/activate",
+            post(intents::post_activate),
+        )
+        .route(
+            "/v1/tenants/{tenant}/intents/{intent}",
+            put(intents::put_intent),
+        )
         .route("/v1/cluster", get(ops::get_cluster))
         .route(
             "/v1/tenants/{tenant}/widget",

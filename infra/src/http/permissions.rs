@@ -354,6 +354,26 @@ pub const ROUTES: &[RouteRule] = &[
         Permission::KnowledgeRead,
     ),
     rule(
+        "GET",
+        "/v1/tenants/{tenant}/intents",
+        Permission::KnowledgeRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/intents/{intent}",
+        Permission::KnowledgeWrite,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/intents/candidates",
+        Permission::KnowledgeWrite,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/intents/activate",
+        Permission::KnowledgeWrite,
+    ),
+    rule(
         "POST",
         "/v1/tenants/{tenant}/kb/documents",
         Permission::KnowledgeWrite,

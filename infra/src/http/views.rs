@@ -81,6 +81,9 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Ticket => decoded_json::<TicketEvent>(envelope),
         StreamKind::Access => decoded_json::<crest_proto::access::AccessEvent>(envelope),
         StreamKind::Audit => decoded_json::<crest_proto::audit::AuditEvent>(envelope),
+        StreamKind::Knowledge if envelope.event_type.starts_with("intents.") => {
+            decoded_json::<crest_proto::intents::IntentEvent>(envelope)
+        }
         StreamKind::Knowledge => decoded_json::<crest_proto::kb::KbEvent>(envelope),
     };
     EventView {
