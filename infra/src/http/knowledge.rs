@@ -46,9 +46,9 @@ pub struct PostDocument {
     /// title makes a new version of the same document).
     #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._:-]+$")]
     id: Option<String>,
-    /// The title shown with citations (default: the front matter's, else the first heading or
-    /// line).
-    #[schema(min_length = 1, max_length = 300)]
+    /// The title shown with citations: one line (default, also for a blank title: the front
+    /// matter's, else the first heading or line).
+    #[schema(max_length = 300, pattern = r"^[^\r\n]*$")]
     title: Option<String>,
     /// `markdown`, `text`, `html`, `csv` (FAQ: `id,question,answer`), `json` (FAQ: an array or
     /// JSON Lines of `{"id","question","answer"}`), `pdf` or `docx`.
