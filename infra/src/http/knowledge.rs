@@ -110,6 +110,11 @@ pub enum DocumentFormat {
 }
 
 /// `POST /v1/tenants/{t}/kb/documents` → 201 `{"id","version"}`.
+///
+/// Unlike other routes, the body may be up to 2 MiB; the document's extracted text up to 512 KiB
+/// (413 `document_too_large`). A body the schema allows can still be unreadable as a document
+/// (no text left, a bad FAQ header, a malformed PDF or DOCX, a day that does not exist): 400 with
+/// the reason.
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant}/kb/documents",
