@@ -25,8 +25,8 @@ use crest_proto::{Envelope, StreamId, TenantId};
 /// Largest normalized text of a document (what is journaled and indexed), in bytes.
 pub const MAX_TEXT_BYTES: usize = 512 * 1024;
 
-/// Longest title, in bytes.
-pub const MAX_TITLE_BYTES: usize = 300;
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 300;
 
 /// Longest document id, in characters.
 pub const MAX_ID_CHARS: usize = 128;
@@ -525,10 +525,10 @@ impl Draft {
         };
         check_id(&id)?;
         let title = title.unwrap_or_else(|| id.clone());
-        if title.len() > MAX_TITLE_BYTES || title.contains(['\n', '\r']) {
+        if title.chars().count() > MAX_TITLE_CHARS || title.contains(['\n', '\r']) {
             return Err(KnowledgeError::invalid(
                 "invalid_title",
-                format!("the title must be one line of at most {MAX_TITLE_BYTES} bytes"),
+                format!("the title must be one line of at most {MAX_TITLE_CHARS} characters"),
             ));
         }
         let effective_from = upload.effective_from.or(extracted.effective_from);

@@ -54,11 +54,30 @@ async fn upload_markdown(client: &Client, tenant: &str, text: &str) -> support::
 
 /// Asks `question` as a new customer and returns the bot's reply event's data.
 async fn bot_reply(client: &Client, tenant: &str, customer: &str, question: &str) -> Value {
+    bot_reply_within(
+        client,
+        tenant,
+        customer,
+        question,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+}
+
+/// [`bot_reply`], waiting up to `patience` for the reply (a `crest serve` process trains its
+/// intent model after it starts serving).
+async fn bot_reply_within(
+    client: &Client,
+    tenant: &str,
+    customer: &str,
+    question: &str,
+    patience: std::time::Duration,
+) -> Value {
     let first = client.message(tenant, customer, "m-1", question).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     let id = first.conversation_id();
     client
-        .conversation_until(tenant, &id, |body| roles(body).len() >= 2)
+        .conversation_within(tenant, &id, patience, |body| roles(body).len() >= 2)
         .await;
     let events = client
         .get(&format!("/v1/tenants/{tenant}/conversations/{id}/events"))
@@ -542,4 +561,109 @@ async fn pdf_and_docx_documents_are_read_and_cited() {
         "{answer}"
     );
     node.stop().await.expect("clean stop");
+}
+
+/// A `crest serve` process of a two-node cluster over `nats`, killed on drop.
+struct ClusterNode(std::process::Child);
+
+impl ClusterNode {
+    fn start(nats: &str, name: &str, port: u16, dir: &std::path::Path) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
+            .args([
+                "serve",
+                "--no-demo",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args([
+                "--nats",
+                nats,
+                "--journal",
+                "jetstream",
+                "--cluster-node",
+                name,
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .env("CREST_LOG", "warn")
+            .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
+            .env(
+                "CREST_MASTER_KEY",
+                "1:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=",
+            )
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("crest starts");
+        support::wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        Self(child)
+    }
+}
+
+impl Drop for ClusterNode {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_cluster_a_document_uploaded_through_one_node_is_cited_through_the_other() {
+    let nats = support::NatsServer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let ports = [support::free_port(), support::free_port()];
+    let _one = ClusterNode::start(&nats.url(), "one", ports[0], &dir.path().join("one"));
+    let _two = ClusterNode::start(&nats.url(), "two", ports[1], &dir.path().join("two"));
+    let clients: Vec<Client> = ports
+        .iter()
+        .map(|port| Client::new(std::net::SocketAddr::from(([127, 0, 0, 1], *port))))
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for client in &clients {
+        while client.get_text("/readyz").await != (200, "ready".to_owned()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cluster never got ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let uploaded = upload_markdown(&clients[0], "kite-cluster", KITE_DOC).await;
+    assert_eq!(uploaded.status, 201, "{:?}", uploaded.body);
+    // The other node reads the stream: its API lists the document at once, and its bot (and
+    // the first node's, whichever serves the conversation) cites it.
+    let listed = clients[1].get(&documents_path("kite-cluster")).await;
+    assert_eq!(
+        listed.body["documents"][0]["id"], "zephyr-kite",
+        "{:?}",
+        listed.body
+    );
+    let text = clients[1]
+        .get(&format!("{}/zephyr-kite", documents_path("kite-cluster")))
+        .await
+        .body["text"]
+        .as_str()
+        .expect("text")
+        .to_owned();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let customer = format!("c-{attempt}");
+        let reply = bot_reply_within(
+            &clients[1],
+            "kite-cluster",
+            &customer,
+            KITE_QUESTION,
+            std::time::Duration::from_secs(120),
+        )
+        .await;
+        if reply["citations"][0]["document_id"] == "zephyr-kite" {
+            assert_cites(&reply, "zephyr-kite", 1, &text, "17 months");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never cited through node two: {reply}"
+        );
+    }
 }

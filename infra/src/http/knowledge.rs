@@ -46,9 +46,9 @@ pub struct PostDocument {
     /// title makes a new version of the same document).
     #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9._:-]+$")]
     id: Option<String>,
-    /// The title shown with citations (default: the front matter's, else the first heading or
-    /// line).
-    #[schema(min_length = 1, max_length = 300)]
+    /// The title shown with citations: one line (default, also for a blank title: the front
+    /// matter's, else the first heading or line).
+    #[schema(max_length = 300, pattern = r"^[^\r\n]*$")]
     title: Option<String>,
     /// `markdown`, `text`, `html`, `csv` (FAQ: `id,question,answer`), `json` (FAQ: an array or
     /// JSON Lines of `{"id","question","answer"}`), `pdf` or `docx`.
@@ -110,6 +110,11 @@ pub enum DocumentFormat {
 }
 
 /// `POST /v1/tenants/{t}/kb/documents` → 201 `{"id","version"}`.
+///
+/// Unlike other routes, the body may be up to 2 MiB; the document's extracted text up to 512 KiB
+/// (413 `document_too_large`). A body the schema allows can still be unreadable as a document
+/// (no text left, a bad FAQ header, a malformed PDF or DOCX, a day that does not exist): 400 with
+/// the reason.
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant}/kb/documents",
