@@ -176,6 +176,11 @@ pub struct LanguageCode(String);
         super::ops::readyz,
         super::ops::metrics,
         super::ops::index,
+        super::web::console_redirect,
+        super::web::console,
+        super::web::console_file,
+        super::web::widget_script,
+        super::web::widget_file,
         get_openapi,
     ),
     components(schemas(crest_proto::api::ErrorBody)),
@@ -186,6 +191,7 @@ pub struct LanguageCode(String);
         (name = "routing", description = "Handoff, transfer, take-over, resolve, customer tiers, queues and the routing table."),
         (name = "tickets", description = "After-sales tickets with SLAs."),
         (name = "reports", description = "Quality inspection and voice of the customer."),
+        (name = "web", description = "The consoles (agent workbench, supervisor view, admin pages) and the customer widget: static files embedded in the binary."),
         (name = "ops", description = "Health, readiness, metrics, the cluster, this document and the index page."),
     )
 )]

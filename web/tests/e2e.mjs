@@ -1,0 +1,179 @@
+// The consoles and the widget in Debian's Chromium, against a running node:
+//
+//   CREST_URL=http://127.0.0.1:PORT CREST_OPERATOR_TOKEN=… node web/tests/e2e.mjs
+//
+// The checked flow: a customer in the widget demo page says "我要转人工"; an agent created
+// through the API signs in at /console/, sees the offer, accepts it and replies; the reply shows
+// as a `widget-message` in the widget; the agent resolves; the customer rates. Then it measures the
+// time from a customer's message (sent in the widget) to it showing in the agent's open
+// conversation, browser to browser (p50/p99), and the gzip page weight of the workbench and the
+// widget. With SCREENSHOTS=DIR it saves a screenshot of each console there.
+//
+// Every step waits for what it needs with a bound (no sleeps); a step that does not happen fails
+// the run with what the page showed.
+
+import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+
+const base = process.env.CREST_URL;
+const operator = process.env.CREST_OPERATOR_TOKEN;
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const shots = process.env.SCREENSHOTS;
+const samples = Number(process.env.LATENCY_SAMPLES || 20);
+if (!base || !operator) {
+  console.error('e2e: set CREST_URL and CREST_OPERATOR_TOKEN');
+  process.exit(2);
+}
+
+const tenant = `e2e${Date.now().toString(36)}`;
+const agentName = 'ana';
+const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+const STEP = 30_000;
+
+/** A JSON call to the API; throws with the answer on any non-2xx. */
+async function api(method, path, token, body) {
+  const response = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Bytes over the wire (compressed) of a page's document and every resource it loaded. */
+async function pageWeight(page, filter = () => true) {
+  return page.evaluate((source) => {
+    const keep = new Function(`return (${source})`)();
+    const entries = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')];
+    return entries.filter((entry) => keep(entry.name))
+      .reduce((sum, entry) => sum + (entry.encodedBodySize || entry.transferSize || 0), 0);
+  }, filter.toString());
+}
+
+async function main() {
+  // The tenant, its admin key, widget, routing and an agent with a password: all through the API.
+  const admin = (await api('POST', `/v1/tenants/${tenant}/api-keys`, operator, { role: 'admin', name: 'e2e' })).key;
+  const widget = await api('PUT', `/v1/tenants/${tenant}/widget`, admin, { origins: [] });
+  await api('PUT', `/v1/tenants/${tenant}/agents/${agentName}`, admin, {
+    status: 'online', groups: ['general', 'after_sales', 'pre_sales'], capacity: 60, languages: ['zh', 'en'], password,
+  });
+
+  // Playwright gives a non-persistent browser a fresh profile directory of its own (deleted at
+  // close): the equivalent of a fresh --user-data-dir.
+  const browser = await chromium.launch({
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-dev-shm-usage'],
+  });
+  const failures = [];
+  try {
+    const customerContext = await browser.newContext({ viewport: { width: 1100, height: 720 }, locale: 'zh-CN' });
+    const agentContext = await browser.newContext({ viewport: { width: 1280, height: 760 }, locale: 'zh-CN' });
+    for (const context of [customerContext, agentContext]) context.setDefaultTimeout(STEP);
+    const shop = await customerContext.newPage();
+    const console_ = await agentContext.newPage();
+    for (const [name, page] of [['widget', shop], ['console', console_]]) {
+      page.on('pageerror', (error) => failures.push(`${name} page error: ${error.message}`));
+      page.on('console', (message) => {
+        if (message.type() === 'error') console.error(`[${name} console] ${message.text()}`);
+      });
+    }
+
+    // 1. The customer asks for a human in the widget.
+    await shop.goto(`${base}/widget/demo.html?tenant=${tenant}&token=${encodeURIComponent(widget.website_token)}`);
+    await shop.getByTestId('widget-input').fill('我要转人工');
+    await shop.getByTestId('widget-send').click();
+    await shop.locator('[data-testid="widget-message"][data-role="customer"][data-state="delivered"]').first().waitFor();
+    console.log('e2e: the customer asked for a human');
+
+    // 2. The agent signs in, sees the offer and accepts it.
+    await console_.goto(`${base}/console/`);
+    await console_.getByTestId('login-tenant').fill(tenant);
+    await console_.getByTestId('login-user').fill(agentName);
+    await console_.getByTestId('login-password').fill(password);
+    await console_.getByTestId('login-submit').click();
+    await console_.getByTestId('presence').waitFor();
+    const offer = console_.getByTestId('offer').first();
+    await offer.waitFor();
+    console.log(`e2e: the agent sees the offer: ${(await offer.innerText()).replace(/\s+/g, ' ').slice(0, 120)}`);
+    await offer.getByTestId('offer-accept').click();
+    await console_.getByTestId('chat-item').first().waitFor();
+    const conversationId = await console_.getByTestId('chat-item').first().getAttribute('data-conversation');
+    await console_.locator('[data-testid="message"][data-role="customer"]', { hasText: '我要转人工' }).first().waitFor();
+
+    // 3. The agent replies; the reply shows in the widget.
+    const reply = `您好，我是客服安安，很高兴为您服务 (${Date.now() % 100000})`;
+    await console_.getByTestId('composer-input').fill(reply);
+    await console_.getByTestId('composer-send').click();
+    await shop.locator('[data-testid="widget-message"]', { hasText: reply }).waitFor();
+    console.log('e2e: the agent\'s reply shows in the widget');
+    if (shots) {
+      await console_.screenshot({ path: join(shots, 'console-workbench.png') });
+      await shop.screenshot({ path: join(shots, 'widget-demo.png') });
+    }
+
+    // 4. Browser-to-browser latency: customer message in the widget → the agent's open conversation.
+    await console_.evaluate(() => {
+      window.__seen = {};
+      const record = () => {
+        for (const node of document.querySelectorAll('[data-testid="message"][data-role="customer"] .text')) {
+          if (!window.__seen[node.textContent]) window.__seen[node.textContent] = Date.now();
+        }
+      };
+      new MutationObserver(record).observe(document.body, { childList: true, subtree: true, characterData: true });
+    });
+    const latencies = [];
+    for (let index = 0; index < samples; index += 1) {
+      const text = `延迟测试 ${index} ${Math.random().toString(36).slice(2, 8)}`;
+      const sent = await shop.evaluate((body) => {
+        const root = document.getElementById('crest-widget').shadowRoot;
+        root.querySelector('[data-testid="widget-input"]').value = body;
+        const at = Date.now();
+        root.querySelector('form').requestSubmit();
+        return at;
+      }, text);
+      const handle = await console_.waitForFunction((body) => window.__seen[body], text, { timeout: STEP });
+      latencies.push((await handle.jsonValue()) - sent);
+    }
+    latencies.sort((a, b) => a - b);
+    console.log(`e2e: customer message → agent's open conversation over ${samples} messages: ` +
+      `p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`);
+
+    // 5. Page weight (bytes on the wire, gzip).
+    const workbenchBytes = await pageWeight(console_);
+    const widgetBytes = await pageWeight(shop, (name) => name.includes('/widget.js') || name.includes('/widget/widget.css'));
+    console.log(`e2e: page weight: workbench ${(workbenchBytes / 1024).toFixed(1)} KB, widget ${(widgetBytes / 1024).toFixed(1)} KB (gzip, on the wire)`);
+
+    // 6. The agent resolves; the customer rates.
+    await console_.getByTestId('chat-resolve').click();
+    await shop.getByTestId('widget-csat-5').click();
+    await shop.locator('[data-testid="widget-csat"][data-done="true"]').waitFor();
+    {
+      const events = await api('GET', `/v1/tenants/${tenant}/conversations/${conversationId}/events?after=0&limit=500`, admin);
+      const kinds = events.events.map((event) => event.data.type);
+      for (const kind of ['resolved', 'csat_rated']) {
+        if (!kinds.includes(kind)) failures.push(`the conversation has no ${kind} event: ${kinds.join(', ')}`);
+      }
+    }
+    console.log('e2e: the agent resolved, the customer rated');
+  } catch (error) {
+    failures.push(error.stack || String(error));
+  } finally {
+    await browser.close();
+  }
+  if (failures.length) {
+    console.error(`e2e: FAILED\n${failures.join('\n')}`);
+    process.exit(1);
+  }
+  console.log('e2e: passed');
+}
+
+await main();
