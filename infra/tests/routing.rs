@@ -650,3 +650,48 @@ async fn the_brain_is_told_which_customers_are_vips_also_after_a_restart() {
         .await;
     node.stop().await.expect("orderly stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_list_gives_every_seat_with_its_load_and_every_group() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    agent_online(&client, "bob", 2).await;
+    agent_online(&client, "alice", 1).await;
+    let table = put(
+        &client,
+        &format!("{T}/routing-table"),
+        &json!({"routes": {"refund": "refunds"}, "default_group": "general"}),
+    )
+    .await;
+    assert_eq!(table.status, 200, "{:?}", table.body);
+    let conversation = handoff(&client, "c-list", "anger").await;
+
+    let answer = client.get(&format!("{T}/agents")).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let names: Vec<&str> = answer.body["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter_map(|seat| seat["agent"].as_str())
+        .collect();
+    assert_eq!(names, ["alice", "bob"], "{:?}", answer.body);
+    let offered: Vec<&Value> = answer.body["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .filter(|seat| ids(&seat["offers"]).contains(&conversation))
+        .collect();
+    assert_eq!(
+        offered.len(),
+        1,
+        "one seat holds the offer: {:?}",
+        answer.body
+    );
+    assert_eq!(offered[0]["status"], "online");
+    assert_eq!(
+        answer.body["groups"],
+        json!(["after_sales", "general", "refunds"]),
+        "the seats' groups, the routes' and the default group"
+    );
+}

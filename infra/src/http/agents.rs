@@ -191,6 +191,46 @@ pub async fn put_agent(
     agent_view(&state, &tenant, agent).await
 }
 
+/// `GET /v1/tenants/{t}/agents`: every seat of the tenant as routing holds it (the supervisor
+/// view's agents with their status and load), and every skill group that is named anywhere (a
+/// seat's groups, the routing table's routes and default group).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/agents",
+    tag = "agents",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "`{\"agents\": [seat], \"groups\": [name]}`: each seat as `GET …/agents/{agent}` gives it (without `history`), ordered by agent id; the groups sorted.", body = Object),
+    )
+)]
+pub async fn list_agents(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let view = state
+        .node
+        .routing()
+        .query(&tenant, |desk, now| {
+            let mut agents: Vec<&AgentId> = desk.agents.keys().collect();
+            agents.sort_by(|left, right| left.key().cmp(right.key()));
+            let seats: Vec<Value> = agents
+                .into_iter()
+                .filter_map(|agent| render_agent(desk, agent, now))
+                .collect();
+            let mut groups: std::collections::BTreeSet<String> = desk
+                .agents
+                .values()
+                .flat_map(|seat| seat.groups.iter().cloned())
+                .collect();
+            groups.extend(desk.routes.values().cloned());
+            groups.insert(desk.default_group.clone());
+            json!({ "agents": seats, "groups": groups })
+        })
+        .await?;
+    Ok(Json(view))
+}
+
 /// `GET /v1/tenants/{t}/agents/{agent}`
 #[utoipa::path(
     get,

@@ -159,6 +159,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/tenants/{tenant}/conversations/{id}/csat",
             post(conversation_routing::post_csat),
         )
+        .route("/v1/tenants/{tenant}/agents", get(agents::list_agents))
         .route(
             "/v1/tenants/{tenant}/agents/{agent}",
             get(agents::get_agent).put(agents::put_agent),

@@ -146,6 +146,7 @@ pub struct LanguageCode(String);
         super::conversation_routing::post_take_over,
         super::conversation_routing::post_resolve,
         super::conversation_routing::post_csat,
+        super::agents::list_agents,
         super::agents::get_agent,
         super::agents::put_agent,
         super::agents::get_agent_events,

@@ -218,6 +218,11 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(
         "GET",
+        "/v1/tenants/{tenant}/agents",
+        Permission::RoutingRead,
+    ),
+    rule(
+        "GET",
         "/v1/tenants/{tenant}/agents/{agent}",
         Permission::AgentsRead,
     ),
