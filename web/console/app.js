@@ -4,15 +4,24 @@
 import { html, render, useState, useEffect } from '/console/htm-preact.js';
 import { t, currentLang, setLang } from '/console/i18n.js';
 import { session, saveSession, login, loginWithKey } from '/console/api.js';
-import { Workbench } from '/console/workbench.js';
-import { Supervisor } from '/console/supervisor.js';
-import { Admin } from '/console/admin.js';
 
+// Each page's module is loaded when the page is first opened (an agent never loads the others).
 const PAGES = {
-  workbench: { path: '/console/', view: Workbench, label: 'nav.workbench' },
-  supervisor: { path: '/console/supervisor', view: Supervisor, label: 'nav.supervisor' },
-  admin: { path: '/console/admin', view: Admin, label: 'nav.admin' },
+  workbench: { path: '/console/', load: () => import('/console/workbench.js').then((m) => m.Workbench), label: 'nav.workbench' },
+  supervisor: { path: '/console/supervisor', load: () => import('/console/supervisor.js').then((m) => m.Supervisor), label: 'nav.supervisor' },
+  admin: { path: '/console/admin', load: () => import('/console/admin.js').then((m) => m.Admin), label: 'nav.admin' },
 };
+
+/** The page `name`, once its module is loaded. */
+function Page({ name, session: current }) {
+  const [View, setView] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    PAGES[name].load().then((view) => setView(() => view), setError);
+  }, [name]);
+  if (error) return html`<p class="error">${error.message}</p>`;
+  return View ? html`<${View} session=${current} />` : null;
+}
 
 /** The page a path names. */
 function pageOf(pathname) {
@@ -59,7 +68,7 @@ function Login({ onDone }) {
         : html`<label>${t('login.user')}<input name="user" data-testid="login-user" required value=${last.user || ''} autocomplete="username" /></label>
             <label>${t('login.password')}<input name="password" data-testid="login-password" type="password" required autocomplete="current-password" /></label>`}
       <button type="submit" class="primary" data-testid="login-submit" disabled=${busy}>${t('login.submit')}</button>
-      <a href="#" class="switch" onClick=${(event) => { event.preventDefault(); setUseKey(!useKey); }}>
+      <a href="#" class="switch" data-testid="login-use-key" onClick=${(event) => { event.preventDefault(); setUseKey(!useKey); }}>
         ${useKey ? t('login.usePassword') : t('login.useKey')}</a>
       ${error && html`<p class="error" role="alert">${error}</p>`}
       <${LangSwitch} />
@@ -108,7 +117,6 @@ function App() {
     history.pushState(null, '', PAGES[name].path);
     setPage(name);
   };
-  const View = PAGES[shown].view;
   return html`<div class="shell">
     <header class="top">
       <strong class="brand">Crest</strong>
@@ -118,7 +126,7 @@ function App() {
       <${LangSwitch} />
       <button type="button" onClick=${() => { saveSession(null); setCurrent(null); }}>${t('nav.logout')}</button>
     </header>
-    <${View} key=${shown} session=${current} />
+    <${Page} key=${shown} name=${shown} session=${current} />
   </div>`;
 }
 

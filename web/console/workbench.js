@@ -244,15 +244,22 @@ export function Conversation({ id, session, bus, live, onClosed, whisper = false
   }, [id]);
 
   useEffect(() => {
-    catchUp();
-    return bus?.on(id, (event) => {
+    const arrived = (event) => {
       if (event.seq === lastSeq.current + 1 && !loading.current) {
         lastSeq.current = event.seq;
         setEvents((shown) => [...shown, event]);
       } else if (event.seq > lastSeq.current) {
         catchUp().then(() => event.seq > lastSeq.current && catchUp());
       }
-    });
+    };
+    if (bus) {
+      catchUp();
+      return bus.on(id, arrived);
+    }
+    // No agent socket (a supervisor watching): the conversation's own stream, resumed from the
+    // last seq shown at each reconnection.
+    const socket = liveSocket(() => `${path}/stream?after=${lastSeq.current}`, arrived);
+    return () => socket.close();
   }, [id]);
 
   // After a reconnect, whatever happened meanwhile.
@@ -291,7 +298,7 @@ export function Conversation({ id, session, bus, live, onClosed, whisper = false
     });
   };
   const resolve = () => act(async () => {
-    await call('POST', `${path}/resolve`, { agent: session.agent });
+    await call('POST', `${path}/resolve`, session.agent ? { agent: session.agent } : {});
     onClosed?.();
   });
   const transfer = () => act(async () => {
