@@ -7,7 +7,8 @@
 // as a `widget-message` in the widget; the agent resolves; the customer rates. Then it measures the
 // time from a customer's message (sent in the widget) to it showing in the agent's open
 // conversation, browser to browser (p50/p99), and the gzip page weight of the workbench and the
-// widget. With SCREENSHOTS=DIR it saves a screenshot of each console there.
+// widget; a supervisor sees the agent's load and an admin opens the agents' page. With
+// SCREENSHOTS=DIR it saves a screenshot of each console there.
 //
 // Every step waits for what it needs with a bound (no sleeps); a step that does not happen fails
 // the run with what the page showed.
@@ -152,7 +153,39 @@ async function main() {
     const widgetBytes = await pageWeight(shop, (name) => name.includes('/widget.js') || name.includes('/widget/widget.css'));
     console.log(`e2e: page weight: workbench ${(workbenchBytes / 1024).toFixed(1)} KB, widget ${(widgetBytes / 1024).toFixed(1)} KB (gzip, on the wire)`);
 
-    // 6. The agent resolves; the customer rates.
+    // 6. A supervisor sees the agent and their load; an admin opens the admin pages.
+    const supervisorPassword = `pw-${Math.random().toString(36).slice(2)}-sup`;
+    await api('PUT', `/v1/tenants/${tenant}/agents/sam`, admin, {
+      status: 'away', groups: ['general'], capacity: 0, password: supervisorPassword, login_role: 'supervisor',
+    });
+    const staffContext = await browser.newContext({ viewport: { width: 1280, height: 760 }, locale: 'zh-CN' });
+    staffContext.setDefaultTimeout(STEP);
+    const supervisor = await staffContext.newPage();
+    supervisor.on('pageerror', (error) => failures.push(`supervisor page error: ${error.message}`));
+    await supervisor.goto(`${base}/console/supervisor`);
+    await supervisor.getByTestId('login-tenant').fill(tenant);
+    await supervisor.getByTestId('login-user').fill('sam');
+    await supervisor.getByTestId('login-password').fill(supervisorPassword);
+    await supervisor.getByTestId('login-submit').click();
+    await supervisor.locator('[data-testid="sup-agent"]', { hasText: agentName }).waitFor();
+    await supervisor.locator('[data-testid="sup-agent"]', { hasText: '1/60' }).waitFor();
+    console.log('e2e: the supervisor sees the agent with one chat');
+    const adminPage = await staffContext.newPage();
+    adminPage.on('pageerror', (error) => failures.push(`admin page error: ${error.message}`));
+    await adminPage.goto(`${base}/console/admin`);
+    await adminPage.getByTestId('login-use-key').click();
+    await adminPage.getByTestId('login-tenant').fill(tenant);
+    await adminPage.getByTestId('login-key').fill(admin);
+    await adminPage.getByTestId('login-submit').click();
+    await adminPage.getByTestId('admin-agents').click();
+    await adminPage.locator('[data-testid="admin-agent"]', { hasText: agentName }).waitFor();
+    console.log('e2e: the admin pages list the agents');
+    if (shots) {
+      await supervisor.screenshot({ path: join(shots, 'console-supervisor.png') });
+      await adminPage.screenshot({ path: join(shots, 'console-admin.png') });
+    }
+
+    // 7. The agent resolves; the customer rates.
     await console_.getByTestId('chat-resolve').click();
     await shop.getByTestId('widget-csat-5').click();
     await shop.locator('[data-testid="widget-csat"][data-done="true"]').waitFor();
