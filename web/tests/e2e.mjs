@@ -21,6 +21,7 @@ const operator = process.env.CREST_OPERATOR_TOKEN;
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const shots = process.env.SCREENSHOTS;
 const samples = Number(process.env.LATENCY_SAMPLES || 20);
+const loadChats = Number(process.env.LOAD_CHATS ?? 50);
 if (!base || !operator) {
   console.error('e2e: set CREST_URL and CREST_OPERATOR_TOKEN');
   process.exit(2);
@@ -55,6 +56,72 @@ async function pageWeight(page, filter = () => true) {
     return entries.filter((entry) => keep(entry.name))
       .reduce((sum, entry) => sum + (entry.encodedBodySize || entry.transferSize || 0), 0);
   }, filter.toString());
+}
+
+/** Polls `check` (async, truthy when done) every 200 ms for at most `seconds`. */
+async function until(what, seconds, check) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${seconds} s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function manyChats(page, admin) {
+  const integration = (await api('POST', `/v1/tenants/${tenant}/api-keys`, admin, { role: 'integration', name: 'load' })).key;
+  const ids = new Set();
+  for (let index = 0; index < loadChats; index += 1) {
+    const answer = await api('POST', `/v1/tenants/${tenant}/messages`, integration, {
+      channel: 'web', customer: `load-${index}`, id: `load-${index}-1`, text: '我要转人工',
+    });
+    ids.add(answer.conversation_id);
+  }
+  const accepted = new Set();
+  await until(`the agent accepts ${loadChats} chats`, 120, async () => {
+    const seat = await api('GET', `/v1/tenants/${tenant}/agents/${agentName}`, admin);
+    for (const conversation of seat.offers) {
+      if (ids.has(conversation) && !accepted.has(conversation)) {
+        await api('POST', `/v1/tenants/${tenant}/agents/${agentName}/offers/${conversation}/accept`, admin, {});
+        accepted.add(conversation);
+      }
+    }
+    return seat.chats.filter((chat) => ids.has(chat)).length >= loadChats;
+  });
+  await page.waitForFunction((count) => document.querySelectorAll('[data-testid="chat-item"]').length >= count,
+    loadChats, { timeout: STEP });
+  await page.evaluate(() => {
+    window.__longest = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) window.__longest = Math.max(window.__longest, entry.duration);
+    }).observe({ type: 'longtask', buffered: false });
+  });
+  // Switching: open ten chats one after another, each until its history shows.
+  const switches = [];
+  const items = page.getByTestId('chat-item');
+  for (let index = 0; index < 10; index += 1) {
+    const item = items.nth((index * 7) % loadChats);
+    const conversation = await item.getAttribute('data-conversation');
+    const started = Date.now();
+    await item.click();
+    await page.locator(`[data-testid="history"] [data-role="customer"]`).first().waitFor();
+    await page.waitForFunction((id) => document.querySelector('.conversation .id')?.textContent === id, conversation);
+    switches.push(Date.now() - started);
+  }
+  // A new message in the open chat, with every other chat open too.
+  const open = await page.locator('.conversation .id').textContent();
+  const customer = (await api('GET', `/v1/tenants/${tenant}/conversations/${open}`, admin)).customer;
+  const text = `五十个会话时的新消息 ${Date.now() % 100000}`;
+  const sent = Date.now();
+  await api('POST', `/v1/tenants/${tenant}/messages`, integration, { channel: 'web', customer, id: `load-new-${sent}`, text });
+  await page.locator('[data-testid="message"][data-role="customer"]', { hasText: text }).waitFor();
+  const shown = Date.now() - sent;
+  const longest = await page.evaluate(() => window.__longest);
+  switches.sort((a, b) => a - b);
+  console.log(`e2e: with ${loadChats + 0} open chats: switching chats p50 ${percentile(switches, 50)} ms, ` +
+    `max ${switches[switches.length - 1]} ms; a new customer message shown in ${shown} ms; ` +
+    (longest > 0 ? `longest main-thread task ${Math.round(longest)} ms` : "no main-thread task over 50 ms"));
 }
 
 async function main() {
@@ -197,6 +264,11 @@ async function main() {
       }
     }
     console.log('e2e: the agent resolved, the customer rated');
+
+    // 8. The workbench with many open chats: LOAD_CHATS customers ask for a human, the agent's
+    // offers are accepted through the API, and the open page must show them all, switch between
+    // them and show a new customer message without blocking its main thread for long.
+    if (loadChats > 0) await manyChats(console_, admin);
   } catch (error) {
     failures.push(error.stack || String(error));
   } finally {
