@@ -277,7 +277,7 @@ impl Node {
         match request {
             ShardRequest::DeskCommand { .. }
             | ShardRequest::DeskReactions { .. }
-            | ShardRequest::DeskState { .. } => self.routing.serve_here(request).await,
+            | ShardRequest::DeskView { .. } => self.routing.serve_here(request).await,
             other => self.region.serve_here(other).await,
         }
     }

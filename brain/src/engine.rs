@@ -171,7 +171,8 @@ pub fn engine_kb_config() -> KbConfig {
     }
 }
 
-/// The pack's demo knowledge base (policies and FAQ), used for tenants without their own documents.
+/// The pack's demo knowledge base (policies and FAQ), used when a tenant's own documents have no
+/// answer.
 pub fn default_knowledge_base() -> Result<KnowledgeBase, EngineError> {
     let kb_error = |error: &dyn std::fmt::Display| EngineError::Kb(error.to_string());
     let base = KnowledgeBase::new(engine_kb_config()).map_err(|error| kb_error(&error))?;
@@ -197,7 +198,7 @@ pub struct Engine {
     scorer: EmotionScorer,
     escalation: EscalationRules,
     policy: Policy,
-    knowledge: KnowledgeBases,
+    knowledge: Arc<KnowledgeBases>,
     default_knowledge: KnowledgeBase,
     commerce: Arc<dyn Commerce>,
     verify_order_owner: bool,
@@ -219,7 +220,7 @@ impl Engine {
             scorer: EmotionScorer::new(&emotion_lexicons()?)?,
             escalation: EscalationRules::default(),
             policy: Policy::new(PolicyConfig::default()),
-            knowledge: KnowledgeBases::default(),
+            knowledge: Arc::new(KnowledgeBases::new(engine_kb_config())),
             default_knowledge: default_knowledge_base()?,
             commerce: Arc::new(DemoCommerce::new()),
             // The demo orders are shared by every visitor of the demo.
@@ -240,6 +241,15 @@ impl Engine {
     #[must_use]
     pub fn with_llm(mut self, llm: LlmClient) -> Self {
         self.llm = Some(llm);
+        self
+    }
+
+    /// Answers from `knowledge`, tenants' own knowledge bases that someone else keeps up to date
+    /// (the node indexes the documents its tenants upload there); build it with
+    /// [`engine_kb_config`] for the bot's thresholds.
+    #[must_use]
+    pub fn with_knowledge(mut self, knowledge: Arc<KnowledgeBases>) -> Self {
+        self.knowledge = knowledge;
         self
     }
 
@@ -417,10 +427,16 @@ impl Engine {
         state
     }
 
+    /// The tenant's own documents answer first; when they have no answer, the pack's demo
+    /// knowledge base does. No other tenant's documents are ever searched.
     fn kb_answer(&self, turn: &Turn<'_>) -> KbAnswer {
-        match self.knowledge.tenant(turn.tenant.as_str()) {
-            Some(base) => base.answer(turn.text, turn.today),
-            None => self.default_knowledge.answer(turn.text, turn.today),
+        let own = self
+            .knowledge
+            .tenant(turn.tenant.as_str())
+            .map_or(KbAnswer::Unknown, |base| base.answer(turn.text, turn.today));
+        match own {
+            KbAnswer::Unknown => self.default_knowledge.answer(turn.text, turn.today),
+            answer @ KbAnswer::Answer { .. } => answer,
         }
     }
 

@@ -3,8 +3,9 @@
 //! distinct streams (appends pipelined on one connection), single events and 3-event atomic
 //! batches, then reads.
 //!
-//! Run: `cargo run --release -p crest-infra --example jetstream_journal [-- r1|r3]`: `r1` (the
-//! default) starts one nats-server, `r3` a 3-server cluster with R3 streams, all on free loopback
+//! Run: `cargo run --release -p crest-infra --example jetstream_journal [-- r1|r3 [STREAMS]]`: `r1`
+//! (the default) starts one nats-server, `r3` a 3-server cluster with R3 streams (`STREAMS`: only
+//! the cases with that many streams), all on free loopback
 //! ports with temporary stores (`$NATS_SERVER`, `.tools/venv/bin/nats-server`, or PATH).
 
 use std::net::{TcpListener, TcpStream};
@@ -92,7 +93,7 @@ fn start_servers(size: usize) -> (Servers, String) {
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
         servers.children.push(child);
         servers._stores.push(store);
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
@@ -103,8 +104,13 @@ fn start_servers(size: usize) -> (Servers, String) {
 }
 
 /// Opens the journal `name` (its own JetStream stream and buckets, so every case starts from an
-/// empty stream), retrying while a new cluster elects its leaders.
-async fn open(url: &str, replicas: usize, name: &str) -> JetStreamJournal {
+/// empty stream), retrying while a new cluster elects its leaders; its metrics go to `registry`.
+async fn open(
+    url: &str,
+    replicas: usize,
+    name: &str,
+    registry: &prometheus::Registry,
+) -> JetStreamJournal {
     let config = JetStreamJournalConfig {
         stream_name: format!("BENCH_{name}"),
         subject_prefix: format!("bench.{name}"),
@@ -114,7 +120,7 @@ async fn open(url: &str, replicas: usize, name: &str) -> JetStreamJournal {
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match JetStreamJournal::connect(url, config.clone(), &prometheus::Registry::new()).await {
+        match JetStreamJournal::connect(url, config.clone(), registry).await {
             Ok(journal) => return journal,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -216,14 +222,38 @@ async fn main() {
         ("1 stream, 3-event atomic batch per append", 1, 3),
         ("256 streams, 3-event atomic batch per append", 256, 3),
     ];
+    // An optional second argument runs only the cases with that many streams.
+    let only: Option<usize> = std::env::args().nth(2).map(|streams| {
+        streams
+            .parse()
+            .unwrap_or_else(|_| panic!("{streams:?}: give a number of streams, such as 1024"))
+    });
     for (index, (label, writers, events)) in cases.into_iter().enumerate() {
-        let journal = Arc::new(open(&url, replicas, &format!("case{index}")).await);
+        if only.is_some_and(|only| only != writers) {
+            continue;
+        }
+        let registry = prometheus::Registry::new();
+        let journal = Arc::new(open(&url, replicas, &format!("case{index}"), &registry).await);
         report(label, run_case(&journal, writers, events).await);
+        let busy: f64 = registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == "crest_journal_subject_busy_total")
+            .flat_map(|family| family.get_metric())
+            .map(|metric| metric.get_counter().get_value())
+            .sum();
+        if busy > 0.0 {
+            println!(
+                "{:<44} {busy} appends tried again: subject busy at the leader",
+                ""
+            );
+        }
     }
 
     // Reads: a 10,000-event stream interleaved with another, read whole (pages of 1,000 events),
     // then one page from the middle by a journal that knows nothing about it (bisection).
-    let journal = Arc::new(open(&url, replicas, "reads").await);
+    let registry = prometheus::Registry::new();
+    let journal = Arc::new(open(&url, replicas, "reads", &registry).await);
     let tenant = contract::fresh_tenant();
     let long: StreamId = contract::fresh_stream(&tenant);
     let other: StreamId = contract::fresh_stream(&tenant);
@@ -237,7 +267,7 @@ async fn main() {
         }
         head += 100;
     }
-    let cold = open(&url, replicas, "reads").await;
+    let cold = open(&url, replicas, "reads", &prometheus::Registry::new()).await;
     let started = Instant::now();
     let page = cold
         .read(&long, 7_777, 100)

@@ -238,12 +238,7 @@ pub async fn seed(node: &Node) -> Result<usize, DemoError> {
 async fn seed_agents(node: &Node, tenant: &TenantId) -> Result<(), DemoError> {
     for (name, groups, capacity, languages) in DEMO_AGENTS {
         let agent = AgentId::new(tenant, *name)?;
-        let exists = {
-            let agent = agent.clone();
-            node.routing()
-                .query(tenant, move |desk, _| desk.agents.contains_key(&agent))
-                .await?
-        };
+        let exists = node.routing().seat(tenant, &agent).await?.is_some();
         if exists {
             continue;
         }

@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod forming;
 pub mod http;
 pub mod journal;
+pub mod knowledge;
 pub mod logging;
 pub mod projections;
 pub mod server;

@@ -10,7 +10,7 @@ use crest_actors::NodeConfig;
 use crest_actors::context::EntitySettings;
 use crest_actors::desk::DeskSettings;
 use crest_brain::classifier::TextClassifier;
-use crest_brain::commerce::{HttpCommerce, HttpCommerceConfig};
+use crest_brain::commerce::{Commerce, HttpCommerce, HttpCommerceConfig};
 use crest_brain::engine;
 use crest_brain::llm::{LlmClient, LlmConfig};
 use crest_infra::brain_adapter::{DeferredBrain, EngineBrain};
@@ -399,7 +399,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         _ => crest_infra::vault::MasterKeySource::DataDir,
     };
+    // The bot answers from the knowledge bases the node indexes.
+    let knowledge = Arc::new(crest_brain::kb::KnowledgeBases::new(
+        engine::engine_kb_config(),
+    ));
     let config = ServeConfig {
+        commerce: None,
+        knowledge: Arc::clone(&knowledge),
         tls,
         master_key,
         pii_cipher,
@@ -442,7 +448,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     // Listen for SIGTERM/ctrl-c before anything else, so a stop during start-up is orderly too.
     let stop = tokio::spawn(wait_for_stop_signal());
-    let brain = build_brain(args_brain)?;
+    let (brain, commerce) = build_brain(args_brain, knowledge)?;
+    let config = ServeConfig {
+        commerce: commerce.map(crest_infra::http::orders::CommercePort::new),
+        ..config
+    };
     let running = server::start(config, Arc::new(brain))
         .await
         .map_err(|error| error.to_string())?;
@@ -529,8 +539,12 @@ struct BrainArgs {
 }
 
 /// Checks the brain's options now (a bad model file or URL is a start-up error) and builds the brain
-/// in the background (training the default model takes a moment; the node starts meanwhile).
-fn build_brain(args: BrainArgs) -> Result<DeferredBrain, String> {
+/// in the background (training the default model takes a moment; the node starts meanwhile). The
+/// merchant's commerce adapter, if one is configured, comes back too (the consoles show orders).
+fn build_brain(
+    args: BrainArgs,
+    knowledge: Arc<crest_brain::kb::KnowledgeBases>,
+) -> Result<(DeferredBrain, Option<Arc<dyn Commerce>>), String> {
     let model = match &args.intent_model {
         Some(path) => Some(
             TextClassifier::load(path)
@@ -538,17 +552,18 @@ fn build_brain(args: BrainArgs) -> Result<DeferredBrain, String> {
         ),
         None => None,
     };
-    let commerce = match &args.commerce_url {
-        Some(base_url) => Some(
+    let commerce: Option<Arc<dyn Commerce>> = match &args.commerce_url {
+        Some(base_url) => Some(Arc::new(
             HttpCommerce::new(HttpCommerceConfig {
                 base_url: base_url.clone(),
                 bearer_token: args.commerce_token.clone(),
                 ..HttpCommerceConfig::default()
             })
             .map_err(|error| format!("--commerce-url {base_url}: {error}"))?,
-        ),
+        )),
         None => None,
     };
+    let for_api = commerce.clone();
     let llm = match (&args.llm_url, &args.llm_model) {
         (Some(base_url), Some(model)) => Some(
             LlmClient::new(LlmConfig {
@@ -562,20 +577,21 @@ fn build_brain(args: BrainArgs) -> Result<DeferredBrain, String> {
         ),
         _ => None,
     };
-    Ok(DeferredBrain::build_in_background(move || {
+    let brain = DeferredBrain::build_in_background(move || {
         let model = match model {
             Some(model) => model,
             None => engine::train_default_intent_model()?,
         };
-        let mut brain = engine::Engine::new(model)?;
+        let mut brain = engine::Engine::new(model)?.with_knowledge(knowledge);
         if let Some(commerce) = commerce {
-            brain = brain.with_commerce(Arc::new(commerce));
+            brain = brain.with_commerce(commerce);
         }
         if let Some(llm) = llm {
             brain = brain.with_llm(llm);
         }
         Ok(EngineBrain::new(Arc::new(brain)))
-    }))
+    });
+    Ok((brain, for_api))
 }
 
 async fn wait_for_stop_signal() {

@@ -67,6 +67,13 @@ pub struct ServeConfig {
     pub master_key: crate::vault::MasterKeySource,
     /// The cipher of new customer keys.
     pub pii_cipher: crate::vault::CipherKind,
+    /// The merchant's orders and parcels for the consoles (`None`: the embedded demo data, as the
+    /// bot uses without `--commerce-url`).
+    pub commerce: Option<crate::http::orders::CommercePort>,
+    /// The search index of the tenants' own knowledge-base documents: the node fills it from the
+    /// journal and the API's uploads, the bot's engine answers from it (give both the same one,
+    /// see [`crest_brain::engine::Engine::with_knowledge`]).
+    pub knowledge: Arc<crest_brain::kb::KnowledgeBases>,
 }
 
 /// Which journal a node writes to.
@@ -115,6 +122,10 @@ impl Default for ServeConfig {
             tls: None,
             master_key: crate::vault::MasterKeySource::default(),
             pii_cipher: crate::vault::CipherKind::Aes256Gcm,
+            commerce: None,
+            knowledge: Arc::new(crest_brain::kb::KnowledgeBases::new(
+                crest_brain::engine::engine_kb_config(),
+            )),
         }
     }
 }
@@ -314,6 +325,25 @@ pub async fn start(
         audit: Arc::new(crate::access::AuditLog::new(Arc::clone(&shared_journal))),
         masters,
     };
+    // The tenants' documents are indexed before the bot answers anything.
+    let knowledge = Arc::new(crate::knowledge::KnowledgeStore::new(
+        Arc::clone(&shared_journal),
+        Arc::clone(&config.knowledge),
+    ));
+    let indexing = std::time::Instant::now();
+    let kb_tenants = knowledge
+        .load()
+        .await
+        .map_err(|source| ServeError::Journal {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+    tracing::info!(
+        tenants = kb_tenants,
+        elapsed_ms = indexing.elapsed().as_millis(),
+        "knowledge bases indexed"
+    );
+    background.push(Arc::clone(&knowledge).follow());
     let node = Arc::new(
         Box::pin(Node::start(
             node_journal,
@@ -370,6 +400,11 @@ pub async fn start(
         limits: Arc::clone(&limiters),
         tls: tls.is_some(),
         vault,
+        commerce: config
+            .commerce
+            .clone()
+            .unwrap_or_else(crate::http::orders::CommercePort::demo),
+        knowledge,
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);

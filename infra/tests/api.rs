@@ -436,3 +436,41 @@ async fn undeclared_methods_array_bodies_and_state_conflicts_get_their_own_answe
     assert_eq!(late.status, 409, "{:?}", late.body);
     assert_eq!(late.body["error"], "ticket_closed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_orders_come_with_their_parcels_from_the_commerce_port() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    // The embedded demo shop: c-1001 has orders, one of them shipped.
+    let answer = client
+        .get("/v1/tenants/shop/customers/c-1001/orders?limit=50")
+        .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(answer.body["customer"], "c-1001");
+    let orders = answer.body["orders"].as_array().expect("orders");
+    assert!(!orders.is_empty(), "{:?}", answer.body);
+    assert!(
+        orders
+            .iter()
+            .all(|order| order["customer"] == "c-1001" && order["id"].is_string()),
+        "{:?}",
+        answer.body
+    );
+    let shipped = orders
+        .iter()
+        .find(|order| order["shipment"].is_object())
+        .expect("a shipped order");
+    assert_eq!(shipped["shipment"]["order_id"], shipped["id"]);
+    let one = client
+        .get("/v1/tenants/shop/customers/c-1001/orders?limit=1")
+        .await;
+    assert_eq!(one.body["orders"].as_array().map(Vec::len), Some(1));
+    let nobody = client.get("/v1/tenants/shop/customers/c-none/orders").await;
+    assert_eq!(nobody.body["orders"], serde_json::json!([]));
+    let bad = client
+        .get("/v1/tenants/shop/customers/c-1001/orders?limit=many")
+        .await;
+    assert_eq!(bad.status, 400, "{:?}", bad.body);
+    node.stop().await.expect("stops");
+}

@@ -60,16 +60,18 @@ async fn the_bot_asks_for_the_order_number_then_tracks_the_parcel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn knowledge_answers_carry_their_citation_in_the_event() {
+async fn knowledge_answers_carry_their_citation_in_the_event_and_the_view() {
     let (_dir, node) = start().await;
     let client = Client::new(node.addr);
     let first = client
         .message("acme", "c-2", "m-1", "双十一预售的定金可以退吗？")
         .await;
     let id = first.conversation_id();
-    client
+    let conversation = client
         .conversation_until("acme", &id, |body| roles(body).len() == 2)
         .await;
+    // The conversation view shows the bot turn with the same citation (for the agent's history).
+    let shown = &conversation["messages"][1]["citations"][0];
     let replied = events(&client, &id)
         .await
         .into_iter()
@@ -84,6 +86,7 @@ async fn knowledge_answers_carry_their_citation_in_the_event() {
         "{replied}"
     );
     assert!(citation["end"].as_u64() > citation["start"].as_u64());
+    assert_eq!(shown, citation, "{conversation}");
     assert!(
         replied["data"]["intent"].is_string() && replied["data"]["emotion"]["label"].is_string()
     );

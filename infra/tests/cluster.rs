@@ -899,6 +899,23 @@ async fn serve_nodes_share_the_journal_and_answer_for_each_others_shards() {
         "{:?}",
         read.body
     );
+    // The queue and a customer's tier are answered by the desk's node on either node (named
+    // queries: only the answer travels).
+    let vip = clients[0]
+        .put(
+            "/v1/tenants/shop/customers/big-spender",
+            &serde_json::json!({"tier": "vip"}),
+        )
+        .await;
+    assert_eq!(vip.status, 200, "{:?}", vip.body);
+    for client in &clients {
+        let tier = client.get("/v1/tenants/shop/customers/big-spender").await;
+        assert_eq!(tier.body["tier"], "vip", "{:?}", tier.body);
+        let queue = client.get("/v1/tenants/shop/queues/general").await;
+        assert_eq!(queue.status, 200, "{:?}", queue.body);
+        assert_eq!(queue.body["agents_online"], 2, "{:?}", queue.body);
+        assert_eq!(queue.body["free_capacity"], 6, "{:?}", queue.body);
+    }
     // Messages through one; every conversation read back through two.
     for customer in 0..20 {
         let answer = clients[0]

@@ -183,6 +183,33 @@ async fn priority_capacity_transfer_resolve_and_tickets_over_the_api() {
     assert_eq!(waiting, [vip.as_str(), normal.as_str()], "{queue}");
     assert_eq!(queue["waiting"][0]["position"], 1);
     assert!(queue["waiting"][1]["waiting_s"].as_u64().is_some());
+    // The supervisor's overview: every group in brief, and the team.
+    let queues = client.get(&format!("{T}/queues")).await.body;
+    let after_sales = queues["queues"]
+        .as_array()
+        .expect("queues")
+        .iter()
+        .find(|queue| queue["group"] == "after_sales")
+        .expect("after_sales is listed");
+    assert_eq!(after_sales["waiting"], 2, "{queues}");
+    assert!(
+        after_sales["longest_wait_s"].as_u64() >= Some(1),
+        "{queues}"
+    );
+    let team = client.get(&format!("{T}/agents")).await.body;
+    let statuses: Vec<(&str, &str)> = team["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .map(|seat| {
+            (
+                seat["agent"].as_str().expect("agent"),
+                seat["status"].as_str().expect("status"),
+            )
+        })
+        .collect();
+    assert_eq!(statuses, [("alice", "online"), ("bob", "away")], "{team}");
+    assert_eq!(team["agents"][0]["chats"].as_array().map(Vec::len), Some(1));
     // The waiting customers were told their position.
     let told = client
         .conversation_until("shop", &normal, |c| {
@@ -649,49 +676,4 @@ async fn the_brain_is_told_which_customers_are_vips_also_after_a_restart() {
         .conversation_until("shop", &vip, |c| c["status"] == "queued")
         .await;
     node.stop().await.expect("orderly stop");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_agents_list_gives_every_seat_with_its_load_and_every_group() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let node = start(config(dir.path())).await;
-    let client = Client::new(node.addr);
-    agent_online(&client, "bob", 2).await;
-    agent_online(&client, "alice", 1).await;
-    let table = put(
-        &client,
-        &format!("{T}/routing-table"),
-        &json!({"routes": {"refund": "refunds"}, "default_group": "general"}),
-    )
-    .await;
-    assert_eq!(table.status, 200, "{:?}", table.body);
-    let conversation = handoff(&client, "c-list", "anger").await;
-
-    let answer = client.get(&format!("{T}/agents")).await;
-    assert_eq!(answer.status, 200, "{:?}", answer.body);
-    let names: Vec<&str> = answer.body["agents"]
-        .as_array()
-        .expect("agents")
-        .iter()
-        .filter_map(|seat| seat["agent"].as_str())
-        .collect();
-    assert_eq!(names, ["alice", "bob"], "{:?}", answer.body);
-    let offered: Vec<&Value> = answer.body["agents"]
-        .as_array()
-        .expect("agents")
-        .iter()
-        .filter(|seat| ids(&seat["offers"]).contains(&conversation))
-        .collect();
-    assert_eq!(
-        offered.len(),
-        1,
-        "one seat holds the offer: {:?}",
-        answer.body
-    );
-    assert_eq!(offered[0]["status"], "online");
-    assert_eq!(
-        answer.body["groups"],
-        json!(["after_sales", "general", "refunds"]),
-        "the seats' groups, the routes' and the default group"
-    );
 }

@@ -151,6 +151,27 @@ async fn agents_act_only_as_themselves_and_on_their_own_chats() {
     let path = format!("/v1/tenants/{TENANT}/conversations/{conversation}");
     assert_eq!(alice.get(&path).await.status, 200);
     assert_eq!(bob.get(&path).await.status, 403, "not bob's chat");
+    // The customer's whole history: for the agent serving them, not for another agent.
+    let history = format!("/v1/tenants/{TENANT}/customers/c-1/conversations");
+    let read = alice.get(&history).await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    assert_eq!(read.body["total"], 1, "{:?}", read.body);
+    assert_eq!(
+        read.body["conversations"][0]["id"], conversation,
+        "{:?}",
+        read.body
+    );
+    let denied = bob.get(&history).await;
+    assert_eq!(denied.status, 403, "{:?}", denied.body);
+    let orders = format!("/v1/tenants/{TENANT}/customers/c-1/orders");
+    assert_eq!(alice.get(&orders).await.status, 200);
+    assert_eq!(bob.get(&orders).await.status, 403);
+    let nobody = admin
+        .get(&format!(
+            "/v1/tenants/{TENANT}/customers/c-unknown/conversations"
+        ))
+        .await;
+    assert_eq!(nobody.body["total"], 0, "{:?}", nobody.body);
     let as_alice = json!({"agent": "alice", "id": "a-2", "text": "pretending"});
     let answer = bob.post(&format!("{path}/agent-messages"), &as_alice).await;
     assert_eq!(answer.status, 403);

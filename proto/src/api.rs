@@ -86,6 +86,10 @@ pub struct MessageView {
     /// The emotion the brain detected in a customer message.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub emotion: Option<crate::events::Emotion>,
+    /// Knowledge-base passages a bot reply was taken from (document id, title, version, byte
+    /// range of the passage in the document's text).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub citations: Vec<crate::events::Citation>,
 }
 
 /// `GET /v1/tenants/{tenant}/conversations/{id}`

@@ -47,7 +47,7 @@ pub struct Emotion {
 }
 
 /// The knowledge-base passage a bot answer was taken from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Citation {
     /// The document id within the tenant's knowledge base.
     pub document_id: String,

@@ -331,6 +331,8 @@ pub enum StreamKind {
     Access,
     /// `audit:<tenant>:log`: the tenant's audit log.
     Audit,
+    /// `kb:<tenant>:documents`: the tenant's knowledge-base documents.
+    Knowledge,
 }
 
 impl StreamKind {
@@ -346,6 +348,7 @@ impl StreamKind {
             Self::Ticket => "ticket",
             Self::Access => "cred",
             Self::Audit => "audit",
+            Self::Knowledge => "kb",
         }
     }
 }
@@ -404,6 +407,18 @@ impl StreamId {
         Self("dir:system:desks".to_owned())
     }
 
+    /// The knowledge-base documents of `tenant`.
+    #[must_use]
+    pub fn knowledge(tenant: &TenantId) -> Self {
+        Self(format!("kb:{tenant}:documents"))
+    }
+
+    /// The node-wide directory of tenants that have a knowledge base (read at start to index them).
+    #[must_use]
+    pub fn knowledge_directory() -> Self {
+        Self("dir:system:kb".to_owned())
+    }
+
     /// Parses a stream name, checking its kind and tenant.
     pub fn parse(text: &str) -> Result<Self, IdError> {
         let mut parts = text.splitn(3, ':');
@@ -412,7 +427,7 @@ impl StreamId {
         let key = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
         if !matches!(
             kind,
-            "conv" | "cust" | "agent" | "desk" | "dir" | "ticket" | "cred" | "audit"
+            "conv" | "cust" | "agent" | "desk" | "dir" | "ticket" | "cred" | "audit" | "kb"
         ) {
             return Err(IdError::Malformed { kind: "stream" });
         }
@@ -438,6 +453,7 @@ impl StreamId {
             Some("ticket") => StreamKind::Ticket,
             Some("cred") => StreamKind::Access,
             Some("audit") => StreamKind::Audit,
+            Some("kb") => StreamKind::Knowledge,
             _ => StreamKind::Agent,
         }
     }
@@ -542,6 +558,7 @@ mod tests {
         for (stream, kind) in [
             (StreamId::access(&shop), StreamKind::Access),
             (StreamId::audit(&shop), StreamKind::Audit),
+            (StreamId::knowledge(&shop), StreamKind::Knowledge),
         ] {
             assert_eq!(stream.kind(), kind);
             assert_eq!(StreamId::parse(stream.as_str()), Ok(stream.clone()));

@@ -15,6 +15,7 @@ pub mod envelope;
 pub mod events;
 pub mod hash;
 pub mod ids;
+pub mod kb;
 pub mod routing;
 pub mod slice;
 pub mod subjects;

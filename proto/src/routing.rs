@@ -443,6 +443,16 @@ pub struct DeskOpened {
 pub enum DirectoryEvent {
     /// See [`DeskOpened`].
     DeskOpened(DeskOpened),
+    /// See [`KbOpened`].
+    KbOpened(KbOpened),
+}
+
+/// A tenant published its first knowledge-base document (directory stream `dir:system:kb`): a
+/// node reads the knowledge bases of the tenants listed there when it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KbOpened {
+    /// The tenant.
+    pub tenant: TenantId,
 }
 
 crate::events::domain_event!(DeskEvent {
@@ -475,4 +485,5 @@ crate::events::domain_event!(DeskEvent {
 
 crate::events::domain_event!(DirectoryEvent {
     DeskOpened => "directory.desk_opened" @ 1,
+    KbOpened => "directory.kb_opened" @ 1,
 });

@@ -147,6 +147,7 @@ fn all_types() -> impl Iterator<Item = &'static (&'static str, u16)> {
         TicketEvent::KNOWN_TYPES,
         AccessEvent::KNOWN_TYPES,
         AuditEvent::KNOWN_TYPES,
+        crest_proto::kb::KbEvent::KNOWN_TYPES,
     ]
     .into_iter()
     .flatten()
@@ -167,4 +168,5 @@ fn decode_as_every_family(event_type: &str, version: u16, payload: &[u8]) {
     let _ = TicketEvent::decode(event_type, version, payload);
     let _ = AccessEvent::decode(event_type, version, payload);
     let _ = AuditEvent::decode(event_type, version, payload);
+    let _ = crest_proto::kb::KbEvent::decode(event_type, version, payload);
 }

@@ -2,8 +2,8 @@
 //!
 //! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`],
 //! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`], [`DirectoryEvent::KNOWN_TYPES`],
-//! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`], [`AccessEvent::KNOWN_TYPES`] and
-//! [`AuditEvent::KNOWN_TYPES`]
+//! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`], [`AccessEvent::KNOWN_TYPES`],
+//! [`AuditEvent::KNOWN_TYPES`] and [`KbEvent::KNOWN_TYPES`]
 //! there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
@@ -40,13 +40,14 @@ use crest_proto::events::{
     CustomerMessageReceived, DomainEvent, Emotion, HandoffDeclined, HandoffReason,
     HandoffRequested, HandoffRequestedV2, Resolved, Started, SystemNotice,
 };
+use crest_proto::kb::{DocumentDeleted, DocumentPublished, KbEvent};
 use crest_proto::routing::{
     AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
     ChatOverflowed, ChatQueued, ChatRefused, ChatRefusedV2, CustomerNotified, CustomerTierSet,
-    DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary, OfferWithdrawn,
-    Presence, PresenceChanged, RoutingTableSet, SlaBreached, TicketAssigned, TicketCommented,
-    TicketCreated, TicketDeadlineReached, TicketLinked, TicketStatus, TicketStatusChanged,
-    TicketTracked, TicketUntracked, Tier,
+    DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary, KbOpened,
+    OfferWithdrawn, Presence, PresenceChanged, RoutingTableSet, SlaBreached, TicketAssigned,
+    TicketCommented, TicketCreated, TicketDeadlineReached, TicketLinked, TicketStatus,
+    TicketStatusChanged, TicketTracked, TicketUntracked, Tier,
 };
 use crest_proto::ticket::{self, Deadline, Sla, TicketEvent};
 use crest_proto::{
@@ -546,10 +547,45 @@ fn audit_samples() -> Vec<(AuditEvent, StreamId)> {
 }
 
 fn directory_samples() -> Vec<(DirectoryEvent, StreamId)> {
-    vec![(
-        DirectoryEvent::DeskOpened(DeskOpened { tenant: tenant() }),
-        StreamId::desk_directory(),
-    )]
+    vec![
+        (
+            DirectoryEvent::DeskOpened(DeskOpened { tenant: tenant() }),
+            StreamId::desk_directory(),
+        ),
+        (
+            DirectoryEvent::KbOpened(KbOpened { tenant: tenant() }),
+            StreamId::knowledge_directory(),
+        ),
+    ]
+}
+
+fn kb_samples() -> Vec<(KbEvent, StreamId)> {
+    let stream = StreamId::knowledge(&tenant());
+    vec![
+        (
+            KbEvent::DocumentPublished(DocumentPublished {
+                document_id: "returns-policy".to_owned(),
+                version: 2,
+                title: "退货政策 Returns".to_owned(),
+                format: "markdown".to_owned(),
+                structure: "markdown".to_owned(),
+                lang: "mixed".to_owned(),
+                text: "# 退货政策\n\n签收后七天内可无理由退货。Returns within 7 days.\n".to_owned(),
+                effective_from: Some("2026-10-20".to_owned()),
+                effective_to: Some("2026-11-12".to_owned()),
+                published_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+            }),
+            stream.clone(),
+        ),
+        (
+            KbEvent::DocumentDeleted(DocumentDeleted {
+                document_id: "returns-policy".to_owned(),
+                version: 2,
+                deleted_by: "session:01JD5Q8R4S9T0V1W2X3Y4Z5A6D".to_owned(),
+            }),
+            stream,
+        ),
+    ]
 }
 
 /// The sample's envelope, every field fixed. Nothing depends on the sample's position in its
@@ -651,6 +687,7 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(ticket_samples()))
         .chain(encoded(access_samples()))
         .chain(encoded(audit_samples()))
+        .chain(encoded(kb_samples()))
         .collect()
 }
 
@@ -792,6 +829,11 @@ fn audit_events_match_golden_files() {
     check_samples(audit_samples());
 }
 
+#[test]
+fn kb_events_match_golden_files() {
+    check_samples(kb_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -807,6 +849,7 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(TicketEvent::KNOWN_TYPES)
         .chain(AccessEvent::KNOWN_TYPES)
         .chain(AuditEvent::KNOWN_TYPES)
+        .chain(KbEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known

@@ -46,6 +46,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 agent: None,
                 internal: false,
                 emotion: None,
+                citations: Vec::new(),
             });
         }
         ConversationEvent::BotReplied(reply) => {
@@ -64,6 +65,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 agent: None,
                 internal: false,
                 emotion: None,
+                citations: reply.citations.clone(),
             });
             if let Some(customer_message) = state
                 .messages
@@ -107,6 +109,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 agent: Some(reply.agent.clone()),
                 internal: reply.internal,
                 emotion: None,
+                citations: Vec::new(),
             });
         }
         ConversationEvent::Resolved(_) => {
@@ -135,6 +138,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 agent: None,
                 internal: false,
                 emotion: None,
+                citations: Vec::new(),
             });
         }
     }

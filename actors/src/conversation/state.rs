@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crest_proto::events::{Emotion, HandoffReason, Role};
+use crest_proto::events::{Citation, Emotion, HandoffReason, Role};
 use crest_proto::{AgentId, ConversationId, CustomerId, MessageId};
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use crate::reactor::inbox::Inbox;
 
 /// Version of the snapshot encoding of [`ConversationState`]; bump it when the struct changes
 /// (older snapshots are then ignored and the state is rebuilt from events).
-pub const STATE_SCHEMA_VERSION: u16 = 3;
+pub const STATE_SCHEMA_VERSION: u16 = 4;
 
 /// Who owns the conversation and where it is in its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +68,8 @@ pub struct MessageRecord {
     pub internal: bool,
     /// The emotion the brain detected, for customer messages it answered.
     pub emotion: Option<Emotion>,
+    /// The knowledge-base passages a bot reply was taken from.
+    pub citations: Vec<Citation>,
 }
 
 /// Acknowledgement data remembered per idempotency key.

@@ -45,7 +45,7 @@ pub enum DeskCommandError {
 }
 
 /// A read of the desk's state.
-pub type DeskQuery = Box<dyn FnOnce(&DeskState, u64) + Send>;
+pub type DeskRead = Box<dyn FnOnce(&DeskState, u64) + Send>;
 
 /// Messages of the desk actor.
 pub enum DeskMsg {
@@ -56,7 +56,7 @@ pub enum DeskMsg {
     /// again) or refused is skipped.
     Reactions(Vec<(DeskCommand, EventMeta)>, DeskReply),
     /// Read the state (with the desk's `now`).
-    Query(DeskQuery),
+    Query(DeskRead),
     /// A timer fired.
     Tick(u64),
 }

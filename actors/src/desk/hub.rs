@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crest_proto::envelope::EventMeta;
-use crest_proto::routing::{DeskOpened, DirectoryEvent};
-use crest_proto::{StreamId, TenantId};
+use crest_proto::routing::{DeskOpened, DirectoryEvent, Tier};
+use crest_proto::{AgentId, CustomerId, StreamId, TenantId};
 use ractor::{Actor, ActorRef, ActorStatus};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, oneshot};
@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, oneshot};
 use super::actor::{DeskActor, DeskArgs, DeskCommandError, DeskMsg, DeskReply};
 use super::decide::{DeskCommand, DeskRejection, DeskSettings};
 use super::state::DeskState;
+use super::views::{DeskQuery, DeskView, QueueBrief, QueueView, RoutingTableView, SeatView};
 use crate::context::EntityContext;
 use crate::persistence::{Aggregate, Persistent};
 use crate::ports::journal::{JournalError, StorageErrorKind};
@@ -82,6 +83,8 @@ impl Aggregate for DirectoryState {
             DirectoryEvent::DeskOpened(opened) => {
                 self.tenants.insert(opened.tenant.clone());
             }
+            // The knowledge-base directory's events; not in the desk directory.
+            DirectoryEvent::KbOpened(_) => {}
         }
     }
 }
@@ -288,10 +291,9 @@ impl RoutingHub {
             ShardRequest::DeskReactions { tenant, reactions } => {
                 ShardReply::Desk(self.react_here(&tenant, reactions).await)
             }
-            ShardRequest::DeskState { tenant } => ShardReply::DeskState(
-                self.query_here(&tenant, |state, _| Box::new(state.clone()))
-                    .await,
-            ),
+            ShardRequest::DeskView { tenant, query } => {
+                ShardReply::DeskView(self.view_here(&tenant, query).await)
+            }
             other => other.unavailable(),
         }
     }
@@ -348,29 +350,100 @@ impl RoutingHub {
         Ok(answer.await.map_err(|_| DeskError::Unavailable)??)
     }
 
-    /// Reads `tenant`'s desk: `read(state, now_ms)`. In a cluster, a desk served elsewhere is
-    /// read from a copy of its state fetched from its node.
-    pub async fn query<T: Send + 'static>(
-        &self,
-        tenant: &TenantId,
-        read: impl FnOnce(&DeskState, u64) -> T + Send + 'static,
-    ) -> Result<T, DeskError> {
+    /// Answers a named read of `tenant`'s desk. The desk answers it where it runs: in a cluster,
+    /// a desk served elsewhere gets the query and sends back the answer alone.
+    pub async fn view(&self, tenant: &TenantId, query: DeskQuery) -> Result<DeskView, DeskError> {
         let Some(cluster) = &self.cluster else {
-            return self.query_here(tenant, read).await;
+            return self.view_here(tenant, query).await;
         };
         if self.serves(tenant) {
-            return self.query_here(tenant, read).await;
+            return self.view_here(tenant, query).await;
         }
-        let request = ShardRequest::DeskState {
+        let request = ShardRequest::DeskView {
             tenant: tenant.clone(),
+            query,
         };
         match cluster
             .route(request, |request| self.serve_here(request))
             .await
         {
-            ShardReply::DeskState(state) => Ok(read(&*(state?), self.context.clock.now_ms())),
+            ShardReply::DeskView(answer) => answer,
             _ => Err(DeskError::Unavailable),
         }
+    }
+
+    /// The seat of `agent` (`None`: no such agent).
+    pub async fn seat(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentId,
+    ) -> Result<Option<SeatView>, DeskError> {
+        match self.view(tenant, DeskQuery::Seat(agent.clone())).await? {
+            DeskView::Seat(seat) => Ok(seat.map(|seat| *seat)),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// The queue of `group`.
+    pub async fn queue(&self, tenant: &TenantId, group: &str) -> Result<QueueView, DeskError> {
+        match self
+            .view(tenant, DeskQuery::Queue(group.to_owned()))
+            .await?
+        {
+            DeskView::Queue(queue) => Ok(*queue),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// Every seat, by agent id.
+    pub async fn seats(&self, tenant: &TenantId) -> Result<Vec<(AgentId, SeatView)>, DeskError> {
+        match self.view(tenant, DeskQuery::Seats).await? {
+            DeskView::Seats(seats) => Ok(seats),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// Every known group's queue in brief.
+    pub async fn queues(&self, tenant: &TenantId) -> Result<Vec<QueueBrief>, DeskError> {
+        match self.view(tenant, DeskQuery::Queues).await? {
+            DeskView::Queues(queues) => Ok(queues),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// The intent → group table.
+    pub async fn routing_table(&self, tenant: &TenantId) -> Result<RoutingTableView, DeskError> {
+        match self.view(tenant, DeskQuery::RoutingTable).await? {
+            DeskView::RoutingTable(table) => Ok(table),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// The tier of `customer`.
+    pub async fn tier(&self, tenant: &TenantId, customer: &CustomerId) -> Result<Tier, DeskError> {
+        match self.view(tenant, DeskQuery::Tier(customer.clone())).await? {
+            DeskView::Tier(tier) => Ok(tier),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    async fn view_here(&self, tenant: &TenantId, query: DeskQuery) -> Result<DeskView, DeskError> {
+        let settings = Arc::clone(&self.settings);
+        self.query_here(tenant, move |state, now| {
+            query.answer(state, now, &settings)
+        })
+        .await
+    }
+
+    /// Reads the desk of `tenant` on this node: `read(state, now_ms)`, in the desk actor (tests and
+    /// in-process callers; other nodes ask with [`Self::view`]). Unavailable when the desk runs
+    /// on another node.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        tenant: &TenantId,
+        read: impl FnOnce(&DeskState, u64) -> T + Send + 'static,
+    ) -> Result<T, DeskError> {
+        self.query_here(tenant, read).await
     }
 
     async fn query_here<T: Send + 'static>(

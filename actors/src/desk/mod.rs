@@ -14,6 +14,7 @@ pub mod hub;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod views;
 
 pub use actor::{DeskActor, DeskMsg};
 pub use decide::{
@@ -22,3 +23,4 @@ pub use decide::{
 };
 pub use hub::{DeskError, RoutingHub};
 pub use state::{AgentSeat, Chat, ChatStage, DeskState, GroupConfig, OpenTickets, TrackedTicket};
+pub use views::{DeskQuery, DeskView};

@@ -98,9 +98,11 @@ pub fn reactions(envelope: &Envelope) -> Result<Vec<Reaction>, CodecError> {
             let event = envelope.decode_event::<TicketEvent>()?;
             Ok(ticket_reactions(ticket, event))
         }
-        StreamKind::Customer | StreamKind::Directory | StreamKind::Access | StreamKind::Audit => {
-            Ok(Vec::new())
-        }
+        StreamKind::Customer
+        | StreamKind::Directory
+        | StreamKind::Access
+        | StreamKind::Audit
+        | StreamKind::Knowledge => Ok(Vec::new()),
     }
 }
 
@@ -551,6 +553,7 @@ mod tests {
             StreamKind::Directory,
             StreamKind::Access,
             StreamKind::Audit,
+            StreamKind::Knowledge,
         ] {
             assert!(!Cursor::Reacted.follows(kind), "{kind:?}");
         }

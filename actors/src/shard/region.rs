@@ -88,7 +88,7 @@ impl ShardRegion {
             // Desks are served by the node's routing hub ([`crate::Node::serve_request`]).
             ShardRequest::DeskCommand { .. }
             | ShardRequest::DeskReactions { .. }
-            | ShardRequest::DeskState { .. } => request.unavailable(),
+            | ShardRequest::DeskView { .. } => request.unavailable(),
             ShardRequest::CustomerMessage { message, meta } => {
                 let (reply, answer) = oneshot::channel();
                 let customer = message.customer.clone();

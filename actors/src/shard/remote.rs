@@ -26,7 +26,7 @@ use crate::agent::actor::AgentRecording;
 use crate::agent::{AgentCommand, AgentState};
 use crate::command::{CommandAck, CommandError};
 use crate::conversation::ConversationState;
-use crate::desk::{DeskCommand, DeskError, DeskState};
+use crate::desk::{DeskCommand, DeskError, DeskQuery, DeskView};
 use crate::ticket::{TicketCommand, TicketRecording, TicketState};
 
 /// A call to an entity of a shard.
@@ -107,10 +107,12 @@ pub enum ShardRequest {
         /// The reactions.
         reactions: Vec<(DeskCommand, EventMeta)>,
     },
-    /// Read a tenant's routing desk.
-    DeskState {
+    /// A named read of a tenant's routing desk, answered where the desk runs.
+    DeskView {
         /// The tenant.
         tenant: TenantId,
+        /// The read.
+        query: DeskQuery,
     },
 }
 
@@ -130,7 +132,7 @@ impl ShardRequest {
             }
             Self::DeskCommand { tenant, .. }
             | Self::DeskReactions { tenant, .. }
-            | Self::DeskState { tenant } => StreamId::desk(tenant),
+            | Self::DeskView { tenant, .. } => StreamId::desk(tenant),
         }
     }
 
@@ -157,7 +159,7 @@ impl ShardRequest {
             Self::DeskCommand { .. } | Self::DeskReactions { .. } => {
                 ShardReply::Desk(Err(DeskError::Unavailable))
             }
-            Self::DeskState { .. } => ShardReply::DeskState(Err(DeskError::Unavailable)),
+            Self::DeskView { .. } => ShardReply::DeskView(Err(DeskError::Unavailable)),
         }
     }
 }
@@ -184,8 +186,8 @@ pub enum ShardReply {
     /// A desk command's or reactions' answer: the desk's last sequence number if events were
     /// journaled.
     Desk(Result<Option<u64>, DeskError>),
-    /// A desk's state.
-    DeskState(Result<Box<DeskState>, DeskError>),
+    /// The answer to a named read of a desk.
+    DeskView(Result<DeskView, DeskError>),
 }
 
 impl ShardReply {
@@ -202,7 +204,7 @@ impl ShardReply {
             Self::Agent(answer) => matches!(answer, Err(RecordError::Unavailable)),
             Self::Ticket(answer) => matches!(answer, Err(RecordError::Unavailable)),
             Self::Desk(answer) => matches!(answer, Err(DeskError::Unavailable)),
-            Self::DeskState(answer) => matches!(answer, Err(DeskError::Unavailable)),
+            Self::DeskView(answer) => matches!(answer, Err(DeskError::Unavailable)),
         }
     }
 }

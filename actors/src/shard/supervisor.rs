@@ -138,7 +138,8 @@ impl Actor for ShardActor {
                 StreamKind::Desk
                 | StreamKind::Directory
                 | StreamKind::Access
-                | StreamKind::Audit => {}
+                | StreamKind::Audit
+                | StreamKind::Knowledge => {}
             },
             ShardMsg::CountLive(reply) => {
                 let _ = reply.send(

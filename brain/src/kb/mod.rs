@@ -1,7 +1,7 @@
 //! Per-tenant knowledge base with BM25 retrieval and citations.
 //!
 //! Merchants upload documents (markdown with front matter, plain text, FAQ lists as CSV or JSONL,
-//! see [`ingest`]); each is cut into passages that keep their byte span in the document body
+//! see [`ingest`]; HTML and FAQ JSON arrays too through the API, see [`upload`]); each is cut into passages that keep their byte span in the document body
 //! ([`chunk`]) and indexed in an in-memory tantivy index per tenant, analysed by a tokenizer that
 //! segments Chinese with jieba and stems English ([`analyzer`]). A search only sees documents whose
 //! effective window contains the given day, and an answer carries a
@@ -38,6 +38,7 @@ mod search;
 mod stem;
 mod synonyms;
 mod tenants;
+pub mod upload;
 
 pub use analyzer::AnalyzerOptions;
 pub use date::{Date, DateError};
@@ -48,3 +49,4 @@ pub use knowledge_base::{
     DEFAULT_ANSWER_THRESHOLD, Hit, KbAnswer, KbConfig, KbError, KnowledgeBase, Span, UpsertOutcome,
 };
 pub use tenants::KnowledgeBases;
+pub use upload::{Extracted, UploadError, UploadFormat};

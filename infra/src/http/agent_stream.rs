@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use super::agents::{agent_id, render_agent};
+use super::agents::{agent_id, seat};
 use super::conversation_routing::effects_delivered;
 use super::error::ApiError;
 use super::pii::{PiiView, send_frame};
@@ -47,14 +47,7 @@ pub async fn agent_stream(
     let view = view.map_or(PiiView::Masked, |Extension(view)| view);
     let tenant = tenant(&raw_tenant)?;
     let agent = agent_id(&tenant, &raw_agent)?;
-    let snapshot = {
-        let agent = agent.clone();
-        state
-            .node
-            .routing()
-            .query(&tenant, move |desk, now| render_agent(desk, &agent, now))
-            .await?
-    };
+    let snapshot = seat(&state, &tenant, &agent).await?;
     let snapshot =
         snapshot.ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))?;
     let place = state.limits.open_socket(&tenant)?;

@@ -7,7 +7,8 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use crest_actors::agent::AgentState;
-use crest_actors::desk::{ChatStage, DeskCommand, DeskState};
+use crest_actors::desk::DeskCommand;
+use crest_actors::desk::views::SeatView;
 use crest_proto::access::AccessRole;
 use crest_proto::routing::Presence;
 use crest_proto::{AgentId, ConversationId, StreamId, TenantId};
@@ -191,16 +192,15 @@ pub async fn put_agent(
     agent_view(&state, &tenant, agent).await
 }
 
-/// `GET /v1/tenants/{t}/agents`: every seat of the tenant as routing holds it (the supervisor
-/// view's agents with their status and load), and every skill group that is named anywhere (a
-/// seat's groups, the routing table's routes and default group).
+/// `GET /v1/tenants/{t}/agents`: every seat of the tenant (the team, for supervisors and for
+/// transfers), read where the tenant's desk runs.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/agents",
     tag = "agents",
     params(super::openapi::TenantPath),
     responses(
-        (status = 200, description = "`{\"agents\": [seat], \"groups\": [name]}`: each seat as `GET …/agents/{agent}` gives it (without `history`), ordered by agent id; the groups sorted.", body = Object),
+        (status = 200, description = "`{agents: [...]}`: each seat as `GET …/agents/{agent}` shows it, without its history, by agent id.", body = Object),
     )
 )]
 pub async fn list_agents(
@@ -208,27 +208,12 @@ pub async fn list_agents(
     Path(raw_tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let view = state
-        .node
-        .routing()
-        .query(&tenant, |desk, now| {
-            let mut agents: Vec<&AgentId> = desk.agents.keys().collect();
-            agents.sort_by(|left, right| left.key().cmp(right.key()));
-            let seats: Vec<Value> = agents
-                .into_iter()
-                .filter_map(|agent| render_agent(desk, agent, now))
-                .collect();
-            let mut groups: std::collections::BTreeSet<String> = desk
-                .agents
-                .values()
-                .flat_map(|seat| seat.groups.iter().cloned())
-                .collect();
-            groups.extend(desk.routes.values().cloned());
-            groups.insert(desk.default_group.clone());
-            json!({ "agents": seats, "groups": groups })
-        })
-        .await?;
-    Ok(Json(view))
+    let seats = state.node.routing().seats(&tenant).await?;
+    let agents: Vec<Value> = seats
+        .iter()
+        .map(|(agent, seat)| render_seat(agent, seat))
+        .collect();
+    Ok(Json(json!({ "agents": agents })))
 }
 
 /// `GET /v1/tenants/{t}/agents/{agent}`
@@ -257,11 +242,7 @@ async fn agent_view(
     agent: AgentId,
 ) -> Result<Json<Value>, ApiError> {
     let record = state.node.region().agent_state(&agent).await?;
-    let view = state
-        .node
-        .routing()
-        .query(tenant, move |desk, now| render_agent(desk, &agent, now))
-        .await?;
+    let view = seat(state, tenant, &agent).await?;
     let mut view = view.ok_or_else(|| ApiError::not_found("no such agent; create it with PUT"))?;
     view["history"] = record.as_ref().map_or_else(|| json!({}), render_history);
     Ok(Json(view))
@@ -321,27 +302,22 @@ pub async fn get_agent_events(
     })))
 }
 
-/// The JSON view of an agent seat.
-#[must_use]
-pub fn render_agent(desk: &DeskState, agent: &AgentId, now_ms: u64) -> Option<Value> {
-    let seat = desk.agents.get(agent)?;
-    let offers: Vec<Value> = seat
+/// An agent's seat as the API shows it (from the desk's answer to [`DeskQuery::Seat`]).
+pub fn render_seat(agent: &AgentId, view: &SeatView) -> Value {
+    let seat = &view.seat;
+    let offers: Vec<Value> = view
         .offers
         .iter()
-        .filter_map(|conversation| {
-            let chat = desk.chats.get(conversation)?;
-            let ChatStage::Offered { expires_at_ms, .. } = chat.stage else {
-                return None;
-            };
-            Some(json!({
-                "conversation": conversation.key(),
-                "group": chat.group,
-                "expires_in_s": expires_at_ms.saturating_sub(now_ms).div_ceil(1000),
-                "summary": chat.summary,
-            }))
+        .map(|offer| {
+            json!({
+                "conversation": offer.conversation.key(),
+                "group": offer.group,
+                "expires_in_s": offer.expires_in_s,
+                "summary": offer.summary,
+            })
         })
         .collect();
-    Some(json!({
+    json!({
         "agent": agent.key(),
         "status": seat.status.as_str(),
         "groups": seat.groups,
@@ -353,5 +329,15 @@ pub fn render_agent(desk: &DeskState, agent: &AgentId, now_ms: u64) -> Option<Va
         "free": seat.free(),
         "connected": seat.connected,
         "idle_since": (seat.idle_since_ms > 0).then(|| rfc3339(seat.idle_since_ms)),
-    }))
+    })
+}
+
+/// The seat of `agent` rendered for the API (`None`: no such agent), read where the desk runs.
+pub async fn seat(
+    state: &AppState,
+    tenant: &TenantId,
+    agent: &AgentId,
+) -> Result<Option<Value>, ApiError> {
+    let seat = state.node.routing().seat(tenant, agent).await?;
+    Ok(seat.map(|seat| render_seat(agent, &seat)))
 }

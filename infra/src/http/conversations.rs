@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use crest_actors::ports::journal::read_all;
 use crest_proto::api::{ConversationView, EventView};
+use crest_proto::events::CustomerEvent;
 use crest_proto::{ConversationId, CustomerId, StreamId, TenantId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -78,6 +80,83 @@ pub async fn get_customer_conversation(
     let mut view = conversation_view(&conversation);
     view.messages.retain(|message| !message.internal);
     Ok(Json(view))
+}
+
+/// Most conversations one `GET …/customers/{customer}/conversations` returns.
+pub const MAX_HISTORY_PAGE: usize = 100;
+
+/// Query of `GET …/customers/{customer}/conversations`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// At most this many, newest first (default 20, clamped to 1-100).
+    #[param(maximum = 18446744073709551615_u64)]
+    pub limit: Option<usize>,
+}
+
+/// `GET …/customers/{customer}/conversations`: every conversation of the customer, newest first.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct CustomerHistory {
+    /// The customer id.
+    pub customer: String,
+    /// How many conversations the customer has had.
+    pub total: usize,
+    /// The newest `limit` of them, newest first, with their messages (internal notes included).
+    pub conversations: Vec<ConversationView>,
+}
+
+/// `GET /v1/tenants/{tenant}/customers/{customer}/conversations`: the customer's whole history,
+/// whatever the channel, for agents (internal notes included).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/customers/{customer}/conversations",
+    tag = "conversations",
+    params(super::openapi::TenantPath, super::openapi::CustomerPath, HistoryQuery),
+    responses(
+        (status = 200, description = "The customer's conversations, newest first (an unknown customer has none).", body = CustomerHistory),
+    )
+)]
+pub async fn get_customer_conversations(
+    State(state): State<AppState>,
+    Path((raw_tenant, raw_customer)): Path<(String, String)>,
+    query: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<CustomerHistory>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let customer =
+        CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
+    let Query(query) =
+        query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+    let limit = query.limit.unwrap_or(20).clamp(1, MAX_HISTORY_PAGE);
+    let stream = StreamId::customer(&customer);
+    let history = read_all(state.node.journal().as_ref(), &stream, 0)
+        .await
+        .map_err(journal_error)?;
+    let opened: Vec<ConversationId> = history
+        .iter()
+        .filter_map(|stored| {
+            let event = stored
+                .envelope()
+                .ok()?
+                .decode_event::<CustomerEvent>()
+                .ok()?;
+            match event {
+                CustomerEvent::ConversationOpened(opened) => Some(opened.conversation),
+                CustomerEvent::ConversationEnded(_) => None,
+            }
+        })
+        .collect();
+    let mut conversations = Vec::new();
+    for id in opened.iter().rev().take(limit) {
+        if let Some(conversation) = state.node.region().conversation_state(id).await? {
+            conversations.push(conversation_view(&conversation));
+        }
+    }
+    Ok(Json(CustomerHistory {
+        customer: customer.key().to_owned(),
+        total: opened.len(),
+        conversations,
+    }))
 }
 
 /// Query of `GET …/events`.

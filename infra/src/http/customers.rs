@@ -92,11 +92,7 @@ pub async fn get_customer(
     let customer =
         CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
     let key = customer.key().to_owned();
-    let tier = state
-        .node
-        .routing()
-        .query(&tenant, move |desk, _| desk.tier(&customer))
-        .await?;
+    let tier = state.node.routing().tier(&tenant, &customer).await?;
     Ok(Json(json!({"customer": key, "tier": tier_name(tier)})))
 }
 

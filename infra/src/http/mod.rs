@@ -9,11 +9,13 @@ mod conversations;
 mod customers;
 pub mod error;
 mod headers;
+mod knowledge;
 pub mod limits;
 mod messages;
 mod offers;
 pub mod openapi;
 mod ops;
+pub mod orders;
 pub mod permissions;
 pub mod pii;
 mod quality;
@@ -88,6 +90,10 @@ pub struct AppParts {
     pub tls: bool,
     /// Customers' keys (`None`: the journal does not seal customers' texts).
     pub vault: Option<Arc<crate::vault::Vault>>,
+    /// The merchant's orders and parcels.
+    pub commerce: orders::CommercePort,
+    /// The tenants' knowledge bases.
+    pub knowledge: Arc<crate::knowledge::KnowledgeStore>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -134,6 +140,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{tenant}/customers/{customer}/conversation",
             get(conversations::get_customer_conversation),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}/conversations",
+            get(conversations::get_customer_conversations),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}/orders",
+            get(orders::get_customer_orders),
         )
         .route(
             "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
@@ -186,6 +200,7 @@ pub fn router(state: AppState) -> Router {
                 .put(customers::put_customer)
                 .delete(customers::erase_customer),
         )
+        .route("/v1/tenants/{tenant}/queues", get(queues::list_queues))
         .route(
             "/v1/tenants/{tenant}/queues/{group}",
             get(queues::get_queue).put(queues::put_queue),
@@ -219,6 +234,16 @@ pub fn router(state: AppState) -> Router {
             get(quality::get_inspection),
         )
         .route("/v1/tenants/{tenant}/voc", get(quality::get_voc))
+        .route(
+            "/v1/tenants/{tenant}/kb/documents",
+            get(knowledge::list_documents)
+                .post(knowledge::post_document)
+                .layer(DefaultBodyLimit::max(knowledge::MAX_UPLOAD_BYTES)),
+        )
+        .route(
+            "/v1/tenants/{tenant}/kb/documents/{id}",
+            get(knowledge::get_document).delete(knowledge::delete_document),
+        )
         .route("/v1/cluster", get(ops::get_cluster))
         .route(
             "/v1/tenants/{tenant}/widget",

@@ -140,6 +140,8 @@ pub struct LanguageCode(String);
         super::conversations::get_events,
         super::stream::stream_events,
         super::conversations::get_customer_conversation,
+        super::conversations::get_customer_conversations,
+        super::orders::get_customer_orders,
         super::conversation_routing::post_agent_message,
         super::conversation_routing::post_handoff,
         super::conversation_routing::post_transfer,
@@ -156,6 +158,7 @@ pub struct LanguageCode(String);
         super::customers::get_customer,
         super::customers::put_customer,
         super::customers::erase_customer,
+        super::queues::list_queues,
         super::queues::get_queue,
         super::queues::put_queue,
         super::routing_table::get_routing_table,
@@ -169,6 +172,10 @@ pub struct LanguageCode(String);
         super::quality::list_inspections,
         super::quality::get_inspection,
         super::quality::get_voc,
+        super::knowledge::post_document,
+        super::knowledge::list_documents,
+        super::knowledge::get_document,
+        super::knowledge::delete_document,
         super::ops::get_cluster,
         super::widget::get_widget,
         super::widget::put_widget,
@@ -193,6 +200,7 @@ pub struct LanguageCode(String);
         (name = "tickets", description = "After-sales tickets with SLAs."),
         (name = "reports", description = "Quality inspection and voice of the customer."),
         (name = "web", description = "The consoles (agent workbench, supervisor view, admin pages) and the customer widget: static files embedded in the binary."),
+        (name = "knowledge", description = "The tenant's knowledge base: documents the bot answers from and cites."),
         (name = "ops", description = "Health, readiness, metrics, the cluster, this document and the index page."),
     )
 )]
@@ -268,11 +276,12 @@ fn who_may(permission: Permission) -> &'static str {
         Permission::AgentsRead | Permission::AgentsWrite | Permission::AgentsSelf => {
             "admins, supervisors and agents (agents: their own seat)"
         }
-        Permission::RoutingRead => "admins, supervisors and agents",
+        Permission::RoutingRead | Permission::KnowledgeRead => "admins, supervisors and agents",
         Permission::ConversationsSupervise
         | Permission::CustomersWrite
         | Permission::RoutingWrite
-        | Permission::ReportsRead => "admins and supervisors",
+        | Permission::ReportsRead
+        | Permission::KnowledgeWrite => "admins and supervisors",
     }
 }
 

@@ -65,6 +65,10 @@ pub enum Permission {
     TicketsWrite,
     /// Quality inspection and voice of the customer.
     ReportsRead,
+    /// Reading the knowledge base's documents.
+    KnowledgeRead,
+    /// Uploading and deleting knowledge-base documents.
+    KnowledgeWrite,
 }
 
 impl Permission {
@@ -96,11 +100,13 @@ impl Permission {
             | Self::AgentsRead
             | Self::AgentsWrite
             | Self::AgentsSelf
-            | Self::RoutingRead => matches!(role, Admin | Supervisor | Agent),
+            | Self::RoutingRead
+            | Self::KnowledgeRead => matches!(role, Admin | Supervisor | Agent),
             Self::ConversationsSupervise
             | Self::CustomersWrite
             | Self::RoutingWrite
-            | Self::ReportsRead => matches!(role, Admin | Supervisor),
+            | Self::ReportsRead
+            | Self::KnowledgeWrite => matches!(role, Admin | Supervisor),
         }
     }
 }
@@ -187,6 +193,16 @@ pub const ROUTES: &[RouteRule] = &[
         Permission::ConversationsRead,
     ),
     rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/conversations",
+        Permission::ConversationsRead,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/orders",
+        Permission::ConversationsRead,
+    ),
+    rule(
         "POST",
         "/v1/tenants/{tenant}/conversations/{id}/agent-messages",
         Permission::ConversationsAct,
@@ -268,6 +284,11 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(
         "GET",
+        "/v1/tenants/{tenant}/queues",
+        Permission::RoutingRead,
+    ),
+    rule(
+        "GET",
         "/v1/tenants/{tenant}/queues/{group}",
         Permission::RoutingRead,
     ),
@@ -327,6 +348,26 @@ pub const ROUTES: &[RouteRule] = &[
         Permission::ReportsRead,
     ),
     rule("GET", "/v1/tenants/{tenant}/voc", Permission::ReportsRead),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/kb/documents",
+        Permission::KnowledgeRead,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/kb/documents",
+        Permission::KnowledgeWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/kb/documents/{id}",
+        Permission::KnowledgeRead,
+    ),
+    rule(
+        "DELETE",
+        "/v1/tenants/{tenant}/kb/documents/{id}",
+        Permission::KnowledgeWrite,
+    ),
 ];
 
 static TABLE: LazyLock<HashMap<(&'static str, &'static str), Permission>> = LazyLock::new(|| {
@@ -611,7 +652,42 @@ async fn check_scope(
             return Err(forbidden("an agent sees and acts only on their own chats"));
         }
     }
+    if AGENT_CUSTOMER_ROUTES.contains(&route)
+        && let Some(raw_customer) = param(params, "customer")
+        && let Ok(customer) = CustomerId::new(tenant, raw_customer)
+    {
+        let Some(own) = own else {
+            return Err(forbidden("this agent key is not bound to an agent"));
+        };
+        if !serves_customer(state, own, &customer).await {
+            return Err(forbidden(
+                "an agent reads the history only of customers in their own chats or offers",
+            ));
+        }
+    }
     Ok(())
+}
+
+/// A customer's whole history and orders: an agent reads them only while serving (or being
+/// offered) one of the customer's chats.
+const AGENT_CUSTOMER_ROUTES: [&str; 2] = [
+    "/v1/tenants/{tenant}/customers/{customer}/conversations",
+    "/v1/tenants/{tenant}/customers/{customer}/orders",
+];
+
+/// Whether one of the agent's chats or offers is with `customer`.
+async fn serves_customer(state: &AppState, agent: &AgentId, customer: &CustomerId) -> bool {
+    let Ok(Some(seat)) = state.node.routing().seat(agent.tenant(), agent).await else {
+        return false;
+    };
+    for conversation in seat.seat.chats.iter().chain(&seat.seat.offers) {
+        if let Ok(Some(found)) = state.node.region().conversation_state(conversation).await
+            && found.customer.as_ref() == Some(customer)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// The middleware: finds the route's permission, authenticates the credential, checks role and

@@ -5,11 +5,9 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use crest_actors::desk::{
-    ChatStage, DeskCommand, DeskState, GroupChange, GroupConfig, waiting_order,
-};
+use crest_actors::desk::views::QueueView;
+use crest_actors::desk::{DeskCommand, GroupChange, GroupConfig};
 use crest_proto::TenantId;
-use crest_proto::routing::Presence;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -30,6 +28,25 @@ pub fn group_name(raw: &str) -> Result<String, ApiError> {
     })
 }
 
+/// `GET /v1/tenants/{t}/queues`: every known group's queue in brief (a supervisor's overview).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/queues",
+    tag = "routing",
+    params(super::openapi::TenantPath),
+    responses(
+        (status = 200, description = "`{queues: [{group, waiting, longest_wait_s, offered, assigned, agents_online, free_capacity}]}` by group name.", body = Object),
+    )
+)]
+pub async fn list_queues(
+    State(state): State<AppState>,
+    Path(raw_tenant): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&raw_tenant)?;
+    let queues = state.node.routing().queues(&tenant).await?;
+    Ok(Json(json!({ "queues": queues })))
+}
+
 /// `GET /v1/tenants/{t}/queues/{group}`
 #[utoipa::path(
     get,
@@ -46,82 +63,49 @@ pub async fn get_queue(
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
     let group = group_name(&raw_group)?;
-    let settings = state.node.routing().settings().clone();
-    let view = state
-        .node
-        .routing()
-        .query(&tenant, move |desk, now| {
-            render_queue(desk, &group, now, &settings)
-        })
-        .await?;
-    Ok(Json(view))
+    let queue = state.node.routing().queue(&tenant, &group).await?;
+    Ok(Json(render_queue(&group, &queue)))
 }
 
-fn render_queue(
-    desk: &DeskState,
-    group: &str,
-    now_ms: u64,
-    settings: &crest_actors::desk::DeskSettings,
-) -> Value {
-    let online: Vec<_> = desk
-        .agents
-        .values()
-        .filter(|seat| seat.status == Presence::Online && seat.groups.iter().any(|g| g == group))
-        .collect();
-    let online_capacity: u64 = online
+fn render_queue(group: &str, view: &QueueView) -> Value {
+    let waiting: Vec<Value> = view
+        .waiting
         .iter()
-        .map(|seat| u64::from(seat.capacity.max(1)))
-        .sum();
-    let waiting: Vec<Value> = waiting_order(desk, group, now_ms, settings)
-        .into_iter()
-        .enumerate()
-        .filter_map(|(index, (conversation, effective))| {
-            let chat = desk.chats.get(&conversation)?;
-            Some(json!({
-                "conversation": conversation.key(),
-                "position": index + 1,
-                "priority": effective.round(),
-                "base_priority": chat.priority,
-                "waiting_s": now_ms.saturating_sub(chat.waiting_since_ms) / 1000,
+        .map(|chat| {
+            json!({
+                "conversation": chat.conversation.key(),
+                "position": chat.position,
+                "priority": chat.priority.round(),
+                "base_priority": chat.base_priority,
+                "waiting_s": chat.waiting_s,
                 "reasons": chat.reasons,
                 "customer": chat.customer.key(),
-                "tier": tier_name(desk.tier(&chat.customer)),
+                "tier": tier_name(chat.tier),
                 "intent": chat.summary.intent,
                 "emotion": chat.summary.emotion,
-                "estimated_wait_s": crest_actors::desk::actor::estimated_wait_s(index + 1, online_capacity, desk.avg_handle_s),
-            }))
+                "estimated_wait_s": chat.estimated_wait_s,
+            })
         })
         .collect();
-    let offered: Vec<Value> = desk
-        .chats
+    let offered: Vec<Value> = view
+        .offered
         .iter()
-        .filter(|(_, chat)| chat.group == group)
-        .filter_map(|(conversation, chat)| match &chat.stage {
-            ChatStage::Offered {
-                agent,
-                expires_at_ms,
-            } => Some(json!({
-                "conversation": conversation.key(),
-                "agent": agent.key(),
-                "expires_in_s": expires_at_ms.saturating_sub(now_ms).div_ceil(1000),
-            })),
-            _ => None,
+        .map(|chat| {
+            json!({
+                "conversation": chat.conversation.key(),
+                "agent": chat.agent.key(),
+                "expires_in_s": chat.expires_in_s,
+            })
         })
         .collect();
-    let assigned = desk
-        .chats
-        .values()
-        .filter(|chat| chat.group == group && matches!(chat.stage, ChatStage::Assigned { .. }))
-        .count();
-    let config = desk.group_config(group);
     json!({
         "group": group,
         "waiting": waiting,
         "offered": offered,
-        "assigned": assigned,
-        "agents_online": online.len(),
-        "free_capacity": online.iter().map(|seat| u64::from(seat.free())).sum::<u64>(),
-        "config": config_json(&config),
+        "assigned": view.assigned,
+        "agents_online": view.agents_online,
+        "free_capacity": view.free_capacity,
+        "config": config_json(&view.config),
     })
 }
 

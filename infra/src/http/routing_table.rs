@@ -34,15 +34,10 @@ pub async fn get_routing_table(
     Path(raw_tenant): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let view = state
-        .node
-        .routing()
-        .query(
-            &tenant,
-            |desk, _| json!({"routes": desk.routes, "default_group": desk.default_group}),
-        )
-        .await?;
-    Ok(Json(view))
+    let table = state.node.routing().routing_table(&tenant).await?;
+    Ok(Json(
+        json!({"routes": table.routes, "default_group": table.default_group}),
+    ))
 }
 
 /// Body of `PUT …/routing-table`.

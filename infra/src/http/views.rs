@@ -63,6 +63,7 @@ pub fn conversation_view(state: &ConversationState) -> ConversationView {
                 agent: record.agent.as_ref().map(|agent| agent.key().to_owned()),
                 internal: record.internal,
                 emotion: record.emotion.clone(),
+                citations: record.citations.clone(),
             })
             .collect(),
     }
@@ -80,6 +81,7 @@ pub fn event_view(envelope: &Envelope) -> EventView {
         StreamKind::Ticket => decoded_json::<TicketEvent>(envelope),
         StreamKind::Access => decoded_json::<crest_proto::access::AccessEvent>(envelope),
         StreamKind::Audit => decoded_json::<crest_proto::audit::AuditEvent>(envelope),
+        StreamKind::Knowledge => decoded_json::<crest_proto::kb::KbEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,

@@ -110,7 +110,9 @@
 //! `crest_journal_appended_events_total`, under the same names with `backend="jetstream"` (every
 //! journal labels its metrics with its backend), so the dashboards work unchanged and tell the
 //! backends apart. Group-commit metrics (`crest_journal_commit_seconds`,
-//! `crest_journal_batch_appends`) have no equivalent and are not registered.
+//! `crest_journal_batch_appends`) have no equivalent and are not registered. Its own
+//! `crest_journal_subject_busy_total` counts appends the leader refused while another message to
+//! the same subject was in process (see [`SUBJECT_BUSY_PAUSES`]).
 
 mod direct;
 mod names;
@@ -227,6 +229,7 @@ const BACKEND: &str = "jetstream";
 struct Metrics {
     append_seconds: Histogram,
     appended_events: IntCounter,
+    subject_busy: IntCounter,
 }
 
 impl Metrics {
@@ -250,9 +253,14 @@ impl Metrics {
                 )
                 .const_label("backend", BACKEND),
             )?,
+            subject_busy: IntCounter::new(
+                "crest_journal_subject_busy_total",
+                "Appends the stream leader refused because another message to the stream's subject was still in process (tried again after a short pause).",
+            )?,
         };
         registry.register(Box::new(metrics.append_seconds.clone()))?;
         registry.register(Box::new(metrics.appended_events.clone()))?;
+        registry.register(Box::new(metrics.subject_busy.clone()))?;
         Ok(metrics)
     }
 }
@@ -328,18 +336,42 @@ fn crest_seq(headers: Option<&HeaderMap>) -> Result<u64, JournalError> {
         })
 }
 
+/// The pauses before trying an append again while the stream leader still has another message to
+/// its subject in process. A clustered leader refuses a conditional append (error 10164) until the
+/// subject's previous message is applied, and under load it can still be at it when that message's
+/// acknowledgement has reached us; the pauses cover that, and a longer one falls back to reading
+/// the head.
+const SUBJECT_BUSY_PAUSES: [Duration; 6] = [
+    Duration::from_millis(1),
+    Duration::from_millis(2),
+    Duration::from_millis(5),
+    Duration::from_millis(10),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+];
+
 /// Why a publish failed.
 enum PublishFailure {
     /// The subject's last sequence was not the expected one: someone else appended.
     WrongLastSequence,
+    /// The stream leader still had another message to the subject in process (error 10164): it
+    /// refuses a conditional append until that one is applied, which can be our own previous
+    /// append whose acknowledgement came first. Nothing was stored; the same append may be tried
+    /// again shortly (if someone else's message lands meanwhile, the retry gets the numbered
+    /// refusal, [`Self::WrongLastSequence`]).
+    SubjectBusy,
     /// Anything else; the append may or may not have happened.
     Other(String),
 }
 
 impl From<js::context::PublishError> for PublishFailure {
     fn from(error: js::context::PublishError) -> Self {
-        // A clustered stream may answer the mismatch with error code 10164 ("wrong last
-        // sequence", the constant-message variant), which the client does not map to its kind.
+        let code = std::error::Error::source(&error)
+            .and_then(|source| source.downcast_ref::<js::Error>())
+            .map(js::Error::error_code);
+        if code == Some(js::ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT) {
+            return Self::SubjectBusy;
+        }
         if error.kind() == PublishErrorKind::WrongLastSequence
             || error.to_string().contains("wrong last sequence")
         {
@@ -595,8 +627,11 @@ impl JetStreamJournal {
             None if expected_seq == 0 => Some(0),
             _ => None,
         };
-        // At most one retry: after a refusal the head comes from the leader.
-        for _ in 0..2 {
+        // At most one retry after a refusal (the head then comes from the leader), and a few
+        // short pauses while the leader still has a message to the subject in process.
+        let mut busy_pauses = SUBJECT_BUSY_PAUSES.iter();
+        let mut refusals = 0;
+        while refusals < 2 {
             let last_js = match expected_js {
                 Some(last_js) => last_js,
                 None => {
@@ -625,6 +660,19 @@ impl JetStreamJournal {
                 Err(PublishFailure::WrongLastSequence) => {
                     self.forget(stream);
                     expected_js = None;
+                    refusals += 1;
+                }
+                Err(PublishFailure::SubjectBusy) => {
+                    self.inner.metrics.subject_busy.inc();
+                    let Some(pause) = busy_pauses.next() else {
+                        // Busy for longer than the pauses: look at the head as after a refusal.
+                        self.forget(stream);
+                        expected_js = None;
+                        refusals += 1;
+                        continue;
+                    };
+                    expected_js = Some(last_js);
+                    tokio::time::sleep(*pause).await;
                 }
                 Err(PublishFailure::Other(message)) => {
                     // The append may or may not have happened: look the head up next time.
@@ -1467,5 +1515,41 @@ impl EventJournal for JetStreamJournal {
         // Every append that started before now holds the gate shared: wait for all of them.
         drop(self.inner.gate.write().await);
         self.flush_connection(StorageErrorKind::Sync).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PublishErrorKind, PublishFailure, js};
+
+    /// A publish refusal as the server words it, as the client hands it over.
+    fn refusal(kind: PublishErrorKind, code: u64, description: &str) -> PublishFailure {
+        let error: js::Error = serde_json::from_value(serde_json::json!({
+            "code": 400,
+            "err_code": code,
+            "description": description,
+        }))
+        .expect("a JetStream error");
+        js::context::PublishError::with_source(kind, error).into()
+    }
+
+    #[test]
+    fn a_subject_in_process_at_the_leader_is_busy_not_a_lost_race() {
+        assert!(matches!(
+            refusal(PublishErrorKind::Other, 10164, "wrong last sequence"),
+            PublishFailure::SubjectBusy
+        ));
+        assert!(matches!(
+            refusal(
+                PublishErrorKind::WrongLastSequence,
+                10071,
+                "wrong last sequence: 41"
+            ),
+            PublishFailure::WrongLastSequence
+        ));
+        assert!(matches!(
+            refusal(PublishErrorKind::Other, 10077, "maximum messages exceeded"),
+            PublishFailure::Other(_)
+        ));
     }
 }

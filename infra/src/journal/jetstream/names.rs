@@ -17,7 +17,7 @@ use crest_proto::StreamId;
 use crest_proto::ids::StreamKind;
 
 /// Every stream kind, for per-kind subject filters.
-pub const KINDS: [StreamKind; 8] = [
+pub const KINDS: [StreamKind; 9] = [
     StreamKind::Conversation,
     StreamKind::Customer,
     StreamKind::Agent,
@@ -26,6 +26,7 @@ pub const KINDS: [StreamKind; 8] = [
     StreamKind::Ticket,
     StreamKind::Access,
     StreamKind::Audit,
+    StreamKind::Knowledge,
 ];
 
 /// Encodes a key so it is one subject token and a valid KV key segment.
