@@ -474,3 +474,60 @@ async fn a_customers_orders_come_with_their_parcels_from_the_commerce_port() {
     assert_eq!(bad.status, 400, "{:?}", bad.body);
     node.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_get_knowledge_suggestions_their_tenants_own_documents_first() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let upload = client
+        .post(
+            "/v1/tenants/shop/kb/documents",
+            &serde_json::json!({
+                "title": "Deposit rules",
+                "format": "markdown",
+                "body": "# Deposit rules\n\nPre-sale deposits for the Double-11 presale are refundable within 3 days at the Crest test shop.",
+            }),
+        )
+        .await;
+    assert_eq!(upload.status, 201, "{:?}", upload.body);
+    let found = client
+        .get("/v1/tenants/shop/kb/search?q=presale%20deposit%20refundable&limit=3")
+        .await;
+    assert_eq!(found.status, 200, "{:?}", found.body);
+    let suggestions = found.body["suggestions"].as_array().expect("suggestions");
+    assert!(
+        !suggestions.is_empty() && suggestions.len() <= 3,
+        "{:?}",
+        found.body
+    );
+    assert_eq!(suggestions[0]["source"], "tenant", "{:?}", found.body);
+    assert_eq!(suggestions[0]["document_id"], upload.body["id"]);
+    assert!(
+        suggestions[0]["passage"]
+            .as_str()
+            .is_some_and(|passage| passage.contains("refundable")),
+        "{:?}",
+        found.body
+    );
+    // Another tenant never gets this tenant's documents.
+    let other = client
+        .get("/v1/tenants/other/kb/search?q=presale%20deposit%20refundable")
+        .await;
+    assert!(
+        other.body["suggestions"]
+            .as_array()
+            .expect("suggestions")
+            .iter()
+            .all(|suggestion| suggestion["source"] == "pack"),
+        "{:?}",
+        other.body
+    );
+    for bad in ["q=%20%20", "limit=3", "q=x&limit=lots"] {
+        let answer = client
+            .get(&format!("/v1/tenants/shop/kb/search?{bad}"))
+            .await;
+        assert_eq!(answer.status, 400, "{bad}: {:?}", answer.body);
+    }
+    node.stop().await.expect("stops");
+}

@@ -9,6 +9,7 @@ mod conversations;
 mod customers;
 pub mod error;
 mod headers;
+mod kb_search;
 mod knowledge;
 pub mod limits;
 mod messages;
@@ -244,6 +245,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/tenants/{tenant}/kb/documents/{id}",
             get(knowledge::get_document).delete(knowledge::delete_document),
         )
+        .route("/v1/tenants/{tenant}/kb/search", get(kb_search::search))
         .route("/v1/cluster", get(ops::get_cluster))
         .route(
             "/v1/tenants/{tenant}/widget",

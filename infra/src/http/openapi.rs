@@ -176,6 +176,7 @@ pub struct LanguageCode(String);
         super::knowledge::list_documents,
         super::knowledge::get_document,
         super::knowledge::delete_document,
+        super::kb_search::search,
         super::ops::get_cluster,
         super::widget::get_widget,
         super::widget::put_widget,

@@ -354,6 +354,11 @@ pub const ROUTES: &[RouteRule] = &[
         Permission::KnowledgeRead,
     ),
     rule(
+        "GET",
+        "/v1/tenants/{tenant}/kb/search",
+        Permission::KnowledgeRead,
+    ),
+    rule(
         "POST",
         "/v1/tenants/{tenant}/kb/documents",
         Permission::KnowledgeWrite,
