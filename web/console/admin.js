@@ -122,8 +122,8 @@ function Queues() {
   const [queues, setQueues] = useState([]);
   const [run, status] = useAction();
   const load = () => run(async () => {
-    const { groups } = await call('GET', tenantPath('/agents'));
-    setQueues(await Promise.all(groups.map((group) => call('GET', tenantPath(`/queues/${enc(group)}`)))));
+    const { queues: brief } = await call('GET', tenantPath('/queues'));
+    setQueues(await Promise.all(brief.map((queue) => call('GET', tenantPath(`/queues/${enc(queue.group)}`)))));
   }, false);
   useEffect(() => { load(); }, []);
   const number = (value) => (value === '' || value == null ? null : Number(value));

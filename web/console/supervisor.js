@@ -2,7 +2,8 @@
 // agent with status and load, and per chat: watch it live, whisper (an internal note only agents
 // see) or take it over; the day's quality inspections and voice of the customer.
 //
-// Queues and agents are read again every 3 s (`GET …/agents`, `GET …/queues/{group}`); a watched
+// Queues and agents are read again every 3 s (`GET …/agents`, `GET …/queues`, then each
+// `GET …/queues/{group}` for its waiting chats); a watched
 // conversation is live on its own WebSocket, resumed from the last seq shown.
 
 import { html, useState, useEffect } from '/console/htm-preact.js';
@@ -24,8 +25,8 @@ export function Supervisor({ session }) {
     let stopped = false;
     const load = async () => {
       try {
-        const list = await call('GET', tenantPath('/agents'));
-        const details = await Promise.all(list.groups.map((group) => call('GET', tenantPath(`/queues/${enc(group)}`))));
+        const [list, brief] = await Promise.all([call('GET', tenantPath('/agents')), call('GET', tenantPath('/queues'))]);
+        const details = await Promise.all(brief.queues.map((queue) => call('GET', tenantPath(`/queues/${enc(queue.group)}`))));
         if (stopped) return;
         setAgents(list.agents);
         setQueues(details);

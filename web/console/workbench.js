@@ -272,13 +272,44 @@ export function Conversation({ id, session, bus, live, onClosed, whisper = false
     if (box) box.scrollTop = box.scrollHeight;
   }, [events.length]);
 
+  // The customer, their earlier conversations (any channel), orders and parcels.
+  const [customerInfo, setCustomerInfo] = useState({ customer: null, earlier: [], orders: [] });
+  useEffect(() => {
+    let stopped = false;
+    (async () => {
+      try {
+        const view = await call('GET', path);
+        const customerPath = tenantPath(`/customers/${enc(view.customer)}`);
+        const [history, orders] = await Promise.all([
+          call('GET', `${customerPath}/conversations?limit=5`).catch(() => ({ conversations: [] })),
+          call('GET', `${customerPath}/orders?limit=5`).catch(() => ({ orders: [] })),
+        ]);
+        if (stopped) return;
+        setCustomerInfo({
+          customer: view.customer,
+          earlier: (history.conversations || []).filter((conversation) => conversation.id !== id).reverse(),
+          orders: orders.orders || [],
+        });
+      } catch (failure) {
+        if (!stopped) setError(failure);
+      }
+    })();
+    return () => { stopped = true; };
+  }, [id]);
+
   const lines = useMemo(() => historyLines(events), [events]);
   const handoff = [...events].reverse().find((event) => event.data?.type === 'handoff_requested');
   const closed = events.some((event) => event.data?.type === 'closed' || event.data?.type === 'resolved');
   const lastCustomer = lines.filter((line) => line.role === 'customer').pop();
   const suggestions = lines.filter((line) => line.role === 'bot' && lastCustomer && line.seq > lastCustomer.seq)
     .flatMap((line) => line.citations || []);
-  const customer = handoff?.data?.customer;
+  const customer = customerInfo.customer || handoff?.data?.customer;
+  const [suggested, setSuggested] = useState([]);
+  useEffect(() => {
+    if (!lastCustomer?.text) return;
+    call('GET', tenantPath(`/kb/search?q=${enc(lastCustomer.text.slice(0, 200))}&limit=3`))
+      .then((answer) => setSuggested(answer.suggestions || []), () => setSuggested([]));
+  }, [lastCustomer?.seq]);
 
   const act = async (work) => {
     setError(null);
@@ -321,6 +352,12 @@ export function Conversation({ id, session, bus, live, onClosed, whisper = false
       <button class="primary" onClick=${resolve} data-testid="chat-resolve" disabled=${closed}>${t('chat.resolve')}</button>
     </header>
     <div class="history" ref=${scroller} data-testid="history">
+      ${customerInfo.earlier.map((earlier) => html`<div class="earlier" key=${earlier.id}>
+        <div class="line event">${earlier.channel} · ${earlier.started_at?.slice(0, 16).replace('T', ' ')} · ${earlier.status}</div>
+        ${earlier.messages.filter((message) => !message.internal).map((message) => html`<div class=${`line ${message.role} past`} key=${message.id}>
+          <div class="who">${t(`role.${message.role}`)}${message.intent ? ` · ${message.intent}` : ''}</div>
+          <div class="text">${message.text}</div></div>`)}
+      </div>`)}
       ${lines.map((line) => html`<${Line} key=${line.seq} line=${line} />`)}
     </div>
     ${closed && html`<p class="muted closed">${t('chat.closed')}</p>`}
@@ -338,10 +375,20 @@ export function Conversation({ id, session, bus, live, onClosed, whisper = false
     <aside class="side">
       <h3>${t('side.summary')}</h3>
       ${handoff ? html`<${Summary} summary=${handoff.data.summary} />` : html`<p class="muted">—</p>`}
+      <h3>${t('side.orders')}</h3>
+      ${customerInfo.orders.length === 0 && html`<p class="muted">—</p>`}
+      ${customerInfo.orders.map((order) => html`<div class="order card" key=${order.id} data-testid="order">
+        <div><strong>${order.id}</strong> <span class="muted">${order.status}</span></div>
+        ${order.total_cents != null && html`<div>${(order.total_cents / 100).toFixed(2)} ${order.currency || ''}</div>`}
+        ${order.shipment && html`<div class="muted">${order.shipment.carrier} ${order.shipment.tracking_no} · ${order.shipment.status}${order.shipment.eta ? ` · ETA ${order.shipment.eta}` : ''}</div>`}
+      </div>`)}
       <h3>${t('side.suggestions')}</h3>
-      ${suggestions.length
-        ? html`<ul class="suggestions">${suggestions.map((cite) => html`<li>${cite.title} <span class="muted">v${cite.version}</span></li>`)}</ul>`
-        : html`<p class="muted">${t('side.noSuggestions')}</p>`}
+      ${suggested.length > 0 && html`<ul class="suggestions" data-testid="kb-suggestions">${suggested.map((hit) => html`<li>
+        <strong>${hit.title}</strong> <span class="muted">${hit.source === 'pack' ? '' : `v${hit.version}`}</span>
+        <div class="passage">${hit.passage}</div>
+        <button type="button" class="chip" onClick=${() => setText(hit.passage)}>↳</button></li>`)}</ul>`}
+      ${suggestions.length > 0 && html`<p class="muted">${t('msg.cites')}: ${suggestions.map((cite) => `${cite.title} v${cite.version}`).join(', ')}</p>`}
+      ${suggested.length === 0 && suggestions.length === 0 && html`<p class="muted">${t('side.noSuggestions')}</p>`}
       <${Tickets} conversation=${id} customer=${customer} session=${session} />
     </aside>
   </section>`;

@@ -48,7 +48,8 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Bytes over the wire (compressed) of a page's document and every resource it loaded. */
+/** Bytes over the wire (compressed) of a page's document and the resources it loaded whose URL
+ *  `filter` keeps. */
 async function pageWeight(page, filter = () => true) {
   return page.evaluate((source) => {
     const keep = new Function(`return (${source})`)();
@@ -216,7 +217,7 @@ async function main() {
       `p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms, max ${latencies[latencies.length - 1]} ms`);
 
     // 5. Page weight (bytes on the wire, gzip).
-    const workbenchBytes = await pageWeight(console_);
+    const workbenchBytes = await pageWeight(console_, (name) => new URL(name).pathname.startsWith('/console/'));
     const widgetBytes = await pageWeight(shop, (name) => name.includes('/widget.js') || name.includes('/widget/widget.css'));
     console.log(`e2e: page weight: workbench ${(workbenchBytes / 1024).toFixed(1)} KB, widget ${(widgetBytes / 1024).toFixed(1)} KB (gzip, on the wire)`);
 
