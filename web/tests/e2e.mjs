@@ -7,7 +7,8 @@
 // as a `widget-message` in the widget; the agent resolves; the customer rates. Then it measures the
 // time from a customer's message (sent in the widget) to it showing in the agent's open
 // conversation, browser to browser (p50/p99), and the gzip page weight of the workbench and the
-// widget; a supervisor sees the agent's load and an admin opens the agents' page. With
+// widget; a supervisor sees the agent's load; an admin uploads a knowledge-base document, sees it
+// listed, deletes it and opens the agents' page; and the workbench with 50 open chats. With
 // SCREENSHOTS=DIR it saves a screenshot of each console there.
 //
 // Every step waits for what it needs with a bound (no sleeps); a step that does not happen fails
@@ -245,6 +246,19 @@ async function main() {
     await adminPage.getByTestId('login-tenant').fill(tenant);
     await adminPage.getByTestId('login-key').fill(admin);
     await adminPage.getByTestId('login-submit').click();
+    // The knowledge base: upload a document, see it listed with its version, delete it.
+    const title = `退货政策 ${Date.now() % 100000}`;
+    await adminPage.getByTestId('kb-file').setInputFiles({
+      name: 'returns.md', mimeType: 'text/markdown',
+      buffer: Buffer.from('# 退货政策\n\n签收后七天内可无理由退货，运费由买家承担。\n'),
+    });
+    await adminPage.locator('input[name="title"]').fill(title);
+    await adminPage.getByTestId('kb-submit').click();
+    const document_ = adminPage.locator('[data-testid="kb-doc"]', { hasText: title });
+    await document_.waitFor();
+    console.log(`e2e: the admin uploaded a knowledge-base document: ${(await document_.innerText()).replace(/\s+/g, ' ')}`);
+    await document_.getByTestId('kb-delete').click();
+    await document_.waitFor({ state: 'detached' });
     await adminPage.getByTestId('admin-agents').click();
     await adminPage.locator('[data-testid="admin-agent"]', { hasText: agentName }).waitFor();
     console.log('e2e: the admin pages list the agents');
