@@ -16,6 +16,7 @@ use std::io::Write as _;
 use std::sync::LazyLock;
 
 use axum::extract::Path;
+use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use include_dir::{Dir, include_dir};
@@ -150,6 +151,11 @@ fn accepts_gzip(value: &str) -> bool {
     })
 }
 
+/// 400 for a file name that is not a valid path segment (bad percent-encoding, not UTF-8).
+fn invalid_path(rejection: &PathRejection) -> Response {
+    ApiError::bad_request("invalid_path", rejection.body_text()).into_response()
+}
+
 /// `GET /console`: the consoles live under `/console/`.
 #[utoipa::path(
     get,
@@ -185,12 +191,23 @@ pub async fn console(headers: HeaderMap) -> Response {
     tag = "web",
     params(("file" = String, Path, description = "A file name, e.g. `app.js`, or a console route such as `admin`.")),
     responses(
-        (status = 200, description = "The file, or the consoles' page for a route.", content_type = "application/javascript", body = String),
+        (status = 200, description = "The file, or the consoles' page for a route.", content(
+            (String = "application/javascript"), (String = "text/html"), (String = "text/css"),
+            (String = "text/plain"), (String = "application/json"), (String = "image/svg+xml"),
+            (String = "image/png"), (String = "application/octet-stream"))),
         (status = 304, description = "Not modified since the `If-None-Match` tag."),
+        (status = 400, description = "The name is not a valid path segment (`invalid_path`).", body = crest_proto::api::ErrorBody),
         (status = 404, description = "No such file (`not_found`).", body = crest_proto::api::ErrorBody),
     )
 )]
-pub async fn console_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
+pub async fn console_file(
+    file: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let file = match file {
+        Ok(Path(file)) => file,
+        Err(rejection) => return invalid_path(&rejection),
+    };
     let own = format!("console/{file}");
     if ASSETS.contains_key(&own) {
         return serve(&own, &headers);
@@ -228,12 +245,23 @@ pub async fn widget_script(headers: HeaderMap) -> Response {
     tag = "web",
     params(("file" = String, Path, description = "A file name, e.g. `demo.html` or `widget.css`.")),
     responses(
-        (status = 200, description = "The file.", content_type = "text/html", body = String),
+        (status = 200, description = "The file.", content(
+            (String = "text/html"), (String = "application/javascript"), (String = "text/css"),
+            (String = "text/plain"), (String = "application/json"), (String = "image/svg+xml"),
+            (String = "image/png"), (String = "application/octet-stream"))),
         (status = 304, description = "Not modified since the `If-None-Match` tag."),
+        (status = 400, description = "The name is not a valid path segment (`invalid_path`).", body = crest_proto::api::ErrorBody),
         (status = 404, description = "No such file (`not_found`).", body = crest_proto::api::ErrorBody),
     )
 )]
-pub async fn widget_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
+pub async fn widget_file(
+    file: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let file = match file {
+        Ok(Path(file)) => file,
+        Err(rejection) => return invalid_path(&rejection),
+    };
     serve(&format!("widget/{file}"), &headers)
 }
 
