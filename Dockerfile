@@ -10,6 +10,10 @@ COPY proto proto
 COPY actors actors
 COPY brain brain
 COPY infra infra
+# The consoles and the widget, embedded in the binary (web/tests is the browser test, not served).
+COPY web/console web/console
+COPY web/vendor web/vendor
+COPY web/widget web/widget
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p crest-infra --bin crest \

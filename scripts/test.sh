@@ -4,6 +4,8 @@
 # their floors, fuzzes the served API contract with schemathesis (scripts/schemathesis.sh), checks the alerting rules and Prometheus config with promtool, runs every fuzz
 # target for a bounded time (scripts/fuzz.sh), then runs every test (unit, golden files, journal
 # contract, API, recovery, NATS, kill -9 crash, dashboards against a live Prometheus) with nextest.
+# The browser test of the consoles and the widget (scripts/browser-tests.sh) runs against the
+# release build before the fuzzing.
 # The nextest summary is the last line.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -27,6 +29,8 @@ cargo build --release --quiet -p crest-infra --bin crest
 python3 scripts/eval.py --crest "$root/target/release/crest"
 echo "== API contract (schemathesis against a live node, SCHEMATHESIS_MAX_EXAMPLES per operation: default 25)"
 "$root/scripts/schemathesis.sh"
+echo "== browser tests (the consoles and the widget in Debian's Chromium: scripts/browser-tests.sh)"
+CREST_BIN="$root/target/release/crest" "$root/scripts/browser-tests.sh"
 echo "== promtool (alerting rules and the compose Prometheus config)"
 promtool check rules infra/deploy/prometheus/rules.yml
 promtool_dir="$(mktemp -d)"

@@ -36,7 +36,8 @@ pub struct DemoKey {
     pub key: String,
 }
 
-/// Issues the demo tenant's keys for this run (an admin key, an integration key for the web page
+/// Issues the demo tenant's keys for this run (the demo agents' console passwords, the widget's
+/// website token, an admin key, an integration key for the web page
 /// and one agent key per demo agent) after revoking those of earlier runs, so only the keys this
 /// start printed work.
 pub async fn issue_keys(access: &crate::access::Access) -> Result<Vec<DemoKey>, String> {
@@ -83,6 +84,8 @@ pub async fn issue_keys(access: &crate::access::Access) -> Result<Vec<DemoKey>, 
         ));
     }
     let mut keys = Vec::new();
+    keys.extend(set_logins(access, &tenant).await?);
+    keys.extend(configure_widget(access, &tenant).await?);
     for (label, role, agent) in wanted {
         let key =
             secret::new_token(TokenKind::ApiKey, &tenant).map_err(|error| error.to_string())?;
@@ -106,6 +109,90 @@ pub async fn issue_keys(access: &crate::access::Access) -> Result<Vec<DemoKey>, 
         keys.push(DemoKey { label, key });
     }
     Ok(keys)
+}
+
+/// The demo agents' console passwords for this run (`login mei` is an agent, `login tom` a
+/// supervisor): a fresh random password per start, like the keys, so only the printed ones work.
+async fn set_logins(
+    access: &crate::access::Access,
+    tenant: &TenantId,
+) -> Result<Vec<DemoKey>, String> {
+    use crate::access::secret::{self, random_bytes};
+    use base64::Engine as _;
+    use crest_proto::access::{AccessEvent, AccessRole, PasswordSet};
+    let mut logins = Vec::new();
+    for (name, role) in [("mei", AccessRole::Agent), ("tom", AccessRole::Supervisor)] {
+        let agent = AgentId::new(tenant, name).map_err(|error| error.to_string())?;
+        let password = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(random_bytes::<9>().map_err(|error| error.to_string())?);
+        let hash = {
+            let password = password.clone();
+            tokio::task::spawn_blocking(move || secret::hash_password(&password))
+                .await
+                .map_err(|error| error.to_string())?
+                .map_err(|error| error.to_string())?
+        };
+        access
+            .store
+            .append(tenant, crate::access::now_ms(), |_| {
+                Ok::<_, ()>(AccessEvent::PasswordSet(PasswordSet {
+                    agent: agent.clone(),
+                    role,
+                    password_hash: hash.clone(),
+                    set_by: "demo".to_owned(),
+                }))
+            })
+            .await
+            .map_err(|error| error.to_string())?;
+        logins.push(DemoKey {
+            label: format!("login {name}"),
+            key: password,
+        });
+    }
+    Ok(logins)
+}
+
+/// Configures the demo tenant's widget (this node's own pages only) unless it is configured, and
+/// gives its public website token as `widget token`.
+async fn configure_widget(
+    access: &crate::access::Access,
+    tenant: &TenantId,
+) -> Result<Option<DemoKey>, String> {
+    use crate::access::secret::random_bytes;
+    use crest_proto::access::{AccessEvent, WidgetConfigured};
+    let existing = access
+        .store
+        .widget(tenant)
+        .await
+        .map_err(|error| error.to_string())?;
+    let website_token = match existing {
+        Some(widget) => widget.website_token,
+        None => {
+            let website_token = crate::access::widget::new_website_token(tenant)
+                .map_err(|error| error.to_string())?;
+            let salt = random_bytes::<16>().map_err(|error| error.to_string())?;
+            let master_id = access.masters.current().id;
+            access
+                .store
+                .append(tenant, crate::access::now_ms(), |_| {
+                    Ok::<_, ()>(AccessEvent::WidgetConfigured(WidgetConfigured {
+                        website_token: website_token.clone(),
+                        origins: Vec::new(),
+                        identity_required: false,
+                        salt: salt.to_vec(),
+                        master_id,
+                        configured_by: "demo".to_owned(),
+                    }))
+                })
+                .await
+                .map_err(|error| error.to_string())?;
+            website_token
+        }
+    };
+    Ok(Some(DemoKey {
+        label: "widget token".to_owned(),
+        key: website_token,
+    }))
 }
 
 /// Why seeding failed.

@@ -477,6 +477,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 if let Some(page) = keys.iter().find(|key| key.label == "web page") {
                     println!("web chat page: http://{}/#key={}", running.addr, page.key);
                 }
+                println!(
+                    "consoles: http://{}/console/ (tenant demo, user mei, the `login mei` password; \
+                     tom is a supervisor; admins sign in with the admin key)",
+                    running.addr
+                );
+                if let Some(widget) = keys.iter().find(|key| key.label == "widget token") {
+                    println!(
+                        "widget demo shop: http://{}/widget/demo.html?tenant=demo&token={}",
+                        running.addr, widget.key
+                    );
+                }
                 if let Some(admin) = keys.iter().find(|key| key.label == "admin") {
                     println!(
                         "try: curl -H 'Authorization: Bearer {}' http://{}/v1/tenants/demo/routing-table",

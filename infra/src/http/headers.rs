@@ -1,6 +1,7 @@
 //! Security headers on every answer: no MIME sniffing, no referrer; on HTML pages a content
-//! security policy that allows only the page's own inline script and style (by hash), this origin
-//! for requests and WebSockets, and no framing; over TLS, HSTS.
+//! security policy that allows only scripts and styles of this origin (files, such as the consoles'
+//! modules) and the pages' own inline script and style (by hash), this origin for requests and
+//! WebSockets, and no framing; over TLS, HSTS.
 
 use std::sync::LazyLock;
 
@@ -38,7 +39,8 @@ fn inline_hashes(tag: &str) -> String {
 /// The policy of the HTML pages.
 static HTML_POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
     let policy = format!(
-        "default-src 'none'; script-src {}; style-src {}; connect-src 'self'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'self' {}; style-src 'self' {}; connect-src 'self'; \
+         img-src 'self' data:; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         inline_hashes("script"),
         inline_hashes("style"),
@@ -81,10 +83,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_policy_names_the_pages_inline_script_and_style_by_hash() {
+    fn the_policy_allows_this_origins_files_and_the_pages_inline_script_and_style_by_hash() {
         let policy = HTML_POLICY.to_str().expect("ascii");
-        assert!(policy.contains("script-src 'sha256-"), "{policy}");
-        assert!(policy.contains("style-src 'sha256-"), "{policy}");
+        assert!(policy.contains("script-src 'self' 'sha256-"), "{policy}");
+        assert!(policy.contains("style-src 'self' 'sha256-"), "{policy}");
         assert!(!policy.contains("unsafe-inline"), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
     }

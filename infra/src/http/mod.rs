@@ -26,6 +26,7 @@ mod routing_table;
 mod stream;
 mod tickets;
 pub mod views;
+mod web;
 mod whole;
 mod widget;
 
@@ -275,6 +276,11 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::get_openapi))
         .route("/", get(ops::index))
+        .route("/console", get(web::console_redirect))
+        .route("/console/", get(web::console))
+        .route("/console/{file}", get(web::console_file))
+        .route("/widget.js", get(web::widget_script))
+        .route("/widget/{file}", get(web::widget_file))
         // Inside the permission check: it needs the request's principal.
         .route_layer(middleware::from_fn_with_state(state.clone(), pii::protect))
         .route_layer(middleware::from_fn_with_state(

@@ -137,6 +137,11 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/readyz", Permission::Public),
     rule("GET", "/metrics", Permission::Public),
     rule("GET", "/openapi.json", Permission::Public),
+    rule("GET", "/console", Permission::Public),
+    rule("GET", "/console/", Permission::Public),
+    rule("GET", "/console/{file}", Permission::Public),
+    rule("GET", "/widget.js", Permission::Public),
+    rule("GET", "/widget/{file}", Permission::Public),
     rule("GET", "/v1/cluster", Permission::Operator),
     rule("POST", "/v1/tenants/{tenant}/sessions", Permission::Public),
     rule(
