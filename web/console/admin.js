@@ -12,12 +12,16 @@ const TITLES = { kb: 'adm.kb', routing: 'adm.intents', queues: 'adm.queues', age
 
 export function Admin() {
   const [section, setSection] = useState(SECTIONS[0]);
-  const View = { kb: Knowledge, routing: Routing, queues: Queues, agents: Agents, keys: Keys, widget: Widget }[section];
+  const View = { kb: Knowledge, routing: IntentsAndRouting, queues: Queues, agents: Agents, keys: Keys, widget: Widget }[section];
   return html`<main class="page admin">
     <nav class="tabs">${SECTIONS.map((name) => html`<button class=${name === section ? 'tab active' : 'tab'}
       data-testid=${`admin-${name}`} onClick=${() => setSection(name)}>${t(TITLES[name])}</button>`)}</nav>
     <${View} key=${section} />
   </main>`;
+}
+
+function IntentsAndRouting() {
+  return html`<${Intents} /><${Routing} />`;
 }
 
 /** Runs `work`, keeping its error (or a "saved" note) for the section to show. */
@@ -79,6 +83,70 @@ function Knowledge() {
         <td>${doc.effective_from || '—'}</td><td>${doc.effective_to || '—'}</td>
         <td><button onClick=${() => remove(doc.id)} data-testid="kb-delete">${t('adm.delete')}</button></td>
       </tr>`)}
+    </table>
+    ${status}
+  </section>`;
+}
+
+/** The tenant's own intents: examples per intent, a candidate model trained from the pack's and
+ *  the tenant's examples with its held-out accuracy, and the switch to it (or back to default). */
+function Intents() {
+  const [view, setView] = useState(null);
+  const [intent, setIntent] = useState('');
+  const [examples, setExamples] = useState('');
+  const [candidate, setCandidate] = useState(null);
+  const [run, status] = useAction();
+  const load = () => run(async () => {
+    const loaded = await call('GET', tenantPath('/intents'));
+    setView(loaded);
+    setCandidate(loaded.candidate);
+  }, false);
+  useEffect(() => { load(); }, []);
+  const pick = (name) => {
+    setIntent(name);
+    const found = (view?.intents || []).find((item) => item.intent === name);
+    setExamples((found?.examples || []).join('\n'));
+  };
+  const save = (event) => {
+    event.preventDefault();
+    const lines = examples.split('\n').map((line) => line.trim()).filter(Boolean);
+    run(async () => {
+      setView(await call('PUT', tenantPath(`/intents/${enc(intent.trim())}`), { examples: lines }));
+      setCandidate(null);
+    });
+  };
+  const train = () => run(async () => {
+    setCandidate(await call('POST', tenantPath('/intents/candidates'), {}));
+  }, false);
+  const activate = (model) => run(async () => {
+    setView(await call('POST', tenantPath('/intents/activate'), { model }));
+  });
+  const percent = (value) => `${(100 * (value || 0)).toFixed(1)}%`;
+  return html`<section class="card">
+    <h2>${t('adm.intentsTitle')}</h2>
+    <p>${t('adm.intentModel')}: <b data-testid="intent-model">${view?.model || 'default'}</b>
+      ${view?.active && view.active.model !== 'default'
+        && html` <span class="muted">${t('adm.accuracy')} ${percent(view.active.accuracy)}</span>`}
+      ${view?.model && view.model !== 'default'
+        && html` <button onClick=${() => activate('default')} data-testid="intent-default">${t('adm.backToDefault')}</button>`}</p>
+    <form onSubmit=${save} class="stack">
+      <label>${t('adm.intentName')} <input value=${intent} onInput=${(event) => pick(event.target.value)}
+        list="intent-names" placeholder="gift_wrap" required pattern="[a-z][a-z0-9_]{0,63}" data-testid="intent-name" /></label>
+      <datalist id="intent-names">${(view?.intents || []).map((item) => html`<option value=${item.intent} />`)}</datalist>
+      <textarea rows="6" value=${examples} onInput=${(event) => setExamples(event.target.value)}
+        placeholder=${t('adm.intentExamples')} data-testid="intent-examples"></textarea>
+      <button class="primary" data-testid="intent-save">${t('adm.save')}</button>
+    </form>
+    <p><button onClick=${train} data-testid="intent-train">${t('adm.train')}</button>
+      ${candidate && html` <span data-testid="intent-candidate" data-model=${candidate.model}>
+        ${t('adm.candidate')} ${candidate.model}: ${t('adm.accuracy')} ${percent(candidate.accuracy)},
+        ${t('adm.heldOut')} ${candidate.held_out}, ${t('adm.trainedOn')} ${candidate.trained_on}
+        <button class="primary" onClick=${() => activate(candidate.model)} data-testid="intent-activate">${t('adm.activate')}</button></span>`}</p>
+    <table>
+      <tr><th>${t('adm.intentName')}</th><th>${t('adm.packExamples')}</th><th>${t('adm.ownExamples')}</th></tr>
+      ${(view?.intents || []).map((item) => html`<tr key=${item.intent} data-testid="intent-row">
+        <td><a href="#" onClick=${(event) => { event.preventDefault(); pick(item.intent); }}>${item.intent}</a></td>
+        <td>${item.pack_examples}</td><td>${item.examples.length}</td></tr>`)}
     </table>
     ${status}
   </section>`;
