@@ -108,7 +108,7 @@ pub async fn get_intents(
 pub struct PutIntent {
     /// The tenant's examples (replacing its earlier ones; `[]` removes them): at most 500, each
     /// 1-300 characters.
-    #[schema(max_items = 500)]
+    #[schema(value_type = Vec<super::openapi::ExampleText>, max_items = 500)]
     examples: Vec<String>,
 }
 

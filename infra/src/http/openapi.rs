@@ -114,6 +114,27 @@ pub struct KeyPath {
 #[allow(dead_code)] // the contract's name for a group; the handlers hold groups as strings
 pub struct GroupName(String);
 
+/// An intent example: 1-300 characters, no control characters (line breaks included), not only
+/// spaces. (A newtype's schema cannot carry lengths through the derive, so it is written here.)
+#[derive(Debug)]
+#[allow(dead_code)]
+pub struct ExampleText(String);
+
+impl utoipa::PartialSchema for ExampleText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(300))
+            .pattern(Some(
+                r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ExampleText {}
+
 /// A language: a lowercase code such as `zh` or `en` (2-8 characters of a-z and `-`).
 #[derive(Debug, ToSchema)]
 #[schema(pattern = r"^[a-z-]{2,8}$")]
