@@ -118,6 +118,7 @@
         if (!response.ok) {
           var error = new Error((parsed && parsed.reason) || ('HTTP ' + response.status));
           error.status = response.status;
+          error.retryAfter = Number(response.headers.get('retry-after')) || 0;
           throw error;
         }
         return parsed;
@@ -237,7 +238,12 @@
           withAgent = false;
           connect();
         }
-      }, function () {
+      }, function (error) {
+        if (error && error.status === 429) {
+          // Over the customer's message rate: keep the message and send it when the node allows.
+          setTimeout(post, Math.max(1, error.retryAfter || 1) * 1000);
+          return;
+        }
         showTyping(false);
         setState(bubble, say('failed'), 'failed');
         bubble.onclick = function () { bubble.onclick = null; setState(bubble, say('sending'), 'sending'); post(); };
