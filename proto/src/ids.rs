@@ -333,6 +333,9 @@ pub enum StreamKind {
     Audit,
     /// `kb:<tenant>:documents`: the tenant's knowledge-base documents.
     Knowledge,
+    /// `chan:<tenant>:config` (the tenant's channel connections) and `chan:<tenant>:out.<name>`
+    /// (the durable outbox of one channel).
+    Channel,
 }
 
 impl StreamKind {
@@ -349,6 +352,7 @@ impl StreamKind {
             Self::Access => "cred",
             Self::Audit => "audit",
             Self::Knowledge => "kb",
+            Self::Channel => "chan",
         }
     }
 }
@@ -425,6 +429,26 @@ impl StreamId {
         Self("dir:system:kb".to_owned())
     }
 
+    /// The channel connections of `tenant` (configured and removed).
+    #[must_use]
+    pub fn channels(tenant: &TenantId) -> Self {
+        Self(format!("chan:{tenant}:config"))
+    }
+
+    /// The durable outbox of `tenant`'s channel `name` (a channel name is a valid stream key:
+    /// lowercase letters, digits, `-` and `_`).
+    #[must_use]
+    pub fn channel_outbox(tenant: &TenantId, name: &str) -> Self {
+        Self(format!("chan:{tenant}:out.{name}"))
+    }
+
+    /// The node-wide directory of tenants that have channel connections (read at start to load
+    /// their configurations and outboxes).
+    #[must_use]
+    pub fn channel_directory() -> Self {
+        Self("dir:system:channels".to_owned())
+    }
+
     /// Parses a stream name, checking its kind and tenant.
     pub fn parse(text: &str) -> Result<Self, IdError> {
         let mut parts = text.splitn(3, ':');
@@ -433,7 +457,16 @@ impl StreamId {
         let key = parts.next().ok_or(IdError::Malformed { kind: "stream" })?;
         if !matches!(
             kind,
-            "conv" | "cust" | "agent" | "desk" | "dir" | "ticket" | "cred" | "audit" | "kb"
+            "conv"
+                | "cust"
+                | "agent"
+                | "desk"
+                | "dir"
+                | "ticket"
+                | "cred"
+                | "audit"
+                | "kb"
+                | "chan"
         ) {
             return Err(IdError::Malformed { kind: "stream" });
         }
@@ -460,6 +493,7 @@ impl StreamId {
             Some("cred") => StreamKind::Access,
             Some("audit") => StreamKind::Audit,
             Some("kb") => StreamKind::Knowledge,
+            Some("chan") => StreamKind::Channel,
             _ => StreamKind::Agent,
         }
     }
@@ -565,6 +599,8 @@ mod tests {
             (StreamId::access(&shop), StreamKind::Access),
             (StreamId::audit(&shop), StreamKind::Audit),
             (StreamId::knowledge(&shop), StreamKind::Knowledge),
+            (StreamId::channels(&shop), StreamKind::Channel),
+            (StreamId::channel_outbox(&shop, "wx-main"), StreamKind::Channel),
         ] {
             assert_eq!(stream.kind(), kind);
             assert_eq!(StreamId::parse(stream.as_str()), Ok(stream.clone()));

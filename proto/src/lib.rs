@@ -9,6 +9,7 @@ pub mod access;
 pub mod agent;
 pub mod api;
 pub mod audit;
+pub mod channels;
 pub mod codec;
 pub mod commands;
 pub mod envelope;

@@ -445,12 +445,22 @@ pub enum DirectoryEvent {
     DeskOpened(DeskOpened),
     /// See [`KbOpened`].
     KbOpened(KbOpened),
+    /// See [`ChannelsOpened`].
+    ChannelsOpened(ChannelsOpened),
 }
 
 /// A tenant published its first knowledge-base document (directory stream `dir:system:kb`): a
 /// node reads the knowledge bases of the tenants listed there when it starts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KbOpened {
+    /// The tenant.
+    pub tenant: TenantId,
+}
+
+/// A tenant configured its first channel connection (directory stream `dir:system:channels`): a
+/// node loads the channels and outboxes of the tenants listed there when it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelsOpened {
     /// The tenant.
     pub tenant: TenantId,
 }
@@ -486,4 +496,5 @@ crate::events::domain_event!(DeskEvent {
 crate::events::domain_event!(DirectoryEvent {
     DeskOpened => "directory.desk_opened" @ 1,
     KbOpened => "directory.kb_opened" @ 1,
+    ChannelsOpened => "directory.channels_opened" @ 1,
 });

@@ -3,8 +3,8 @@
 //! For every `(event_type, schema_version)` in [`ConversationEvent::KNOWN_TYPES`],
 //! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`], [`DirectoryEvent::KNOWN_TYPES`],
 //! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`], [`AccessEvent::KNOWN_TYPES`],
-//! [`AuditEvent::KNOWN_TYPES`], [`KbEvent::KNOWN_TYPES`] and [`IntentEvent::KNOWN_TYPES`]
-//! there is one deterministic, fully populated sample event, wrapped
+//! [`AuditEvent::KNOWN_TYPES`], [`KbEvent::KNOWN_TYPES`], [`IntentEvent::KNOWN_TYPES`],
+//! [`ChannelEvent::KNOWN_TYPES`] and [`OutboxEvent::KNOWN_TYPES`] there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
 //!
@@ -32,6 +32,10 @@ use crest_proto::agent::{
     ProfileRecorded, StatusRecorded,
 };
 use crest_proto::audit::{AuditEvent, Recorded};
+use crest_proto::channels::{
+    ChannelConfigured, ChannelEvent, ChannelRemoved, OutboxDeadLettered, OutboxDelivered,
+    OutboxEvent, OutboxQueued, OutboxRequeued,
+};
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
@@ -45,7 +49,7 @@ use crest_proto::kb::{DocumentDeleted, DocumentPublished, KbEvent};
 use crest_proto::routing::{
     AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
     ChatOverflowed, ChatQueued, ChatRefused, ChatRefusedV2, CustomerNotified, CustomerTierSet,
-    DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary, KbOpened,
+    ChannelsOpened, DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary, KbOpened,
     OfferWithdrawn, Presence, PresenceChanged, RoutingTableSet, SlaBreached, TicketAssigned,
     TicketCommented, TicketCreated, TicketDeadlineReached, TicketLinked, TicketStatus,
     TicketStatusChanged, TicketTracked, TicketUntracked, Tier,
@@ -557,6 +561,80 @@ fn directory_samples() -> Vec<(DirectoryEvent, StreamId)> {
             DirectoryEvent::KbOpened(KbOpened { tenant: tenant() }),
             StreamId::knowledge_directory(),
         ),
+        (
+            DirectoryEvent::ChannelsOpened(ChannelsOpened { tenant: tenant() }),
+            StreamId::channel_directory(),
+        ),
+    ]
+}
+
+fn channel_samples() -> Vec<(ChannelEvent, StreamId)> {
+    let stream = StreamId::channels(&tenant());
+    vec![
+        (
+            ChannelEvent::Configured(ChannelConfigured {
+                name: "wx-main".to_owned(),
+                kind: "webhook".to_owned(),
+                sealed_secret: (0_u8..44).collect(),
+                master_id: 3,
+                outbound_url: Some("https://hooks.shop.example/crest".to_owned()),
+                profile: Some("wechat_oa".to_owned()),
+                max_attempts: 10,
+                backoff_base_ms: 500,
+                configured_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+            }),
+            stream.clone(),
+        ),
+        (
+            ChannelEvent::Removed(ChannelRemoved {
+                name: "wx-main".to_owned(),
+                removed_by: "operator".to_owned(),
+            }),
+            stream,
+        ),
+    ]
+}
+
+fn outbox_entry() -> OutboxQueued {
+    OutboxQueued {
+        id: message(3).to_string(),
+        conversation: conversation(),
+        customer: customer(),
+        role: "bot".to_owned(),
+        message: message(3),
+        source_stream: StreamId::conversation(&conversation()),
+        source_seq: 4,
+        at_ms: TIMESTAMP_MS - 250,
+    }
+}
+
+fn outbox_samples() -> Vec<(OutboxEvent, StreamId)> {
+    let stream = StreamId::channel_outbox(&tenant(), "wx-main");
+    vec![
+        (OutboxEvent::Queued(outbox_entry()), stream.clone()),
+        (
+            OutboxEvent::Delivered(OutboxDelivered {
+                id: message(3).to_string(),
+                attempts: 3,
+                status: 204,
+            }),
+            stream.clone(),
+        ),
+        (
+            OutboxEvent::DeadLettered(OutboxDeadLettered {
+                id: message(3).to_string(),
+                attempts: 10,
+                last_error: "status 503".to_owned(),
+            }),
+            stream.clone(),
+        ),
+        (
+            OutboxEvent::Requeued(OutboxRequeued {
+                entry: outbox_entry(),
+                requeued_by: "session:01JD5Q8R4S9T0V1W2X3Y4Z5A6D".to_owned(),
+            }),
+            stream,
+        ),
     ]
 }
 
@@ -718,6 +796,8 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(audit_samples()))
         .chain(encoded(kb_samples()))
         .chain(encoded(intent_samples()))
+        .chain(encoded(channel_samples()))
+        .chain(encoded(outbox_samples()))
         .collect()
 }
 
@@ -869,6 +949,16 @@ fn intent_events_match_golden_files() {
     check_samples(intent_samples());
 }
 
+#[test]
+fn channel_events_match_golden_files() {
+    check_samples(channel_samples());
+}
+
+#[test]
+fn outbox_events_match_golden_files() {
+    check_samples(outbox_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -886,6 +976,8 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(AuditEvent::KNOWN_TYPES)
         .chain(KbEvent::KNOWN_TYPES)
         .chain(IntentEvent::KNOWN_TYPES)
+        .chain(ChannelEvent::KNOWN_TYPES)
+        .chain(OutboxEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known

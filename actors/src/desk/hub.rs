@@ -84,7 +84,7 @@ impl Aggregate for DirectoryState {
                 self.tenants.insert(opened.tenant.clone());
             }
             // The knowledge-base directory's events; not in the desk directory.
-            DirectoryEvent::KbOpened(_) => {}
+            DirectoryEvent::KbOpened(_) | DirectoryEvent::ChannelsOpened(_) => {}
         }
     }
 }

@@ -102,7 +102,8 @@ pub fn reactions(envelope: &Envelope) -> Result<Vec<Reaction>, CodecError> {
         | StreamKind::Directory
         | StreamKind::Access
         | StreamKind::Audit
-        | StreamKind::Knowledge => Ok(Vec::new()),
+        | StreamKind::Knowledge
+        | StreamKind::Channel => Ok(Vec::new()),
     }
 }
 
@@ -554,6 +555,7 @@ mod tests {
             StreamKind::Access,
             StreamKind::Audit,
             StreamKind::Knowledge,
+            StreamKind::Channel,
         ] {
             assert!(!Cursor::Reacted.follows(kind), "{kind:?}");
         }

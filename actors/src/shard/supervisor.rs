@@ -139,7 +139,8 @@ impl Actor for ShardActor {
                 | StreamKind::Directory
                 | StreamKind::Access
                 | StreamKind::Audit
-                | StreamKind::Knowledge => {}
+                | StreamKind::Knowledge
+                | StreamKind::Channel => {}
             },
             ShardMsg::CountLive(reply) => {
                 let _ = reply.send(

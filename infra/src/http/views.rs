@@ -85,6 +85,10 @@ pub fn event_view(envelope: &Envelope) -> EventView {
             decoded_json::<crest_proto::intents::IntentEvent>(envelope)
         }
         StreamKind::Knowledge => decoded_json::<crest_proto::kb::KbEvent>(envelope),
+        StreamKind::Channel if envelope.event_type.starts_with("outbox.") => {
+            decoded_json::<crest_proto::channels::OutboxEvent>(envelope)
+        }
+        StreamKind::Channel => decoded_json::<crest_proto::channels::ChannelEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,

@@ -17,7 +17,7 @@ use crest_proto::StreamId;
 use crest_proto::ids::StreamKind;
 
 /// Every stream kind, for per-kind subject filters.
-pub const KINDS: [StreamKind; 9] = [
+pub const KINDS: [StreamKind; 10] = [
     StreamKind::Conversation,
     StreamKind::Customer,
     StreamKind::Agent,
@@ -27,6 +27,7 @@ pub const KINDS: [StreamKind; 9] = [
     StreamKind::Access,
     StreamKind::Audit,
     StreamKind::Knowledge,
+    StreamKind::Channel,
 ];
 
 /// Encodes a key so it is one subject token and a valid KV key segment.

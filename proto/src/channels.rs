@@ -1,0 +1,138 @@
+//! Channel connections and their outboxes.
+//!
+//! A tenant's connections live in the stream `chan:<tenant>:config` ([`ChannelEvent`]): each
+//! configuration names its kind, where outbound messages go and its retry budget. The shared
+//! secret is stored sealed (AES-256-GCM under a key derived from the node's master key), never in
+//! clear.
+//!
+//! Each channel's durable outbox is the stream `chan:<tenant>:out.<name>` ([`OutboxEvent`]): a
+//! message is queued, then delivered or dead-lettered, and a dead letter may be requeued. A queued
+//! entry names the conversation event it delivers, not its text: the text stays in the
+//! conversation's stream, sealed under the customer's key like every other text of theirs.
+//!
+//! The same rules as [`crate::events`] hold: a persisted payload struct is never edited.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConversationId, CustomerId, MessageId, StreamId};
+
+/// A channel connection was created or replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelConfigured {
+    /// The channel's name within the tenant (lowercase letters, digits, `-` and `_`).
+    pub name: String,
+    /// `webhook`, `wechat_oa` or `widget`.
+    pub kind: String,
+    /// The shared secret, sealed: nonce ‖ ciphertext ‖ tag.
+    pub sealed_secret: Vec<u8>,
+    /// The master key the sealing key was derived from.
+    pub master_id: u32,
+    /// Where outbound messages are posted (`None`: inbound only).
+    pub outbound_url: Option<String>,
+    /// The platform profile (reply windows, quotas), if any.
+    pub profile: Option<String>,
+    /// Delivery attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry's delay; each further retry doubles it.
+    pub backoff_base_ms: u64,
+    /// Who configured it: `operator`, `key:<id>` or `session:<id>`.
+    pub configured_by: String,
+}
+
+/// A channel connection was removed: inbound requests are refused, nothing more is queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRemoved {
+    /// The channel's name.
+    pub name: String,
+    /// Who removed it.
+    pub removed_by: String,
+}
+
+/// Everything that can happen to a tenant's channel connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChannelEvent {
+    /// See [`ChannelConfigured`].
+    Configured(ChannelConfigured),
+    /// See [`ChannelRemoved`].
+    Removed(ChannelRemoved),
+}
+
+crate::events::domain_event!(ChannelEvent {
+    Configured => "channel.configured" @ 1,
+    Removed => "channel.removed" @ 1,
+});
+
+/// A message of a conversation is to be delivered to the channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxQueued {
+    /// The delivery id: stable across retries and restarts, so the receiver can de-duplicate
+    /// (the message's id).
+    pub id: String,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The customer.
+    pub customer: CustomerId,
+    /// Who wrote the message: `bot` or `agent`.
+    pub role: String,
+    /// The message.
+    pub message: MessageId,
+    /// The conversation event holding the message's text.
+    pub source_stream: StreamId,
+    /// Its sequence number.
+    pub source_seq: u64,
+    /// When the message was written (ms since the epoch).
+    pub at_ms: u64,
+}
+
+/// The receiver accepted a message (a 2xx answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxDelivered {
+    /// The delivery id.
+    pub id: String,
+    /// Attempts it took.
+    pub attempts: u32,
+    /// The receiver's HTTP status.
+    pub status: u16,
+}
+
+/// A message used up its retry budget: it waits in the dead letters until someone retries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxDeadLettered {
+    /// The delivery id.
+    pub id: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// What the last attempt met (`status 503`, `connect: …`).
+    pub last_error: String,
+}
+
+/// A dead letter was queued again (at the back of the outbox, with a fresh retry budget).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxRequeued {
+    /// The entry, as it was first queued.
+    pub entry: OutboxQueued,
+    /// Who asked for it.
+    pub requeued_by: String,
+}
+
+/// Everything that can happen in a channel's outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutboxEvent {
+    /// See [`OutboxQueued`].
+    Queued(OutboxQueued),
+    /// See [`OutboxDelivered`].
+    Delivered(OutboxDelivered),
+    /// See [`OutboxDeadLettered`].
+    DeadLettered(OutboxDeadLettered),
+    /// See [`OutboxRequeued`].
+    Requeued(OutboxRequeued),
+}
+
+crate::events::domain_event!(OutboxEvent {
+    Queued => "outbox.queued" @ 1,
+    Delivered => "outbox.delivered" @ 1,
+    DeadLettered => "outbox.dead_lettered" @ 1,
+    Requeued => "outbox.requeued" @ 1,
+});
