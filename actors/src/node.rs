@@ -50,6 +50,8 @@ pub struct NodeConfig {
     pub cluster: Option<Arc<Ownership>>,
     /// In a cluster: where live subscribers follow streams whose entities run on other nodes.
     pub remote_events: Option<Arc<dyn crate::feed::RemoteEvents>>,
+    /// Where the bot's and agents' messages leave for customers' channels (`None`: nowhere).
+    pub outbound: Option<Arc<dyn crate::ports::Outbound>>,
 }
 
 impl Default for NodeConfig {
@@ -63,6 +65,7 @@ impl Default for NodeConfig {
             clock: Arc::new(TokioClock::start()),
             cluster: None,
             remote_events: None,
+            outbound: None,
         }
     }
 }
@@ -164,6 +167,7 @@ impl Node {
             region: region.clone(),
             routing: Arc::clone(&routing),
             retries: context.metrics.reactor_retries.clone(),
+            outbound: config.outbound.clone(),
         };
         let reactor = Reactor::start(
             reactor_input,

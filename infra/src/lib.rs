@@ -4,6 +4,7 @@
 pub mod access;
 pub mod brain_adapter;
 pub mod bus;
+pub mod channels;
 pub mod cluster;
 pub mod demo;
 pub mod evaluate;

@@ -189,6 +189,8 @@ pub struct RunningServer {
     journal: Option<FjallJournal>,
     /// This node's membership of its cluster.
     cluster: Option<Arc<Cluster>>,
+    /// Channel connections (their outboxes stop before the journal closes).
+    channels: Arc<crate::channels::ChannelStore>,
     /// The projection runner and its bus subscription (they hold the journal until stopped).
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -357,6 +359,34 @@ pub async fn start(
         Arc::clone(&config.tenant_intents),
     ));
     background.push(Arc::clone(&intents).follow());
+    // Channel connections load (and their outboxes recover) before the reactor runs: it hands
+    // them the replies it recovers. Outboxes run on a node alone only (see `channels`).
+    let delivers = config.cluster.is_none();
+    let channels = Arc::new(crate::channels::ChannelStore::new(
+        Arc::clone(&shared_journal),
+        Arc::clone(&access.masters),
+        crate::channels::ChannelMetrics::new(&telemetry.registry)?,
+        delivers,
+    ));
+    let channel_count = channels
+        .load()
+        .await
+        .map_err(|source| ServeError::Journal {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+    if channel_count > 0 {
+        tracing::info!(
+            channels = channel_count,
+            delivers,
+            "channel connections loaded"
+        );
+    }
+    background.push(Arc::clone(&channels).follow());
+    if delivers {
+        node_config.outbound =
+            Some(Arc::clone(&channels) as Arc<dyn crest_actors::ports::Outbound>);
+    }
     let node = Arc::new(
         Box::pin(Node::start(
             node_journal,
@@ -419,6 +449,7 @@ pub async fn start(
             .unwrap_or_else(crate::http::orders::CommercePort::demo),
         knowledge,
         intents,
+        channels: Arc::clone(&channels),
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
@@ -455,6 +486,7 @@ pub async fn start(
         access,
         journal,
         cluster,
+        channels,
         background,
         shutdown,
         server,
@@ -504,6 +536,7 @@ impl RunningServer {
                 }
             }
         }
+        self.channels.stop();
         for task in &self.background {
             task.abort();
         }

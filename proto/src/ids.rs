@@ -600,7 +600,10 @@ mod tests {
             (StreamId::audit(&shop), StreamKind::Audit),
             (StreamId::knowledge(&shop), StreamKind::Knowledge),
             (StreamId::channels(&shop), StreamKind::Channel),
-            (StreamId::channel_outbox(&shop, "wx-main"), StreamKind::Channel),
+            (
+                StreamId::channel_outbox(&shop, "wx-main"),
+                StreamKind::Channel,
+            ),
         ] {
             assert_eq!(stream.kind(), kind);
             assert_eq!(StreamId::parse(stream.as_str()), Ok(stream.clone()));

@@ -47,12 +47,12 @@ use crest_proto::events::{
 use crest_proto::intents::{ExamplesSet, IntentEvent, ModelActivated};
 use crest_proto::kb::{DocumentDeleted, DocumentPublished, KbEvent};
 use crest_proto::routing::{
-    AgentConnectionChanged, AgentProfileSet, Candidate, ChatAssigned, ChatEnded, ChatOffered,
-    ChatOverflowed, ChatQueued, ChatRefused, ChatRefusedV2, CustomerNotified, CustomerTierSet,
-    ChannelsOpened, DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary, KbOpened,
-    OfferWithdrawn, Presence, PresenceChanged, RoutingTableSet, SlaBreached, TicketAssigned,
-    TicketCommented, TicketCreated, TicketDeadlineReached, TicketLinked, TicketStatus,
-    TicketStatusChanged, TicketTracked, TicketUntracked, Tier,
+    AgentConnectionChanged, AgentProfileSet, Candidate, ChannelsOpened, ChatAssigned, ChatEnded,
+    ChatOffered, ChatOverflowed, ChatQueued, ChatRefused, ChatRefusedV2, CustomerNotified,
+    CustomerTierSet, DeskEvent, DeskOpened, DirectoryEvent, GroupConfigured, HandoffSummary,
+    KbOpened, OfferWithdrawn, Presence, PresenceChanged, RoutingTableSet, SlaBreached,
+    TicketAssigned, TicketCommented, TicketCreated, TicketDeadlineReached, TicketLinked,
+    TicketStatus, TicketStatusChanged, TicketTracked, TicketUntracked, Tier,
 };
 use crest_proto::ticket::{self, Deadline, Sla, TicketEvent};
 use crest_proto::{

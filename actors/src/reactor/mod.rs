@@ -34,6 +34,7 @@ use crate::agent::AgentCommand;
 use crate::conversation::CommandError;
 use crate::desk::{DeskCommand, DeskError, RoutingHub};
 use crate::ports::journal::{Cursor, EventJournal, JournalError, read_all};
+use crate::ports::outbound::{Outbound, OutboundNews, outbound_news};
 use crate::shard::ShardRegion;
 use crate::shard::recorder::RecordError;
 use crate::ticket::TicketCommand;
@@ -81,6 +82,8 @@ pub struct Targets {
     pub routing: Arc<RoutingHub>,
     /// Retried deliveries, by target kind (`crest_reactor_retries_total`).
     pub retries: prometheus::IntCounterVec,
+    /// Where messages to customers leave for their channels (`None`: nowhere).
+    pub outbound: Option<Arc<dyn Outbound>>,
 }
 
 /// A running reactor.
@@ -284,7 +287,13 @@ fn progress(envelopes: &[Arc<Envelope>]) -> Vec<(StreamId, u64)> {
 async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
     let mut desks: BTreeMap<TenantId, Vec<(DeskCommand, EventMeta)>> = BTreeMap::new();
     let mut entities: HashMap<Entity, Vec<(EntityCommand, EventMeta)>> = HashMap::new();
+    let mut news = Vec::new();
     for envelope in envelopes {
+        if targets.outbound.is_some()
+            && let Some(found) = outbound_news(envelope)
+        {
+            news.push(found);
+        }
         let found = match reactions(envelope) {
             Ok(found) => found,
             Err(error) => {
@@ -334,11 +343,35 @@ async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
     let to_entities = entities
         .into_iter()
         .map(|(entity, commands)| to_entity(targets, entity, commands));
-    futures::future::join(
+    futures::future::join3(
         futures::future::join_all(to_desks),
         futures::future::join_all(to_entities),
+        to_outbound(targets, news),
     )
     .await;
+}
+
+/// Hands the outbound news to the port, retrying until it accepts them (it makes them durable:
+/// progress is recorded only after this returns).
+async fn to_outbound(targets: &Targets, news: Vec<OutboundNews>) {
+    let Some(outbound) = &targets.outbound else {
+        return;
+    };
+    if news.is_empty() {
+        return;
+    }
+    let mut delay = FIRST_RETRY_DELAY;
+    loop {
+        match outbound.news(news.clone()).await {
+            Ok(()) => return,
+            Err(error) => {
+                targets.retries.with_label_values(&["outbound"]).inc();
+                tracing::warn!(news = news.len(), %error, retry_in_ms = delay.as_millis(), "outbound news not accepted");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(MAX_RETRY_DELAY);
+            }
+        }
+    }
 }
 
 /// An entity hosted by the shards that reactions go to.

@@ -18,7 +18,7 @@ use super::{AppState, tenant};
 use crate::access::Principal;
 
 /// Validates the request into an inbound message.
-fn inbound(
+pub(super) fn inbound(
     tenant: &crest_proto::TenantId,
     request: PostMessageRequest,
 ) -> Result<InboundMessage, ApiError> {
@@ -90,6 +90,29 @@ pub async fn post_message(
             "a widget session posts only as its own customer",
         ));
     }
+    let response = accept(&state, &tenant, message, correlation_id(&headers)).await?;
+    Ok((Extension(IdentifiersOnly), Json(response)))
+}
+
+/// The request's `x-request-id`, unless longer than 128 bytes.
+pub(super) fn correlation_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| value.len() <= 128)
+        .map(str::to_owned)
+}
+
+/// Admits a validated customer message (rate limits, readiness, in-flight cap) and hands it to
+/// its customer's actor; answers once it is durably journaled, or recognised as a duplicate of a
+/// message accepted before (same channel and id). Every way a customer message enters Crest
+/// (`POST …/messages`, a channel's signed inbound webhook) goes through here.
+pub(super) async fn accept(
+    state: &AppState,
+    tenant: &crest_proto::TenantId,
+    message: InboundMessage,
+    correlation_id: Option<String>,
+) -> Result<PostMessageResponse, ApiError> {
     if let Err(limited) = state.limits.admit_message(&message.customer) {
         state
             .telemetry
@@ -123,11 +146,6 @@ pub async fn post_message(
         ));
     };
     let in_flight = state.telemetry.command_in_flight();
-    let correlation_id = headers
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .filter(|value| value.len() <= 128)
-        .map(str::to_owned);
     let meta = EventMeta {
         causation_id: None,
         correlation_id,
@@ -169,13 +187,10 @@ pub async fn post_message(
         duplicate = ack.duplicate,
         "customer message acknowledged"
     );
-    Ok((
-        Extension(IdentifiersOnly),
-        Json(PostMessageResponse {
-            conversation_id: ack.conversation.to_string(),
-            message_id: ack.message_id.map(|id| id.to_string()).unwrap_or_default(),
-            seq: ack.seq,
-            duplicate: ack.duplicate,
-        }),
-    ))
+    Ok(PostMessageResponse {
+        conversation_id: ack.conversation.to_string(),
+        message_id: ack.message_id.map(|id| id.to_string()).unwrap_or_default(),
+        seq: ack.seq,
+        duplicate: ack.duplicate,
+    })
 }

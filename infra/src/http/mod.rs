@@ -4,6 +4,7 @@ mod access;
 mod agent_stream;
 mod agents;
 mod body;
+mod channels;
 mod conversation_routing;
 mod conversations;
 mod customers;
@@ -98,6 +99,8 @@ pub struct AppParts {
     pub knowledge: Arc<crate::knowledge::KnowledgeStore>,
     /// The tenants' own intents and models.
     pub intents: Arc<crate::intents::IntentStore>,
+    /// The tenants' channel connections and their outboxes.
+    pub channels: Arc<crate::channels::ChannelStore>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -261,6 +264,28 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{tenant}/intents/{intent}",
             put(intents::put_intent),
+        )
+        .route(
+            "/v1/tenants/{tenant}/channels",
+            get(channels::list_channels),
+        )
+        .route(
+            "/v1/tenants/{tenant}/channels/{name}",
+            get(channels::get_channel)
+                .put(channels::put_channel)
+                .delete(channels::delete_channel),
+        )
+        .route(
+            "/v1/tenants/{tenant}/channels/{name}/dead-letters",
+            get(channels::get_dead_letters),
+        )
+        .route(
+            "/v1/tenants/{tenant}/channels/{name}/dead-letters/{id}/retry",
+            post(channels::post_retry),
+        )
+        .route(
+            "/v1/channels/{tenant}/{name}/inbound",
+            post(channels::post_inbound),
         )
         .route("/v1/cluster", get(ops::get_cluster))
         .route(

@@ -202,6 +202,13 @@ pub struct LanguageCode(String);
         super::intents::put_intent,
         super::intents::post_candidate,
         super::intents::post_activate,
+        super::channels::put_channel,
+        super::channels::get_channel,
+        super::channels::list_channels,
+        super::channels::delete_channel,
+        super::channels::post_inbound,
+        super::channels::get_dead_letters,
+        super::channels::post_retry,
         super::ops::get_cluster,
         super::widget::get_widget,
         super::widget::put_widget,
@@ -227,6 +234,7 @@ pub struct LanguageCode(String);
         (name = "reports", description = "Quality inspection and voice of the customer."),
         (name = "web", description = "The consoles (agent workbench, supervisor view, admin pages) and the customer widget: static files embedded in the binary."),
         (name = "knowledge", description = "The tenant's knowledge base: documents the bot answers from and cites."),
+        (name = "channels", description = "Channel connections: signed inbound webhooks, outbound delivery from a durable per-channel outbox, dead letters."),
         (name = "ops", description = "Health, readiness, metrics, the cluster, this document and the index page."),
     )
 )]
@@ -291,7 +299,8 @@ fn who_may(permission: Permission) -> &'static str {
     match permission {
         Permission::Public => "anyone, without a credential",
         Permission::Operator => "the operator",
-        Permission::KeysManage => "the operator, the tenant's admins",
+        Permission::KeysManage | Permission::ChannelsManage => "the operator, the tenant's admins",
+        Permission::ChannelsOperate => "the operator, the tenant's admins and supervisors",
         Permission::AuditRead | Permission::CustomersErase => "the tenant's admins",
         Permission::MessagesWrite | Permission::CsatWrite => "admin and integration keys",
         Permission::ConversationsRead

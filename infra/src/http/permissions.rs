@@ -69,6 +69,11 @@ pub enum Permission {
     KnowledgeRead,
     /// Uploading and deleting knowledge-base documents.
     KnowledgeWrite,
+    /// Creating, replacing and removing channel connections: the operator or the tenant's admin.
+    ChannelsManage,
+    /// Reading channel connections and handling their dead letters: the operator, the tenant's
+    /// admins and supervisors.
+    ChannelsOperate,
 }
 
 impl Permission {
@@ -78,7 +83,14 @@ impl Permission {
         use AccessRole::{Admin, Agent, Integration, Supervisor};
         let role = match role {
             Role::Operator => {
-                return matches!(self, Self::Public | Self::Operator | Self::KeysManage);
+                return matches!(
+                    self,
+                    Self::Public
+                        | Self::Operator
+                        | Self::KeysManage
+                        | Self::ChannelsManage
+                        | Self::ChannelsOperate
+                );
             }
             // And only on the routes of [`CUSTOMER_ROUTES`], for their own conversation.
             Role::Customer => {
@@ -92,7 +104,10 @@ impl Permission {
         match self {
             Self::Public => true,
             Self::Operator => false,
-            Self::KeysManage | Self::AuditRead | Self::CustomersErase => role == Admin,
+            Self::KeysManage | Self::AuditRead | Self::CustomersErase | Self::ChannelsManage => {
+                role == Admin
+            }
+            Self::ChannelsOperate => matches!(role, Admin | Supervisor),
             Self::MessagesWrite | Self::CsatWrite => matches!(role, Admin | Integration),
             Self::ConversationsRead | Self::TicketsRead | Self::TicketsWrite => true,
             Self::CustomersRead => true,
@@ -148,6 +163,41 @@ pub const ROUTES: &[RouteRule] = &[
         "POST",
         "/v1/tenants/{tenant}/widget/sessions",
         Permission::Public,
+    ),
+    rule(
+        "POST",
+        "/v1/channels/{tenant}/{name}/inbound",
+        Permission::Public,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/channels",
+        Permission::ChannelsOperate,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/channels/{name}",
+        Permission::ChannelsOperate,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/channels/{name}",
+        Permission::ChannelsManage,
+    ),
+    rule(
+        "DELETE",
+        "/v1/tenants/{tenant}/channels/{name}",
+        Permission::ChannelsManage,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/channels/{name}/dead-letters",
+        Permission::ChannelsOperate,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/channels/{name}/dead-letters/{id}/retry",
+        Permission::ChannelsOperate,
     ),
     rule("GET", "/v1/tenants/{tenant}/widget", Permission::KeysManage),
     rule("PUT", "/v1/tenants/{tenant}/widget", Permission::KeysManage),

@@ -1,0 +1,976 @@
+//! Channel connections: a tenant's webhooks and messaging platforms, signed both ways.
+//!
+//! A tenant's connections live in the stream `chan:<tenant>:config` ([`ChannelEvent`]), and the
+//! node-wide directory `dir:system:channels` lists the tenants that have any. At start
+//! [`ChannelStore::load`] reads both; [`ChannelStore::follow`] keeps reading what other nodes
+//! wrote. The shared secret is journaled sealed (AES-256-GCM under a key derived from the master
+//! key, the tenant and the channel's name), and opened in memory: inbound requests are checked
+//! against it ([`signature`]) and outbound ones signed with it.
+//!
+//! **Inbound**: a signed message is accepted like `POST /v1/tenants/{t}/messages`, its channel
+//! label being the channel's name.
+//!
+//! **Outbound**: the store is the node's [`Outbound`] port. It follows which channel each
+//! conversation's customer last wrote through (the label of their latest message, when a channel
+//! of that name is configured) and queues the bot's and agents' messages of those conversations
+//! in the channel's durable [`outbox::Outbox`].
+//!
+//! Outboxes run on a node alone. In a cluster every node accepts inbound messages and serves the
+//! configuration API, but no node delivers (each reactor sees only its own shards' events, and an
+//! outbox stream needs a single writer); delivery in a cluster is future work.
+
+pub mod metrics;
+pub mod outbox;
+pub mod signature;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crest_actors::ports::journal::{EventJournal, JournalError, StoredEvent, read_all};
+use crest_actors::ports::outbound::{Outbound, OutboundError, OutboundNews, OutboundReply};
+use crest_proto::channels::{ChannelConfigured, ChannelEvent, ChannelRemoved, OutboxQueued};
+use crest_proto::envelope::EventMeta;
+use crest_proto::events::ConversationEvent;
+use crest_proto::routing::{ChannelsOpened, DirectoryEvent};
+use crest_proto::{ConversationId, CustomerId, Envelope, StreamId, TenantId};
+
+use crate::vault::{CipherKind, Key, Keyring};
+pub use metrics::ChannelMetrics;
+use outbox::{DeadLetter, DeliverySettings, Outbox};
+
+/// How often [`ChannelStore::follow`] reads what other nodes wrote.
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+
+/// Default delivery attempts before a message is dead-lettered.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 10;
+
+/// Default delay before the first retry (it doubles with each further one).
+pub const DEFAULT_BACKOFF_BASE_MS: u64 = 500;
+
+/// Most delivery attempts a channel may ask for.
+pub const MAX_ATTEMPTS_LIMIT: u32 = 100;
+
+/// Accepted range of the first retry's delay, in milliseconds.
+pub const BACKOFF_BASE_RANGE_MS: std::ops::RangeInclusive<u64> = 10..=600_000;
+
+/// Accepted secret lengths, in bytes.
+pub const SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// Longest outbound URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// Longest channel name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Attempts of an append that keeps meeting another writer.
+const APPEND_ATTEMPTS: usize = 5;
+
+/// Most conversations whose channel is remembered (a forgotten one is read back from its stream).
+const ROUTES_LIMIT: usize = 100_000;
+
+/// Nonce bytes of a sealed secret.
+const NONCE_BYTES: usize = 12;
+
+/// The kinds of channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    /// A merchant's own webhook pair.
+    Webhook,
+    /// A WeChat Official Account.
+    WechatOa,
+    /// The customer widget.
+    Widget,
+}
+
+impl ChannelKind {
+    /// Parses `webhook`, `wechat_oa` or `widget`.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "webhook" => Some(Self::Webhook),
+            "wechat_oa" => Some(Self::WechatOa),
+            "widget" => Some(Self::Widget),
+            _ => None,
+        }
+    }
+
+    /// The kind's name (the API's and the metrics' label).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::WechatOa => "wechat_oa",
+            Self::Widget => "widget",
+        }
+    }
+}
+
+/// A configuration as the API received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRequest {
+    /// `webhook`, `wechat_oa` or `widget`.
+    pub kind: String,
+    /// The shared secret.
+    pub secret: String,
+    /// Where outbound messages go (`None`: inbound only).
+    pub outbound_url: Option<String>,
+    /// The platform profile.
+    pub profile: Option<String>,
+    /// Attempts before dead-lettering (default [`DEFAULT_MAX_ATTEMPTS`]).
+    pub max_attempts: Option<u32>,
+    /// The first retry's delay (default [`DEFAULT_BACKOFF_BASE_MS`]).
+    pub backoff_base_ms: Option<u64>,
+}
+
+/// Whether `name` is a valid channel name: 1-64 of lowercase a-z, 0-9, `-` and `_`, starting with a
+/// letter or digit (it is a message's channel label and part of a stream name).
+#[must_use]
+pub fn name_is_valid(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.char_indices().all(|(index, c)| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || (index > 0 && matches!(c, '-' | '_'))
+        })
+}
+
+/// Every reason `request` for channel `name` cannot be stored (empty: it can).
+#[must_use]
+pub fn validate(name: &str, request: &ChannelRequest) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if !name_is_valid(name) {
+        reasons.push(format!(
+            "name must be 1-{MAX_NAME_LEN} characters of lowercase a-z, 0-9, '-' and '_', starting with a letter or digit"
+        ));
+    }
+    if ChannelKind::parse(&request.kind).is_none() {
+        reasons.push("kind must be webhook, wechat_oa or widget".to_owned());
+    }
+    if !SECRET_LEN.contains(&request.secret.len()) {
+        reasons.push(format!(
+            "secret must be {} to {} bytes",
+            SECRET_LEN.start(),
+            SECRET_LEN.end()
+        ));
+    }
+    if request.secret.chars().any(char::is_control) {
+        reasons.push("secret must not contain control characters".to_owned());
+    }
+    if let Some(url) = &request.outbound_url
+        && let Err(reason) = check_url(url)
+    {
+        reasons.push(reason);
+    }
+    if let Some(profile) = &request.profile
+        && !name_is_valid(profile)
+    {
+        reasons
+            .push("profile must be 1-64 characters of lowercase a-z, 0-9, '-' and '_'".to_owned());
+    }
+    if let Some(attempts) = request.max_attempts
+        && !(1..=MAX_ATTEMPTS_LIMIT).contains(&attempts)
+    {
+        reasons.push(format!("max_attempts must be 1 to {MAX_ATTEMPTS_LIMIT}"));
+    }
+    if let Some(base) = request.backoff_base_ms
+        && !BACKOFF_BASE_RANGE_MS.contains(&base)
+    {
+        reasons.push(format!(
+            "backoff_base_ms must be {} to {}",
+            BACKOFF_BASE_RANGE_MS.start(),
+            BACKOFF_BASE_RANGE_MS.end()
+        ));
+    }
+    reasons
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL_LEN {
+        return Err(format!(
+            "outbound_url is longer than {MAX_URL_LEN} characters"
+        ));
+    }
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| "outbound_url must start with http:// or https://".to_owned())?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("outbound_url must name a host and contain no spaces".to_owned());
+    }
+    reqwest::Url::parse(url)
+        .map(|_| ())
+        .map_err(|error| format!("outbound_url is not a URL: {error}"))
+}
+
+/// A configured channel, its secret opened.
+#[derive(Clone)]
+pub struct ChannelConfig {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: ChannelKind,
+    /// The opened secret (`None`: sealed under a master key this node does not have).
+    pub secret: Option<Arc<[u8]>>,
+    /// Where outbound messages go.
+    pub outbound_url: Option<String>,
+    /// The platform profile.
+    pub profile: Option<String>,
+    /// Attempts before dead-lettering.
+    pub max_attempts: u32,
+    /// The first retry's delay.
+    pub backoff_base_ms: u64,
+    /// Who configured it.
+    pub configured_by: String,
+    /// When (ms since the epoch).
+    pub configured_at_ms: u64,
+}
+
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ChannelConfig")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("outbound_url", &self.outbound_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChannelConfig {
+    fn delivery(&self) -> Option<DeliverySettings> {
+        Some(DeliverySettings {
+            kind: self.kind.as_str(),
+            url: self.outbound_url.clone()?,
+            secret: Arc::clone(self.secret.as_ref()?),
+            max_attempts: self.max_attempts,
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+        })
+    }
+}
+
+/// A tenant's channels, folded from its stream.
+#[derive(Debug, Default)]
+struct TenantChannels {
+    seq: u64,
+    channels: BTreeMap<String, ChannelConfig>,
+}
+
+/// Why a channel request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The request is invalid, for these reasons.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// No such channel.
+    #[error("no such channel")]
+    NotFound,
+    /// Other writers kept changing the stream.
+    #[error("the channels are being changed elsewhere; retry")]
+    Busy,
+    /// The journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The secret could not be sealed.
+    #[error("the secret cannot be sealed: {0}")]
+    Sealing(String),
+}
+
+/// Which channel a conversation's customer last wrote through.
+#[derive(Debug, Clone, Default)]
+struct Route {
+    customer: Option<CustomerId>,
+    channel: Option<String>,
+}
+
+/// See the module's documentation.
+pub struct ChannelStore {
+    journal: Arc<dyn EventJournal>,
+    masters: Arc<Keyring>,
+    metrics: ChannelMetrics,
+    http: reqwest::Client,
+    run_outboxes: bool,
+    tenants: Mutex<HashMap<TenantId, TenantChannels>>,
+    directory: Mutex<(u64, BTreeSet<TenantId>)>,
+    routes: Mutex<HashMap<ConversationId, Route>>,
+    outboxes: Mutex<HashMap<(TenantId, String), Arc<Outbox>>>,
+    /// Serialises configuration changes and outbox starts.
+    changes: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for ChannelStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ChannelStore")
+            .field("run_outboxes", &self.run_outboxes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChannelStore {
+    /// A store over `journal`; `run_outboxes` false (a cluster) accepts inbound messages and
+    /// configuration but delivers nothing.
+    pub fn new(
+        journal: Arc<dyn EventJournal>,
+        masters: Arc<Keyring>,
+        metrics: ChannelMetrics,
+        run_outboxes: bool,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(outbox::MAX_IN_FLIGHT)
+            .build()
+            .unwrap_or_default();
+        Self {
+            journal,
+            masters,
+            metrics,
+            http,
+            run_outboxes,
+            tenants: Mutex::new(HashMap::new()),
+            directory: Mutex::new((0, BTreeSet::new())),
+            routes: Mutex::new(HashMap::new()),
+            outboxes: Mutex::new(HashMap::new()),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The channels' metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &ChannelMetrics {
+        &self.metrics
+    }
+
+    /// Reads every listed tenant's channels and opens their outboxes (recovering what was queued);
+    /// returns the number of channels.
+    pub async fn load(&self) -> Result<usize, JournalError> {
+        let _changing = self.changes.lock().await;
+        let tenants = self.read_directory().await?;
+        let mut count = 0;
+        for tenant in tenants {
+            let changed = self.read_tenant(&tenant).await?;
+            count += self
+                .lock_tenants()
+                .get(&tenant)
+                .map_or(0, |t| t.channels.len());
+            for name in changed {
+                self.sync_outbox(&tenant, &name).await?;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Keeps reading what other nodes wrote, every [`FOLLOW_EVERY`].
+    pub fn follow(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(FOLLOW_EVERY);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(error) = self.load().await {
+                    tracing::warn!(%error, "channels not refreshed");
+                }
+            }
+        })
+    }
+
+    /// Stops every outbox (what is queued stays in the journal).
+    pub fn stop(&self) {
+        let outboxes: Vec<Arc<Outbox>> = self
+            .outboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, outbox)| outbox)
+            .collect();
+        for outbox in outboxes {
+            outbox.stop();
+        }
+    }
+
+    /// The channel `name` of `tenant`, if configured.
+    pub async fn channel(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<ChannelConfig>, JournalError> {
+        if !self.lock_tenants().contains_key(tenant) {
+            // Configured on another node since the last follow?
+            self.refresh(tenant).await?;
+        }
+        Ok(self
+            .lock_tenants()
+            .get(tenant)
+            .and_then(|channels| channels.channels.get(name).cloned()))
+    }
+
+    /// Every channel of `tenant`, by name.
+    pub async fn list(&self, tenant: &TenantId) -> Result<Vec<ChannelConfig>, JournalError> {
+        self.refresh(tenant).await?;
+        Ok(self
+            .lock_tenants()
+            .get(tenant)
+            .map(|channels| channels.channels.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    /// Messages pending and dead letters of a channel's outbox (zeros when it has none here).
+    #[must_use]
+    pub fn outbox_counts(&self, tenant: &TenantId, name: &str) -> (usize, usize) {
+        self.outbox(tenant, name).map_or((0, 0), |outbox| {
+            (outbox.pending(), outbox.dead_letter_count())
+        })
+    }
+
+    /// Creates or replaces channel `name`; returns it and whether it is new.
+    pub async fn configure(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        request: &ChannelRequest,
+        configured_by: &str,
+    ) -> Result<(ChannelConfig, bool), ChannelError> {
+        let reasons = validate(name, request);
+        if !reasons.is_empty() {
+            return Err(ChannelError::Invalid(reasons));
+        }
+        let kind = ChannelKind::parse(&request.kind)
+            .ok_or_else(|| ChannelError::Invalid(vec!["unknown kind".to_owned()]))?;
+        let master = self.masters.current();
+        let sealed_secret = seal_secret(master, tenant, name, request.secret.as_bytes())?;
+        let event = ChannelEvent::Configured(ChannelConfigured {
+            name: name.to_owned(),
+            kind: kind.as_str().to_owned(),
+            sealed_secret,
+            master_id: master.id,
+            outbound_url: request.outbound_url.clone(),
+            profile: request.profile.clone(),
+            max_attempts: request.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
+            backoff_base_ms: request.backoff_base_ms.unwrap_or(DEFAULT_BACKOFF_BASE_MS),
+            configured_by: configured_by.to_owned(),
+        });
+        let _changing = self.changes.lock().await;
+        self.list_in_directory(tenant).await?;
+        let existed = self.append_event(tenant, &event).await?;
+        self.sync_outbox(tenant, name).await?;
+        let config = self
+            .lock_tenants()
+            .get(tenant)
+            .and_then(|channels| channels.channels.get(name).cloned())
+            .ok_or(ChannelError::NotFound)?;
+        Ok((config, !existed))
+    }
+
+    /// Removes channel `name`.
+    pub async fn remove(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        removed_by: &str,
+    ) -> Result<(), ChannelError> {
+        let _changing = self.changes.lock().await;
+        self.refresh(tenant).await?;
+        let known = self
+            .lock_tenants()
+            .get(tenant)
+            .is_some_and(|channels| channels.channels.contains_key(name));
+        if !known {
+            return Err(ChannelError::NotFound);
+        }
+        let event = ChannelEvent::Removed(ChannelRemoved {
+            name: name.to_owned(),
+            removed_by: removed_by.to_owned(),
+        });
+        self.append_event(tenant, &event).await?;
+        self.sync_outbox(tenant, name).await?;
+        Ok(())
+    }
+
+    /// The dead letters of channel `name`, oldest first.
+    pub async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, ChannelError> {
+        if self.channel(tenant, name).await?.is_none() {
+            return Err(ChannelError::NotFound);
+        }
+        match self.outbox(tenant, name) {
+            Some(outbox) => Ok(outbox.dead_letters(limit).await?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Queues dead letter `id` of channel `name` again; `NotFound` if there is none.
+    pub async fn retry(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        id: &str,
+        requeued_by: &str,
+    ) -> Result<(), ChannelError> {
+        let outbox = self.outbox(tenant, name).ok_or(ChannelError::NotFound)?;
+        if outbox.requeue(id, requeued_by).await? {
+            Ok(())
+        } else {
+            Err(ChannelError::NotFound)
+        }
+    }
+
+    fn lock_tenants(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, TenantChannels>> {
+        self.tenants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn outbox(&self, tenant: &TenantId, name: &str) -> Option<Arc<Outbox>> {
+        self.outboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(tenant.clone(), name.to_owned()))
+            .cloned()
+    }
+
+    /// Reads `tenant`'s new events and brings the outboxes of the changed channels in line.
+    async fn refresh(&self, tenant: &TenantId) -> Result<(), JournalError> {
+        let changed = self.read_tenant(tenant).await?;
+        for name in changed {
+            self.sync_outbox(tenant, &name).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies `tenant`'s new events; returns the names of the channels they changed.
+    async fn read_tenant(&self, tenant: &TenantId) -> Result<Vec<String>, JournalError> {
+        let stream = StreamId::channels(tenant);
+        let after = self.lock_tenants().get(tenant).map_or(0, |t| t.seq);
+        let events = read_all(&*self.journal, &stream, after).await?;
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut decoded = Vec::with_capacity(events.len());
+        for stored in events {
+            let envelope = stored.envelope()?;
+            let event = envelope
+                .decode_event::<ChannelEvent>()
+                .map_err(|error| JournalError::Codec(error.to_string()))?;
+            decoded.push((envelope.seq, envelope.timestamp_ms, event));
+        }
+        let mut tenants = self.lock_tenants();
+        let channels = tenants.entry(tenant.clone()).or_default();
+        let mut changed = Vec::new();
+        for (seq, at_ms, event) in decoded {
+            if seq <= channels.seq {
+                continue;
+            }
+            channels.seq = seq;
+            match event {
+                ChannelEvent::Configured(configured) => {
+                    changed.push(configured.name.clone());
+                    let config = self.opened(tenant, configured, at_ms);
+                    channels.channels.insert(config.name.clone(), config);
+                }
+                ChannelEvent::Removed(removed) => {
+                    channels.channels.remove(&removed.name);
+                    changed.push(removed.name);
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    fn opened(
+        &self,
+        tenant: &TenantId,
+        configured: ChannelConfigured,
+        at_ms: u64,
+    ) -> ChannelConfig {
+        let secret = self.masters.get(configured.master_id).and_then(|master| {
+            open_secret(master, tenant, &configured.name, &configured.sealed_secret)
+        });
+        if secret.is_none() {
+            tracing::error!(tenant = %tenant, channel = %configured.name, master_id = configured.master_id, "channel secret does not open: its master key is missing");
+        }
+        ChannelConfig {
+            kind: ChannelKind::parse(&configured.kind).unwrap_or(ChannelKind::Webhook),
+            name: configured.name,
+            secret: secret.map(Arc::from),
+            outbound_url: configured.outbound_url,
+            profile: configured.profile,
+            max_attempts: configured.max_attempts,
+            backoff_base_ms: configured.backoff_base_ms,
+            configured_by: configured.configured_by,
+            configured_at_ms: at_ms,
+        }
+    }
+
+    /// Starts, updates or stops the outbox of channel `name` to match its configuration.
+    async fn sync_outbox(&self, tenant: &TenantId, name: &str) -> Result<(), JournalError> {
+        if !self.run_outboxes {
+            return Ok(());
+        }
+        let delivery = self
+            .lock_tenants()
+            .get(tenant)
+            .and_then(|channels| channels.channels.get(name))
+            .and_then(ChannelConfig::delivery);
+        let key = (tenant.clone(), name.to_owned());
+        let running = self.outbox(tenant, name);
+        match (delivery, running) {
+            (Some(settings), Some(outbox)) => outbox.update(settings),
+            (Some(settings), None) => {
+                let outbox = Outbox::open(
+                    StreamId::channel_outbox(tenant, name),
+                    Arc::clone(&self.journal),
+                    self.http.clone(),
+                    self.metrics.clone(),
+                    settings,
+                )
+                .await?;
+                self.outboxes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, Arc::new(outbox));
+            }
+            (None, Some(outbox)) => {
+                outbox.stop();
+                self.outboxes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&key);
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// Appends `event` to `tenant`'s stream (retrying when another node wrote first) and applies
+    /// it; returns whether the channel it names existed before.
+    async fn append_event(
+        &self,
+        tenant: &TenantId,
+        event: &ChannelEvent,
+    ) -> Result<bool, ChannelError> {
+        let stream = StreamId::channels(tenant);
+        let name = match event {
+            ChannelEvent::Configured(configured) => configured.name.clone(),
+            ChannelEvent::Removed(removed) => removed.name.clone(),
+        };
+        for _ in 0..APPEND_ATTEMPTS {
+            self.read_tenant(tenant).await?;
+            let (expected, existed) = self
+                .lock_tenants()
+                .get(tenant)
+                .map_or((0, false), |t| (t.seq, t.channels.contains_key(&name)));
+            match append_one(&*self.journal, &stream, expected, event).await {
+                Ok(()) => {
+                    self.read_tenant(tenant).await?;
+                    return Ok(existed);
+                }
+                Err(JournalError::Conflict { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ChannelError::Busy)
+    }
+
+    /// Reads the directory's new events; returns the tenants it lists.
+    async fn read_directory(&self) -> Result<BTreeSet<TenantId>, JournalError> {
+        let (seq, mut tenants) = self
+            .directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let stream = StreamId::channel_directory();
+        let events = read_all(&*self.journal, &stream, seq).await?;
+        let Some(last) = events.last().map(|stored| stored.seq) else {
+            return Ok(tenants);
+        };
+        for stored in events {
+            let event = stored
+                .envelope()?
+                .decode_event::<DirectoryEvent>()
+                .map_err(|error| JournalError::Codec(error.to_string()))?;
+            if let DirectoryEvent::ChannelsOpened(opened) = event {
+                tenants.insert(opened.tenant);
+            }
+        }
+        let mut directory = self
+            .directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if directory.0 < last {
+            *directory = (last, tenants.clone());
+        }
+        Ok(tenants)
+    }
+
+    /// Lists `tenant` in the directory unless it is already.
+    async fn list_in_directory(&self, tenant: &TenantId) -> Result<(), ChannelError> {
+        let stream = StreamId::channel_directory();
+        for _ in 0..APPEND_ATTEMPTS {
+            if self.read_directory().await?.contains(tenant) {
+                return Ok(());
+            }
+            let expected = self
+                .directory
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            let event = DirectoryEvent::ChannelsOpened(ChannelsOpened {
+                tenant: tenant.clone(),
+            });
+            match append_one(&*self.journal, &stream, expected, &event).await {
+                Ok(()) | Err(JournalError::Conflict { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ChannelError::Busy)
+    }
+
+    /// Whether `tenant` has a channel that delivers here.
+    fn delivers_for(&self, tenant: &TenantId) -> bool {
+        self.outboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .any(|(owner, _)| owner == tenant)
+    }
+
+    /// Where a reply goes: its conversation's customer and last channel, remembered from the news
+    /// or read back from the conversation's stream.
+    async fn route_of(&self, reply: &OutboundReply) -> Result<Route, JournalError> {
+        let remembered = self
+            .routes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&reply.conversation)
+            .cloned();
+        if let Some(route) = remembered
+            && route.customer.is_some()
+            && route.channel.is_some()
+        {
+            return Ok(route);
+        }
+        let limit = usize::try_from(reply.source_seq).unwrap_or(usize::MAX);
+        let events = self.journal.read(&reply.source_stream, 0, limit).await?;
+        let mut route = Route::default();
+        for stored in events {
+            let Ok(event) = stored.envelope()?.decode_event::<ConversationEvent>() else {
+                continue;
+            };
+            match event {
+                ConversationEvent::Started(started) => {
+                    route.customer = Some(started.customer);
+                    route.channel = Some(started.channel);
+                }
+                ConversationEvent::CustomerMessageReceived(received) => {
+                    route.channel = Some(received.channel);
+                }
+                _ => {}
+            }
+        }
+        self.remember_route(&reply.conversation, |known| *known = route.clone());
+        Ok(route)
+    }
+
+    fn remember_route(&self, conversation: &ConversationId, change: impl FnOnce(&mut Route)) {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        if routes.len() >= ROUTES_LIMIT && !routes.contains_key(conversation) {
+            // Forgotten routes are read back from their conversations when needed.
+            routes.clear();
+        }
+        change(routes.entry(conversation.clone()).or_default());
+    }
+}
+
+#[async_trait]
+impl Outbound for ChannelStore {
+    async fn news(&self, news: Vec<OutboundNews>) -> Result<(), OutboundError> {
+        let mut batches: HashMap<(TenantId, String), Vec<(OutboxQueued, String)>> = HashMap::new();
+        for item in news {
+            let tenant = item.conversation().tenant().clone();
+            if !self.delivers_for(&tenant) {
+                continue;
+            }
+            match item {
+                OutboundNews::Started {
+                    conversation,
+                    customer,
+                    channel,
+                } => self.remember_route(&conversation, |route| {
+                    route.customer = Some(customer);
+                    route.channel = Some(channel);
+                }),
+                OutboundNews::CustomerWrote {
+                    conversation,
+                    channel,
+                } => self.remember_route(&conversation, |route| route.channel = Some(channel)),
+                OutboundNews::Reply(reply) => {
+                    let route = self
+                        .route_of(&reply)
+                        .await
+                        .map_err(|error| OutboundError(error.to_string()))?;
+                    let (Some(customer), Some(channel)) = (route.customer, route.channel) else {
+                        continue;
+                    };
+                    if self.outbox(&tenant, &channel).is_none() {
+                        continue;
+                    }
+                    let queued = OutboxQueued {
+                        id: reply.message.to_string(),
+                        conversation: reply.conversation.clone(),
+                        customer,
+                        role: reply.role.as_str().to_owned(),
+                        message: reply.message.clone(),
+                        source_stream: reply.source_stream.clone(),
+                        source_seq: reply.source_seq,
+                        at_ms: reply.at_ms,
+                    };
+                    batches
+                        .entry((tenant, channel))
+                        .or_default()
+                        .push((queued, reply.text));
+                }
+            }
+        }
+        for ((tenant, channel), entries) in batches {
+            let Some(outbox) = self.outbox(&tenant, &channel) else {
+                continue;
+            };
+            outbox
+                .queue(entries)
+                .await
+                .map_err(|error| OutboundError(error.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+async fn append_one<E: crest_proto::events::DomainEvent>(
+    journal: &dyn EventJournal,
+    stream: &StreamId,
+    expected: u64,
+    event: &E,
+) -> Result<(), JournalError> {
+    let envelope = Envelope::wrap(
+        event,
+        stream.clone(),
+        expected + 1,
+        crate::access::now_ms(),
+        EventMeta::default(),
+    )
+    .map_err(|error| JournalError::Codec(error.to_string()))?;
+    let stored = StoredEvent::from_envelope(&envelope)?;
+    journal
+        .append(stream, expected, vec![stored])
+        .await
+        .map(|_| ())
+}
+
+/// The key a channel's secret is sealed with: derived from the master key for this tenant and
+/// channel, so a sealed secret copied to another channel does not open.
+fn sealing_key(
+    master: &crate::vault::MasterKey,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Key, ChannelError> {
+    let purpose = format!("crest channel secret v1:{tenant}:{name}");
+    Key::new(CipherKind::Aes256Gcm, &master.derive(purpose.as_bytes()))
+        .map_err(|error| ChannelError::Sealing(error.to_string()))
+}
+
+fn seal_secret(
+    master: &crate::vault::MasterKey,
+    tenant: &TenantId,
+    name: &str,
+    secret: &[u8],
+) -> Result<Vec<u8>, ChannelError> {
+    let key = sealing_key(master, tenant, name)?;
+    let nonce = crate::access::secret::random_bytes::<NONCE_BYTES>()
+        .map_err(|error| ChannelError::Sealing(error.to_string()))?;
+    let aad = format!("{tenant}:{name}");
+    let mut sealed = nonce.to_vec();
+    sealed.extend(
+        key.seal(&nonce, aad.as_bytes(), secret)
+            .map_err(|error| ChannelError::Sealing(error.to_string()))?,
+    );
+    Ok(sealed)
+}
+
+fn open_secret(
+    master: &crate::vault::MasterKey,
+    tenant: &TenantId,
+    name: &str,
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    let key = sealing_key(master, tenant, name).ok()?;
+    let nonce: [u8; NONCE_BYTES] = sealed.get(..NONCE_BYTES)?.try_into().ok()?;
+    let aad = format!("{tenant}:{name}");
+    key.open(&nonce, aad.as_bytes(), &sealed[NONCE_BYTES..])
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ChannelRequest {
+        ChannelRequest {
+            kind: "webhook".to_owned(),
+            secret: "a-secret-of-sixteen+".to_owned(),
+            outbound_url: Some("https://hooks.example/crest".to_owned()),
+            profile: None,
+            max_attempts: None,
+            backoff_base_ms: None,
+        }
+    }
+
+    #[test]
+    fn requests_are_validated_with_every_reason() {
+        assert!(validate("wx-main", &request()).is_empty());
+        let bad = ChannelRequest {
+            kind: "fax".to_owned(),
+            secret: "short".to_owned(),
+            outbound_url: Some("ftp://hooks.example".to_owned()),
+            profile: Some("Bad Profile".to_owned()),
+            max_attempts: Some(0),
+            backoff_base_ms: Some(1),
+        };
+        let reasons = validate("Bad.Name", &bad);
+        assert_eq!(reasons.len(), 7, "{reasons:?}");
+        assert!(!validate("-x", &request()).is_empty());
+        assert!(!validate(&"x".repeat(65), &request()).is_empty());
+        let no_host = ChannelRequest {
+            outbound_url: Some("https:///path".to_owned()),
+            ..request()
+        };
+        assert_eq!(validate("ok", &no_host).len(), 1);
+        let plain_http = ChannelRequest {
+            outbound_url: Some("http://127.0.0.1:9000/in".to_owned()),
+            ..request()
+        };
+        assert!(validate("ok", &plain_http).is_empty());
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_for_its_tenant_and_channel() {
+        let master = crate::vault::MasterKey::new(1, &[7_u8; 32]).expect("32 bytes");
+        let tenant = TenantId::new("shop").expect("valid");
+        let other = TenantId::new("other").expect("valid");
+        let sealed = seal_secret(&master, &tenant, "wx", b"0123456789abcdef").expect("seals");
+        assert!(
+            !sealed
+                .windows(16)
+                .any(|window| window == b"0123456789abcdef")
+        );
+        assert_eq!(
+            open_secret(&master, &tenant, "wx", &sealed).as_deref(),
+            Some(&b"0123456789abcdef"[..])
+        );
+        assert_eq!(open_secret(&master, &tenant, "wx2", &sealed), None);
+        assert_eq!(open_secret(&master, &other, "wx", &sealed), None);
+        let another = crate::vault::MasterKey::new(2, &[8_u8; 32]).expect("32 bytes");
+        assert_eq!(open_secret(&another, &tenant, "wx", &sealed), None);
+    }
+}
