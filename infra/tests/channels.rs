@@ -1,0 +1,688 @@
+//! Channel connections end to end: a local receiver (which checks the signature of every request
+//! it gets) behind a channel's `outbound_url`, signed inbound messages, retries, dead letters and
+//! a `kill -9` between a message's receipt and its delivery.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use ring::hmac;
+use serde_json::{Value, json};
+use support::{Client, KillOnDrop, config, free_port, serve_process, start};
+
+const SECRET: &str = "receiver-and-crest-share-this";
+
+/// A receiver of outbound channel messages.
+#[derive(Default)]
+struct Receiver {
+    /// Requests answered 503 before the next is accepted.
+    fail_next: AtomicUsize,
+    /// While set, every request is answered 503.
+    down: AtomicBool,
+    /// Every request whose signature did not verify.
+    bad_signatures: AtomicUsize,
+    /// Every request (accepted or not).
+    requests: AtomicUsize,
+    /// Accepted messages in arrival order.
+    accepted: Mutex<Vec<Value>>,
+}
+
+impl Receiver {
+    fn accepted(&self) -> Vec<Value> {
+        self.accepted.lock().expect("receiver lock").clone()
+    }
+}
+
+/// Checks `X-Crest-Signature` the way a merchant would: HMAC-SHA256 of `<timestamp>.<body>`.
+fn signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let (Some(timestamp), Some(signature)) =
+        (header("x-crest-timestamp"), header("x-crest-signature"))
+    else {
+        return false;
+    };
+    let Ok(at) = timestamp.parse::<u64>() else {
+        return false;
+    };
+    if now_s().abs_diff(at) > 300 {
+        return false;
+    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    let expected: String = hmac::sign(&key, &signed)
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    signature == format!("sha256={expected}")
+}
+
+async fn receive(
+    State(receiver): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    receiver.requests.fetch_add(1, Ordering::SeqCst);
+    if !signature_ok(&headers, &body) {
+        receiver.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    }
+    if receiver.down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    if receiver
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+            left.checked_sub(1)
+        })
+        .is_ok()
+    {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let message: Value = serde_json::from_slice(&body).expect("the body is JSON");
+    receiver
+        .accepted
+        .lock()
+        .expect("receiver lock")
+        .push(message);
+    StatusCode::NO_CONTENT
+}
+
+/// Starts a receiver on a free port; returns it and its URL.
+async fn start_receiver() -> (Arc<Receiver>, String) {
+    let receiver = Arc::new(Receiver::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("receiver binds");
+    let addr = listener.local_addr().expect("receiver address");
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(Arc::clone(&receiver));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (receiver, format!("http://{addr}/hook"))
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs()
+}
+
+fn sign(timestamp: u64, body: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
+    let tag = hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
+    let hex: String = tag
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// Posts `body` to a channel's inbound webhook signed at `timestamp` (with `signature` if given).
+async fn post_inbound(
+    addr: SocketAddr,
+    tenant: &str,
+    channel: &str,
+    body: &str,
+    timestamp: u64,
+    signature: Option<String>,
+) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{addr}/v1/channels/{tenant}/{channel}/inbound"
+        ))
+        .header("content-type", "application/json")
+        .header("x-crest-timestamp", timestamp.to_string())
+        .header(
+            "x-crest-signature",
+            signature.unwrap_or_else(|| sign(timestamp, body)),
+        )
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("inbound request sent");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("inbound answer");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn signed_message(
+    addr: SocketAddr,
+    tenant: &str,
+    channel: &str,
+    id: &str,
+    customer: &str,
+    text: &str,
+) -> Value {
+    let body = json!({"id": id, "customer": customer, "text": text}).to_string();
+    let (status, answer) = post_inbound(addr, tenant, channel, &body, now_s(), None).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// Waits (up to `patience`) until the receiver accepted `count` messages.
+async fn accepted_at_least(receiver: &Receiver, count: usize, patience: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let accepted = receiver.accepted();
+        if accepted.len() >= count {
+            return accepted;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the receiver accepted {} of {count} messages: {accepted:?}",
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn configure(client: &Client, tenant: &str, name: &str, body: &Value) -> support::Answer {
+    client
+        .put(&format!("/v1/tenants/{tenant}/channels/{name}"), body)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_message_gets_its_replies_delivered_once_each_signed_through_failures() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let (receiver, url) = start_receiver().await;
+    receiver.fail_next.store(2, Ordering::SeqCst);
+    let created = configure(
+        &client,
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url, "backoff_base_ms": 20}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+
+    let first = signed_message(
+        node.addr,
+        "shop",
+        "hooks",
+        "p-1",
+        "c-1",
+        "where is my parcel",
+    )
+    .await;
+    assert_eq!(first["duplicate"], false);
+    let conversation = first["conversation_id"]
+        .as_str()
+        .expect("conversation id")
+        .to_owned();
+    // The platform pushes the same message again: acknowledged, not stored twice.
+    let again = signed_message(
+        node.addr,
+        "shop",
+        "hooks",
+        "p-1",
+        "c-1",
+        "where is my parcel",
+    )
+    .await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["conversation_id"], first["conversation_id"]);
+
+    let delivered = accepted_at_least(&receiver, 1, Duration::from_secs(10)).await;
+    let reply = &delivered[0];
+    assert_eq!(reply["role"], "bot");
+    assert_eq!(reply["text"], "echo: where is my parcel");
+    assert_eq!(reply["conversation"], conversation.as_str());
+    assert_eq!(reply["customer"], "c-1");
+    assert!(
+        reply["id"].as_str().is_some_and(|id| id.len() == 26),
+        "{reply}"
+    );
+    assert!(
+        reply["at"].as_str().is_some_and(|at| at.ends_with('Z')),
+        "{reply}"
+    );
+    assert_eq!(
+        receiver.requests.load(Ordering::SeqCst),
+        3,
+        "two refused deliveries, then the accepted one"
+    );
+
+    // An agent takes the chat over and answers: the customer gets that too, through the channel.
+    let seat = client
+        .put(
+            "/v1/tenants/shop/agents/alice",
+            &json!({"status": "online", "groups": ["general"], "capacity": 3}),
+        )
+        .await;
+    assert_eq!(seat.status, 200, "{:?}", seat.body);
+    let taken = client
+        .post(
+            &format!("/v1/tenants/shop/conversations/{conversation}/take-over"),
+            &json!({"supervisor": "alice"}),
+        )
+        .await;
+    assert_eq!(taken.status, 200, "{:?}", taken.body);
+    client
+        .conversation_until("shop", &conversation, |body| body["agent"] == "alice")
+        .await;
+    let written = client
+        .post(
+            &format!("/v1/tenants/shop/conversations/{conversation}/agent-messages"),
+            &json!({"agent": "alice", "id": "a-1", "text": "It leaves today."}),
+        )
+        .await;
+    assert_eq!(written.status, 200, "{:?}", written.body);
+    let note = client
+        .post(
+            &format!("/v1/tenants/shop/conversations/{conversation}/agent-messages"),
+            &json!({"agent": "alice", "id": "a-2", "text": "customer is VIP", "internal": true}),
+        )
+        .await;
+    assert_eq!(note.status, 200, "{:?}", note.body);
+    let delivered = accepted_at_least(&receiver, 2, Duration::from_secs(10)).await;
+    let agent_reply = delivered
+        .iter()
+        .find(|message| message["role"] == "agent")
+        .expect("the agent's reply is delivered");
+    assert_eq!(agent_reply["text"], "It leaves today.");
+
+    // Nothing arrives twice and internal notes never leave.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let delivered = receiver.accepted();
+    let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+    for message in &delivered {
+        *by_id
+            .entry(message["id"].as_str().expect("id").to_owned())
+            .or_default() += 1;
+        assert_ne!(message["text"], "customer is VIP");
+    }
+    assert!(by_id.values().all(|count| *count == 1), "{delivered:?}");
+    assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
+    let channel = client.get("/v1/tenants/shop/channels/hooks").await;
+    assert_eq!(channel.body["pending"], 0, "{:?}", channel.body);
+
+    // A message through another channel label (the web widget) is not delivered to the hook.
+    let web = client
+        .message("shop", "c-2", "w-1", "hello from the web")
+        .await;
+    assert_eq!(web.status, 200, "{:?}", web.body);
+    let web_conversation = web.conversation_id();
+    client
+        .conversation_until("shop", &web_conversation, |body| {
+            support::roles(body).contains(&"bot".to_owned())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        receiver
+            .accepted()
+            .iter()
+            .all(|message| message["conversation"] != web_conversation.as_str())
+    );
+    node.stop().await.expect("node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_stale_and_malformed_inbound_requests_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let created = configure(
+        &client,
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let body = json!({"id": "p-1", "customer": "c-1", "text": "hi"}).to_string();
+    let now = now_s();
+
+    let forged = sign(now, &body).replace('a', "b");
+    let (status, answer) = post_inbound(node.addr, "shop", "hooks", &body, now, Some(forged)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    let (status, answer) =
+        post_inbound(node.addr, "shop", "hooks", &body, now, Some(String::new())).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    let other_body = sign(now, "{}");
+    let (status, _) = post_inbound(node.addr, "shop", "hooks", &body, now, Some(other_body)).await;
+    assert_eq!(status, 401, "a signature of another body");
+
+    let stale = now - 301;
+    let (status, answer) = post_inbound(node.addr, "shop", "hooks", &body, stale, None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("stale_timestamp")),
+        "{answer}"
+    );
+    let (status, answer) = post_inbound(node.addr, "shop", "hooks", &body, now + 400, None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("stale_timestamp")),
+        "{answer}"
+    );
+
+    let (status, answer) = post_inbound(node.addr, "shop", "nope", &body, now, None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("unknown_channel"))
+    );
+    let (status, answer) = post_inbound(node.addr, "other", "hooks", &body, now, None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("unknown_channel")),
+        "channels are per tenant"
+    );
+
+    for bad in [
+        "not json",
+        r#"{"id":"p-2","customer":"c-1"}"#,
+        r#"{"id":"p 2","customer":"c-1","text":"hi"}"#,
+        r#"{"id":"p-2","customer":"c-1","text":"  "}"#,
+    ] {
+        let (status, answer) = post_inbound(node.addr, "shop", "hooks", bad, now, None).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_body")),
+            "{bad}: {answer}"
+        );
+    }
+    // Nothing refused reached a conversation.
+    let conversation = client
+        .get("/v1/tenants/shop/customers/c-1/conversation")
+        .await;
+    assert_eq!(conversation.status, 404, "{:?}", conversation.body);
+    let (status, _) = post_inbound(node.addr, "shop", "hooks", &body, now, None).await;
+    assert_eq!(status, 200);
+
+    let (_, metrics) = client.get_text("/metrics").await;
+    let samples = support::samples(&metrics);
+    let inbound = |outcome: &str| {
+        samples
+            .get(&format!(
+                "crest_channel_inbound_total{{kind=\"webhook\",outcome=\"{outcome}\"}}"
+            ))
+            .copied()
+            .unwrap_or_default()
+    };
+    assert_eq!(inbound("bad_signature"), 3.0);
+    assert_eq!(inbound("stale_timestamp"), 2.0);
+    assert_eq!(inbound("invalid_body"), 4.0);
+    assert_eq!(inbound("accepted"), 1.0);
+    node.stop().await.expect("node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_configured_validated_guarded_and_audited() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let admin = Client::new(node.addr);
+    let path = "/v1/tenants/shop/channels/wx-main";
+    let body = json!({
+        "kind": "wechat_oa",
+        "secret": SECRET,
+        "outbound_url": "https://hooks.shop.example/crest",
+        "profile": "wechat_oa",
+    });
+    let created = admin.put(path, &body).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["max_attempts"], 10);
+    assert_eq!(created.body["backoff_base_ms"], 500);
+    assert_eq!(created.body["kind"], "wechat_oa");
+    assert!(
+        !created.body.to_string().contains(SECRET),
+        "the secret is never echoed"
+    );
+    let replaced = admin
+        .put(path, &json!({"kind": "webhook", "secret": SECRET, "max_attempts": 3, "backoff_base_ms": 100}))
+        .await;
+    assert_eq!(replaced.status, 200, "{:?}", replaced.body);
+    assert_eq!(replaced.body["outbound_url"], Value::Null);
+    let read = admin.get(path).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body["max_attempts"], 3);
+    assert_eq!(read.body["secret_set"], true);
+    assert!(!read.body.to_string().contains(SECRET));
+    let listed = admin.get("/v1/tenants/shop/channels").await;
+    assert_eq!(listed.body["channels"].as_array().map(Vec::len), Some(1));
+
+    for (name, bad) in [
+        ("wx-main", json!({"kind": "webhook", "secret": "short"})),
+        ("wx-main", json!({"kind": "fax", "secret": SECRET})),
+        (
+            "wx-main",
+            json!({"kind": "webhook", "secret": SECRET, "outbound_url": "ftp://x.example"}),
+        ),
+        (
+            "wx-main",
+            json!({"kind": "webhook", "secret": SECRET, "max_attempts": 0}),
+        ),
+        (
+            "wx-main",
+            json!({"kind": "webhook", "secret": SECRET, "backoff_base_ms": 1}),
+        ),
+        ("WX", json!({"kind": "webhook", "secret": SECRET})),
+    ] {
+        let answer = admin
+            .put(&format!("/v1/tenants/shop/channels/{name}"), &bad)
+            .await;
+        assert_eq!(answer.status, 400, "{bad}: {:?}", answer.body);
+        assert_eq!(answer.body["error"], "invalid_channel");
+        assert!(
+            answer.body["reason"]
+                .as_str()
+                .is_some_and(|reason| !reason.is_empty())
+        );
+    }
+    let unknown_field = admin
+        .put(
+            path,
+            &json!({"kind": "webhook", "secret": SECRET, "colour": "red"}),
+        )
+        .await;
+    assert_eq!(unknown_field.status, 422, "{:?}", unknown_field.body);
+
+    let agent_key = admin.issue_key("shop", "agent", Some("alice")).await;
+    let agent = Client::with_token(node.addr, &agent_key);
+    assert_eq!(agent.get(path).await.status, 403);
+    assert_eq!(agent.put(path, &body).await.status, 403);
+    let supervisor_key = admin.issue_key("shop", "supervisor", None).await;
+    let supervisor = Client::with_token(node.addr, &supervisor_key);
+    assert_eq!(supervisor.get(path).await.status, 200);
+    assert_eq!(supervisor.put(path, &body).await.status, 403);
+    assert_eq!(supervisor.delete(path).await.status, 403);
+    let other_tenant = admin.issue_key("other", "admin", None).await;
+    assert_eq!(
+        Client::with_token(node.addr, &other_tenant)
+            .get(path)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(Client::anonymous(node.addr).get(path).await.status, 401);
+
+    let audit = admin.get("/v1/tenants/shop/audit").await;
+    let actions: Vec<&str> = audit.body["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|record| record["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|action| **action == "channel.configured")
+            .count(),
+        2,
+        "{actions:?}"
+    );
+    assert!(!audit.body.to_string().contains(SECRET));
+
+    assert_eq!(admin.delete(path).await.status, 204);
+    assert_eq!(admin.get(path).await.status, 404);
+    assert_eq!(admin.delete(path).await.status, 404);
+    let body = json!({"id": "p-1", "customer": "c-1", "text": "hi"}).to_string();
+    let (status, _) = post_inbound(node.addr, "shop", "wx-main", &body, now_s(), None).await;
+    assert_eq!(status, 404, "a removed channel takes nothing in");
+    let audit = admin.get("/v1/tenants/shop/audit").await;
+    assert!(audit.body.to_string().contains("channel.removed"));
+
+    // The configuration survives a restart; the secret is stored sealed.
+    let created = admin
+        .put(path, &json!({"kind": "webhook", "secret": SECRET}))
+        .await;
+    assert_eq!(created.status, 201);
+    node.stop().await.expect("node stops");
+    let node = start(config(dir.path())).await;
+    let admin = Client::new(node.addr);
+    assert_eq!(admin.get(path).await.body["secret_set"], true);
+    let (status, answer) = post_inbound(node.addr, "shop", "wx-main", &body, now_s(), None).await;
+    assert_eq!(status, 200, "{answer}");
+    node.stop().await.expect("node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_receiver_down_messages_are_dead_lettered_and_a_retry_delivers_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let (receiver, url) = start_receiver().await;
+    receiver.down.store(true, Ordering::SeqCst);
+    let created = configure(
+        &client,
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url, "max_attempts": 3, "backoff_base_ms": 10}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    for (index, customer) in ["c-1", "c-2"].iter().enumerate() {
+        signed_message(
+            node.addr,
+            "shop",
+            "hooks",
+            &format!("p-{index}"),
+            customer,
+            "hello",
+        )
+        .await;
+    }
+    let letters_path = "/v1/tenants/shop/channels/hooks/dead-letters";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let letters = loop {
+        let answer = client.get(letters_path).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        let letters = answer.body["dead_letters"]
+            .as_array()
+            .expect("list")
+            .clone();
+        if letters.len() == 2 {
+            break letters;
+        }
+        assert!(Instant::now() < deadline, "not dead-lettered: {letters:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for letter in &letters {
+        assert_eq!(letter["attempts"], 3);
+        assert_eq!(letter["last_error"], "status 503");
+        assert_eq!(letter["role"], "bot");
+    }
+    assert_eq!(receiver.requests.load(Ordering::SeqCst), 6);
+    assert!(receiver.accepted().is_empty());
+    let channel = client.get("/v1/tenants/shop/channels/hooks").await;
+    assert_eq!(
+        (
+            channel.body["pending"].as_u64(),
+            channel.body["dead_letters"].as_u64()
+        ),
+        (Some(0), Some(2))
+    );
+
+    receiver.down.store(false, Ordering::SeqCst);
+    let id = letters[0]["id"].as_str().expect("id");
+    let retried = client
+        .post(&format!("{letters_path}/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(retried.status, 202, "{:?}", retried.body);
+    let delivered = accepted_at_least(&receiver, 1, Duration::from_secs(10)).await;
+    assert_eq!(delivered[0]["id"], id);
+    let again = client
+        .post(&format!("{letters_path}/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(again.status, 404, "no longer a dead letter");
+    let left = client.get(letters_path).await;
+    assert_eq!(left.body["dead_letters"].as_array().map(Vec::len), Some(1));
+
+    // The dead letter left survives a restart, and can still be retried.
+    node.stop().await.expect("node stops");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let left = client.get(letters_path).await;
+    let letters = left.body["dead_letters"].as_array().expect("list").clone();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let id = letters[0]["id"].as_str().expect("id");
+    let retried = client
+        .post(&format!("{letters_path}/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(retried.status, 202, "{:?}", retried.body);
+    let delivered = accepted_at_least(&receiver, 2, Duration::from_secs(10)).await;
+    assert_eq!(delivered[1]["id"], id);
+    node.stop().await.expect("node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_queued_before_a_kill_9_is_delivered_after_the_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (receiver, url) = start_receiver().await;
+    receiver.down.store(true, Ordering::SeqCst);
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut crest = KillOnDrop(serve_process(dir.path(), port));
+    let client = Client::new(addr);
+    let created = configure(
+        &client,
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url, "max_attempts": 100, "backoff_base_ms": 50}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    signed_message(addr, "shop", "hooks", "p-1", "c-1", "hello").await;
+    // The reply is queued and its delivery keeps failing.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while receiver.requests.load(Ordering::SeqCst) < 2 {
+        assert!(Instant::now() < deadline, "no delivery attempt");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crest.0.kill().expect("kill -9");
+    let _ = crest.0.wait();
+
+    receiver.down.store(false, Ordering::SeqCst);
+    let _crest = KillOnDrop(serve_process(dir.path(), port));
+    let delivered = accepted_at_least(&receiver, 1, Duration::from_secs(20)).await;
+    assert_eq!(delivered[0]["role"], "bot");
+    assert_eq!(delivered[0]["customer"], "c-1");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.accepted().len(), 1, "delivered once");
+    assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
+}
