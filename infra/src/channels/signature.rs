@@ -88,7 +88,7 @@ pub fn verify(
 
 /// The bytes of a hex string (either case); `None` if it is not one.
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| {
