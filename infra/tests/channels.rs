@@ -686,3 +686,163 @@ async fn a_reply_queued_before_a_kill_9_is_delivered_after_the_restart() {
     assert_eq!(receiver.accepted().len(), 1, "delivered once");
     assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
 }
+
+/// A receiver that answers 503 to every `fail_every`-th request (0: never) and records when each
+/// accepted message arrived.
+#[derive(Default)]
+struct TimedReceiver {
+    fail_every: usize,
+    requests: AtomicUsize,
+    bad_signatures: AtomicUsize,
+    arrivals: Mutex<Vec<(String, String, SystemTime)>>,
+}
+
+async fn receive_timed(
+    State(receiver): State<Arc<TimedReceiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let count = receiver.requests.fetch_add(1, Ordering::SeqCst);
+    if !signature_ok(&headers, &body) {
+        receiver.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::UNAUTHORIZED;
+    }
+    if receiver.fail_every > 0 && count % receiver.fail_every == 0 {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let message: Value = serde_json::from_slice(&body).expect("the body is JSON");
+    receiver.arrivals.lock().expect("receiver lock").push((
+        message["conversation"].as_str().unwrap_or_default().to_owned(),
+        message["at"].as_str().unwrap_or_default().to_owned(),
+        SystemTime::now(),
+    ));
+    StatusCode::NO_CONTENT
+}
+
+fn percentile(sorted: &[f64], quantile: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let index = ((sorted.len() as f64 - 1.0) * quantile).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Measures outbound delivery latency at a steady inbound rate (`CREST_CHANNEL_RATE` messages per
+/// second, default 1000, for `CREST_CHANNEL_SECONDS`, default 10), with a receiver that accepts
+/// everything and with one that refuses every second request. Run by hand:
+/// `cargo nextest run -p crest-infra --test channels --run-ignored only --no-capture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run by hand"]
+async fn measure_delivery_latency() {
+    let rate: u64 = std::env::var("CREST_CHANNEL_RATE")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(1000);
+    let seconds: u64 = std::env::var("CREST_CHANNEL_SECONDS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(10);
+    for fail_every in [0, 2] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let node = start(config(dir.path())).await;
+        let client = Client::new(node.addr);
+        let receiver = Arc::new(TimedReceiver {
+            fail_every,
+            ..TimedReceiver::default()
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("receiver binds");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive_timed))
+            .with_state(Arc::clone(&receiver));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let created = configure(
+            &client,
+            "load",
+            "hooks",
+            &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url}),
+        )
+        .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let http = reqwest::Client::new();
+        let total = rate * seconds;
+        let sent: Arc<Mutex<HashMapOf>> = Arc::default();
+        let started = tokio::time::Instant::now();
+        let mut posts = tokio::task::JoinSet::new();
+        for index in 0..total {
+            tokio::time::sleep_until(started + Duration::from_micros(index * 1_000_000 / rate)).await;
+            let http = http.clone();
+            let sent = Arc::clone(&sent);
+            let addr = node.addr;
+            posts.spawn(async move {
+                let body = json!({"id": format!("m-{index}"), "customer": format!("c-{index}"), "text": "where is my parcel"}).to_string();
+                let timestamp = now_s();
+                let posted = SystemTime::now();
+                let response = http
+                    .post(format!("http://{addr}/v1/channels/load/hooks/inbound"))
+                    .header("content-type", "application/json")
+                    .header("x-crest-timestamp", timestamp.to_string())
+                    .header("x-crest-signature", sign(timestamp, &body))
+                    .body(body)
+                    .send()
+                    .await;
+                if let Ok(response) = response
+                    && response.status().is_success()
+                    && let Ok(answer) = response.json::<Value>().await
+                    && let Some(conversation) = answer["conversation_id"].as_str()
+                {
+                    sent.lock().expect("sent").insert(conversation.to_owned(), posted);
+                }
+            });
+        }
+        while posts.join_next().await.is_some() {}
+        let accepted = sent.lock().expect("sent").len();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while receiver.arrivals.lock().expect("arrivals").len() < accepted && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let elapsed = started.elapsed();
+        let arrivals = receiver.arrivals.lock().expect("arrivals").clone();
+        let sent = sent.lock().expect("sent").clone();
+        let mut end_to_end: Vec<f64> = Vec::new();
+        let mut from_reply: Vec<f64> = Vec::new();
+        for (conversation, at, arrived) in &arrivals {
+            if let Some(posted) = sent.get(conversation) {
+                end_to_end.push(arrived.duration_since(*posted).unwrap_or_default().as_secs_f64() * 1000.0);
+            }
+            if let Ok(written) = humantime::parse_rfc3339(at) {
+                from_reply.push(arrived.duration_since(written).unwrap_or_default().as_secs_f64() * 1000.0);
+            }
+        }
+        end_to_end.sort_by(f64::total_cmp);
+        from_reply.sort_by(f64::total_cmp);
+        #[allow(clippy::cast_precision_loss)]
+        let throughput = arrivals.len() as f64 / elapsed.as_secs_f64();
+        println!(
+            "receiver failing every {fail_every}th request (0: none): {total} posted at {rate}/s, {accepted} accepted, {} delivered, {} requests, {} bad signatures, {throughput:.0} deliveries/s over {:.1} s",
+            arrivals.len(),
+            receiver.requests.load(Ordering::SeqCst),
+            receiver.bad_signatures.load(Ordering::SeqCst),
+            elapsed.as_secs_f64(),
+        );
+        println!(
+            "  inbound post → delivered: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&end_to_end, 0.5),
+            percentile(&end_to_end, 0.99),
+            end_to_end.last().copied().unwrap_or(f64::NAN)
+        );
+        println!(
+            "  reply written → delivered: p50 {:.1} ms, p99 {:.1} ms",
+            percentile(&from_reply, 0.5),
+            percentile(&from_reply, 0.99)
+        );
+        node.stop().await.expect("node stops");
+    }
+}
+
+type HashMapOf = std::collections::HashMap<String, SystemTime>;
