@@ -84,7 +84,7 @@ impl Cluster {
         {
             let log = entry.path().join("log");
             if let Ok(text) = std::fs::read_to_string(&log) {
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
                 logs.push_str(&format!("--- {}\n", log.display()));
                 for line in tail.into_iter().rev() {
                     logs.push_str(line);
@@ -214,11 +214,16 @@ impl Load {
         Self { stop, tasks }
     }
 
-    async fn finish(self) -> Vec<Acked> {
+    /// Stops the customers; a customer whose message was never acknowledged fails the test with
+    /// the tail of every node's and NATS server's log.
+    async fn finish(self, cluster: &Cluster) -> Vec<Acked> {
         self.stop.store(true, Ordering::Relaxed);
         let mut acked = Vec::new();
         for task in self.tasks {
-            acked.extend(task.await.expect("customer task"));
+            match task.await {
+                Ok(customer) => acked.extend(customer),
+                Err(error) => panic!("a customer failed: {error}\n{}", cluster.logs()),
+            }
         }
         acked
     }
@@ -391,7 +396,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_shards_are_served_again(
         "failover took {failover:?}"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     verify(&survivors, &acked, "kill", &key).await;
     // The killed node comes back and takes its share again.
     let back = Arc::clone(&cluster);
@@ -417,7 +422,7 @@ async fn a_nats_server_killed_and_restarted_under_load_loses_nothing() {
     .await
     .expect("nats restart");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     settled(&urls[0], 3).await;
     verify(&urls, &acked, "nats", &key).await;
 }
@@ -439,7 +444,7 @@ async fn a_rolling_restart_of_every_node_under_load_loses_nothing() {
         .expect("restart");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     verify(&urls, &acked, "roll", &key).await;
 }
 
@@ -486,6 +491,6 @@ async fn a_node_joining_under_load_gets_shards_and_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     verify(&all, &acked, "join", &key).await;
 }
