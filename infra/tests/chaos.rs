@@ -62,7 +62,7 @@ impl Cluster {
             .args(args)
             .env("CREST_BIN", env!("CARGO_BIN_EXE_crest"))
             .env("NATS_SERVER", support::nats_server_binary())
-            .env("CREST_LOG", "warn")
+            .env("CREST_LOG", "warn,crest_infra::cluster=info")
             .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
             .output()
             .expect("cluster.sh runs");
@@ -72,6 +72,30 @@ impl Cluster {
             String::from_utf8_lossy(&output.stderr),
             self.logs()
         );
+    }
+
+    /// Copies every node's and NATS server's log out of the temporary directory (which is removed
+    /// on drop); the copy's path.
+    fn keep_logs(&self) -> String {
+        let kept = std::env::temp_dir().join(format!(
+            "crest-chaos-logs-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_millis())
+        ));
+        for entry in std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let log = entry.path().join("log");
+            if log.exists() {
+                let _ = std::fs::create_dir_all(&kept);
+                let _ = std::fs::copy(&log, kept.join(entry.file_name()));
+            }
+        }
+        kept.display().to_string()
     }
 
     /// The tail of every node's log (for a failure's message).
@@ -84,7 +108,7 @@ impl Cluster {
         {
             let log = entry.path().join("log");
             if let Ok(text) = std::fs::read_to_string(&log) {
-                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                let tail: Vec<&str> = text.lines().rev().take(60).collect();
                 logs.push_str(&format!("--- {}\n", log.display()));
                 for line in tail.into_iter().rev() {
                     logs.push_str(line);
@@ -161,6 +185,7 @@ struct Acked {
 
 /// Customers chatting through the nodes until stopped.
 struct Load {
+    urls: Vec<String>,
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<Vec<Acked>>>,
 }
@@ -174,6 +199,7 @@ impl Load {
             .connect_timeout(Duration::from_secs(1))
             .build()
             .expect("client");
+        let kept = urls.clone();
         let urls = Arc::new(urls);
         let tasks = (0..CUSTOMERS)
             .map(|customer| {
@@ -211,7 +237,11 @@ impl Load {
                 })
             })
             .collect();
-        Self { stop, tasks }
+        Self {
+            urls: kept,
+            stop,
+            tasks,
+        }
     }
 
     /// Stops the customers; a customer whose message was never acknowledged fails the test with
@@ -222,11 +252,40 @@ impl Load {
         for task in self.tasks {
             match task.await {
                 Ok(customer) => acked.extend(customer),
-                Err(error) => panic!("a customer failed: {error}\n{}", cluster.logs()),
+                Err(error) => {
+                    let views = cluster_views(&self.urls).await;
+                    let kept = cluster.keep_logs();
+                    panic!(
+                        "a customer failed: {error}\n{views}\nlogs kept in {kept}\n{}",
+                        cluster.logs()
+                    )
+                }
             }
         }
         acked
     }
+}
+
+/// What every node answers on `GET /v1/cluster` (for a failure's message).
+async fn cluster_views(urls: &[String]) -> String {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("client");
+    let mut views = String::new();
+    for url in urls {
+        let view = match http
+            .get(format!("{url}/v1/cluster"))
+            .bearer_auth(support::OPERATOR_TOKEN)
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(error) => error.to_string(),
+        };
+        views.push_str(&format!("{url}: {view}\n"));
+    }
+    views
 }
 
 /// Posts `body` to node `home`, or to the next ones when a node does not answer or answers 5xx,
