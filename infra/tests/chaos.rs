@@ -62,7 +62,7 @@ impl Cluster {
             .args(args)
             .env("CREST_BIN", env!("CARGO_BIN_EXE_crest"))
             .env("NATS_SERVER", support::nats_server_binary())
-            .env("CREST_LOG", "warn")
+            .env("CREST_LOG", "warn,crest_infra::cluster=info")
             .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
             .output()
             .expect("cluster.sh runs");
@@ -72,6 +72,30 @@ impl Cluster {
             String::from_utf8_lossy(&output.stderr),
             self.logs()
         );
+    }
+
+    /// Copies every node's and NATS server's log out of the temporary directory (which is removed
+    /// on drop); the copy's path.
+    fn keep_logs(&self) -> String {
+        let kept = std::env::temp_dir().join(format!(
+            "crest-chaos-logs-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_millis())
+        ));
+        for entry in std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let log = entry.path().join("log");
+            if log.exists() {
+                let _ = std::fs::create_dir_all(&kept);
+                let _ = std::fs::copy(&log, kept.join(entry.file_name()));
+            }
+        }
+        kept.display().to_string()
     }
 
     /// The tail of every node's log (for a failure's message).
@@ -84,7 +108,7 @@ impl Cluster {
         {
             let log = entry.path().join("log");
             if let Ok(text) = std::fs::read_to_string(&log) {
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                let tail: Vec<&str> = text.lines().rev().take(60).collect();
                 logs.push_str(&format!("--- {}\n", log.display()));
                 for line in tail.into_iter().rev() {
                     logs.push_str(line);
@@ -161,6 +185,7 @@ struct Acked {
 
 /// Customers chatting through the nodes until stopped.
 struct Load {
+    urls: Vec<String>,
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<Vec<Acked>>>,
 }
@@ -174,6 +199,7 @@ impl Load {
             .connect_timeout(Duration::from_secs(1))
             .build()
             .expect("client");
+        let kept = urls.clone();
         let urls = Arc::new(urls);
         let tasks = (0..CUSTOMERS)
             .map(|customer| {
@@ -211,17 +237,55 @@ impl Load {
                 })
             })
             .collect();
-        Self { stop, tasks }
+        Self {
+            urls: kept,
+            stop,
+            tasks,
+        }
     }
 
-    async fn finish(self) -> Vec<Acked> {
+    /// Stops the customers; a customer whose message was never acknowledged fails the test with
+    /// the tail of every node's and NATS server's log.
+    async fn finish(self, cluster: &Cluster) -> Vec<Acked> {
         self.stop.store(true, Ordering::Relaxed);
         let mut acked = Vec::new();
         for task in self.tasks {
-            acked.extend(task.await.expect("customer task"));
+            match task.await {
+                Ok(customer) => acked.extend(customer),
+                Err(error) => {
+                    let views = cluster_views(&self.urls).await;
+                    let kept = cluster.keep_logs();
+                    panic!(
+                        "a customer failed: {error}\n{views}\nlogs kept in {kept}\n{}",
+                        cluster.logs()
+                    )
+                }
+            }
         }
         acked
     }
+}
+
+/// What every node answers on `GET /v1/cluster` (for a failure's message).
+async fn cluster_views(urls: &[String]) -> String {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .expect("client");
+    let mut views = String::new();
+    for url in urls {
+        let view = match http
+            .get(format!("{url}/v1/cluster"))
+            .bearer_auth(support::OPERATOR_TOKEN)
+            .send()
+            .await
+        {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(error) => error.to_string(),
+        };
+        views.push_str(&format!("{url}: {view}\n"));
+    }
+    views
 }
 
 /// Posts `body` to node `home`, or to the next ones when a node does not answer or answers 5xx,
@@ -391,7 +455,7 @@ async fn a_node_killed_under_load_loses_nothing_and_its_shards_are_served_again(
         "failover took {failover:?}"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     verify(&survivors, &acked, "kill", &key).await;
     // The killed node comes back and takes its share again.
     let back = Arc::clone(&cluster);
@@ -417,7 +481,7 @@ async fn a_nats_server_killed_and_restarted_under_load_loses_nothing() {
     .await
     .expect("nats restart");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     settled(&urls[0], 3).await;
     verify(&urls, &acked, "nats", &key).await;
 }
@@ -439,7 +503,7 @@ async fn a_rolling_restart_of_every_node_under_load_loses_nothing() {
         .expect("restart");
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     verify(&urls, &acked, "roll", &key).await;
 }
 
@@ -486,6 +550,6 @@ async fn a_node_joining_under_load_gets_shards_and_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let acked = load.finish().await;
+    let acked = load.finish(&cluster).await;
     verify(&all, &acked, "join", &key).await;
 }

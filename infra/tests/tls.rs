@@ -91,7 +91,7 @@ async fn tls_flags_serve_https_and_wss_with_security_headers() {
         "strict-transport-security: max-age=31536000",
         "x-content-type-options: nosniff",
         "x-frame-options: deny",
-        "content-security-policy: default-src 'none'; script-src 'sha256-",
+        "content-security-policy: default-src 'none'; script-src 'self' 'sha256-",
         "referrer-policy: no-referrer",
     ] {
         assert!(head.contains(expected), "{expected} missing in {head}");

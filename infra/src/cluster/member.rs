@@ -55,6 +55,9 @@ struct Held {
     shards: BTreeMap<u16, Lease>,
     /// Shards being handed over: still leased and renewed until the hand-over ends.
     leaving: BTreeSet<u16>,
+    /// Shards whose lease was lost and whose serving is still being stopped: not taken again
+    /// until that ends, or the late stop would end the new lease's serving.
+    fencing: BTreeSet<u16>,
     coordinator: Option<Lease>,
 }
 
@@ -378,6 +381,7 @@ async fn fence_overdue(shared: &Shared, host: &Arc<dyn ShardHost>) {
         for shard in &overdue {
             held.shards.remove(shard);
             held.leaving.remove(shard);
+            held.fencing.insert(*shard);
         }
         if held
             .coordinator
@@ -390,13 +394,23 @@ async fn fence_overdue(shared: &Shared, host: &Arc<dyn ShardHost>) {
     };
     shared.metrics.moved("fenced", overdue.len());
     shared.count_held();
-    for shard in overdue {
+    for shard in &overdue {
         tracing::warn!(
             shard,
             "lease not renewed in time: no longer serving the shard"
         );
-        host.fence(shard).await;
     }
+    fence(shared, host, overdue).await;
+}
+
+/// Stops serving `shards` (their leases are lost), all at once; each may be taken again once its
+/// stop has ended.
+async fn fence(shared: &Shared, host: &Arc<dyn ShardHost>, shards: Vec<u16>) {
+    join_all(shards.into_iter().map(|shard| async move {
+        host.fence(shard).await;
+        shared.held().fencing.remove(&shard);
+    }))
+    .await;
 }
 
 /// Renews every lease held, all at once.
@@ -466,6 +480,7 @@ async fn renew(shared: &Shared, host: &Arc<dyn ShardHost>) {
                 Some(shard) => {
                     held.shards.remove(shard);
                     held.leaving.remove(shard);
+                    held.fencing.insert(*shard);
                 }
                 None => held.coordinator = None,
             }
@@ -474,10 +489,10 @@ async fn renew(shared: &Shared, host: &Arc<dyn ShardHost>) {
     let lost_shards: Vec<u16> = lost.into_iter().flatten().collect();
     shared.metrics.moved("fenced", lost_shards.len());
     shared.count_held();
-    for shard in lost_shards {
+    for shard in &lost_shards {
         tracing::warn!(shard, "lease taken over: no longer serving the shard");
-        host.fence(shard).await;
     }
+    fence(shared, host, lost_shards).await;
 }
 
 /// How a lease was taken: what the key held before.
@@ -500,7 +515,16 @@ async fn acquire(store: &kv::Store, key: &str, value: bytes::Bytes) -> Option<(u
     }
     let entry = store.entry(key).await.ok()??;
     let previous = match entry.operation {
-        kv::Operation::Put => return None,
+        kv::Operation::Put => {
+            tracing::debug!(
+                key,
+                revision = entry.revision,
+                holder = %String::from_utf8_lossy(&entry.value),
+                created = %entry.created,
+                "lease held"
+            );
+            return None;
+        }
         kv::Operation::Delete => Previous::Released,
         kv::Operation::Purge => Previous::Expired,
     };
@@ -731,7 +755,9 @@ impl Member {
             let held = self.shared.held();
             let mine = (0..self.config().shards)
                 .filter(|shard| {
-                    wanted(*shard) == Some(me.as_str()) && !held.shards.contains_key(shard)
+                    wanted(*shard) == Some(me.as_str())
+                        && !held.shards.contains_key(shard)
+                        && !held.fencing.contains(shard)
                 })
                 .collect();
             let moving = held
@@ -777,6 +803,7 @@ impl Member {
                         },
                     );
                     self.host.serve(shard, revision).await;
+                    tracing::debug!(shard, epoch = revision, "serving the shard");
                 }
             }
         }
