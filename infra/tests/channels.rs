@@ -712,7 +712,10 @@ async fn receive_timed(
     }
     let message: Value = serde_json::from_slice(&body).expect("the body is JSON");
     receiver.arrivals.lock().expect("receiver lock").push((
-        message["conversation"].as_str().unwrap_or_default().to_owned(),
+        message["conversation"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         message["at"].as_str().unwrap_or_default().to_owned(),
         SystemTime::now(),
     ));
@@ -723,7 +726,11 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let index = ((sorted.len() as f64 - 1.0) * quantile).round() as usize;
     sorted[index.min(sorted.len() - 1)]
 }
@@ -775,7 +782,8 @@ async fn measure_delivery_latency() {
         let started = tokio::time::Instant::now();
         let mut posts = tokio::task::JoinSet::new();
         for index in 0..total {
-            tokio::time::sleep_until(started + Duration::from_micros(index * 1_000_000 / rate)).await;
+            tokio::time::sleep_until(started + Duration::from_micros(index * 1_000_000 / rate))
+                .await;
             let http = http.clone();
             let sent = Arc::clone(&sent);
             let addr = node.addr;
@@ -803,7 +811,9 @@ async fn measure_delivery_latency() {
         while posts.join_next().await.is_some() {}
         let accepted = sent.lock().expect("sent").len();
         let deadline = Instant::now() + Duration::from_secs(120);
-        while receiver.arrivals.lock().expect("arrivals").len() < accepted && Instant::now() < deadline {
+        while receiver.arrivals.lock().expect("arrivals").len() < accepted
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let elapsed = started.elapsed();
@@ -813,10 +823,22 @@ async fn measure_delivery_latency() {
         let mut from_reply: Vec<f64> = Vec::new();
         for (conversation, at, arrived) in &arrivals {
             if let Some(posted) = sent.get(conversation) {
-                end_to_end.push(arrived.duration_since(*posted).unwrap_or_default().as_secs_f64() * 1000.0);
+                end_to_end.push(
+                    arrived
+                        .duration_since(*posted)
+                        .unwrap_or_default()
+                        .as_secs_f64()
+                        * 1000.0,
+                );
             }
             if let Ok(written) = humantime::parse_rfc3339(at) {
-                from_reply.push(arrived.duration_since(written).unwrap_or_default().as_secs_f64() * 1000.0);
+                from_reply.push(
+                    arrived
+                        .duration_since(written)
+                        .unwrap_or_default()
+                        .as_secs_f64()
+                        * 1000.0,
+                );
             }
         }
         end_to_end.sort_by(f64::total_cmp);
