@@ -452,8 +452,10 @@ impl ChannelStore {
         });
         let _changing = self.changes.lock().await;
         self.list_in_directory(tenant).await?;
-        let existed = self.append_event(tenant, &event).await?;
-        self.sync_outbox(tenant, name).await?;
+        let (existed, changed) = self.append_event(tenant, &event).await?;
+        for changed_name in changed {
+            self.sync_outbox(tenant, &changed_name).await?;
+        }
         let config = self
             .lock_tenants()
             .get(tenant)
@@ -470,7 +472,7 @@ impl ChannelStore {
         removed_by: &str,
     ) -> Result<(), ChannelError> {
         let _changing = self.changes.lock().await;
-        self.refresh(tenant).await?;
+        self.refresh_locked(tenant).await?;
         let known = self
             .lock_tenants()
             .get(tenant)
@@ -482,8 +484,10 @@ impl ChannelStore {
             name: name.to_owned(),
             removed_by: removed_by.to_owned(),
         });
-        self.append_event(tenant, &event).await?;
-        self.sync_outbox(tenant, name).await?;
+        let (_, changed) = self.append_event(tenant, &event).await?;
+        for changed_name in changed {
+            self.sync_outbox(tenant, &changed_name).await?;
+        }
         Ok(())
     }
 
@@ -533,6 +537,13 @@ impl ChannelStore {
 
     /// Reads `tenant`'s new events and brings the outboxes of the changed channels in line.
     async fn refresh(&self, tenant: &TenantId) -> Result<(), JournalError> {
+        let _changing = self.changes.lock().await;
+        self.refresh_locked(tenant).await
+    }
+
+    /// [`Self::refresh`] for a caller that holds `changes` (so no two callers start the same
+    /// channel's outbox: one writer per outbox stream).
+    async fn refresh_locked(&self, tenant: &TenantId) -> Result<(), JournalError> {
         let changed = self.read_tenant(tenant).await?;
         for name in changed {
             self.sync_outbox(tenant, &name).await?;
@@ -645,27 +656,29 @@ impl ChannelStore {
     }
 
     /// Appends `event` to `tenant`'s stream (retrying when another node wrote first) and applies
-    /// it; returns whether the channel it names existed before.
+    /// it; returns whether the channel it names existed before, and every channel changed by the
+    /// events read on the way (the event's own included).
     async fn append_event(
         &self,
         tenant: &TenantId,
         event: &ChannelEvent,
-    ) -> Result<bool, ChannelError> {
+    ) -> Result<(bool, BTreeSet<String>), ChannelError> {
         let stream = StreamId::channels(tenant);
         let name = match event {
             ChannelEvent::Configured(configured) => configured.name.clone(),
             ChannelEvent::Removed(removed) => removed.name.clone(),
         };
+        let mut changed = BTreeSet::new();
         for _ in 0..APPEND_ATTEMPTS {
-            self.read_tenant(tenant).await?;
+            changed.extend(self.read_tenant(tenant).await?);
             let (expected, existed) = self
                 .lock_tenants()
                 .get(tenant)
                 .map_or((0, false), |t| (t.seq, t.channels.contains_key(&name)));
             match append_one(&*self.journal, &stream, expected, event).await {
                 Ok(()) => {
-                    self.read_tenant(tenant).await?;
-                    return Ok(existed);
+                    changed.extend(self.read_tenant(tenant).await?);
+                    return Ok((existed, changed));
                 }
                 Err(JournalError::Conflict { .. }) => {}
                 Err(error) => return Err(error.into()),
