@@ -337,6 +337,44 @@ async fn a_signed_message_gets_its_replies_delivered_once_each_signed_through_fa
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversations_messages_arrive_in_order_while_the_first_is_retried() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let (receiver, url) = start_receiver().await;
+    receiver.fail_next.store(3, Ordering::SeqCst);
+    let created = configure(
+        &client,
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url, "backoff_base_ms": 30}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let words = ["one", "two", "three", "four"];
+    for (index, word) in words.iter().enumerate() {
+        signed_message(
+            node.addr,
+            "shop",
+            "hooks",
+            &format!("p-{index}"),
+            "c-1",
+            word,
+        )
+        .await;
+    }
+    let delivered = accepted_at_least(&receiver, words.len(), Duration::from_secs(10)).await;
+    let texts: Vec<&str> = delivered
+        .iter()
+        .filter_map(|message| message["text"].as_str())
+        .collect();
+    let expected: Vec<String> = words.iter().map(|word| format!("echo: {word}")).collect();
+    assert_eq!(texts, expected, "in the order they were written");
+    assert_eq!(receiver.requests.load(Ordering::SeqCst), words.len() + 3);
+    node.stop().await.expect("node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_stale_and_malformed_inbound_requests_are_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let node = start(config(dir.path())).await;
