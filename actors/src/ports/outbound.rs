@@ -98,12 +98,34 @@ pub trait Outbound: Send + Sync + std::fmt::Debug + 'static {
     /// Accepts `news` (in stream order per conversation). Returns once what must not be lost is
     /// durable; an error makes the reactor offer the same news again later.
     async fn news(&self, news: Vec<OutboundNews>) -> Result<(), OutboundError>;
+
+    /// Whether news of `tenant`'s conversations matters at all (cheap; asked for every event, so
+    /// that tenants without channels cost the reactor nothing).
+    fn follows(&self, tenant: &crest_proto::TenantId) -> bool {
+        let _ = tenant;
+        true
+    }
+}
+
+/// Whether `envelope` may hold outbound news (by its type alone, without decoding it).
+#[must_use]
+pub fn may_be_news(envelope: &Envelope) -> bool {
+    matches!(
+        envelope.event_type.as_str(),
+        "conversation.started"
+            | "conversation.customer_message_received"
+            | "conversation.bot_replied"
+            | "conversation.agent_replied"
+    )
 }
 
 /// The outbound news in a journaled event, if any: a conversation's start, a customer message
 /// (its channel), and every bot reply and agent message that is not an internal note.
 #[must_use]
 pub fn outbound_news(envelope: &Envelope) -> Option<OutboundNews> {
+    if !may_be_news(envelope) {
+        return None;
+    }
     let conversation = envelope.stream.conversation_id()?;
     let event = envelope.decode_event::<ConversationEvent>().ok()?;
     let reply = |message: MessageId, role: OutboundRole, text: String| {

@@ -34,7 +34,7 @@ use crate::agent::AgentCommand;
 use crate::conversation::CommandError;
 use crate::desk::{DeskCommand, DeskError, RoutingHub};
 use crate::ports::journal::{Cursor, EventJournal, JournalError, read_all};
-use crate::ports::outbound::{Outbound, OutboundNews, outbound_news};
+use crate::ports::outbound::{Outbound, OutboundNews, may_be_news, outbound_news};
 use crate::shard::ShardRegion;
 use crate::shard::recorder::RecordError;
 use crate::ticket::TicketCommand;
@@ -289,7 +289,12 @@ async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
     let mut entities: HashMap<Entity, Vec<(EntityCommand, EventMeta)>> = HashMap::new();
     let mut news = Vec::new();
     for envelope in envelopes {
-        if targets.outbound.is_some()
+        if let Some(outbound) = &targets.outbound
+            && may_be_news(envelope)
+            && envelope
+                .stream
+                .tenant_id()
+                .is_some_and(|tenant| outbound.follows(&tenant))
             && let Some(found) = outbound_news(envelope)
         {
             news.push(found);

@@ -858,6 +858,10 @@ impl Outbound for ChannelStore {
         }
         Ok(())
     }
+
+    fn follows(&self, tenant: &TenantId) -> bool {
+        self.delivers_for(tenant)
+    }
 }
 
 async fn append_one<E: crest_proto::events::DomainEvent>(
