@@ -133,6 +133,7 @@ impl Node {
             metrics,
             conversations: OnceLock::new(),
             vips: crate::context::VipRegistry::default(),
+            merges: OnceLock::new(),
         });
         let mut shards = Vec::with_capacity(usize::from(SHARD_COUNT));
         for index in 0..SHARD_COUNT {
@@ -160,6 +161,10 @@ impl Node {
             elapsed_ms = started.elapsed().as_millis(),
             "routing desks recovered"
         );
+        let merges: Arc<dyn crate::command::MergeDirectory> = Arc::clone(&routing) as _;
+        if context.merges.set(merges).is_err() {
+            unreachable!("the merge directory is set once, here");
+        }
         let targets = Targets {
             region: region.clone(),
             routing: Arc::clone(&routing),

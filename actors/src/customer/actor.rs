@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crest_proto::commands::{ConversationCommand, InboundMessage};
+use crest_proto::customers::{Identity, IdentityRecorded};
 use crest_proto::envelope::EventMeta;
 use crest_proto::{ConversationId, CustomerId, StreamId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -31,6 +32,13 @@ pub enum CustomerMsg {
     },
     /// Which conversation is open.
     OpenConversation(oneshot::Sender<Option<ConversationId>>),
+    /// Record an identity with its verification (if given), then answer every identity.
+    Identities {
+        /// The identity to record and whether it is verified; `None` only reads.
+        record: Option<(Identity, bool)>,
+        /// Where the identities go.
+        reply: oneshot::Sender<Result<Vec<IdentityRecorded>, CommandError>>,
+    },
     /// A conversation of this customer was closed (a reaction to its `closed` event): answered
     /// once recorded.
     ConversationEnded(ConversationId, oneshot::Sender<Result<(), CommandError>>),
@@ -145,6 +153,15 @@ impl Actor for CustomerActor {
                     .and_then(|persistent| persistent.state.open.clone());
                 let _ = reply.send(open);
             }
+            CustomerMsg::Identities { record, reply } => {
+                running.last_activity = Instant::now();
+                let result = Box::pin(identities(running, record)).await;
+                let journal_failed = matches!(result, Err(CommandError::Journal(_)));
+                let _ = reply.send(result);
+                if journal_failed {
+                    myself.stop(Some("journal error".to_owned()));
+                }
+            }
             CustomerMsg::ConversationEnded(conversation, reply) => {
                 let result = Box::pin(end_conversation(running, &conversation)).await;
                 let journal_failed = matches!(result, Err(CommandError::Journal(_)));
@@ -180,8 +197,10 @@ impl Actor for CustomerActor {
 }
 
 /// Sends the message to the open conversation (opening one if needed). If the conversation turns
-/// out to be closed, records its end and opens a new one. Traced as one span per message (`debug`:
-/// this is the hot message path).
+/// out to be closed, records its end and opens a new one. A customer merged into another passes
+/// the message on to the customer it was merged into (as that customer's message, so it lands in
+/// their one open conversation). Traced as one span per message (`debug`: this is the hot message
+/// path).
 #[tracing::instrument(
     name = "customer_inbound",
     level = "debug",
@@ -197,6 +216,22 @@ async fn route_inbound(
     message: InboundMessage,
     meta: &EventMeta,
 ) -> Result<CommandAck, CommandError> {
+    let Some(merges) = running.context.merges() else {
+        return Err(CommandError::Unavailable);
+    };
+    let surviving = merges.surviving_customer(&running.id).await?;
+    if surviving != running.id {
+        tracing::debug!(into = %surviving.key(), "message of a merged customer passed on");
+        let passed_on = InboundMessage {
+            customer: surviving,
+            ..message
+        };
+        return running
+            .context
+            .conversations()
+            .customer_message(passed_on, meta.clone())
+            .await;
+    }
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -233,6 +268,24 @@ async fn ensure_open(
     let events = persistent.state.open_conversation(conversation.clone());
     persistent.persist(&running.context, &events, meta).await?;
     Ok(conversation)
+}
+
+async fn identities(
+    running: &mut Running,
+    record: Option<(Identity, bool)>,
+) -> Result<Vec<IdentityRecorded>, CommandError> {
+    let Some(persistent) = running.persistent.as_mut() else {
+        return Err(CommandError::Unavailable);
+    };
+    if let Some((identity, verified)) = record {
+        let events = persistent.state.record_identity(identity, verified);
+        if !events.is_empty() {
+            persistent
+                .persist(&running.context, &events, &EventMeta::default())
+                .await?;
+        }
+    }
+    Ok(persistent.state.identities.clone())
 }
 
 async fn end_conversation(

@@ -427,6 +427,41 @@ impl RoutingHub {
         }
     }
 
+    /// The customer whose conversations `customer`'s messages go to: itself unless merged away.
+    pub async fn surviving_customer(&self, customer: &CustomerId) -> Result<CustomerId, DeskError> {
+        let query = DeskQuery::SurvivingCustomer(customer.clone());
+        match self.view(customer.tenant(), query).await? {
+            DeskView::Customer(surviving) => Ok(surviving),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// Every customer merged into `customer`, directly or through others.
+    pub async fn absorbed_customers(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<CustomerId>, DeskError> {
+        match self
+            .view(customer.tenant(), DeskQuery::Absorbed(customer.clone()))
+            .await?
+        {
+            DeskView::Customers(customers) => Ok(customers),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// One merge of customers of `tenant` (`None`: no such merge).
+    pub async fn merge(
+        &self,
+        tenant: &TenantId,
+        merge: &crest_proto::MergeId,
+    ) -> Result<Option<crate::customer::merges::MergeRecord>, DeskError> {
+        match self.view(tenant, DeskQuery::Merge(merge.clone())).await? {
+            DeskView::Merge(record) => Ok(record),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
     async fn view_here(&self, tenant: &TenantId, query: DeskQuery) -> Result<DeskView, DeskError> {
         let settings = Arc::clone(&self.settings);
         self.query_here(tenant, move |state, now| {
@@ -480,5 +515,20 @@ impl RoutingHub {
                 .await
                 .ok();
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::command::MergeDirectory for RoutingHub {
+    async fn surviving_customer(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<CustomerId, crate::command::CommandError> {
+        Self::surviving_customer(self, customer)
+            .await
+            .map_err(|error| match error {
+                DeskError::Journal(error) => crate::command::CommandError::Journal(error),
+                _ => crate::command::CommandError::Unavailable,
+            })
     }
 }

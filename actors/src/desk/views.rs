@@ -28,6 +28,12 @@ pub enum DeskQuery {
     RoutingTable,
     /// A customer's tier.
     Tier(CustomerId),
+    /// The customer whose conversations a customer's messages go to (itself unless merged away).
+    SurvivingCustomer(CustomerId),
+    /// Every customer merged into a customer, directly or not.
+    Absorbed(CustomerId),
+    /// One merge.
+    Merge(crest_proto::MergeId),
 }
 
 /// The answer to a [`DeskQuery`] (the variant follows the query's).
@@ -45,6 +51,12 @@ pub enum DeskView {
     RoutingTable(RoutingTableView),
     /// The tier.
     Tier(Tier),
+    /// One customer.
+    Customer(CustomerId),
+    /// Customers.
+    Customers(Vec<CustomerId>),
+    /// The merge (`None`: no such merge).
+    Merge(Option<crate::customer::merges::MergeRecord>),
 }
 
 /// An agent's seat as routing holds it.
@@ -176,6 +188,11 @@ impl DeskQuery {
                 default_group: desk.default_group.clone(),
             }),
             Self::Tier(customer) => DeskView::Tier(desk.tier(customer)),
+            Self::SurvivingCustomer(customer) => {
+                DeskView::Customer(desk.merges.surviving(customer))
+            }
+            Self::Absorbed(customer) => DeskView::Customers(desk.merges.absorbed(customer)),
+            Self::Merge(merge) => DeskView::Merge(desk.merges.merge(merge).cloned()),
         }
     }
 }

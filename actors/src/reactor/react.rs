@@ -427,7 +427,9 @@ fn desk_reactions(envelope: &Envelope, event: DeskEvent) -> Vec<Reaction> {
         | DeskEvent::OfferWithdrawn(_)
         | DeskEvent::ChatOverflowed(_)
         | DeskEvent::TicketTracked(_)
-        | DeskEvent::TicketUntracked(_) => return Vec::new(),
+        | DeskEvent::TicketUntracked(_)
+        | DeskEvent::CustomersMerged(_)
+        | DeskEvent::CustomerMergeUndone(_) => return Vec::new(),
         DeskEvent::TicketCreated(_)
         | DeskEvent::TicketDeadlineReached(_)
         | DeskEvent::TicketStatusChanged(_)

@@ -65,6 +65,13 @@ pub enum ShardRequest {
         /// The conversation.
         conversation: ConversationId,
     },
+    /// Record an identity of a customer (if given) and read them all.
+    CustomerIdentities {
+        /// The customer.
+        customer: CustomerId,
+        /// The identity and whether it is verified; `None` only reads.
+        record: Option<(crest_proto::customers::Identity, bool)>,
+    },
     /// A command to an agent's record.
     AgentCommand {
         /// The agent.
@@ -123,7 +130,8 @@ impl ShardRequest {
         match self {
             Self::CustomerMessage { message, .. } => StreamId::customer(&message.customer),
             Self::OpenConversation { customer }
-            | Self::EndCustomerConversation { customer, .. } => StreamId::customer(customer),
+            | Self::EndCustomerConversation { customer, .. }
+            | Self::CustomerIdentities { customer, .. } => StreamId::customer(customer),
             Self::ConversationCommand { conversation, .. }
             | Self::ConversationState { conversation } => StreamId::conversation(conversation),
             Self::AgentCommand { agent, .. } | Self::AgentState { agent } => StreamId::agent(agent),
@@ -152,6 +160,9 @@ impl ShardRequest {
             Self::EndCustomerConversation { .. } => {
                 ShardReply::Ended(Err(CommandError::Unavailable))
             }
+            Self::CustomerIdentities { .. } => {
+                ShardReply::Identities(Err(CommandError::Unavailable))
+            }
             Self::AgentCommand { .. } => ShardReply::Agent(Err(RecordError::Unavailable)),
             Self::AgentState { .. } => ShardReply::AgentState(Err(CommandError::Unavailable)),
             Self::TicketCommand { .. } => ShardReply::Ticket(Err(RecordError::Unavailable)),
@@ -175,6 +186,8 @@ pub enum ShardReply {
     OpenConversation(Result<Option<ConversationId>, CommandError>),
     /// The end of a customer's conversation is recorded.
     Ended(Result<(), CommandError>),
+    /// A customer's identities.
+    Identities(Result<Vec<crest_proto::customers::IdentityRecorded>, CommandError>),
     /// An agent command's answer.
     Agent(RecordResult<AgentRecording>),
     /// An agent's record.
@@ -199,6 +212,7 @@ impl ShardReply {
             Self::Conversation(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::OpenConversation(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::Ended(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::Identities(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::AgentState(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::TicketState(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::Agent(answer) => matches!(answer, Err(RecordError::Unavailable)),

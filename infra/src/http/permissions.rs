@@ -55,6 +55,10 @@ pub enum Permission {
     CustomersWrite,
     /// Erasing a customer (destroying their key): the tenant's admin.
     CustomersErase,
+    /// Recording a customer's identities (phone, email, channel ids, orders).
+    CustomersIdentify,
+    /// Merging customers and undoing merges: admins, supervisors and the operator.
+    CustomersMerge,
     /// Reading queues, the routing table and routing's decisions.
     RoutingRead,
     /// Changing queues and the routing table.
@@ -78,7 +82,10 @@ impl Permission {
         use AccessRole::{Admin, Agent, Integration, Supervisor};
         let role = match role {
             Role::Operator => {
-                return matches!(self, Self::Public | Self::Operator | Self::KeysManage);
+                return matches!(
+                    self,
+                    Self::Public | Self::Operator | Self::KeysManage | Self::CustomersMerge
+                );
             }
             // And only on the routes of [`CUSTOMER_ROUTES`], for their own conversation.
             Role::Customer => {
@@ -102,7 +109,9 @@ impl Permission {
             | Self::AgentsSelf
             | Self::RoutingRead
             | Self::KnowledgeRead => matches!(role, Admin | Supervisor | Agent),
+            Self::CustomersIdentify => matches!(role, Admin | Supervisor | Integration),
             Self::ConversationsSupervise
+            | Self::CustomersMerge
             | Self::CustomersWrite
             | Self::RoutingWrite
             | Self::ReportsRead
@@ -266,6 +275,26 @@ pub const ROUTES: &[RouteRule] = &[
         "POST",
         "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/decline",
         Permission::AgentsSelf,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/identities",
+        Permission::CustomersRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/customers/{customer}/identities",
+        Permission::CustomersIdentify,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/customers/merge",
+        Permission::CustomersMerge,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/customers/merges/{id}/undo",
+        Permission::CustomersMerge,
     ),
     rule(
         "GET",
