@@ -67,8 +67,9 @@ pub trait ConversationGateway: Send + Sync + 'static {
 /// desk (see [`crate::customer::merges`]).
 #[async_trait]
 pub trait MergeDirectory: Send + Sync + 'static {
-    /// The customer whose conversations `customer`'s messages go to: itself unless merged away.
-    async fn surviving_customer(&self, customer: &CustomerId) -> Result<CustomerId, CommandError>;
+    /// The customer `customer` is merged into now, if any: its messages go there (and on, if
+    /// that customer was merged too).
+    async fn merged_into(&self, customer: &CustomerId) -> Result<Option<CustomerId>, CommandError>;
 }
 
 impl std::fmt::Debug for dyn MergeDirectory {

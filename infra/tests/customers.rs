@@ -200,7 +200,7 @@ async fn merging_two_channel_identities_shows_one_history_and_undo_restores_both
     );
     assert_ne!(own, on_web, "its old conversation was closed by the merge");
     let wechat_alone = history(&admin, "wx-1").await;
-    assert_eq!(ids_of(&wechat_alone), [on_wechat.clone()]);
+    assert_eq!(ids_of(&wechat_alone), std::slice::from_ref(&on_wechat));
     assert_eq!(wechat_alone["merged_customers"], json!([]));
     let web_alone = history(&admin, "web-1").await;
     assert_eq!(ids_of(&web_alone), [own.clone(), on_web.clone()]);
@@ -313,6 +313,21 @@ async fn weak_evidence_self_merges_and_loops_are_refused() {
     assert_eq!(d_open.body["id"], in_d.as_str());
     let d_history = history(&admin, "d").await;
     assert_eq!(d_history["merged_customers"], json!(["b", "a"]));
+    // Undoing b into d leaves a merged into b: a's next message goes to b, not to d.
+    let chain_id = chain.body["id"].as_str().expect("id").to_owned();
+    let undone = admin
+        .post(&format!("{T}/customers/merges/{chain_id}/undo"), &json!({}))
+        .await;
+    assert_eq!(undone.status, 200, "{:?}", undone.body);
+    let in_b = say(&admin, "a", "web", "a-m2", "hello b")
+        .await
+        .conversation_id();
+    assert_ne!(in_b, in_d);
+    let b_open = admin.get(&format!("{T}/customers/b/conversation")).await;
+    assert_eq!(b_open.status, 200, "{:?}", b_open.body);
+    assert_eq!(b_open.body["id"], in_b.as_str());
+    assert_eq!(history(&admin, "d").await["merged_customers"], json!([]));
+    assert_eq!(history(&admin, "b").await["merged_customers"], json!(["a"]));
 
     let unknown = admin
         .post(

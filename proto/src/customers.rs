@@ -115,11 +115,16 @@ pub struct CustomersMerged {
     pub by: String,
 }
 
-/// A merge was undone (desk event): both customers are separate again.
+/// A merge was undone (desk event): both customers are separate again. Names both customers, so
+/// the reaction (the merged-away customer routes its own messages again) needs nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerMergeUndone {
     /// The merge undone.
     pub merge: MergeId,
+    /// The customer that was merged away.
+    pub from: CustomerId,
+    /// The customer it was merged into.
+    pub into: CustomerId,
     /// Who undid it.
     pub by: String,
 }

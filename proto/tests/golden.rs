@@ -410,6 +410,8 @@ fn desk_samples() -> Vec<(DeskEvent, StreamId)> {
         }),
         E::CustomerMergeUndone(CustomerMergeUndone {
             merge: merge(),
+            from: other_customer(),
+            into: customer(),
             by: "admin:key-02".to_owned(),
         }),
     ];

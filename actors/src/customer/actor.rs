@@ -39,6 +39,9 @@ pub enum CustomerMsg {
         /// Where the identities go.
         reply: oneshot::Sender<Result<Vec<IdentityRecorded>, CommandError>>,
     },
+    /// The customer's merges changed (a reaction to a merge or an undo): forget where messages
+    /// went; answered at once.
+    MergesChanged(oneshot::Sender<()>),
     /// A conversation of this customer was closed (a reaction to its `closed` event): answered
     /// once recorded.
     ConversationEnded(ConversationId, oneshot::Sender<Result<(), CommandError>>),
@@ -66,8 +69,24 @@ pub struct Running {
     context: Arc<EntityContext>,
     shard: Passivation,
     persistent: Option<Persistent<CustomerState>>,
+    /// Where this customer's messages go, as routing last said. Routing's merges are the truth; a
+    /// merge or an undo of this customer reaches the actor through the reactor
+    /// ([`CustomerMsg::MergesChanged`]), which forgets it, and a new actor (after passivation, a
+    /// restart or a shard's move) starts without it.
+    route: MergeRoute,
     last_activity: Instant,
     passivation_requested: bool,
+}
+
+/// Where a customer's messages go, as the customer actor knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MergeRoute {
+    /// Not known: ask routing.
+    Unknown,
+    /// To this customer's own open conversation.
+    Own,
+    /// To the customer it is merged into (who may pass them on again).
+    MergedInto(CustomerId),
 }
 
 /// The customer actor.
@@ -94,6 +113,7 @@ impl Actor for CustomerActor {
             context: args.context,
             shard: args.shard,
             persistent: None,
+            route: MergeRoute::Unknown,
             last_activity: Instant::now(),
             passivation_requested: false,
         })
@@ -152,6 +172,10 @@ impl Actor for CustomerActor {
                     .as_ref()
                     .and_then(|persistent| persistent.state.open.clone());
                 let _ = reply.send(open);
+            }
+            CustomerMsg::MergesChanged(reply) => {
+                running.route = MergeRoute::Unknown;
+                let _ = reply.send(());
             }
             CustomerMsg::Identities { record, reply } => {
                 running.last_activity = Instant::now();
@@ -216,14 +240,19 @@ async fn route_inbound(
     message: InboundMessage,
     meta: &EventMeta,
 ) -> Result<CommandAck, CommandError> {
-    let Some(merges) = running.context.merges() else {
-        return Err(CommandError::Unavailable);
-    };
-    let surviving = merges.surviving_customer(&running.id).await?;
-    if surviving != running.id {
-        tracing::debug!(into = %surviving.key(), "message of a merged customer passed on");
+    if running.route == MergeRoute::Unknown {
+        let Some(merges) = running.context.merges() else {
+            return Err(CommandError::Unavailable);
+        };
+        running.route = match merges.merged_into(&running.id).await? {
+            Some(into) => MergeRoute::MergedInto(into),
+            None => MergeRoute::Own,
+        };
+    }
+    if let MergeRoute::MergedInto(into) = &running.route {
+        tracing::debug!(into = %into.key(), "message of a merged customer passed on");
         let passed_on = InboundMessage {
-            customer: surviving,
+            customer: into.clone(),
             ..message
         };
         return running

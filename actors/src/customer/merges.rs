@@ -185,6 +185,14 @@ impl MergeMap {
         Some((merge, record))
     }
 
+    /// The customer `customer` is merged into now, if any (the next hop of its messages; the
+    /// customer at the end of the chain routes them).
+    #[must_use]
+    pub fn merged_into(&self, customer: &CustomerId) -> Option<CustomerId> {
+        self.active_merge_of(customer)
+            .map(|(_, record)| record.into.clone())
+    }
+
     /// The customer whose conversations `customer`'s messages go to: itself unless merged away,
     /// else the end of its chain of merges.
     #[must_use]
@@ -332,8 +340,11 @@ mod tests {
 
     fn undone(map: &mut MergeMap, n: u128) -> Result<(), MergeRefusal> {
         map.check_undo(&merge_id(n))?;
+        let record = map.check_undo(&merge_id(n))?.clone();
         map.apply_undone(&CustomerMergeUndone {
             merge: merge_id(n),
+            from: record.from,
+            into: record.into,
             by: "admin:k".to_owned(),
         });
         Ok(())
@@ -393,6 +404,8 @@ mod tests {
         merged(&mut map, 1, "a", "b").expect("a into b");
         merged(&mut map, 2, "b", "c").expect("b into c");
         assert_eq!(map.surviving(&customer("a")), customer("c"));
+        assert_eq!(map.merged_into(&customer("a")), Some(customer("b")));
+        assert_eq!(map.merged_into(&customer("c")), None);
         assert_eq!(
             map.absorbed(&customer("c")),
             vec![customer("b"), customer("a")]

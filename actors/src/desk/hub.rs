@@ -427,11 +427,14 @@ impl RoutingHub {
         }
     }
 
-    /// The customer whose conversations `customer`'s messages go to: itself unless merged away.
-    pub async fn surviving_customer(&self, customer: &CustomerId) -> Result<CustomerId, DeskError> {
-        let query = DeskQuery::SurvivingCustomer(customer.clone());
+    /// The customer `customer` is merged into now, if any.
+    pub async fn merged_into(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<CustomerId>, DeskError> {
+        let query = DeskQuery::MergedInto(customer.clone());
         match self.view(customer.tenant(), query).await? {
-            DeskView::Customer(surviving) => Ok(surviving),
+            DeskView::MergedInto(into) => Ok(into),
             _ => Err(DeskError::Unavailable),
         }
     }
@@ -520,11 +523,11 @@ impl RoutingHub {
 
 #[async_trait::async_trait]
 impl crate::command::MergeDirectory for RoutingHub {
-    async fn surviving_customer(
+    async fn merged_into(
         &self,
         customer: &CustomerId,
-    ) -> Result<CustomerId, crate::command::CommandError> {
-        Self::surviving_customer(self, customer)
+    ) -> Result<Option<CustomerId>, crate::command::CommandError> {
+        Self::merged_into(self, customer)
             .await
             .map_err(|error| match error {
                 DeskError::Journal(error) => crate::command::CommandError::Journal(error),

@@ -28,8 +28,8 @@ pub enum DeskQuery {
     RoutingTable,
     /// A customer's tier.
     Tier(CustomerId),
-    /// The customer whose conversations a customer's messages go to (itself unless merged away).
-    SurvivingCustomer(CustomerId),
+    /// The customer a customer is merged into now, if any.
+    MergedInto(CustomerId),
     /// Every customer merged into a customer, directly or not.
     Absorbed(CustomerId),
     /// One merge.
@@ -51,8 +51,8 @@ pub enum DeskView {
     RoutingTable(RoutingTableView),
     /// The tier.
     Tier(Tier),
-    /// One customer.
-    Customer(CustomerId),
+    /// The customer merged into, if any.
+    MergedInto(Option<CustomerId>),
     /// Customers.
     Customers(Vec<CustomerId>),
     /// The merge (`None`: no such merge).
@@ -188,9 +188,7 @@ impl DeskQuery {
                 default_group: desk.default_group.clone(),
             }),
             Self::Tier(customer) => DeskView::Tier(desk.tier(customer)),
-            Self::SurvivingCustomer(customer) => {
-                DeskView::Customer(desk.merges.surviving(customer))
-            }
+            Self::MergedInto(customer) => DeskView::MergedInto(desk.merges.merged_into(customer)),
             Self::Absorbed(customer) => DeskView::Customers(desk.merges.absorbed(customer)),
             Self::Merge(merge) => DeskView::Merge(desk.merges.merge(merge).cloned()),
         }

@@ -147,6 +147,14 @@ impl ShardRegion {
                 ));
                 ShardReply::Ended(Self::answer(sent, answer).await.and_then(|ended| ended))
             }
+            ShardRequest::CustomerMergesChanged { customer } => {
+                let (reply, answer) = oneshot::channel();
+                let sent = shard.cast(ShardMsg::Customer(
+                    customer,
+                    CustomerMsg::MergesChanged(reply),
+                ));
+                ShardReply::Ended(Self::answer(sent, answer).await)
+            }
             ShardRequest::CustomerIdentities { customer, record } => {
                 let (reply, answer) = oneshot::channel();
                 let sent = shard.cast(ShardMsg::Customer(
@@ -264,6 +272,18 @@ impl ShardRegion {
         let request = ShardRequest::EndCustomerConversation {
             customer: customer.clone(),
             conversation: conversation.clone(),
+        };
+        match self.dispatch(request).await {
+            ShardReply::Ended(answer) => answer,
+            _ => Err(CommandError::Unavailable),
+        }
+    }
+
+    /// Tells a customer's actor that its merges changed (a reaction to a merge or an undo): its
+    /// next message asks routing again where it goes.
+    pub async fn customer_merges_changed(&self, customer: &CustomerId) -> Result<(), CommandError> {
+        let request = ShardRequest::CustomerMergesChanged {
+            customer: customer.clone(),
         };
         match self.dispatch(request).await {
             ShardReply::Ended(answer) => answer,

@@ -65,6 +65,11 @@ pub enum ShardRequest {
         /// The conversation.
         conversation: ConversationId,
     },
+    /// A customer's merges changed: it asks routing again where its messages go.
+    CustomerMergesChanged {
+        /// The customer.
+        customer: CustomerId,
+    },
     /// Record an identity of a customer (if given) and read them all.
     CustomerIdentities {
         /// The customer.
@@ -131,7 +136,8 @@ impl ShardRequest {
             Self::CustomerMessage { message, .. } => StreamId::customer(&message.customer),
             Self::OpenConversation { customer }
             | Self::EndCustomerConversation { customer, .. }
-            | Self::CustomerIdentities { customer, .. } => StreamId::customer(customer),
+            | Self::CustomerIdentities { customer, .. }
+            | Self::CustomerMergesChanged { customer } => StreamId::customer(customer),
             Self::ConversationCommand { conversation, .. }
             | Self::ConversationState { conversation } => StreamId::conversation(conversation),
             Self::AgentCommand { agent, .. } | Self::AgentState { agent } => StreamId::agent(agent),
@@ -157,7 +163,7 @@ impl ShardRequest {
             Self::OpenConversation { .. } => {
                 ShardReply::OpenConversation(Err(CommandError::Unavailable))
             }
-            Self::EndCustomerConversation { .. } => {
+            Self::EndCustomerConversation { .. } | Self::CustomerMergesChanged { .. } => {
                 ShardReply::Ended(Err(CommandError::Unavailable))
             }
             Self::CustomerIdentities { .. } => {
@@ -184,7 +190,7 @@ pub enum ShardReply {
     Conversation(Result<Option<Box<ConversationState>>, CommandError>),
     /// The customer's open conversation.
     OpenConversation(Result<Option<ConversationId>, CommandError>),
-    /// The end of a customer's conversation is recorded.
+    /// The end of a customer's conversation is recorded (or its merges' change is noted).
     Ended(Result<(), CommandError>),
     /// A customer's identities.
     Identities(Result<Vec<crest_proto::customers::IdentityRecorded>, CommandError>),

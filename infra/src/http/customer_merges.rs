@@ -19,11 +19,12 @@ use crest_proto::customers::{
     MergeEvidence,
 };
 use crest_proto::envelope::EventMeta;
-use crest_proto::{CustomerId, MergeId, TenantId};
+use crest_proto::{CustomerId, MergeId, StreamId, TenantId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::body::Object;
+use super::conversation_routing::effects_delivered;
 use super::error::ApiError;
 use super::{AppState, tenant};
 use crate::access::Principal;
@@ -449,11 +450,15 @@ pub async fn post_merge(
         evidence,
         by: principal.actor(),
     };
-    state
+    // The reactor tells `from`'s actor that its messages go elsewhere now; the answer waits for
+    // that (bounded), so the next message after the answer joins `into`'s conversation.
+    let watch = state.node.reactor().watch(&StreamId::desk(&tenant));
+    let appended_to = state
         .node
         .routing()
         .command(&tenant, DeskCommand::MergeCustomers(Box::new(merged)))
         .await?;
+    effects_delivered(watch, appended_to).await;
     state
         .access
         .audit
@@ -512,13 +517,17 @@ pub async fn post_undo(
         .ok_or_else(|| ApiError::not_found(format!("no merge {}", merge.key())))?;
     let undone = CustomerMergeUndone {
         merge: merge.clone(),
+        from: record.from.clone(),
+        into: record.into.clone(),
         by: principal.actor(),
     };
-    state
+    let watch = state.node.reactor().watch(&StreamId::desk(&tenant));
+    let appended_to = state
         .node
         .routing()
         .command(&tenant, DeskCommand::UndoMerge(undone))
         .await?;
+    effects_delivered(watch, appended_to).await;
     state
         .access
         .audit
