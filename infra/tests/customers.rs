@@ -408,3 +408,70 @@ async fn merging_is_for_admins_supervisors_and_the_operator_within_one_tenant() 
         .await;
     assert_eq!(undone.status, 200, "{:?}", undone.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merged_widget_visitor_follows_into_the_surviving_conversation_until_the_undo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let admin = Client::new(node.addr);
+    let widget = admin
+        .put(
+            &format!("{T}/widget"),
+            &json!({"origins": ["https://shop.example"]}),
+        )
+        .await;
+    assert_eq!(widget.status, 200, "{:?}", widget.body);
+    let website_token = widget.body["website_token"].as_str().expect("token");
+    let session = Client::anonymous(node.addr)
+        .post(
+            &format!("{T}/widget/sessions"),
+            &json!({"website_token": website_token}),
+        )
+        .await;
+    assert_eq!(session.status, 201, "{:?}", session.body);
+    let visitor_id = session.body["customer"]
+        .as_str()
+        .expect("customer")
+        .to_owned();
+    let visitor = Client::with_token(
+        node.addr,
+        session.body["token"].as_str().expect("session token"),
+    );
+    let on_wechat = say(&admin, "wx-1", "wechat", "wx-m1", "在吗")
+        .await
+        .conversation_id();
+    let own = visitor
+        .message(TENANT, &visitor_id, "w-1", "hello")
+        .await
+        .conversation_id();
+    // The merchant verified the visitor's phone (say, with a code) and merges them.
+    verified_phone(&admin, &visitor_id, PHONE, true).await;
+    verified_phone(&admin, "wx-1", PHONE, true).await;
+    let merged = merge(&admin, &visitor_id, "wx-1", "verified_phone", PHONE).await;
+    assert_eq!(merged.status, 201, "{:?}", merged.body);
+    assert_eq!(merged.body["closed_conversation"], own.as_str());
+
+    let joined = visitor
+        .message(TENANT, &visitor_id, "w-2", "still there?")
+        .await;
+    assert_eq!(joined.status, 200, "{:?}", joined.body);
+    assert_eq!(joined.conversation_id(), on_wechat);
+    let read = visitor.get(&format!("{T}/conversations/{on_wechat}")).await;
+    assert_eq!(read.status, 200, "{:?}", read.body);
+    let open = visitor
+        .get(&format!("{T}/customers/{visitor_id}/conversation"))
+        .await;
+    assert_eq!(open.status, 200, "{:?}", open.body);
+    assert_eq!(open.body["id"], on_wechat.as_str());
+
+    let merge_id = merged.body["id"].as_str().expect("id");
+    let undone = admin
+        .post(&format!("{T}/customers/merges/{merge_id}/undo"), &json!({}))
+        .await;
+    assert_eq!(undone.status, 200, "{:?}", undone.body);
+    let refused = visitor.get(&format!("{T}/conversations/{on_wechat}")).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    let alone = visitor.message(TENANT, &visitor_id, "w-3", "hi").await;
+    assert_eq!(alone.status, 200, "{:?}", alone.body);
+    assert_ne!(alone.conversation_id(), on_wechat);
+}

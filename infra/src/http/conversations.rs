@@ -50,14 +50,14 @@ pub async fn get_conversation(
 }
 
 /// `GET /v1/tenants/{tenant}/customers/{customer}/conversation`: the customer's view of their open
-/// conversation (internal notes left out).
+/// conversation (internal notes left out); for a customer merged into another, that customer's.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/customers/{customer}/conversation",
     tag = "conversations",
     params(super::openapi::TenantPath, super::openapi::CustomerPath),
     responses(
-        (status = 200, description = "The open conversation, internal notes left out.", body = crest_proto::api::ConversationView),
+        (status = 200, description = "The open conversation (of the customer this one is merged into, if merged), internal notes left out.", body = crest_proto::api::ConversationView),
     )
 )]
 pub async fn get_customer_conversation(
@@ -67,7 +67,12 @@ pub async fn get_customer_conversation(
     let tenant = tenant(&raw_tenant)?;
     let customer =
         CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
-    let open = state.node.region().open_conversation(&customer).await?;
+    // A customer merged into another writes into that customer's open conversation.
+    let owner = super::customer_merges::merge_chain(&state, &customer)
+        .await?
+        .pop()
+        .unwrap_or_else(|| customer.clone());
+    let open = state.node.region().open_conversation(&owner).await?;
     let id = open.ok_or_else(|| {
         ApiError::not_found(format!("customer {customer} has no open conversation"))
     })?;

@@ -95,6 +95,27 @@ fn identities_view(customer: &CustomerId, found: &[IdentityRecorded]) -> Custome
     }
 }
 
+/// Longest chain of merges followed.
+const MAX_CHAIN: usize = 64;
+
+/// The customers `customer`'s messages go to, in order: the customer it is merged into, the one
+/// that one is merged into, … (empty unless `customer` was merged away).
+pub async fn merge_chain(
+    state: &AppState,
+    customer: &CustomerId,
+) -> Result<Vec<CustomerId>, ApiError> {
+    let mut chain: Vec<CustomerId> = Vec::new();
+    let mut current = customer.clone();
+    while chain.len() < MAX_CHAIN {
+        let Some(into) = state.node.routing().merged_into(&current).await? else {
+            break;
+        };
+        chain.push(into.clone());
+        current = into;
+    }
+    Ok(chain)
+}
+
 fn customer_id(tenant: &TenantId, raw: &str) -> Result<CustomerId, ApiError> {
     CustomerId::new(tenant, raw).map_err(|error| ApiError::invalid_id(&error))
 }

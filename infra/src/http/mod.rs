@@ -6,7 +6,7 @@ mod agents;
 mod body;
 mod conversation_routing;
 mod conversations;
-mod customer_merges;
+pub mod customer_merges;
 mod customers;
 pub mod error;
 mod headers;

@@ -262,7 +262,7 @@ const ERRORS: [(&str, &str, &str); 10] = [
     (
         "Conflict",
         "409",
-        "The entity's state refuses the command (`rejected`, `no_offer`, `agent_unavailable`, `not_in_routing`, `invalid_transition`, `ticket_closed`, `already_revoked`).",
+        "The entity's state refuses the command (`rejected`, `no_offer`, `agent_unavailable`, `not_in_routing`, `invalid_transition`, `ticket_closed`, `already_revoked`, `merge_refused`, `already_undone`).",
     ),
     (
         "PayloadTooLarge",

@@ -18,6 +18,7 @@ use crest_proto::access::AccessRole;
 use crest_proto::{AgentId, ConversationId, CustomerId, TenantId};
 
 use super::AppState;
+use super::customer_merges::merge_chain;
 use super::error::ApiError;
 use crate::access::secret::{TokenKind, digest, parse_token};
 use crate::access::{Credential, Principal, Role, now_ms, widget};
@@ -649,9 +650,17 @@ async fn check_customer_scope(
         && let Ok(Some(found)) = state.node.region().conversation_state(&conversation).await
         && found.customer.as_ref() != Some(customer)
     {
-        return Err(forbidden(
-            "a widget session sees only its own customer's conversation",
-        ));
+        // A customer merged into another writes into that customer's conversation: its widget
+        // follows it there, until the merge is undone.
+        let merged_into_owner = match (&found.customer, merge_chain(state, customer).await) {
+            (Some(owner), Ok(chain)) => chain.contains(owner),
+            _ => false,
+        };
+        if !merged_into_owner {
+            return Err(forbidden(
+                "a widget session sees only its own customer's conversation",
+            ));
+        }
     }
     Ok(())
 }
