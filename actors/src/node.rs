@@ -161,7 +161,8 @@ impl Node {
             elapsed_ms = started.elapsed().as_millis(),
             "routing desks recovered"
         );
-        let merges: Arc<dyn crate::command::MergeDirectory> = Arc::clone(&routing) as _;
+        let merges: Arc<dyn crate::command::MergeDirectory> =
+            Arc::new(crate::desk::hub::MergeLookup(Arc::downgrade(&routing)));
         if context.merges.set(merges).is_err() {
             unreachable!("the merge directory is set once, here");
         }

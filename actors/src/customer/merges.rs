@@ -213,10 +213,9 @@ impl MergeMap {
     pub fn absorbed(&self, customer: &CustomerId) -> Vec<CustomerId> {
         let mut found = Vec::new();
         let mut frontier = vec![customer.clone()];
+        // Active merges form a forest (a merge needs both customers not merged away), and a
+        // customer already found is never followed again, so this ends.
         while let Some(next) = frontier.pop() {
-            if found.len() >= MAX_CHAIN * MAX_CHAIN {
-                break;
-            }
             let mut children: Vec<&MergeRecord> = self
                 .merges
                 .values()

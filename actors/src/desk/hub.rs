@@ -521,13 +521,22 @@ impl RoutingHub {
     }
 }
 
+/// The routing desks as the customers' [`crate::command::MergeDirectory`]. Weak: the hub holds
+/// the entity context that holds this, and a cycle would keep the journal open after the node
+/// stopped.
+#[derive(Debug, Clone)]
+pub struct MergeLookup(pub std::sync::Weak<RoutingHub>);
+
 #[async_trait::async_trait]
-impl crate::command::MergeDirectory for RoutingHub {
+impl crate::command::MergeDirectory for MergeLookup {
     async fn merged_into(
         &self,
         customer: &CustomerId,
     ) -> Result<Option<CustomerId>, crate::command::CommandError> {
-        Self::merged_into(self, customer)
+        let Some(hub) = self.0.upgrade() else {
+            return Err(crate::command::CommandError::Unavailable);
+        };
+        hub.merged_into(customer)
             .await
             .map_err(|error| match error {
                 DeskError::Journal(error) => crate::command::CommandError::Journal(error),
