@@ -186,6 +186,16 @@ impl RoutingHub {
             .is_none_or(|cluster| cluster.epoch(desk_shard(tenant)).is_some())
     }
 
+    /// Whether `tenant` has a desk, as this node (serving the tenant's shard) knows: running here,
+    /// or in the directory (which a node reads when it is given shards and which the node serving
+    /// a shard itself appends to when a new desk opens there).
+    async fn has_desk(&self, tenant: &TenantId) -> bool {
+        if self.desks.lock().await.contains_key(tenant) {
+            return true;
+        }
+        self.directory.lock().await.state.tenants.contains(tenant)
+    }
+
     /// The desk of `tenant`, started (and registered in the directory) if needed.
     async fn desk(&self, tenant: &TenantId) -> Result<ActorRef<DeskMsg>, DeskError> {
         if !self.serves(tenant) {
@@ -466,6 +476,14 @@ impl RoutingHub {
     }
 
     async fn view_here(&self, tenant: &TenantId, query: DeskQuery) -> Result<DeskView, DeskError> {
+        // A tenant without a desk has no merges: a customer's first message asks, and must not
+        // open a desk (and a directory entry) for every tenant that ever received one.
+        if let Some(answer) = query.answer_without_desk()
+            && self.serves(tenant)
+            && !self.has_desk(tenant).await
+        {
+            return Ok(answer);
+        }
         let settings = Arc::clone(&self.settings);
         self.query_here(tenant, move |state, now| {
             query.answer(state, now, &settings)

@@ -163,6 +163,23 @@ pub struct RoutingTableView {
 }
 
 impl DeskQuery {
+    /// The answer for a tenant that has no desk, if the query has one without opening a desk:
+    /// the merges of customers (a tenant without a desk never merged any).
+    #[must_use]
+    pub fn answer_without_desk(&self) -> Option<DeskView> {
+        match self {
+            Self::MergedInto(_) => Some(DeskView::MergedInto(None)),
+            Self::Absorbed(_) => Some(DeskView::Customers(Vec::new())),
+            Self::Merge(_) => Some(DeskView::Merge(None)),
+            Self::Seat(_)
+            | Self::Queue(_)
+            | Self::Seats
+            | Self::Queues
+            | Self::RoutingTable
+            | Self::Tier(_) => None,
+        }
+    }
+
     /// Answers the query from the desk's state at `now_ms`.
     #[must_use]
     pub fn answer(&self, desk: &DeskState, now_ms: u64, settings: &DeskSettings) -> DeskView {
