@@ -10,7 +10,19 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{CustomerId, MergeId};
 
 /// What an identity is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityKind {
     /// A channel's own id of the customer (a WeChat openid, a shop's buyer id); names its channel.

@@ -42,7 +42,7 @@ pub const MERGED_CLOSE_REASON: &str = "merged";
 pub struct PutIdentity {
     /// `channel` (a channel's own id of the customer), `phone`, `email`, `union_id` (a platform's
     /// id across its apps) or `order` (an order the customer owns).
-    #[schema(value_type = String, example = "phone")]
+    #[schema(example = "phone")]
     kind: IdentityKind,
     /// The value: the external id, the phone (digits, an optional leading `+`; spaces and dashes
     /// are dropped), the email (kept lowercase), the union id or the order id.
