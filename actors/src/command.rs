@@ -2,9 +2,9 @@
 //! conversation (the customer actor forwards each inbound message to the open conversation).
 
 use async_trait::async_trait;
-use crest_proto::commands::ConversationCommand;
+use crest_proto::commands::{ConversationCommand, InboundMessage};
 use crest_proto::envelope::EventMeta;
-use crest_proto::{ConversationId, MessageId};
+use crest_proto::{ConversationId, CustomerId, MessageId};
 use tokio::sync::oneshot;
 
 use crate::conversation::decide::Rejection;
@@ -53,6 +53,29 @@ pub trait ConversationGateway: Send + Sync + 'static {
         command: ConversationCommand,
         meta: EventMeta,
     ) -> Result<CommandAck, CommandError>;
+
+    /// Sends a customer message to its customer's actor (which routes it to the open
+    /// conversation) and waits until it is journaled.
+    async fn customer_message(
+        &self,
+        message: InboundMessage,
+        meta: EventMeta,
+    ) -> Result<CommandAck, CommandError>;
+}
+
+/// Where merged customers' messages go: the tenant's merges of customers, kept by its routing
+/// desk (see [`crate::customer::merges`]).
+#[async_trait]
+pub trait MergeDirectory: Send + Sync + 'static {
+    /// The customer `customer` is merged into now, if any: its messages go there (and on, if
+    /// that customer was merged too).
+    async fn merged_into(&self, customer: &CustomerId) -> Result<Option<CustomerId>, CommandError>;
+}
+
+impl std::fmt::Debug for dyn MergeDirectory {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("MergeDirectory")
+    }
 }
 
 impl std::fmt::Debug for dyn ConversationGateway {

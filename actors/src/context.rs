@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::brain_pool::BrainPool;
-use crate::command::ConversationGateway;
+use crate::command::{ConversationGateway, MergeDirectory};
 use crate::feed::LiveFeed;
 use crate::metrics::RuntimeMetrics;
 use crate::outbox::Outbox;
@@ -59,6 +59,8 @@ pub struct EntityContext {
     pub conversations: OnceLock<Arc<dyn ConversationGateway>>,
     /// VIP customers of every tenant on this node, kept by the routing desks.
     pub vips: VipRegistry,
+    /// Where merged customers' messages go (the routing desks), set once the desks are started.
+    pub merges: OnceLock<Arc<dyn MergeDirectory>>,
 }
 
 /// The VIP customers the routing desks know, readable by conversations without asking a desk.
@@ -103,6 +105,12 @@ impl EntityContext {
             .get()
             .map(AsRef::as_ref)
             .unwrap_or_else(|| unreachable!("the gateway is set before entity actors are spawned"))
+    }
+
+    /// Where merged customers' messages go; `None` until the routing desks are started.
+    #[must_use]
+    pub fn merges(&self) -> Option<&dyn MergeDirectory> {
+        self.merges.get().map(AsRef::as_ref)
     }
 }
 

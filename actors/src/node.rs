@@ -136,6 +136,7 @@ impl Node {
             metrics,
             conversations: OnceLock::new(),
             vips: crate::context::VipRegistry::default(),
+            merges: OnceLock::new(),
         });
         let mut shards = Vec::with_capacity(usize::from(SHARD_COUNT));
         for index in 0..SHARD_COUNT {
@@ -163,6 +164,11 @@ impl Node {
             elapsed_ms = started.elapsed().as_millis(),
             "routing desks recovered"
         );
+        let merges: Arc<dyn crate::command::MergeDirectory> =
+            Arc::new(crate::desk::hub::MergeLookup(Arc::downgrade(&routing)));
+        if context.merges.set(merges).is_err() {
+            unreachable!("the merge directory is set once, here");
+        }
         let targets = Targets {
             region: region.clone(),
             routing: Arc::clone(&routing),

@@ -365,6 +365,8 @@ pub enum CustomerEvent {
     ConversationOpened(ConversationOpened),
     /// See [`ConversationEnded`].
     ConversationEnded(ConversationEnded),
+    /// See [`crate::customers::IdentityRecorded`].
+    IdentityRecorded(crate::customers::IdentityRecorded),
 }
 
 /// Implemented by the event enums: the type name, schema version and payload bytes of each variant.
@@ -445,4 +447,5 @@ domain_event!(ConversationEvent {
 domain_event!(CustomerEvent {
     ConversationOpened => "customer.conversation_opened" @ 1,
     ConversationEnded => "customer.conversation_ended" @ 1,
+    IdentityRecorded => "customer.identity_recorded" @ 1,
 });

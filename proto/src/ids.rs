@@ -220,6 +220,11 @@ generated_id!(
     TicketId,
     "ticket id"
 );
+generated_id!(
+    /// One merge of a customer into another (undone by its id).
+    MergeId,
+    "merge id"
+);
 
 macro_rules! external_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod channels;
 pub mod codec;
 pub mod commands;
+pub mod customers;
 pub mod envelope;
 pub mod events;
 pub mod hash;
@@ -26,5 +27,5 @@ pub mod ticket;
 pub use codec::CodecError;
 pub use envelope::Envelope;
 pub use ids::{
-    AgentId, ConversationId, CustomerId, IdError, MessageId, StreamId, TenantId, TicketId,
+    AgentId, ConversationId, CustomerId, IdError, MergeId, MessageId, StreamId, TenantId, TicketId,
 };

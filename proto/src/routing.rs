@@ -428,6 +428,10 @@ pub enum DeskEvent {
     TicketUntracked(TicketUntracked),
     /// See [`TicketDeadlineReached`].
     TicketDeadlineReached(TicketDeadlineReached),
+    /// See [`crate::customers::CustomersMerged`].
+    CustomersMerged(crate::customers::CustomersMerged),
+    /// See [`crate::customers::CustomerMergeUndone`].
+    CustomerMergeUndone(crate::customers::CustomerMergeUndone),
 }
 
 /// A tenant's routing desk came into existence (directory stream `dir:system:desks`).
@@ -489,6 +493,8 @@ crate::events::domain_event!(DeskEvent {
     TicketTracked => "desk.ticket_tracked" @ 1,
     TicketUntracked => "desk.ticket_untracked" @ 1,
     TicketDeadlineReached => "desk.ticket_deadline_reached" @ 1,
+    CustomersMerged => "desk.customers_merged" @ 1,
+    CustomerMergeUndone => "desk.customer_merge_undone" @ 1,
 } legacy {
     ChatRefused => "desk.chat_refused" @ 1 as ChatRefused,
 });

@@ -37,6 +37,10 @@ use crest_proto::channels::{
     OutboxEvent, OutboxQueued, OutboxRequeued,
 };
 use crest_proto::codec::CODEC_BINCODE_V1;
+use crest_proto::customers::{
+    CustomerMergeUndone, CustomersMerged, EvidenceKind, Identity, IdentityKind, IdentityRecorded,
+    MergeEvidence,
+};
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
     AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, Citation, Closed, ClosedV2,
@@ -56,7 +60,7 @@ use crest_proto::routing::{
 };
 use crest_proto::ticket::{self, Deadline, Sla, TicketEvent};
 use crest_proto::{
-    AgentId, ConversationId, CustomerId, Envelope, MessageId, StreamId, TenantId, TicketId,
+    AgentId, ConversationId, CustomerId, Envelope, MergeId, MessageId, StreamId, TenantId, TicketId,
 };
 
 /// Set to `1` to write golden files that are missing (existing files are never overwritten).
@@ -198,6 +202,14 @@ fn customer_samples() -> Vec<(CustomerEvent, StreamId)> {
         CustomerEvent::ConversationEnded(ConversationEnded {
             conversation: conversation(),
         }),
+        CustomerEvent::IdentityRecorded(IdentityRecorded {
+            identity: Identity {
+                kind: IdentityKind::Channel,
+                channel: Some("wechat".to_owned()),
+                value: "oX9a-openid-7".to_owned(),
+            },
+            verified: false,
+        }),
     ];
     let stream = StreamId::customer(&customer());
     events
@@ -219,6 +231,14 @@ fn summary() -> HandoffSummary {
         orders: vec!["A1024".to_owned()],
         last_customer_text: "我要退款，马上！".to_owned(),
     }
+}
+
+fn other_customer() -> CustomerId {
+    CustomerId::new(&tenant(), "wx-oX9a-openid-7").expect("valid customer id")
+}
+
+fn merge() -> MergeId {
+    MergeId::from_parts(tenant(), ulid(TIMESTAMP_MS, 0x3E76_0000_0000_0000_0001))
 }
 
 fn other_agent() -> AgentId {
@@ -380,6 +400,23 @@ fn desk_samples() -> Vec<(DeskEvent, StreamId)> {
             ticket: ticket(),
             sla: Sla::Resolution,
             due_ms: TIMESTAMP_MS + 86_400_000,
+        }),
+        E::CustomersMerged(CustomersMerged {
+            merge: merge(),
+            from: other_customer(),
+            into: customer(),
+            reason: "同一位顾客：微信和网页 / same buyer on WeChat and web".to_owned(),
+            evidence: MergeEvidence {
+                kind: EvidenceKind::VerifiedPhone,
+                value: "+8613800138000".to_owned(),
+            },
+            by: "supervisor:key-01".to_owned(),
+        }),
+        E::CustomerMergeUndone(CustomerMergeUndone {
+            merge: merge(),
+            from: other_customer(),
+            into: customer(),
+            by: "admin:key-02".to_owned(),
         }),
     ];
     let stream = StreamId::desk(&tenant());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crest_proto::commands::{ConversationCommand, InboundMessage};
+use crest_proto::customers::{Identity, IdentityRecorded};
 use crest_proto::envelope::EventMeta;
 use crest_proto::{ConversationId, CustomerId, StreamId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -31,6 +32,16 @@ pub enum CustomerMsg {
     },
     /// Which conversation is open.
     OpenConversation(oneshot::Sender<Option<ConversationId>>),
+    /// Record an identity with its verification (if given), then answer every identity.
+    Identities {
+        /// The identity to record and whether it is verified; `None` only reads.
+        record: Option<(Identity, bool)>,
+        /// Where the identities go.
+        reply: oneshot::Sender<Result<Vec<IdentityRecorded>, CommandError>>,
+    },
+    /// The customer's merges changed (a reaction to a merge or an undo): forget where messages
+    /// went; answered at once.
+    MergesChanged(oneshot::Sender<()>),
     /// A conversation of this customer was closed (a reaction to its `closed` event): answered
     /// once recorded.
     ConversationEnded(ConversationId, oneshot::Sender<Result<(), CommandError>>),
@@ -58,8 +69,24 @@ pub struct Running {
     context: Arc<EntityContext>,
     shard: Passivation,
     persistent: Option<Persistent<CustomerState>>,
+    /// Where this customer's messages go, as routing last said. Routing's merges are the truth; a
+    /// merge or an undo of this customer reaches the actor through the reactor
+    /// ([`CustomerMsg::MergesChanged`]), which forgets it, and a new actor (after passivation, a
+    /// restart or a shard's move) starts without it.
+    route: MergeRoute,
     last_activity: Instant,
     passivation_requested: bool,
+}
+
+/// Where a customer's messages go, as the customer actor knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum MergeRoute {
+    /// Not known: ask routing.
+    Unknown,
+    /// To this customer's own open conversation.
+    Own,
+    /// To the customer it is merged into (who may pass them on again).
+    MergedInto(CustomerId),
 }
 
 /// The customer actor.
@@ -86,6 +113,7 @@ impl Actor for CustomerActor {
             context: args.context,
             shard: args.shard,
             persistent: None,
+            route: MergeRoute::Unknown,
             last_activity: Instant::now(),
             passivation_requested: false,
         })
@@ -145,6 +173,19 @@ impl Actor for CustomerActor {
                     .and_then(|persistent| persistent.state.open.clone());
                 let _ = reply.send(open);
             }
+            CustomerMsg::MergesChanged(reply) => {
+                running.route = MergeRoute::Unknown;
+                let _ = reply.send(());
+            }
+            CustomerMsg::Identities { record, reply } => {
+                running.last_activity = Instant::now();
+                let result = Box::pin(identities(running, record)).await;
+                let journal_failed = matches!(result, Err(CommandError::Journal(_)));
+                let _ = reply.send(result);
+                if journal_failed {
+                    myself.stop(Some("journal error".to_owned()));
+                }
+            }
             CustomerMsg::ConversationEnded(conversation, reply) => {
                 let result = Box::pin(end_conversation(running, &conversation)).await;
                 let journal_failed = matches!(result, Err(CommandError::Journal(_)));
@@ -180,8 +221,10 @@ impl Actor for CustomerActor {
 }
 
 /// Sends the message to the open conversation (opening one if needed). If the conversation turns
-/// out to be closed, records its end and opens a new one. Traced as one span per message (`debug`:
-/// this is the hot message path).
+/// out to be closed, records its end and opens a new one. A customer merged into another passes
+/// the message on to the customer it was merged into (as that customer's message, so it lands in
+/// their one open conversation). Traced as one span per message (`debug`: this is the hot message
+/// path).
 #[tracing::instrument(
     name = "customer_inbound",
     level = "debug",
@@ -197,6 +240,27 @@ async fn route_inbound(
     message: InboundMessage,
     meta: &EventMeta,
 ) -> Result<CommandAck, CommandError> {
+    if running.route == MergeRoute::Unknown {
+        let Some(merges) = running.context.merges() else {
+            return Err(CommandError::Unavailable);
+        };
+        running.route = match merges.merged_into(&running.id).await? {
+            Some(into) => MergeRoute::MergedInto(into),
+            None => MergeRoute::Own,
+        };
+    }
+    if let MergeRoute::MergedInto(into) = &running.route {
+        tracing::debug!(into = %into.key(), "message of a merged customer passed on");
+        let passed_on = InboundMessage {
+            customer: into.clone(),
+            ..message
+        };
+        return running
+            .context
+            .conversations()
+            .customer_message(passed_on, meta.clone())
+            .await;
+    }
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -233,6 +297,24 @@ async fn ensure_open(
     let events = persistent.state.open_conversation(conversation.clone());
     persistent.persist(&running.context, &events, meta).await?;
     Ok(conversation)
+}
+
+async fn identities(
+    running: &mut Running,
+    record: Option<(Identity, bool)>,
+) -> Result<Vec<IdentityRecorded>, CommandError> {
+    let Some(persistent) = running.persistent.as_mut() else {
+        return Err(CommandError::Unavailable);
+    };
+    if let Some((identity, verified)) = record {
+        let events = persistent.state.record_identity(identity, verified);
+        if !events.is_empty() {
+            persistent
+                .persist(&running.context, &events, &EventMeta::default())
+                .await?;
+        }
+    }
+    Ok(persistent.state.identities.clone())
 }
 
 async fn end_conversation(

@@ -3,6 +3,7 @@
 //! channel, and routes inbound messages to it.
 
 pub mod actor;
+pub mod merges;
 pub mod state;
 
 pub use actor::{CustomerActor, CustomerMsg};

@@ -1,6 +1,7 @@
 //! State and pure logic of the customer identity stream.
 
 use crest_proto::ConversationId;
+use crest_proto::customers::{Identity, IdentityRecorded};
 use crest_proto::events::{ConversationEnded, ConversationOpened, CustomerEvent};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,8 @@ pub struct CustomerState {
     pub open: Option<ConversationId>,
     /// The most recently ended conversation.
     pub last_ended: Option<ConversationId>,
+    /// The customer's identities, each as last recorded, in the order first recorded.
+    pub identities: Vec<IdentityRecorded>,
 }
 
 impl CustomerState {
@@ -41,9 +44,27 @@ impl CustomerState {
     }
 }
 
+impl CustomerState {
+    /// Events that record `identity` (with its verification), or nothing if it is recorded so.
+    #[must_use]
+    pub fn record_identity(&self, identity: Identity, verified: bool) -> Vec<CustomerEvent> {
+        let known = self
+            .identities
+            .iter()
+            .any(|recorded| recorded.identity == identity && recorded.verified == verified);
+        if known {
+            return Vec::new();
+        }
+        vec![CustomerEvent::IdentityRecorded(IdentityRecorded {
+            identity,
+            verified,
+        })]
+    }
+}
+
 impl Aggregate for CustomerState {
     type Event = CustomerEvent;
-    const STATE_SCHEMA_VERSION: u16 = 1;
+    const STATE_SCHEMA_VERSION: u16 = 2;
     const KIND: &'static str = "customer";
 
     fn seq(&self) -> u64 {
@@ -62,6 +83,16 @@ impl Aggregate for CustomerState {
                     self.open = None;
                 }
                 self.last_ended = Some(ended.conversation.clone());
+            }
+            CustomerEvent::IdentityRecorded(recorded) => {
+                match self
+                    .identities
+                    .iter_mut()
+                    .find(|known| known.identity == recorded.identity)
+                {
+                    Some(known) => known.verified = recorded.verified,
+                    None => self.identities.push(recorded.clone()),
+                }
             }
         }
     }
@@ -96,5 +127,26 @@ mod tests {
         assert_eq!(state.open, None);
         assert_eq!(state.last_ended, Some(first));
         assert_eq!(state.open_conversation(second).len(), 1);
+    }
+
+    #[test]
+    fn an_identity_is_recorded_once_and_its_verification_follows_the_last_record() {
+        use crest_proto::customers::IdentityKind;
+        let phone = Identity {
+            kind: IdentityKind::Phone,
+            channel: None,
+            value: "+8613800138000".to_owned(),
+        };
+        let mut state = CustomerState::default();
+        let first = state.record_identity(phone.clone(), false);
+        state.apply_event(&first[0], 1, 0);
+        assert!(
+            state.record_identity(phone.clone(), false).is_empty(),
+            "the same record again is moot"
+        );
+        let verified = state.record_identity(phone.clone(), true);
+        state.apply_event(&verified[0], 2, 0);
+        assert_eq!(state.identities.len(), 1);
+        assert!(state.identities[0].verified);
     }
 }

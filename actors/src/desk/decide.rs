@@ -230,6 +230,10 @@ pub enum DeskCommand {
         /// What happened.
         news: TicketNews,
     },
+    /// Merge customer `from` into `into` (the evidence was checked against their identities).
+    MergeCustomers(Box<crest_proto::customers::CustomersMerged>),
+    /// Undo a merge.
+    UndoMerge(crest_proto::customers::CustomerMergeUndone),
     /// Timers: offer timeouts, presence grace periods, overflow, SLA deadlines.
     Tick,
 }
@@ -253,6 +257,8 @@ impl DeskCommand {
             Self::ChangeGroup { .. } => "change_group",
             Self::BotAfterSales { .. } => "bot_after_sales",
             Self::Ticket { .. } => "ticket",
+            Self::MergeCustomers(_) => "merge_customers",
+            Self::UndoMerge(_) => "undo_merge",
             Self::Tick => "tick",
         }
     }
@@ -312,6 +318,9 @@ pub enum DeskRejection {
     /// Input that makes no sense (explained).
     #[error("{0}")]
     Invalid(String),
+    /// A merge or undo of customers that the tenant's merges forbid (explained).
+    #[error(transparent)]
+    Merge(#[from] crate::customer::merges::MergeRefusal),
 }
 
 /// What a command produced.
@@ -396,6 +405,14 @@ fn validate(state: &DeskState, command: &DeskCommand) -> Result<(), DeskRejectio
             take_over,
             handoff,
         } => check_transfer(state, conversation, agent, *take_over, handoff.as_ref())?,
+        DeskCommand::MergeCustomers(merged) => {
+            state
+                .merges
+                .check_merge(&merged.merge, &merged.from, &merged.into)?;
+        }
+        DeskCommand::UndoMerge(undone) => {
+            state.merges.check_undo(&undone.merge)?;
+        }
         DeskCommand::ChangeGroup { group, change }
             if change
                 .overflow_to
@@ -487,6 +504,10 @@ impl Desk<'_> {
                 text,
             } => self.bot_after_sales(conversation, customer, kind, text),
             DeskCommand::Ticket { ticket, news } => self.ticket_news(ticket, news),
+            DeskCommand::MergeCustomers(merged) => {
+                self.emit(DeskEvent::CustomersMerged(*merged));
+            }
+            DeskCommand::UndoMerge(undone) => self.emit(DeskEvent::CustomerMergeUndone(undone)),
             DeskCommand::Tick => {}
         }
         Ok(())

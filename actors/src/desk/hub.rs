@@ -186,6 +186,16 @@ impl RoutingHub {
             .is_none_or(|cluster| cluster.epoch(desk_shard(tenant)).is_some())
     }
 
+    /// Whether `tenant` has a desk, as this node (serving the tenant's shard) knows: running here,
+    /// or in the directory (which a node reads when it is given shards and which the node serving
+    /// a shard itself appends to when a new desk opens there).
+    async fn has_desk(&self, tenant: &TenantId) -> bool {
+        if self.desks.lock().await.contains_key(tenant) {
+            return true;
+        }
+        self.directory.lock().await.state.tenants.contains(tenant)
+    }
+
     /// The desk of `tenant`, started (and registered in the directory) if needed.
     async fn desk(&self, tenant: &TenantId) -> Result<ActorRef<DeskMsg>, DeskError> {
         if !self.serves(tenant) {
@@ -427,7 +437,53 @@ impl RoutingHub {
         }
     }
 
+    /// The customer `customer` is merged into now, if any.
+    pub async fn merged_into(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<CustomerId>, DeskError> {
+        let query = DeskQuery::MergedInto(customer.clone());
+        match self.view(customer.tenant(), query).await? {
+            DeskView::MergedInto(into) => Ok(into),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// Every customer merged into `customer`, directly or through others.
+    pub async fn absorbed_customers(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Vec<CustomerId>, DeskError> {
+        match self
+            .view(customer.tenant(), DeskQuery::Absorbed(customer.clone()))
+            .await?
+        {
+            DeskView::Customers(customers) => Ok(customers),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
+    /// One merge of customers of `tenant` (`None`: no such merge).
+    pub async fn merge(
+        &self,
+        tenant: &TenantId,
+        merge: &crest_proto::MergeId,
+    ) -> Result<Option<crate::customer::merges::MergeRecord>, DeskError> {
+        match self.view(tenant, DeskQuery::Merge(merge.clone())).await? {
+            DeskView::Merge(record) => Ok(record),
+            _ => Err(DeskError::Unavailable),
+        }
+    }
+
     async fn view_here(&self, tenant: &TenantId, query: DeskQuery) -> Result<DeskView, DeskError> {
+        // A tenant without a desk has no merges: a customer's first message asks, and must not
+        // open a desk (and a directory entry) for every tenant that ever received one.
+        if let Some(answer) = query.answer_without_desk()
+            && self.serves(tenant)
+            && !self.has_desk(tenant).await
+        {
+            return Ok(answer);
+        }
         let settings = Arc::clone(&self.settings);
         self.query_here(tenant, move |state, now| {
             query.answer(state, now, &settings)
@@ -480,5 +536,29 @@ impl RoutingHub {
                 .await
                 .ok();
         }
+    }
+}
+
+/// The routing desks as the customers' [`crate::command::MergeDirectory`]. Weak: the hub holds
+/// the entity context that holds this, and a cycle would keep the journal open after the node
+/// stopped.
+#[derive(Debug, Clone)]
+pub struct MergeLookup(pub std::sync::Weak<RoutingHub>);
+
+#[async_trait::async_trait]
+impl crate::command::MergeDirectory for MergeLookup {
+    async fn merged_into(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<CustomerId>, crate::command::CommandError> {
+        let Some(hub) = self.0.upgrade() else {
+            return Err(crate::command::CommandError::Unavailable);
+        };
+        hub.merged_into(customer)
+            .await
+            .map_err(|error| match error {
+                DeskError::Journal(error) => crate::command::CommandError::Journal(error),
+                _ => crate::command::CommandError::Unavailable,
+            })
     }
 }

@@ -12,7 +12,7 @@ use crate::persistence::Aggregate;
 use crate::reactor::inbox::Inbox;
 
 /// Version of the snapshot encoding of [`DeskState`].
-pub const DESK_STATE_SCHEMA_VERSION: u16 = 3;
+pub const DESK_STATE_SCHEMA_VERSION: u16 = 4;
 
 /// Groups every tenant starts with.
 pub const DEFAULT_GROUPS: [&str; 3] = ["pre_sales", "after_sales", "general"];
@@ -343,6 +343,8 @@ pub struct DeskState {
     /// Reactions applied (conversation events routing reacted to), so one delivered again is
     /// ignored; conversations are forgotten a day after their last one.
     pub inbox: Inbox,
+    /// The tenant's merges of customers: where a merged customer's messages go.
+    pub merges: crate::customer::merges::MergeMap,
 }
 
 impl Default for DeskState {
@@ -362,6 +364,7 @@ impl Default for DeskState {
             handoffs_seen: BTreeMap::new(),
             avg_handle_s: 180.0,
             inbox: Inbox::forgetting_after(crate::reactor::inbox::DEFAULT_RETENTION_MS),
+            merges: crate::customer::merges::MergeMap::default(),
         }
     }
 }
@@ -645,6 +648,8 @@ impl Aggregate for DeskState {
             DeskEvent::TicketDeadlineReached(reached) => {
                 self.tickets.settle(&reached.ticket, reached.sla);
             }
+            DeskEvent::CustomersMerged(merged) => self.merges.apply_merged(merged, at_ms),
+            DeskEvent::CustomerMergeUndone(undone) => self.merges.apply_undone(undone),
             // Journals from before tickets were their own entities: the desk kept them whole.
             DeskEvent::TicketStatusChanged(change) => {
                 if matches!(change.status, TicketStatus::Solved | TicketStatus::Closed) {

@@ -28,6 +28,12 @@ pub enum DeskQuery {
     RoutingTable,
     /// A customer's tier.
     Tier(CustomerId),
+    /// The customer a customer is merged into now, if any.
+    MergedInto(CustomerId),
+    /// Every customer merged into a customer, directly or not.
+    Absorbed(CustomerId),
+    /// One merge.
+    Merge(crest_proto::MergeId),
 }
 
 /// The answer to a [`DeskQuery`] (the variant follows the query's).
@@ -45,6 +51,12 @@ pub enum DeskView {
     RoutingTable(RoutingTableView),
     /// The tier.
     Tier(Tier),
+    /// The customer merged into, if any.
+    MergedInto(Option<CustomerId>),
+    /// Customers.
+    Customers(Vec<CustomerId>),
+    /// The merge (`None`: no such merge).
+    Merge(Option<crate::customer::merges::MergeRecord>),
 }
 
 /// An agent's seat as routing holds it.
@@ -151,6 +163,23 @@ pub struct RoutingTableView {
 }
 
 impl DeskQuery {
+    /// The answer for a tenant that has no desk, if the query has one without opening a desk:
+    /// the merges of customers (a tenant without a desk never merged any).
+    #[must_use]
+    pub fn answer_without_desk(&self) -> Option<DeskView> {
+        match self {
+            Self::MergedInto(_) => Some(DeskView::MergedInto(None)),
+            Self::Absorbed(_) => Some(DeskView::Customers(Vec::new())),
+            Self::Merge(_) => Some(DeskView::Merge(None)),
+            Self::Seat(_)
+            | Self::Queue(_)
+            | Self::Seats
+            | Self::Queues
+            | Self::RoutingTable
+            | Self::Tier(_) => None,
+        }
+    }
+
     /// Answers the query from the desk's state at `now_ms`.
     #[must_use]
     pub fn answer(&self, desk: &DeskState, now_ms: u64, settings: &DeskSettings) -> DeskView {
@@ -176,6 +205,9 @@ impl DeskQuery {
                 default_group: desk.default_group.clone(),
             }),
             Self::Tier(customer) => DeskView::Tier(desk.tier(customer)),
+            Self::MergedInto(customer) => DeskView::MergedInto(desk.merges.merged_into(customer)),
+            Self::Absorbed(customer) => DeskView::Customers(desk.merges.absorbed(customer)),
+            Self::Merge(merge) => DeskView::Merge(desk.merges.merge(merge).cloned()),
         }
     }
 }

@@ -339,6 +339,10 @@ async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
                     .entry(Entity::Customer(customer))
                     .or_default()
                     .push((EntityCommand::ConversationEnded(conversation), meta)),
+                Reaction::CustomerMergesChanged { customer } => entities
+                    .entry(Entity::Customer(customer))
+                    .or_default()
+                    .push((EntityCommand::MergesChanged, meta)),
             }
         }
     }
@@ -406,6 +410,7 @@ enum EntityCommand {
     Agent(AgentCommand),
     Ticket(Box<TicketCommand>),
     ConversationEnded(ConversationId),
+    MergesChanged,
 }
 
 /// How a delivery ended: done, refused for good (the reaction is moot), or to be retried.
@@ -472,6 +477,9 @@ async fn to_entity(targets: &Targets, entity: Entity, commands: Vec<(EntityComma
                         .end_customer_conversation(customer, conversation)
                         .await
                         .into()
+                }
+                (Entity::Customer(customer), EntityCommand::MergesChanged) => {
+                    region.customer_merges_changed(customer).await.into()
                 }
                 (Entity::Agent(agent), EntityCommand::Agent(command)) => region
                     .agent_command(agent, command.clone(), meta.clone())

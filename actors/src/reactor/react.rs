@@ -10,6 +10,7 @@
 //!   conversation → agent: the messages the agent wrote;
 //! * agent → desk: the agent's first live connection (on any node) and their last one;
 //! * conversation → customer: a closed conversation is no longer the customer's open one;
+//! * desk → customer: a merge or its undo changes where the merged customer's messages go;
 //! * desk → ticket: a ticket routing opens (a callback, the bot's after-sales request), an SLA
 //!   deadline the desk's timers reached;
 //! * ticket → desk: what routing watches of open tickets (conversations, pending deadlines);
@@ -38,6 +39,12 @@ pub enum Reaction {
         customer: CustomerId,
         /// The conversation.
         conversation: ConversationId,
+    },
+    /// For a customer's identity stream: it was merged into another customer, or a merge of it
+    /// was undone (it asks routing again where its messages go).
+    CustomerMergesChanged {
+        /// The customer.
+        customer: CustomerId,
     },
     /// For an agent's record.
     Agent {
@@ -429,6 +436,16 @@ fn desk_reactions(envelope: &Envelope, event: DeskEvent) -> Vec<Reaction> {
         | DeskEvent::ChatOverflowed(_)
         | DeskEvent::TicketTracked(_)
         | DeskEvent::TicketUntracked(_) => return Vec::new(),
+        DeskEvent::CustomersMerged(merged) => {
+            return vec![Reaction::CustomerMergesChanged {
+                customer: merged.from,
+            }];
+        }
+        DeskEvent::CustomerMergeUndone(undone) => {
+            return vec![Reaction::CustomerMergesChanged {
+                customer: undone.from,
+            }];
+        }
         DeskEvent::TicketCreated(_)
         | DeskEvent::TicketDeadlineReached(_)
         | DeskEvent::TicketStatusChanged(_)
@@ -475,6 +492,39 @@ mod tests {
 
     fn desk_event(event: &DeskEvent) -> Envelope {
         wrap(event, StreamId::desk(&tenant()), 9)
+    }
+
+    #[test]
+    fn a_merge_and_its_undo_reach_the_merged_away_customer() {
+        use crest_proto::MergeId;
+        use crest_proto::customers::{
+            CustomerMergeUndone, CustomersMerged, EvidenceKind, MergeEvidence,
+        };
+        let from = CustomerId::new(&tenant(), "web-1").expect("valid");
+        let into = CustomerId::new(&tenant(), "wx-1").expect("valid");
+        let merge = MergeId::from_parts(tenant(), 1);
+        let merged = desk_event(&DeskEvent::CustomersMerged(CustomersMerged {
+            merge: merge.clone(),
+            from: from.clone(),
+            into: into.clone(),
+            reason: "same buyer".to_owned(),
+            evidence: MergeEvidence {
+                kind: EvidenceKind::VerifiedPhone,
+                value: "+8613800138000".to_owned(),
+            },
+            by: "admin:k".to_owned(),
+        }));
+        let expected = vec![Reaction::CustomerMergesChanged {
+            customer: from.clone(),
+        }];
+        assert_eq!(reactions(&merged).expect("decodes"), expected);
+        let undone = desk_event(&DeskEvent::CustomerMergeUndone(CustomerMergeUndone {
+            merge,
+            from,
+            into,
+            by: "admin:k".to_owned(),
+        }));
+        assert_eq!(reactions(&undone).expect("decodes"), expected);
     }
 
     #[test]

@@ -147,6 +147,22 @@ impl ShardRegion {
                 ));
                 ShardReply::Ended(Self::answer(sent, answer).await.and_then(|ended| ended))
             }
+            ShardRequest::CustomerMergesChanged { customer } => {
+                let (reply, answer) = oneshot::channel();
+                let sent = shard.cast(ShardMsg::Customer(
+                    customer,
+                    CustomerMsg::MergesChanged(reply),
+                ));
+                ShardReply::Ended(Self::answer(sent, answer).await)
+            }
+            ShardRequest::CustomerIdentities { customer, record } => {
+                let (reply, answer) = oneshot::channel();
+                let sent = shard.cast(ShardMsg::Customer(
+                    customer,
+                    CustomerMsg::Identities { record, reply },
+                ));
+                ShardReply::Identities(Self::answer(sent, answer).await.and_then(|found| found))
+            }
             ShardRequest::AgentCommand {
                 agent,
                 command,
@@ -259,6 +275,35 @@ impl ShardRegion {
         };
         match self.dispatch(request).await {
             ShardReply::Ended(answer) => answer,
+            _ => Err(CommandError::Unavailable),
+        }
+    }
+
+    /// Tells a customer's actor that its merges changed (a reaction to a merge or an undo): its
+    /// next message asks routing again where it goes.
+    pub async fn customer_merges_changed(&self, customer: &CustomerId) -> Result<(), CommandError> {
+        let request = ShardRequest::CustomerMergesChanged {
+            customer: customer.clone(),
+        };
+        match self.dispatch(request).await {
+            ShardReply::Ended(answer) => answer,
+            _ => Err(CommandError::Unavailable),
+        }
+    }
+
+    /// Records an identity of a customer (with whether it is verified), if given, and answers
+    /// every identity of the customer, each as last recorded.
+    pub async fn customer_identities(
+        &self,
+        customer: &CustomerId,
+        record: Option<(crest_proto::customers::Identity, bool)>,
+    ) -> Result<Vec<crest_proto::customers::IdentityRecorded>, CommandError> {
+        let request = ShardRequest::CustomerIdentities {
+            customer: customer.clone(),
+            record,
+        };
+        match self.dispatch(request).await {
+            ShardReply::Identities(answer) => answer,
             _ => Err(CommandError::Unavailable),
         }
     }
@@ -377,5 +422,13 @@ impl ConversationGateway for ShardRegion {
         meta: EventMeta,
     ) -> Result<CommandAck, CommandError> {
         Self::conversation_command(self, conversation, command, meta).await
+    }
+
+    async fn customer_message(
+        &self,
+        message: InboundMessage,
+        meta: EventMeta,
+    ) -> Result<CommandAck, CommandError> {
+        Self::customer_message(self, message, meta).await
     }
 }

@@ -65,6 +65,18 @@ pub enum ShardRequest {
         /// The conversation.
         conversation: ConversationId,
     },
+    /// A customer's merges changed: it asks routing again where its messages go.
+    CustomerMergesChanged {
+        /// The customer.
+        customer: CustomerId,
+    },
+    /// Record an identity of a customer (if given) and read them all.
+    CustomerIdentities {
+        /// The customer.
+        customer: CustomerId,
+        /// The identity and whether it is verified; `None` only reads.
+        record: Option<(crest_proto::customers::Identity, bool)>,
+    },
     /// A command to an agent's record.
     AgentCommand {
         /// The agent.
@@ -123,7 +135,9 @@ impl ShardRequest {
         match self {
             Self::CustomerMessage { message, .. } => StreamId::customer(&message.customer),
             Self::OpenConversation { customer }
-            | Self::EndCustomerConversation { customer, .. } => StreamId::customer(customer),
+            | Self::EndCustomerConversation { customer, .. }
+            | Self::CustomerIdentities { customer, .. }
+            | Self::CustomerMergesChanged { customer } => StreamId::customer(customer),
             Self::ConversationCommand { conversation, .. }
             | Self::ConversationState { conversation } => StreamId::conversation(conversation),
             Self::AgentCommand { agent, .. } | Self::AgentState { agent } => StreamId::agent(agent),
@@ -149,8 +163,11 @@ impl ShardRequest {
             Self::OpenConversation { .. } => {
                 ShardReply::OpenConversation(Err(CommandError::Unavailable))
             }
-            Self::EndCustomerConversation { .. } => {
+            Self::EndCustomerConversation { .. } | Self::CustomerMergesChanged { .. } => {
                 ShardReply::Ended(Err(CommandError::Unavailable))
+            }
+            Self::CustomerIdentities { .. } => {
+                ShardReply::Identities(Err(CommandError::Unavailable))
             }
             Self::AgentCommand { .. } => ShardReply::Agent(Err(RecordError::Unavailable)),
             Self::AgentState { .. } => ShardReply::AgentState(Err(CommandError::Unavailable)),
@@ -173,8 +190,10 @@ pub enum ShardReply {
     Conversation(Result<Option<Box<ConversationState>>, CommandError>),
     /// The customer's open conversation.
     OpenConversation(Result<Option<ConversationId>, CommandError>),
-    /// The end of a customer's conversation is recorded.
+    /// The end of a customer's conversation is recorded (or its merges' change is noted).
     Ended(Result<(), CommandError>),
+    /// A customer's identities.
+    Identities(Result<Vec<crest_proto::customers::IdentityRecorded>, CommandError>),
     /// An agent command's answer.
     Agent(RecordResult<AgentRecording>),
     /// An agent's record.
@@ -199,6 +218,7 @@ impl ShardReply {
             Self::Conversation(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::OpenConversation(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::Ended(answer) => matches!(answer, Err(CommandError::Unavailable)),
+            Self::Identities(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::AgentState(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::TicketState(answer) => matches!(answer, Err(CommandError::Unavailable)),
             Self::Agent(answer) => matches!(answer, Err(RecordError::Unavailable)),

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::ApiError;
-use super::views::{conversation_view, event_view};
+use super::views::{conversation_view, event_view, rfc3339};
 use super::{AppState, tenant};
 
 /// Most events one `GET …/events` returns.
@@ -50,14 +50,14 @@ pub async fn get_conversation(
 }
 
 /// `GET /v1/tenants/{tenant}/customers/{customer}/conversation`: the customer's view of their open
-/// conversation (internal notes left out).
+/// conversation (internal notes left out); for a customer merged into another, that customer's.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/customers/{customer}/conversation",
     tag = "conversations",
     params(super::openapi::TenantPath, super::openapi::CustomerPath),
     responses(
-        (status = 200, description = "The open conversation, internal notes left out.", body = crest_proto::api::ConversationView),
+        (status = 200, description = "The open conversation (of the customer this one is merged into, if merged), internal notes left out.", body = crest_proto::api::ConversationView),
     )
 )]
 pub async fn get_customer_conversation(
@@ -67,7 +67,12 @@ pub async fn get_customer_conversation(
     let tenant = tenant(&raw_tenant)?;
     let customer =
         CustomerId::new(&tenant, raw_customer).map_err(|error| ApiError::invalid_id(&error))?;
-    let open = state.node.region().open_conversation(&customer).await?;
+    // A customer merged into another writes into that customer's open conversation.
+    let owner = super::customer_merges::merge_chain(&state, &customer)
+        .await?
+        .pop()
+        .unwrap_or_else(|| customer.clone());
+    let open = state.node.region().open_conversation(&owner).await?;
     let id = open.ok_or_else(|| {
         ApiError::not_found(format!("customer {customer} has no open conversation"))
     })?;
@@ -95,26 +100,89 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
 }
 
-/// `GET …/customers/{customer}/conversations`: every conversation of the customer, newest first.
+/// `GET …/customers/{customer}/conversations`: every conversation of the customer and of the
+/// customers merged into it, newest first.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct CustomerHistory {
     /// The customer id.
     pub customer: String,
-    /// How many conversations the customer has had.
+    /// The customers merged into this one, directly or through others (their conversations are
+    /// listed too, each under its own `customer`).
+    pub merged_customers: Vec<String>,
+    /// How many conversations they have had.
     pub total: usize,
     /// The newest `limit` of them, newest first, with their messages (internal notes included).
-    pub conversations: Vec<ConversationView>,
+    pub conversations: Vec<HistoryEntry>,
+}
+
+/// One conversation of a customer's history.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    /// The conversation (its `customer` is the customer whose conversation it is: this customer
+    /// or one merged into it).
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    /// RFC 3339 time the customer's pointer to it was opened.
+    pub opened_at: String,
+    /// RFC 3339 time it stopped being the customer's open conversation (`None`: still open).
+    pub ended_at: Option<String>,
+}
+
+/// A conversation in a customer stream: opened and ended times (ms).
+struct Opened {
+    conversation: ConversationId,
+    opened_ms: u64,
+    ended_ms: Option<u64>,
+}
+
+/// The conversations `customer`'s stream opened, oldest first.
+async fn opened_conversations(
+    state: &AppState,
+    customer: &CustomerId,
+) -> Result<Vec<Opened>, ApiError> {
+    let stream = StreamId::customer(customer);
+    let history = read_all(state.node.journal().as_ref(), &stream, 0)
+        .await
+        .map_err(journal_error)?;
+    let mut opened: Vec<Opened> = Vec::new();
+    for stored in history {
+        let Ok(envelope) = stored.envelope() else {
+            continue;
+        };
+        let Ok(event) = envelope.decode_event::<CustomerEvent>() else {
+            continue;
+        };
+        match event {
+            CustomerEvent::ConversationOpened(open) => opened.push(Opened {
+                conversation: open.conversation,
+                opened_ms: envelope.timestamp_ms,
+                ended_ms: None,
+            }),
+            CustomerEvent::ConversationEnded(ended) => {
+                if let Some(entry) = opened
+                    .iter_mut()
+                    .rev()
+                    .find(|entry| entry.conversation == ended.conversation)
+                {
+                    entry.ended_ms.get_or_insert(envelope.timestamp_ms);
+                }
+            }
+            CustomerEvent::IdentityRecorded(_) => {}
+        }
+    }
+    Ok(opened)
 }
 
 /// `GET /v1/tenants/{tenant}/customers/{customer}/conversations`: the customer's whole history,
-/// whatever the channel, for agents (internal notes included).
+/// whatever the channel, with the conversations of every customer merged into it, for agents
+/// (internal notes included).
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/customers/{customer}/conversations",
     tag = "conversations",
     params(super::openapi::TenantPath, super::openapi::CustomerPath, HistoryQuery),
     responses(
-        (status = 200, description = "The customer's conversations, newest first (an unknown customer has none).", body = CustomerHistory),
+        (status = 200, description = "The conversations of the customer and of the customers merged into it, newest first (an unknown customer has none).", body = CustomerHistory),
     )
 )]
 pub async fn get_customer_conversations(
@@ -128,32 +196,32 @@ pub async fn get_customer_conversations(
     let Query(query) =
         query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
     let limit = query.limit.unwrap_or(20).clamp(1, MAX_HISTORY_PAGE);
-    let stream = StreamId::customer(&customer);
-    let history = read_all(state.node.journal().as_ref(), &stream, 0)
-        .await
-        .map_err(journal_error)?;
-    let opened: Vec<ConversationId> = history
-        .iter()
-        .filter_map(|stored| {
-            let event = stored
-                .envelope()
-                .ok()?
-                .decode_event::<CustomerEvent>()
-                .ok()?;
-            match event {
-                CustomerEvent::ConversationOpened(opened) => Some(opened.conversation),
-                CustomerEvent::ConversationEnded(_) => None,
-            }
-        })
-        .collect();
+    let merged = state.node.routing().absorbed_customers(&customer).await?;
+    let mut opened = opened_conversations(&state, &customer).await?;
+    for other in &merged {
+        opened.extend(opened_conversations(&state, other).await?);
+    }
+    opened.sort_by(|first, second| {
+        (second.opened_ms, &second.conversation).cmp(&(first.opened_ms, &first.conversation))
+    });
     let mut conversations = Vec::new();
-    for id in opened.iter().rev().take(limit) {
-        if let Some(conversation) = state.node.region().conversation_state(id).await? {
-            conversations.push(conversation_view(&conversation));
+    for entry in opened.iter().take(limit) {
+        if let Some(conversation) = state
+            .node
+            .region()
+            .conversation_state(&entry.conversation)
+            .await?
+        {
+            conversations.push(HistoryEntry {
+                conversation: conversation_view(&conversation),
+                opened_at: rfc3339(entry.opened_ms),
+                ended_at: entry.ended_ms.map(rfc3339),
+            });
         }
     }
     Ok(Json(CustomerHistory {
         customer: customer.key().to_owned(),
+        merged_customers: merged.iter().map(|other| other.key().to_owned()).collect(),
         total: opened.len(),
         conversations,
     }))

@@ -5,6 +5,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use crest_actors::conversation::{CommandError, Rejection};
+use crest_actors::customer::merges::MergeRefusal;
 use crest_actors::desk::{DeskError, DeskRejection};
 use crest_proto::IdError;
 use crest_proto::api::ErrorBody;
@@ -165,6 +166,17 @@ impl From<DeskError> for ApiError {
                     rejection.to_string(),
                 ),
                 DeskRejection::Invalid(reason) => Self::bad_request("invalid", reason.clone()),
+                DeskRejection::Merge(MergeRefusal::UnknownMerge(_) | MergeRefusal::OtherTenant) => {
+                    Self::not_found(rejection.to_string())
+                }
+                DeskRejection::Merge(MergeRefusal::AlreadyUndone(_)) => Self::new(
+                    StatusCode::CONFLICT,
+                    "already_undone",
+                    rejection.to_string(),
+                ),
+                DeskRejection::Merge(_) => {
+                    Self::new(StatusCode::CONFLICT, "merge_refused", rejection.to_string())
+                }
             },
             DeskError::Journal(error) => Self::unavailable(
                 "journal_unavailable",

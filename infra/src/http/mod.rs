@@ -7,6 +7,7 @@ mod body;
 mod channels;
 mod conversation_routing;
 mod conversations;
+pub mod customer_merges;
 mod customers;
 pub mod error;
 mod headers;
@@ -200,6 +201,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/decline",
             post(offers::decline_offer),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}/identities",
+            get(customer_merges::get_identities).put(customer_merges::put_identity),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/merge",
+            post(customer_merges::post_merge),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/merges/{id}/undo",
+            post(customer_merges::post_undo),
         )
         .route(
             "/v1/tenants/{tenant}/customers/{customer}",

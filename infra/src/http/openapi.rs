@@ -179,6 +179,10 @@ pub struct LanguageCode(String);
         super::customers::get_customer,
         super::customers::put_customer,
         super::customers::erase_customer,
+        super::customer_merges::put_identity,
+        super::customer_merges::get_identities,
+        super::customer_merges::post_merge,
+        super::customer_merges::post_undo,
         super::queues::list_queues,
         super::queues::get_queue,
         super::queues::put_queue,
@@ -230,6 +234,7 @@ pub struct LanguageCode(String);
         (name = "conversations", description = "Customer messages and conversation read models."),
         (name = "agents", description = "Agent seats, presence, offers and the agent's live stream."),
         (name = "routing", description = "Handoff, transfer, take-over, resolve, customer tiers, queues and the routing table."),
+        (name = "customers", description = "One customer across channels: identities, merges on strong evidence, undo."),
         (name = "tickets", description = "After-sales tickets with SLAs."),
         (name = "reports", description = "Quality inspection and voice of the customer."),
         (name = "web", description = "The consoles (agent workbench, supervisor view, admin pages) and the customer widget: static files embedded in the binary."),
@@ -265,7 +270,7 @@ const ERRORS: [(&str, &str, &str); 10] = [
     (
         "Conflict",
         "409",
-        "The entity's state refuses the command (`rejected`, `no_offer`, `agent_unavailable`, `not_in_routing`, `invalid_transition`, `ticket_closed`, `already_revoked`).",
+        "The entity's state refuses the command (`rejected`, `no_offer`, `agent_unavailable`, `not_in_routing`, `invalid_transition`, `ticket_closed`, `already_revoked`, `merge_refused`, `already_undone`).",
     ),
     (
         "PayloadTooLarge",
@@ -312,6 +317,8 @@ fn who_may(permission: Permission) -> &'static str {
             "admins, supervisors and agents (agents: their own seat)"
         }
         Permission::RoutingRead | Permission::KnowledgeRead => "admins, supervisors and agents",
+        Permission::CustomersIdentify => "admin, supervisor and integration keys",
+        Permission::CustomersMerge => "the operator, the tenant's admins and supervisors",
         Permission::ConversationsSupervise
         | Permission::CustomersWrite
         | Permission::RoutingWrite

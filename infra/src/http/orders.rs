@@ -34,6 +34,12 @@ impl CommercePort {
         Self(commerce)
     }
 
+    /// The adapter.
+    #[must_use]
+    pub fn adapter(&self) -> Arc<dyn Commerce> {
+        Arc::clone(&self.0)
+    }
+
     /// The embedded demo orders, parcels and products.
     #[must_use]
     pub fn demo() -> Self {
@@ -73,7 +79,7 @@ pub struct CustomerOrders {
     pub orders: Vec<OrderWithShipment>,
 }
 
-fn commerce_error(error: &CommerceError) -> ApiError {
+pub(super) fn commerce_error(error: &CommerceError) -> ApiError {
     match error.kind() {
         CommerceErrorKind::BadResponse => ApiError::new(
             StatusCode::BAD_GATEWAY,

@@ -18,6 +18,7 @@ use crest_proto::access::AccessRole;
 use crest_proto::{AgentId, ConversationId, CustomerId, TenantId};
 
 use super::AppState;
+use super::customer_merges::merge_chain;
 use super::error::ApiError;
 use crate::access::secret::{TokenKind, digest, parse_token};
 use crate::access::{Credential, Principal, Role, now_ms, widget};
@@ -55,6 +56,10 @@ pub enum Permission {
     CustomersWrite,
     /// Erasing a customer (destroying their key): the tenant's admin.
     CustomersErase,
+    /// Recording a customer's identities (phone, email, channel ids, orders).
+    CustomersIdentify,
+    /// Merging customers and undoing merges: admins, supervisors and the operator.
+    CustomersMerge,
     /// Reading queues, the routing table and routing's decisions.
     RoutingRead,
     /// Changing queues and the routing table.
@@ -90,6 +95,7 @@ impl Permission {
                         | Self::KeysManage
                         | Self::ChannelsManage
                         | Self::ChannelsOperate
+                        | Self::CustomersMerge
                 );
             }
             // And only on the routes of [`CUSTOMER_ROUTES`], for their own conversation.
@@ -117,7 +123,9 @@ impl Permission {
             | Self::AgentsSelf
             | Self::RoutingRead
             | Self::KnowledgeRead => matches!(role, Admin | Supervisor | Agent),
+            Self::CustomersIdentify => matches!(role, Admin | Supervisor | Integration),
             Self::ConversationsSupervise
+            | Self::CustomersMerge
             | Self::CustomersWrite
             | Self::RoutingWrite
             | Self::ReportsRead
@@ -316,6 +324,26 @@ pub const ROUTES: &[RouteRule] = &[
         "POST",
         "/v1/tenants/{tenant}/agents/{agent}/offers/{conversation}/decline",
         Permission::AgentsSelf,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/identities",
+        Permission::CustomersRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/customers/{customer}/identities",
+        Permission::CustomersIdentify,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/customers/merge",
+        Permission::CustomersMerge,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/customers/merges/{id}/undo",
+        Permission::CustomersMerge,
     ),
     rule(
         "GET",
@@ -670,9 +698,17 @@ async fn check_customer_scope(
         && let Ok(Some(found)) = state.node.region().conversation_state(&conversation).await
         && found.customer.as_ref() != Some(customer)
     {
-        return Err(forbidden(
-            "a widget session sees only its own customer's conversation",
-        ));
+        // A customer merged into another writes into that customer's conversation: its widget
+        // follows it there, until the merge is undone.
+        let merged_into_owner = match (&found.customer, merge_chain(state, customer).await) {
+            (Some(owner), Ok(chain)) => chain.contains(owner),
+            _ => false,
+        };
+        if !merged_into_owner {
+            return Err(forbidden(
+                "a widget session sees only its own customer's conversation",
+            ));
+        }
     }
     Ok(())
 }
