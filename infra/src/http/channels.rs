@@ -27,24 +27,35 @@ use crate::channels::{ChannelConfig, ChannelError, ChannelRequest};
 #[serde(deny_unknown_fields)]
 pub struct PutChannel {
     /// `webhook`, `wechat_oa` or `widget`.
-    #[schema(example = "webhook")]
+    #[schema(pattern = r"^(webhook|wechat_oa|widget)$", example = "webhook")]
     kind: String,
-    /// The shared secret both sides sign with (16-256 bytes). Stored sealed, never shown again.
-    #[schema(min_length = 16, max_length = 256)]
+    /// The shared secret both sides sign with (16-256 bytes of UTF-8, no control characters).
+    /// Stored sealed, never shown again.
+    #[schema(
+        min_length = 16,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     secret: String,
     /// Where the bot's and agents' messages are posted (http or https); without it the channel is
     /// inbound only.
-    #[schema(max_length = 2048, example = "https://hooks.shop.example/crest")]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https?://[^\s/?#]+",
+        example = "https://hooks.shop.example/crest"
+    )]
     outbound_url: Option<String>,
     /// The platform profile (reply windows, quotas, text limits).
     #[schema(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     profile: Option<String>,
     /// Delivery attempts before a message is dead-lettered (1-100, default 10).
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "super::whole::optional")]
     max_attempts: Option<u32>,
     /// The first retry's delay in ms; each further retry doubles it, at most 300 s (10-600000,
     /// default 500).
     #[schema(minimum = 10, maximum = 600_000)]
+    #[serde(default, deserialize_with = "super::whole::optional")]
     backoff_base_ms: Option<u64>,
 }
 
