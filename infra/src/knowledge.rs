@@ -15,12 +15,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crest_actors::ports::journal::{EventJournal, JournalError, StoredEvent, read_all};
+use crest_actors::ports::journal::{EventJournal, JournalError, read_all};
 use crest_brain::kb::{Date, Document, Extracted, KnowledgeBases, Lang, SourceKind, UploadFormat};
-use crest_proto::envelope::EventMeta;
 use crest_proto::kb::{DocumentDeleted, DocumentPublished, KbEvent};
 use crest_proto::routing::{DirectoryEvent, KbOpened};
-use crest_proto::{Envelope, StreamId, TenantId};
+use crest_proto::{StreamId, TenantId};
+
+use crate::directory::TenantDirectory;
 
 /// Largest normalized text of a document (what is journaled and indexed), in bytes.
 pub const MAX_TEXT_BYTES: usize = 512 * 1024;
@@ -236,7 +237,7 @@ pub struct KnowledgeStore {
     bases: Arc<KnowledgeBases>,
     tenants: Mutex<HashMap<TenantId, KbState>>,
     /// The directory: its last sequence number and the tenants it lists.
-    directory: Mutex<(u64, BTreeSet<TenantId>)>,
+    directory: TenantDirectory,
     /// One reader at a time applies events to the index, so an older read never undoes a newer.
     reading: tokio::sync::Mutex<()>,
 }
@@ -257,7 +258,14 @@ impl KnowledgeStore {
             journal,
             bases,
             tenants: Mutex::new(HashMap::new()),
-            directory: Mutex::new((0, BTreeSet::new())),
+            directory: TenantDirectory::new(
+                StreamId::knowledge_directory(),
+                |event| match event {
+                    DirectoryEvent::KbOpened(opened) => Some(opened.tenant),
+                    _ => None,
+                },
+                |tenant| DirectoryEvent::KbOpened(KbOpened { tenant }),
+            ),
             reading: tokio::sync::Mutex::new(()),
         }
     }
@@ -422,73 +430,25 @@ impl KnowledgeStore {
         expected: u64,
         event: &E,
     ) -> Result<(), JournalError> {
-        let envelope = Envelope::wrap(
-            event,
-            stream.clone(),
-            expected + 1,
-            crate::access::now_ms(),
-            EventMeta::default(),
-        )
-        .map_err(|error| JournalError::Codec(error.to_string()))?;
-        let stored = StoredEvent::from_envelope(&envelope)?;
-        self.journal
-            .append(stream, expected, vec![stored])
-            .await
-            .map(|_| ())
+        crate::directory::append_one(&*self.journal, stream, expected, event).await
     }
 
     /// Reads the directory's new events; returns the tenants it lists.
     pub(crate) async fn read_directory(&self) -> Result<BTreeSet<TenantId>, JournalError> {
-        let (seq, mut tenants) = self
-            .directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let stream = StreamId::knowledge_directory();
-        let events = read_all(&*self.journal, &stream, seq).await?;
-        let Some(last) = events.last().map(|stored| stored.seq) else {
-            return Ok(tenants);
-        };
-        for stored in events {
-            let event = stored
-                .envelope()?
-                .decode_event::<DirectoryEvent>()
-                .map_err(|error| JournalError::Codec(error.to_string()))?;
-            if let DirectoryEvent::KbOpened(opened) = event {
-                tenants.insert(opened.tenant);
-            }
-        }
-        let mut directory = self
-            .directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if directory.0 < last {
-            *directory = (last, tenants.clone());
-        }
-        Ok(tenants)
+        self.directory.read(&*self.journal).await
     }
 
     /// Lists `tenant` in the directory unless it is already.
     pub(crate) async fn list_in_directory(&self, tenant: &TenantId) -> Result<(), KnowledgeError> {
-        let stream = StreamId::knowledge_directory();
-        for _ in 0..APPEND_ATTEMPTS {
-            if self.read_directory().await?.contains(tenant) {
-                return Ok(());
-            }
-            let expected = self
-                .directory
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            let event = DirectoryEvent::KbOpened(KbOpened {
-                tenant: tenant.clone(),
-            });
-            match self.append(&stream, expected, &event).await {
-                Ok(()) | Err(JournalError::Conflict { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
+        if self
+            .directory
+            .list(&*self.journal, tenant, APPEND_ATTEMPTS)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(KnowledgeError::Busy)
         }
-        Err(KnowledgeError::Busy)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, KbState>> {

@@ -7,6 +7,7 @@ pub mod bus;
 pub mod channels;
 pub mod cluster;
 pub mod demo;
+mod directory;
 pub mod evaluate;
 pub mod forming;
 pub mod http;

@@ -28,14 +28,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crest_actors::ports::journal::{EventJournal, JournalError, StoredEvent, read_all};
+use crest_actors::ports::journal::{EventJournal, JournalError, read_all};
 use crest_actors::ports::outbound::{Outbound, OutboundError, OutboundNews, OutboundReply};
 use crest_proto::channels::{ChannelConfigured, ChannelEvent, ChannelRemoved, OutboxQueued};
-use crest_proto::envelope::EventMeta;
 use crest_proto::events::ConversationEvent;
 use crest_proto::routing::{ChannelsOpened, DirectoryEvent};
-use crest_proto::{ConversationId, CustomerId, Envelope, StreamId, TenantId};
+use crest_proto::{ConversationId, CustomerId, StreamId, TenantId};
 
+use crate::directory::{TenantDirectory, append_one};
 use crate::vault::{CipherKind, Key, Keyring};
 pub use metrics::ChannelMetrics;
 use outbox::{DeadLetter, DeliverySettings, Outbox};
@@ -292,7 +292,7 @@ pub struct ChannelStore {
     http: reqwest::Client,
     run_outboxes: bool,
     tenants: Mutex<HashMap<TenantId, TenantChannels>>,
-    directory: Mutex<(u64, BTreeSet<TenantId>)>,
+    directory: TenantDirectory,
     routes: Mutex<HashMap<ConversationId, Route>>,
     outboxes: Mutex<HashMap<(TenantId, String), Arc<Outbox>>>,
     /// Serialises configuration changes and outbox starts.
@@ -329,7 +329,14 @@ impl ChannelStore {
             http,
             run_outboxes,
             tenants: Mutex::new(HashMap::new()),
-            directory: Mutex::new((0, BTreeSet::new())),
+            directory: TenantDirectory::new(
+                StreamId::channel_directory(),
+                |event| match event {
+                    DirectoryEvent::ChannelsOpened(opened) => Some(opened.tenant),
+                    _ => None,
+                },
+                |tenant| DirectoryEvent::ChannelsOpened(ChannelsOpened { tenant }),
+            ),
             routes: Mutex::new(HashMap::new()),
             outboxes: Mutex::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
@@ -689,56 +696,20 @@ impl ChannelStore {
 
     /// Reads the directory's new events; returns the tenants it lists.
     async fn read_directory(&self) -> Result<BTreeSet<TenantId>, JournalError> {
-        let (seq, mut tenants) = self
-            .directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let stream = StreamId::channel_directory();
-        let events = read_all(&*self.journal, &stream, seq).await?;
-        let Some(last) = events.last().map(|stored| stored.seq) else {
-            return Ok(tenants);
-        };
-        for stored in events {
-            let event = stored
-                .envelope()?
-                .decode_event::<DirectoryEvent>()
-                .map_err(|error| JournalError::Codec(error.to_string()))?;
-            if let DirectoryEvent::ChannelsOpened(opened) = event {
-                tenants.insert(opened.tenant);
-            }
-        }
-        let mut directory = self
-            .directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if directory.0 < last {
-            *directory = (last, tenants.clone());
-        }
-        Ok(tenants)
+        self.directory.read(&*self.journal).await
     }
 
     /// Lists `tenant` in the directory unless it is already.
     async fn list_in_directory(&self, tenant: &TenantId) -> Result<(), ChannelError> {
-        let stream = StreamId::channel_directory();
-        for _ in 0..APPEND_ATTEMPTS {
-            if self.read_directory().await?.contains(tenant) {
-                return Ok(());
-            }
-            let expected = self
-                .directory
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            let event = DirectoryEvent::ChannelsOpened(ChannelsOpened {
-                tenant: tenant.clone(),
-            });
-            match append_one(&*self.journal, &stream, expected, &event).await {
-                Ok(()) | Err(JournalError::Conflict { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
+        if self
+            .directory
+            .list(&*self.journal, tenant, APPEND_ATTEMPTS)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ChannelError::Busy)
         }
-        Err(ChannelError::Busy)
     }
 
     /// Whether `tenant` has a channel that delivers here.
@@ -862,27 +833,6 @@ impl Outbound for ChannelStore {
     fn follows(&self, tenant: &TenantId) -> bool {
         self.delivers_for(tenant)
     }
-}
-
-async fn append_one<E: crest_proto::events::DomainEvent>(
-    journal: &dyn EventJournal,
-    stream: &StreamId,
-    expected: u64,
-    event: &E,
-) -> Result<(), JournalError> {
-    let envelope = Envelope::wrap(
-        event,
-        stream.clone(),
-        expected + 1,
-        crate::access::now_ms(),
-        EventMeta::default(),
-    )
-    .map_err(|error| JournalError::Codec(error.to_string()))?;
-    let stored = StoredEvent::from_envelope(&envelope)?;
-    journal
-        .append(stream, expected, vec![stored])
-        .await
-        .map(|_| ())
 }
 
 /// The key a channel's secret is sealed with: derived from the master key for this tenant and
