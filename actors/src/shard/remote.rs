@@ -69,6 +69,8 @@ pub enum ShardRequest {
     CustomerMergesChanged {
         /// The customer.
         customer: CustomerId,
+        /// The merge made or undone.
+        merge: crest_proto::MergeId,
     },
     /// Record an identity of a customer (if given) and read them all.
     CustomerIdentities {
@@ -137,7 +139,7 @@ impl ShardRequest {
             Self::OpenConversation { customer }
             | Self::EndCustomerConversation { customer, .. }
             | Self::CustomerIdentities { customer, .. }
-            | Self::CustomerMergesChanged { customer } => StreamId::customer(customer),
+            | Self::CustomerMergesChanged { customer, .. } => StreamId::customer(customer),
             Self::ConversationCommand { conversation, .. }
             | Self::ConversationState { conversation } => StreamId::conversation(conversation),
             Self::AgentCommand { agent, .. } | Self::AgentState { agent } => StreamId::agent(agent),
