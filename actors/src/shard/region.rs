@@ -89,6 +89,8 @@ impl ShardRegion {
             ShardRequest::DeskCommand { .. }
             | ShardRequest::DeskReactions { .. }
             | ShardRequest::DeskView { .. } => request.unavailable(),
+            // Outboxes are served by the node's outbound port ([`crate::Node::serve_request`]).
+            ShardRequest::Outbox { .. } => request.unavailable(),
             ShardRequest::CustomerMessage { message, meta } => {
                 let (reply, answer) = oneshot::channel();
                 let customer = message.customer.clone();
