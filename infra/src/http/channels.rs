@@ -57,6 +57,18 @@ pub struct PutChannel {
     #[schema(minimum = 10, maximum = 600_000)]
     #[serde(default, deserialize_with = "super::whole::optional")]
     backoff_base_ms: Option<u64>,
+    /// A `wechat_oa` channel's AppID (with `app_secret`; without both the channel is inbound
+    /// only).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[A-Za-z0-9_-]+$",
+        example = "wx0123456789abcdef"
+    )]
+    app_id: Option<String>,
+    /// A `wechat_oa` channel's AppSecret (with `app_id`). Stored sealed, never shown again.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
+    app_secret: Option<String>,
 }
 
 /// Body of `POST /v1/channels/{tenant}/{name}/inbound`.
@@ -184,6 +196,8 @@ pub async fn put_channel(
         profile: body.profile,
         max_attempts: body.max_attempts,
         backoff_base_ms: body.backoff_base_ms,
+        app_id: body.app_id,
+        app_secret: body.app_secret,
     };
     let actor = principal.actor();
     let (channel, created) = state
