@@ -159,7 +159,11 @@ async fn an_expired_token_is_refreshed_once_and_the_reply_delivered() {
     let client = client_for(&base);
     let now = now_ms();
     let first = client
-        .deliver(wechat_profile(), &reply("您好，已为您查询", now - 1_000), now)
+        .deliver(
+            wechat_profile(),
+            &reply("您好，已为您查询", now - 1_000),
+            now,
+        )
         .await;
     assert_eq!(first, DeliveryOutcome::Delivered { parts: 1 });
     assert_eq!(fake.tokens_issued.load(Ordering::SeqCst), 1);
@@ -184,7 +188,11 @@ async fn an_expired_token_is_refreshed_once_and_the_reply_delivered() {
         .map(|body| body["text"]["content"].as_str().expect("content"))
         .collect();
     assert_eq!(texts, ["您好，已为您查询", "second", "third"]);
-    assert!(delivered.iter().all(|body| body["touser"] == "oCustomer-_1"));
+    assert!(
+        delivered
+            .iter()
+            .all(|body| body["touser"] == "oCustomer-_1")
+    );
 }
 
 #[tokio::test]
@@ -205,7 +213,10 @@ async fn concurrent_senders_share_one_token_fetch() {
 #[tokio::test]
 async fn a_window_refusal_from_wechat_is_window_closed() {
     let (fake, base) = start_fake().await;
-    fake.scripted_errcodes.lock().expect("fake lock").push(45015);
+    fake.scripted_errcodes
+        .lock()
+        .expect("fake lock")
+        .push(45015);
     let client = client_for(&base);
     let now = now_ms();
     let outcome = client
@@ -289,7 +300,12 @@ async fn failures_are_classified_and_long_texts_split() {
     let parts: Vec<String> = fake
         .delivered()
         .iter()
-        .map(|body| body["text"]["content"].as_str().expect("content").to_owned())
+        .map(|body| {
+            body["text"]["content"]
+                .as_str()
+                .expect("content")
+                .to_owned()
+        })
         .collect();
     assert_eq!(parts.len(), 3);
     assert!(
@@ -322,7 +338,10 @@ async fn failures_are_classified_and_long_texts_split() {
 
     // Nothing listening: retryable.
     let unreachable = client_for("http://127.0.0.1:1");
-    let error = unreachable.send_text("o1", "hi").await.expect_err("refused");
+    let error = unreachable
+        .send_text("o1", "hi")
+        .await
+        .expect_err("refused");
     assert!(matches!(error, SendError::Retryable(_)), "{error:?}");
 }
 
@@ -468,9 +487,14 @@ async fn signed_xml_texts_are_accepted_once_and_everything_else_acknowledged() {
     let path = "/v1/channels/shop/wx/wechat";
 
     // WeChat pushes the same message three times (it retries when slow to hear back).
-    let xml = text_xml("oCustomer-_7", "24512345678901234", "我的订单 #A1024 到哪了？");
+    let xml = text_xml(
+        "oCustomer-_7",
+        "24512345678901234",
+        "我的订单 #A1024 到哪了？",
+    );
     for nonce in ["1", "2", "3"] {
-        let (status, body) = push(&http, node.addr, path, &signed_query(now_s(), nonce), &xml).await;
+        let (status, body) =
+            push(&http, node.addr, path, &signed_query(now_s(), nonce), &xml).await;
         assert_eq!((status, body.as_str()), (200, "success"));
     }
     // The same message through the messages API is a duplicate of it: one customer message.
@@ -508,7 +532,8 @@ async fn signed_xml_texts_are_accepted_once_and_everything_else_acknowledged() {
         now_s()
     );
     for other in [image, subscribe] {
-        let (status, body) = push(&http, node.addr, path, &signed_query(now_s(), "4"), &other).await;
+        let (status, body) =
+            push(&http, node.addr, path, &signed_query(now_s(), "4"), &other).await;
         assert_eq!((status, body.as_str()), (200, "success"), "{other}");
     }
 
@@ -531,8 +556,14 @@ async fn signed_xml_texts_are_accepted_once_and_everything_else_acknowledged() {
         text_xml("oCustomer-_7", "", "no id"),
         text_xml("oCustomer-_7", "9", "   "),
     ] {
-        let (status, body) =
-            push(&http, node.addr, path, &signed_query(now_s(), "7"), &malformed).await;
+        let (status, body) = push(
+            &http,
+            node.addr,
+            path,
+            &signed_query(now_s(), "7"),
+            &malformed,
+        )
+        .await;
         assert_eq!(status, 400, "{malformed}: {body}");
         assert!(body.contains("invalid_body"), "{body}");
     }
@@ -587,7 +618,10 @@ async fn profiles_and_app_credentials_are_validated_and_never_echoed() {
     let read = admin.get("/v1/tenants/shop/channels/wx").await;
     for answer in [&created.body, &read.body] {
         let text = answer.to_string();
-        assert!(!text.contains(APP_SECRET) && !text.contains(TOKEN), "{text}");
+        assert!(
+            !text.contains(APP_SECRET) && !text.contains(TOKEN),
+            "{text}"
+        );
     }
     let listed = admin.get("/v1/channel-profiles").await;
     assert_eq!(listed.status, 200);
@@ -610,7 +644,10 @@ async fn a_reply_the_window_refuses_becomes_one_callback_ticket() {
     let node = start(config(dir.path())).await;
     let admin = Client::new(node.addr);
     let (fake, base) = start_fake().await;
-    assert_eq!(configure_wechat(&admin, "wx", Some(&base)).await.status, 201);
+    assert_eq!(
+        configure_wechat(&admin, "wx", Some(&base)).await.status,
+        201
+    );
     let first = admin
         .post(
             "/v1/tenants/shop/messages",

@@ -33,8 +33,8 @@ use crest_proto::agent::{
 };
 use crest_proto::audit::{AuditEvent, Recorded};
 use crest_proto::channels::{
-    ChannelConfigured, ChannelConfiguredV2, ChannelEvent, ChannelRemoved, OutboxDeadLettered, OutboxDelivered,
-    OutboxEvent, OutboxQueued, OutboxRequeued,
+    ChannelConfigured, ChannelConfiguredV2, ChannelEvent, ChannelRemoved, OutboxDeadLettered,
+    OutboxDelivered, OutboxEvent, OutboxQueued, OutboxRequeued,
 };
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::customers::{

@@ -211,7 +211,9 @@ fn check_app_credentials(request: &ChannelRequest) -> Vec<String> {
     if let Some(app_id) = &request.app_id
         && (app_id.is_empty()
             || app_id.len() > MAX_APP_CREDENTIAL_LEN
-            || !app_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            || !app_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     {
         reasons.push(format!(
             "app_id must be 1-{MAX_APP_CREDENTIAL_LEN} characters of A-Z, a-z, 0-9, '_' and '-'"
@@ -676,7 +678,12 @@ impl ChannelStore {
         }
         let app_secret = configured.sealed_app_secret.as_ref().and_then(|sealed| {
             let master = self.masters.get(configured.master_id)?;
-            let opened = open_secret(master, tenant, &app_secret_purpose(&configured.name), sealed)?;
+            let opened = open_secret(
+                master,
+                tenant,
+                &app_secret_purpose(&configured.name),
+                sealed,
+            )?;
             String::from_utf8(opened).ok().map(Arc::from)
         });
         ChannelConfig {

@@ -161,7 +161,8 @@ impl PlatformProfile {
     }
 
     fn fits(&self, text: &str) -> bool {
-        self.text_limit_bytes.is_none_or(|limit| text.len() <= limit)
+        self.text_limit_bytes
+            .is_none_or(|limit| text.len() <= limit)
             && self
                 .text_limit_chars
                 .is_none_or(|limit| text.chars().count() <= limit)
@@ -205,10 +206,16 @@ impl PlatformProfile {
     fn check(&self) -> Vec<String> {
         let mut reasons = Vec::new();
         if !super::name_is_valid(&self.name) {
-            reasons.push(format!("{}: the name is not a valid profile name", self.name));
+            reasons.push(format!(
+                "{}: the name is not a valid profile name",
+                self.name
+            ));
         }
         if self.reply_window_s == Some(0) {
-            reasons.push(format!("{}: a reply window of 0 s allows nothing", self.name));
+            reasons.push(format!(
+                "{}: a reply window of 0 s allows nothing",
+                self.name
+            ));
         }
         if self.replies_per_customer_message == Some(0)
             || self.daily_messages_per_customer == Some(0)
@@ -444,7 +451,10 @@ mod tests {
         };
         let parts = profile.parts("first sentence here. second sentence is longer");
         assert_eq!(parts[0], "first sentence here.");
-        assert_eq!(parts.join(" "), "first sentence here. second sentence is longer");
+        assert_eq!(
+            parts.join(" "),
+            "first sentence here. second sentence is longer"
+        );
     }
 
     #[test]

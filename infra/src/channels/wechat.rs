@@ -575,7 +575,11 @@ impl WechatClients {
     /// The client of `tenant`'s channel `config`; `None` unless it is a `wechat_oa` channel with
     /// an app id and an opened app secret.
     #[must_use]
-    pub fn client_for(&self, tenant: &TenantId, config: &ChannelConfig) -> Option<Arc<WechatClient>> {
+    pub fn client_for(
+        &self,
+        tenant: &TenantId,
+        config: &ChannelConfig,
+    ) -> Option<Arc<WechatClient>> {
         let credentials = WechatCredentials::of(config)?;
         let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
         let key = (tenant.clone(), config.name.clone());
@@ -690,11 +694,13 @@ pub async fn open_callback_ticket(
             tracing::info!(tenant = %ticket.tenant(), ticket = %ticket, channel = request.channel, "callback ticket opened for a reply outside the platform's window");
             Ok(ticket)
         }
-        Err(RecordError::Rejected(rejection)) => Err(CallbackError::Rejected(rejection.to_string())),
-        Err(RecordError::Journal(error)) => Err(CallbackError::Unavailable(error.to_string())),
-        Err(RecordError::Unavailable) => {
-            Err(CallbackError::Unavailable("the ticket is restarting".to_owned()))
+        Err(RecordError::Rejected(rejection)) => {
+            Err(CallbackError::Rejected(rejection.to_string()))
         }
+        Err(RecordError::Journal(error)) => Err(CallbackError::Unavailable(error.to_string())),
+        Err(RecordError::Unavailable) => Err(CallbackError::Unavailable(
+            "the ticket is restarting".to_owned(),
+        )),
     }
 }
 
@@ -717,15 +723,30 @@ mod tests {
         assert_eq!(signature("token", "1409659813", "1372623149"), expected);
         assert_eq!(signature("1372623149", "token", "1409659813"), expected);
         assert_eq!(expected.len(), 40);
-        assert!(signature_matches("token", "1409659813", "1372623149", &expected));
+        assert!(signature_matches(
+            "token",
+            "1409659813",
+            "1372623149",
+            &expected
+        ));
         assert!(signature_matches(
             "token",
             "1409659813",
             "1372623149",
             &expected.to_ascii_uppercase()
         ));
-        assert!(!signature_matches("token", "1409659814", "1372623149", &expected));
-        assert!(!signature_matches("other", "1409659813", "1372623149", &expected));
+        assert!(!signature_matches(
+            "token",
+            "1409659814",
+            "1372623149",
+            &expected
+        ));
+        assert!(!signature_matches(
+            "other",
+            "1409659813",
+            "1372623149",
+            &expected
+        ));
         assert!(!signature_matches("token", "1409659813", "1372623149", ""));
     }
 

@@ -105,12 +105,9 @@ fn text_plain(text: String) -> Response {
         .into_response()
 }
 
-fn query_of(
-    query: Result<Query<WechatQuery>, QueryRejection>,
-) -> Result<WechatQuery, ApiError> {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::bad_request("invalid_query", rejection.body_text())
-    })?;
+fn query_of(query: Result<Query<WechatQuery>, QueryRejection>) -> Result<WechatQuery, ApiError> {
+    let Query(query) =
+        query.map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
     Ok(query)
 }
 
@@ -210,7 +207,11 @@ pub async fn post_wechat(
             ),
         ));
     }
-    if query.encrypt_type.as_deref().is_some_and(|mode| mode != "raw") || query.msg_signature.is_some()
+    if query
+        .encrypt_type
+        .as_deref()
+        .is_some_and(|mode| mode != "raw")
+        || query.msg_signature.is_some()
     {
         count_inbound(&state, kind, "invalid_body");
         return Err(ApiError::bad_request(
