@@ -343,6 +343,10 @@ async fn failures_are_classified_and_long_texts_split() {
         .await
         .expect_err("refused");
     assert!(matches!(error, SendError::Retryable(_)), "{error:?}");
+    assert!(
+        !error.to_string().contains(APP_SECRET),
+        "the app secret never shows in an error: {error}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

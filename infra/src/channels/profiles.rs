@@ -200,7 +200,9 @@ impl PlatformProfile {
                 c.is_whitespace() || matches!(c, '。' | '！' | '？' | '；' | '，' | '.' | '!' | '?')
             })
             .map(|(index, c)| index + c.len_utf8());
-        natural.unwrap_or(end).max(1)
+        // At least one character, so a split always moves on.
+        let first = text.chars().next().map_or(0, char::len_utf8);
+        natural.unwrap_or(end).max(first)
     }
 
     fn check(&self) -> Vec<String> {

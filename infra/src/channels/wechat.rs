@@ -535,10 +535,11 @@ impl WechatClient {
 /// Sends `request` and reads WeChat's JSON answer; network failures, 5xx and 429 are retryable,
 /// other non-2xx answers and unreadable bodies permanent.
 async fn call(request: reqwest::RequestBuilder) -> Result<ApiAnswer, SendError> {
+    // The URLs carry the app secret or the access token: never in an error.
     let response = request
         .send()
         .await
-        .map_err(|error| SendError::Retryable(format!("request: {error}")))?;
+        .map_err(|error| SendError::Retryable(format!("request: {}", error.without_url())))?;
     let status = response.status();
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return Err(SendError::Retryable(format!("status {}", status.as_u16())));
@@ -549,7 +550,7 @@ async fn call(request: reqwest::RequestBuilder) -> Result<ApiAnswer, SendError> 
     let body = response
         .bytes()
         .await
-        .map_err(|error| SendError::Retryable(format!("answer: {error}")))?;
+        .map_err(|error| SendError::Retryable(format!("answer: {}", error.without_url())))?;
     serde_json::from_slice(&body)
         .map_err(|error| SendError::Permanent(format!("the answer is not WeChat's JSON: {error}")))
 }
