@@ -15,9 +15,10 @@ use axum::routing::{get, post};
 use crest_infra::channels::profiles;
 use crest_infra::channels::wechat::{
     CallbackRequest, DeliveryOutcome, SendError, WechatClient, WechatCredentials, WechatReply,
-    callback_ticket_id, open_callback_ticket, signature,
+    callback_ticket_id, open_callback_ticket, reply_context, signature,
 };
-use crest_proto::{ConversationId, CustomerId, MessageId, TenantId};
+use crest_proto::channels::OutboxQueued;
+use crest_proto::{ConversationId, CustomerId, MessageId, StreamId, TenantId};
 use serde_json::{Value, json};
 use support::{Client, config, start};
 
@@ -665,6 +666,27 @@ async fn a_reply_the_window_refuses_becomes_one_callback_ticket() {
     let customer = CustomerId::new(&tenant, "oCustomer-_9").expect("customer id");
     let message = MessageId::generate(&tenant);
 
+    // The reply's context comes from the conversation: the customer's message, and the bot's
+    // echo after it.
+    let before = now_ms() - 60_000;
+    admin
+        .conversation_until("shop", &conversation.key(), |body| {
+            support::roles(body).contains(&"bot".to_owned())
+        })
+        .await;
+    let stream = StreamId::conversation(&conversation);
+    let context = reply_context(&**node.node.journal(), &stream, u64::MAX)
+        .await
+        .expect("read");
+    let customer_wrote = context
+        .last_customer_message_at_ms
+        .expect("the customer wrote");
+    assert!((before..=now_ms()).contains(&customer_wrote), "{context:?}");
+    assert_eq!(
+        context.sent_since_customer_message, 1,
+        "the bot's echo came after it"
+    );
+
     let client = client_for(&base);
     let now = now_ms();
     let text = "您的退货已受理，退款将在 3 个工作日内到账";
@@ -703,5 +725,32 @@ async fn a_reply_the_window_refuses_becomes_one_callback_ticket() {
     assert!(subject.contains("48 h"), "{subject}");
     assert!(subject.contains(text), "{subject}");
     assert_eq!(fake.send_requests.load(Ordering::SeqCst), 0);
+
+    // An outbox entry of the same conversation, within the window: delivered to the customer.
+    let entry = OutboxQueued {
+        id: message.key(),
+        conversation: conversation.clone(),
+        customer: customer.clone(),
+        role: "agent".to_owned(),
+        message: message.clone(),
+        source_stream: stream.clone(),
+        source_seq: u64::MAX,
+        at_ms: now,
+    };
+    let outcome = client
+        .deliver_queued(
+            &**node.node.journal(),
+            wechat_profile(),
+            &entry,
+            text,
+            0,
+            now,
+        )
+        .await
+        .expect("read");
+    assert_eq!(outcome, DeliveryOutcome::Delivered { parts: 1 });
+    let delivered = fake.delivered();
+    assert_eq!(delivered[0]["touser"], "oCustomer-_9");
+    assert_eq!(delivered[0]["text"]["content"], text);
     node.stop().await.expect("node stops");
 }

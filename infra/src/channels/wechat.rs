@@ -21,10 +21,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crest_actors::Node;
+use crest_actors::ports::journal::{EventJournal, JournalError, read_all};
 use crest_actors::shard::recorder::RecordError;
 use crest_actors::ticket::{Due, NewTicket, TicketCommand, TicketRejection};
+use crest_proto::channels::OutboxQueued;
 use crest_proto::envelope::EventMeta;
-use crest_proto::{ConversationId, CustomerId, MessageId, TenantId, TicketId};
+use crest_proto::{ConversationId, CustomerId, MessageId, StreamId, TenantId, TicketId};
 use quick_xml::events::Event;
 use ring::digest;
 use serde::Deserialize;
@@ -530,6 +532,29 @@ impl WechatClient {
         }
         DeliveryOutcome::Delivered { parts: parts.len() }
     }
+
+    /// Delivers an outbox entry's reply (`text` being the text of its source event): the
+    /// customer's OpenID is the entry's customer, the window and quota are judged on the
+    /// conversation's [`reply_context`] (no customer message: the window is closed).
+    pub async fn deliver_queued(
+        &self,
+        journal: &dyn EventJournal,
+        profile: &PlatformProfile,
+        entry: &OutboxQueued,
+        text: &str,
+        skip_parts: usize,
+        now_ms: u64,
+    ) -> Result<DeliveryOutcome, JournalError> {
+        let context = reply_context(journal, &entry.source_stream, entry.source_seq).await?;
+        let reply = WechatReply {
+            openid: entry.customer.key(),
+            text,
+            last_customer_message_at_ms: context.last_customer_message_at_ms.unwrap_or(0),
+            sent_since_customer_message: context.sent_since_customer_message,
+            skip_parts,
+        };
+        Ok(self.deliver(profile, &reply, now_ms).await)
+    }
 }
 
 /// Sends `request` and reads WeChat's JSON answer; network failures, 5xx and 429 are retryable,
@@ -601,6 +626,53 @@ impl WechatClients {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(tenant.clone(), name.to_owned()));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A reply's place in its conversation
+// ---------------------------------------------------------------------------------------------
+
+/// The event type of a customer's message.
+pub const CUSTOMER_MESSAGE_EVENT: &str = "conversation.customer_message_received";
+
+/// The event types of replies that go out to the customer.
+pub const REPLY_EVENTS: [&str; 2] = ["conversation.bot_replied", "conversation.agent_replied"];
+
+/// What a platform's reply window and quota are judged on, read from the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyContext {
+    /// When the customer last wrote (`None`: never; no window is open).
+    pub last_customer_message_at_ms: Option<u64>,
+    /// Replies written after that message and before the reply being delivered.
+    pub sent_since_customer_message: u32,
+}
+
+/// The [`ReplyContext`] of the reply at `reply_seq` of `conversation_stream` (an outbox entry's
+/// `source_stream` and `source_seq`): the customer's latest message in the whole stream (a message
+/// written after the reply was queued opens a new window), and the replies between it and this
+/// one (each counted once, however many parts it took). Reads event types and timestamps only:
+/// no text is opened.
+pub async fn reply_context(
+    journal: &dyn EventJournal,
+    conversation_stream: &StreamId,
+    reply_seq: u64,
+) -> Result<ReplyContext, JournalError> {
+    let events = read_all(journal, conversation_stream, 0).await?;
+    let mut context = ReplyContext {
+        last_customer_message_at_ms: None,
+        sent_since_customer_message: 0,
+    };
+    for stored in events {
+        let envelope = stored.envelope()?;
+        if envelope.event_type == CUSTOMER_MESSAGE_EVENT {
+            context.last_customer_message_at_ms = Some(envelope.timestamp_ms);
+            context.sent_since_customer_message = 0;
+        } else if REPLY_EVENTS.contains(&envelope.event_type.as_str()) && envelope.seq < reply_seq {
+            context.sent_since_customer_message =
+                context.sent_since_customer_message.saturating_add(1);
+        }
+    }
+    Ok(context)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -821,6 +893,19 @@ mod tests {
         assert!(!subject.contains('\n'));
         assert!(subject.ends_with('…'));
         assert!(subject.starts_with("call back the customer: a reply on wx was not sent"));
+    }
+
+    #[test]
+    fn the_event_types_read_are_the_conversations() {
+        use crest_proto::events::ConversationEvent;
+        for event_type in REPLY_EVENTS.iter().chain([&CUSTOMER_MESSAGE_EVENT]) {
+            assert!(
+                ConversationEvent::KNOWN_TYPES
+                    .iter()
+                    .any(|(known, _)| known == event_type),
+                "{event_type}"
+            );
+        }
     }
 
     #[test]
