@@ -29,8 +29,9 @@ pub struct PutChannel {
     /// `webhook`, `wechat_oa` or `widget`.
     #[schema(pattern = r"^(webhook|wechat_oa|widget)$", example = "webhook")]
     kind: String,
-    /// The shared secret both sides sign with (16-256 bytes of UTF-8, no control characters).
-    /// Stored sealed, never shown again.
+    /// The shared secret both sides sign with (16-256 bytes of UTF-8, no control characters); a
+    /// `wechat_oa` channel's token (WeChat takes 3-32 letters and digits). Stored sealed, never
+    /// shown again.
     #[schema(
         min_length = 16,
         max_length = 256,
@@ -38,7 +39,8 @@ pub struct PutChannel {
     )]
     secret: String,
     /// Where the bot's and agents' messages are posted (http or https); without it the channel is
-    /// inbound only.
+    /// inbound only. A `wechat_oa` channel's WeChat API base URL (default
+    /// `https://api.weixin.qq.com`).
     #[schema(
         max_length = 2048,
         pattern = r"^https?://[^\s/?#]+",
