@@ -1030,4 +1030,23 @@ mod tests {
         let another = crate::vault::MasterKey::new(2, &[8_u8; 32]).expect("32 bytes");
         assert_eq!(open_secret(&another, &tenant, "wx", &sealed), None);
     }
+
+    #[test]
+    fn an_app_secret_never_opens_as_the_channel_secret() {
+        let master = crate::vault::MasterKey::new(1, &[7_u8; 32]).expect("32 bytes");
+        let tenant = TenantId::new("shop").expect("valid");
+        let purpose = app_secret_purpose("wx");
+        let sealed = seal_secret(&master, &tenant, &purpose, b"the-app-secret").expect("seals");
+        assert_eq!(
+            open_secret(&master, &tenant, &purpose, &sealed).as_deref(),
+            Some(&b"the-app-secret"[..])
+        );
+        assert_eq!(open_secret(&master, &tenant, "wx", &sealed), None);
+        let channel_secret =
+            seal_secret(&master, &tenant, "wx", b"0123456789abcdef").expect("seals");
+        assert_eq!(
+            open_secret(&master, &tenant, &purpose, &channel_secret),
+            None
+        );
+    }
 }
