@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{ConversationId, CustomerId, MessageId, StreamId};
 
-/// A channel connection was created or replaced.
+/// A channel connection was created or replaced (version 1, superseded by
+/// [`ChannelConfiguredV2`], still decoded: upcast with no platform credentials).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelConfigured {
     /// The channel's name within the tenant (lowercase letters, digits, `-` and `_`).
@@ -39,6 +40,53 @@ pub struct ChannelConfigured {
     pub configured_by: String,
 }
 
+/// A channel connection was created or replaced, with the platform's app credentials (a WeChat
+/// Official Account's AppID and AppSecret, which the platform's API wants besides the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelConfiguredV2 {
+    /// The channel's name within the tenant (lowercase letters, digits, `-` and `_`).
+    pub name: String,
+    /// `webhook`, `wechat_oa` or `widget`.
+    pub kind: String,
+    /// The shared secret (a WeChat channel's token), sealed: nonce ‖ ciphertext ‖ tag.
+    pub sealed_secret: Vec<u8>,
+    /// The master key the sealing keys were derived from.
+    pub master_id: u32,
+    /// Where outbound messages are posted, or the platform API's base URL (`None`: inbound only,
+    /// or the platform's default).
+    pub outbound_url: Option<String>,
+    /// The platform profile (reply windows, quotas), if any.
+    pub profile: Option<String>,
+    /// Delivery attempts before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry's delay; each further retry doubles it.
+    pub backoff_base_ms: u64,
+    /// Who configured it: `operator`, `key:<id>` or `session:<id>`.
+    pub configured_by: String,
+    /// The platform's app id (WeChat's AppID), if any.
+    pub app_id: Option<String>,
+    /// The platform's app secret, sealed like the secret under its own key, if any.
+    pub sealed_app_secret: Option<Vec<u8>>,
+}
+
+impl From<ChannelConfigured> for ChannelConfiguredV2 {
+    fn from(old: ChannelConfigured) -> Self {
+        Self {
+            name: old.name,
+            kind: old.kind,
+            sealed_secret: old.sealed_secret,
+            master_id: old.master_id,
+            outbound_url: old.outbound_url,
+            profile: old.profile,
+            max_attempts: old.max_attempts,
+            backoff_base_ms: old.backoff_base_ms,
+            configured_by: old.configured_by,
+            app_id: None,
+            sealed_app_secret: None,
+        }
+    }
+}
+
 /// A channel connection was removed: inbound requests are refused, nothing more is queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelRemoved {
@@ -52,15 +100,17 @@ pub struct ChannelRemoved {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ChannelEvent {
-    /// See [`ChannelConfigured`].
-    Configured(ChannelConfigured),
+    /// See [`ChannelConfiguredV2`].
+    Configured(ChannelConfiguredV2),
     /// See [`ChannelRemoved`].
     Removed(ChannelRemoved),
 }
 
 crate::events::domain_event!(ChannelEvent {
-    Configured => "channel.configured" @ 1,
+    Configured => "channel.configured" @ 2,
     Removed => "channel.removed" @ 1,
+} legacy {
+    Configured => "channel.configured" @ 1 as ChannelConfigured,
 });
 
 /// A message of a conversation is to be delivered to the channel.

@@ -33,8 +33,8 @@ use crest_proto::agent::{
 };
 use crest_proto::audit::{AuditEvent, Recorded};
 use crest_proto::channels::{
-    ChannelConfigured, ChannelEvent, ChannelRemoved, OutboxDeadLettered, OutboxDelivered,
-    OutboxEvent, OutboxQueued, OutboxRequeued,
+    ChannelConfigured, ChannelConfiguredV2, ChannelEvent, ChannelRemoved, OutboxDeadLettered,
+    OutboxDelivered, OutboxEvent, OutboxQueued, OutboxRequeued,
 };
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::customers::{
@@ -610,16 +610,18 @@ fn channel_samples() -> Vec<(ChannelEvent, StreamId)> {
     let stream = StreamId::channels(&tenant());
     vec![
         (
-            ChannelEvent::Configured(ChannelConfigured {
+            ChannelEvent::Configured(ChannelConfiguredV2 {
                 name: "wx-main".to_owned(),
-                kind: "webhook".to_owned(),
+                kind: "wechat_oa".to_owned(),
                 sealed_secret: (0_u8..44).collect(),
                 master_id: 3,
-                outbound_url: Some("https://hooks.shop.example/crest".to_owned()),
+                outbound_url: Some("https://api.weixin.qq.com".to_owned()),
                 profile: Some("wechat_oa".to_owned()),
                 max_attempts: 10,
                 backoff_base_ms: 500,
                 configured_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+                app_id: Some("wx0123456789abcdef".to_owned()),
+                sealed_app_secret: Some((100_u8..160).collect()),
             }),
             stream.clone(),
         ),
@@ -1056,6 +1058,7 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
     let legacy: BTreeSet<String> = ConversationEvent::LEGACY_TYPES
         .iter()
         .chain(DeskEvent::LEGACY_TYPES)
+        .chain(ChannelEvent::LEGACY_TYPES)
         .map(|&(event_type, version)| golden_file_name(event_type, version))
         .collect();
     assert!(
@@ -1116,6 +1119,34 @@ fn legacy_versions_still_decode_through_their_upcasters() {
         &ConversationEvent::Closed(ClosedV2 {
             reason: "resolved".to_owned(),
             customer: None,
+        }),
+    );
+    let configured_v1 = ChannelConfigured {
+        name: "wx-main".to_owned(),
+        kind: "webhook".to_owned(),
+        sealed_secret: (0_u8..44).collect(),
+        master_id: 3,
+        outbound_url: Some("https://hooks.shop.example/crest".to_owned()),
+        profile: Some("wechat_oa".to_owned()),
+        max_attempts: 10,
+        backoff_base_ms: 500,
+        configured_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+    };
+    check(
+        "channel.configured.v1.hex",
+        &crest_proto::codec::encode(&configured_v1).expect("encodes"),
+        &ChannelEvent::Configured(ChannelConfiguredV2 {
+            name: configured_v1.name.clone(),
+            kind: configured_v1.kind.clone(),
+            sealed_secret: configured_v1.sealed_secret.clone(),
+            master_id: 3,
+            outbound_url: configured_v1.outbound_url.clone(),
+            profile: configured_v1.profile.clone(),
+            max_attempts: 10,
+            backoff_base_ms: 500,
+            configured_by: configured_v1.configured_by.clone(),
+            app_id: None,
+            sealed_app_secret: None,
         }),
     );
     let refused_v1 = ChatRefused {

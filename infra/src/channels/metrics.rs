@@ -7,12 +7,16 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, 
 pub const KINDS: [&str; 3] = ["webhook", "wechat_oa", "widget"];
 
 /// Outcomes of an inbound request (`crest_channel_inbound_total`).
-pub const INBOUND_OUTCOMES: [&str; 5] = [
+pub const INBOUND_OUTCOMES: [&str; 7] = [
     "accepted",
     "duplicate",
     "bad_signature",
     "stale_timestamp",
     "invalid_body",
+    // A WeChat server URL check answered.
+    "verified",
+    // A WeChat message that is not a text (an image, an event) acknowledged and not stored.
+    "ignored",
 ];
 
 /// Outcomes of a delivery attempt (`crest_channel_outbound_total`).

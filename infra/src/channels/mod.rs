@@ -27,7 +27,9 @@
 
 pub mod metrics;
 pub mod outbox;
+pub mod profiles;
 pub mod signature;
+pub mod wechat;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,7 +40,7 @@ use crest_actors::ports::journal::{EventJournal, JournalError, read_all};
 use crest_actors::ports::outbound::{
     DeadLetterRecord, Outbound, OutboundError, OutboundNews, OutboundReply, OutboxAnswer, OutboxOp,
 };
-use crest_proto::channels::{ChannelConfigured, ChannelEvent, ChannelRemoved, OutboxQueued};
+use crest_proto::channels::{ChannelConfiguredV2, ChannelEvent, ChannelRemoved, OutboxQueued};
 use crest_proto::events::ConversationEvent;
 use crest_proto::routing::{ChannelsOpened, DirectoryEvent};
 use crest_proto::{ConversationId, CustomerId, StreamId, TenantId};
@@ -133,7 +135,14 @@ pub struct ChannelRequest {
     pub max_attempts: Option<u32>,
     /// The first retry's delay (default [`DEFAULT_BACKOFF_BASE_MS`]).
     pub backoff_base_ms: Option<u64>,
+    /// The platform's app id (a WeChat Official Account's AppID).
+    pub app_id: Option<String>,
+    /// The platform's app secret (a WeChat Official Account's AppSecret).
+    pub app_secret: Option<String>,
 }
+
+/// Longest app id and app secret.
+pub const MAX_APP_CREDENTIAL_LEN: usize = 128;
 
 /// Whether `name` is a valid channel name: 1-64 of lowercase a-z, 0-9, `-` and `_`, starting with a
 /// letter or digit (it is a message's channel label and part of a stream name).
@@ -173,12 +182,13 @@ pub fn validate(name: &str, request: &ChannelRequest) -> Vec<String> {
     {
         reasons.push(reason);
     }
-    if let Some(profile) = &request.profile
-        && !name_is_valid(profile)
-    {
-        reasons
-            .push("profile must be 1-64 characters of lowercase a-z, 0-9, '-' and '_'".to_owned());
+    if let Some(profile) = &request.profile {
+        let known = profiles::builtin();
+        if known.get(profile).is_none() {
+            reasons.push(format!("profile must be one of {}", known.names()));
+        }
     }
+    reasons.extend(check_app_credentials(request));
     if let Some(attempts) = request.max_attempts
         && !(1..=MAX_ATTEMPTS_LIMIT).contains(&attempts)
     {
@@ -191,6 +201,42 @@ pub fn validate(name: &str, request: &ChannelRequest) -> Vec<String> {
             "backoff_base_ms must be {} to {}",
             BACKOFF_BASE_RANGE_MS.start(),
             BACKOFF_BASE_RANGE_MS.end()
+        ));
+    }
+    reasons
+}
+
+/// A platform's app id and secret: both or neither, on a `wechat_oa` channel only.
+fn check_app_credentials(request: &ChannelRequest) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let given = (request.app_id.is_some(), request.app_secret.is_some());
+    if given == (false, false) {
+        return reasons;
+    }
+    if request.kind != ChannelKind::WechatOa.as_str() {
+        reasons.push("app_id and app_secret are for wechat_oa channels only".to_owned());
+    }
+    if given != (true, true) {
+        reasons.push("app_id and app_secret go together".to_owned());
+    }
+    if let Some(app_id) = &request.app_id
+        && (app_id.is_empty()
+            || app_id.len() > MAX_APP_CREDENTIAL_LEN
+            || !app_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
+        reasons.push(format!(
+            "app_id must be 1-{MAX_APP_CREDENTIAL_LEN} characters of A-Z, a-z, 0-9, '_' and '-'"
+        ));
+    }
+    if let Some(app_secret) = &request.app_secret
+        && (app_secret.is_empty()
+            || app_secret.len() > MAX_APP_CREDENTIAL_LEN
+            || !app_secret.chars().all(|c| c.is_ascii_graphic()))
+    {
+        reasons.push(format!(
+            "app_secret must be 1-{MAX_APP_CREDENTIAL_LEN} visible ASCII characters"
         ));
     }
     reasons
@@ -228,6 +274,11 @@ pub struct ChannelConfig {
     pub outbound_url: Option<String>,
     /// The platform profile.
     pub profile: Option<String>,
+    /// The platform's app id (a WeChat Official Account's AppID).
+    pub app_id: Option<String>,
+    /// The opened app secret (`None`: none configured, or sealed under a master key this node
+    /// does not have).
+    pub app_secret: Option<Arc<str>>,
     /// Attempts before dead-lettering.
     pub max_attempts: u32,
     /// The first retry's delay.
@@ -334,6 +385,8 @@ impl ChannelStore {
         metrics: ChannelMetrics,
         cluster: Option<Arc<Ownership>>,
     ) -> Self {
+        // The embedded platform profiles are checked here, at start.
+        let _profiles = profiles::builtin();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_max_idle_per_host(outbox::MAX_IN_FLIGHT)
@@ -470,7 +523,19 @@ impl ChannelStore {
             .ok_or_else(|| ChannelError::Invalid(vec!["unknown kind".to_owned()]))?;
         let master = self.masters.current();
         let sealed_secret = seal_secret(master, tenant, name, request.secret.as_bytes())?;
-        let event = ChannelEvent::Configured(ChannelConfigured {
+        let sealed_app_secret = request
+            .app_secret
+            .as_ref()
+            .map(|app_secret| {
+                seal_secret(
+                    master,
+                    tenant,
+                    &app_secret_purpose(name),
+                    app_secret.as_bytes(),
+                )
+            })
+            .transpose()?;
+        let event = ChannelEvent::Configured(ChannelConfiguredV2 {
             name: name.to_owned(),
             kind: kind.as_str().to_owned(),
             sealed_secret,
@@ -480,6 +545,8 @@ impl ChannelStore {
             max_attempts: request.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS),
             backoff_base_ms: request.backoff_base_ms.unwrap_or(DEFAULT_BACKOFF_BASE_MS),
             configured_by: configured_by.to_owned(),
+            app_id: request.app_id.clone(),
+            sealed_app_secret,
         });
         let _changing = self.changes.lock().await;
         self.list_in_directory(tenant).await?;
@@ -733,7 +800,7 @@ impl ChannelStore {
     fn opened(
         &self,
         tenant: &TenantId,
-        configured: ChannelConfigured,
+        configured: ChannelConfiguredV2,
         at_ms: u64,
     ) -> ChannelConfig {
         let secret = self.masters.get(configured.master_id).and_then(|master| {
@@ -742,12 +809,24 @@ impl ChannelStore {
         if secret.is_none() {
             tracing::error!(tenant = %tenant, channel = %configured.name, master_id = configured.master_id, "channel secret does not open: its master key is missing");
         }
+        let app_secret = configured.sealed_app_secret.as_ref().and_then(|sealed| {
+            let master = self.masters.get(configured.master_id)?;
+            let opened = open_secret(
+                master,
+                tenant,
+                &app_secret_purpose(&configured.name),
+                sealed,
+            )?;
+            String::from_utf8(opened).ok().map(Arc::from)
+        });
         ChannelConfig {
             kind: ChannelKind::parse(&configured.kind).unwrap_or(ChannelKind::Webhook),
             name: configured.name,
             secret: secret.map(Arc::from),
             outbound_url: configured.outbound_url,
             profile: configured.profile,
+            app_id: configured.app_id,
+            app_secret,
             max_attempts: configured.max_attempts,
             backoff_base_ms: configured.backoff_base_ms,
             configured_by: configured.configured_by,
@@ -1055,6 +1134,12 @@ impl Outbound for ChannelStore {
     }
 }
 
+/// The name an app secret is sealed under: its own key and associated data, so it never opens as
+/// the channel's secret (`#` is not allowed in channel names).
+fn app_secret_purpose(name: &str) -> String {
+    format!("{name}#app_secret")
+}
+
 /// The key a channel's secret is sealed with: derived from the master key for this tenant and
 /// channel, so a sealed secret copied to another channel does not open.
 fn sealing_key(
@@ -1110,6 +1195,8 @@ mod tests {
             profile: None,
             max_attempts: None,
             backoff_base_ms: None,
+            app_id: None,
+            app_secret: None,
         }
     }
 
@@ -1123,9 +1210,12 @@ mod tests {
             profile: Some("Bad Profile".to_owned()),
             max_attempts: Some(0),
             backoff_base_ms: Some(1),
+            app_id: Some("wx 1".to_owned()),
+            app_secret: None,
         };
         let reasons = validate("Bad.Name", &bad);
-        assert_eq!(reasons.len(), 7, "{reasons:?}");
+        // Name, kind, secret, URL, profile, attempts, backoff, and the app credentials' three.
+        assert_eq!(reasons.len(), 10, "{reasons:?}");
         assert!(!validate("-x", &request()).is_empty());
         assert!(!validate(&"x".repeat(65), &request()).is_empty());
         let no_host = ChannelRequest {
@@ -1159,5 +1249,24 @@ mod tests {
         assert_eq!(open_secret(&master, &other, "wx", &sealed), None);
         let another = crate::vault::MasterKey::new(2, &[8_u8; 32]).expect("32 bytes");
         assert_eq!(open_secret(&another, &tenant, "wx", &sealed), None);
+    }
+
+    #[test]
+    fn an_app_secret_never_opens_as_the_channel_secret() {
+        let master = crate::vault::MasterKey::new(1, &[7_u8; 32]).expect("32 bytes");
+        let tenant = TenantId::new("shop").expect("valid");
+        let purpose = app_secret_purpose("wx");
+        let sealed = seal_secret(&master, &tenant, &purpose, b"the-app-secret").expect("seals");
+        assert_eq!(
+            open_secret(&master, &tenant, &purpose, &sealed).as_deref(),
+            Some(&b"the-app-secret"[..])
+        );
+        assert_eq!(open_secret(&master, &tenant, "wx", &sealed), None);
+        let channel_secret =
+            seal_secret(&master, &tenant, "wx", b"0123456789abcdef").expect("seals");
+        assert_eq!(
+            open_secret(&master, &tenant, &purpose, &channel_secret),
+            None
+        );
     }
 }

@@ -29,8 +29,9 @@ pub struct PutChannel {
     /// `webhook`, `wechat_oa` or `widget`.
     #[schema(pattern = r"^(webhook|wechat_oa|widget)$", example = "webhook")]
     kind: String,
-    /// The shared secret both sides sign with (16-256 bytes of UTF-8, no control characters).
-    /// Stored sealed, never shown again.
+    /// The shared secret both sides sign with (16-256 bytes of UTF-8, no control characters); a
+    /// `wechat_oa` channel's token (WeChat takes 3-32 letters and digits). Stored sealed, never
+    /// shown again.
     #[schema(
         min_length = 16,
         max_length = 256,
@@ -38,7 +39,8 @@ pub struct PutChannel {
     )]
     secret: String,
     /// Where the bot's and agents' messages are posted (http or https); without it the channel is
-    /// inbound only.
+    /// inbound only. A `wechat_oa` channel's WeChat API base URL (default
+    /// `https://api.weixin.qq.com`).
     #[schema(
         max_length = 2048,
         pattern = r"^https?://[^\s/?#]+",
@@ -57,6 +59,18 @@ pub struct PutChannel {
     #[schema(minimum = 10, maximum = 600_000)]
     #[serde(default, deserialize_with = "super::whole::optional")]
     backoff_base_ms: Option<u64>,
+    /// A `wechat_oa` channel's AppID (with `app_secret`; without both the channel is inbound
+    /// only).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[A-Za-z0-9_-]+$",
+        example = "wx0123456789abcdef"
+    )]
+    app_id: Option<String>,
+    /// A `wechat_oa` channel's AppSecret (with `app_id`). Stored sealed, never shown again.
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[!-~]+$")]
+    app_secret: Option<String>,
 }
 
 /// Body of `POST /v1/channels/{tenant}/{name}/inbound`.
@@ -151,7 +165,9 @@ fn view(state: &AppState, tenant: &TenantId, channel: &ChannelConfig) -> Value {
         "max_attempts": channel.max_attempts,
         "backoff_base_ms": channel.backoff_base_ms,
         "secret_set": channel.secret.is_some(),
-        "inbound_path": format!("/v1/channels/{tenant}/{}/inbound", channel.name),
+        "app_id": channel.app_id,
+        "app_secret_set": channel.app_secret.is_some(),
+        "inbound_path": super::wechat::inbound_path(tenant, channel),
         "configured_by": channel.configured_by,
         "configured_at": super::views::rfc3339(channel.configured_at_ms),
         "pending": pending,
@@ -186,6 +202,8 @@ pub async fn put_channel(
         profile: body.profile,
         max_attempts: body.max_attempts,
         backoff_base_ms: body.backoff_base_ms,
+        app_id: body.app_id,
+        app_secret: body.app_secret,
     };
     let actor = principal.actor();
     let (channel, created) = state
@@ -332,31 +350,8 @@ pub async fn post_inbound(
     body: Bytes,
 ) -> Result<(Extension<IdentifiersOnly>, Json<PostMessageResponse>), ApiError> {
     let tenant = tenant(&raw_tenant)?;
-    let unknown = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_channel",
-            "no such channel in this tenant",
-        )
-    };
-    if !crate::channels::name_is_valid(&name) {
-        return Err(unknown());
-    }
-    let channel = state
-        .channels
-        .channel(&tenant, &name)
-        .await
-        .map_err(|error| failed(error.into()))?
-        .ok_or_else(unknown)?;
+    let channel = inbound_channel(&state, &tenant, &name, |_| true).await?;
     let kind = channel.kind.as_str();
-    let count = |outcome: &str| {
-        state
-            .channels
-            .metrics()
-            .inbound
-            .with_label_values(&[kind, outcome])
-            .inc();
-    };
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let checked = match &channel.secret {
         Some(secret) => signature::verify(
@@ -373,39 +368,117 @@ pub async fn post_inbound(
             SignatureError::BadSignature => "bad_signature",
             SignatureError::StaleTimestamp { .. } => "stale_timestamp",
         };
-        count(code);
+        count_inbound(&state, kind, code);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             code,
             error.to_string(),
         ));
     }
-    let invalid = |reason: String| {
-        count("invalid_body");
-        ApiError::bad_request("invalid_body", reason)
-    };
     let message: InboundMessageBody = serde_json::from_slice(&body).map_err(|error| {
-        invalid(format!(
-            "expected {{\"id\", \"customer\", \"text\"}}: {error}"
-        ))
+        count_inbound(&state, kind, "invalid_body");
+        ApiError::bad_request(
+            "invalid_body",
+            format!("expected {{\"id\", \"customer\", \"text\"}}: {error}"),
+        )
     })?;
-    let message = inbound(
+    let response = accept_from_channel(
+        &state,
         &tenant,
+        &channel,
+        ChannelMessage {
+            id: message.id,
+            customer: message.customer,
+            text: message.text,
+        },
+        correlation_id(&headers),
+    )
+    .await?;
+    Ok((Extension(IdentifiersOnly), Json(response)))
+}
+
+/// The channel `name` of `tenant` if it is configured and `wanted` (its kind fits the route),
+/// else 404 `unknown_channel`.
+pub(super) async fn inbound_channel(
+    state: &AppState,
+    tenant: &TenantId,
+    name: &str,
+    wanted: impl Fn(&ChannelConfig) -> bool,
+) -> Result<ChannelConfig, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_channel",
+            "no such channel in this tenant",
+        )
+    };
+    if !crate::channels::name_is_valid(name) {
+        return Err(unknown());
+    }
+    state
+        .channels
+        .channel(tenant, name)
+        .await
+        .map_err(|error| failed(error.into()))?
+        .filter(|channel| wanted(channel))
+        .ok_or_else(unknown)
+}
+
+/// Counts an inbound request of a channel of `kind` by its outcome.
+pub(super) fn count_inbound(state: &AppState, kind: &str, outcome: &str) {
+    state
+        .channels
+        .metrics()
+        .inbound
+        .with_label_values(&[kind, outcome])
+        .inc();
+}
+
+/// A customer message a channel delivered, its origin verified.
+#[derive(Debug)]
+pub(super) struct ChannelMessage {
+    /// The platform's message id (the idempotency key).
+    pub id: String,
+    /// The customer's id on the platform.
+    pub customer: String,
+    /// The text.
+    pub text: String,
+}
+
+/// Accepts a verified message from `channel` like `POST /v1/tenants/{t}/messages` (its channel
+/// label being the channel's name; the same id twice is accepted once), counting the outcome.
+pub(super) async fn accept_from_channel(
+    state: &AppState,
+    tenant: &TenantId,
+    channel: &ChannelConfig,
+    message: ChannelMessage,
+    correlation_id: Option<String>,
+) -> Result<PostMessageResponse, ApiError> {
+    let kind = channel.kind.as_str();
+    let message = inbound(
+        tenant,
         PostMessageRequest {
-            channel: name,
+            channel: channel.name.clone(),
             customer: message.customer,
             id: message.id,
             text: message.text,
         },
     )
-    .map_err(|error| invalid(error.reason))?;
-    let response = accept(&state, &tenant, message, correlation_id(&headers)).await?;
-    count(if response.duplicate {
-        "duplicate"
-    } else {
-        "accepted"
-    });
-    Ok((Extension(IdentifiersOnly), Json(response)))
+    .map_err(|error| {
+        count_inbound(state, kind, "invalid_body");
+        ApiError::bad_request("invalid_body", error.reason)
+    })?;
+    let response = accept(state, tenant, message, correlation_id).await?;
+    count_inbound(
+        state,
+        kind,
+        if response.duplicate {
+            "duplicate"
+        } else {
+            "accepted"
+        },
+    );
+    Ok(response)
 }
 
 fn dead_letter_view(letter: &DeadLetter) -> Value {

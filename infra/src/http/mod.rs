@@ -29,6 +29,7 @@ mod stream;
 mod tickets;
 pub mod views;
 mod web;
+mod wechat;
 mod whole;
 mod widget;
 
@@ -300,6 +301,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/channels/{tenant}/{name}/inbound",
             post(channels::post_inbound),
         )
+        .route(
+            "/v1/channels/{tenant}/{name}/wechat",
+            get(wechat::get_wechat).post(wechat::post_wechat),
+        )
+        .route("/v1/channel-profiles", get(wechat::list_profiles))
         .route("/v1/cluster", get(ops::get_cluster))
         .route(
             "/v1/tenants/{tenant}/widget",

@@ -179,6 +179,17 @@ pub const ROUTES: &[RouteRule] = &[
     ),
     rule(
         "GET",
+        "/v1/channels/{tenant}/{name}/wechat",
+        Permission::Public,
+    ),
+    rule(
+        "POST",
+        "/v1/channels/{tenant}/{name}/wechat",
+        Permission::Public,
+    ),
+    rule("GET", "/v1/channel-profiles", Permission::Public),
+    rule(
+        "GET",
         "/v1/tenants/{tenant}/channels",
         Permission::ChannelsOperate,
     ),
