@@ -432,6 +432,12 @@ pub async fn start(
         addr: config.listen,
         source,
     })?;
+    let proactive = Arc::new(crate::proactive::ProactiveService::new(
+        Arc::clone(&shared_journal),
+        Arc::clone(&node),
+        Arc::clone(&channels),
+        crate::proactive::ProactiveMetrics::new(&telemetry.registry)?,
+    ));
     let state = AppState::new(AppParts {
         node: Arc::clone(&node),
         telemetry,
@@ -450,6 +456,7 @@ pub async fn start(
         knowledge,
         intents,
         channels: Arc::clone(&channels),
+        proactive,
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);

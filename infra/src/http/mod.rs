@@ -22,6 +22,7 @@ mod ops;
 pub mod orders;
 pub mod permissions;
 pub mod pii;
+mod proactive;
 mod quality;
 mod queues;
 mod routing_table;
@@ -29,7 +30,7 @@ mod stream;
 mod tickets;
 pub mod views;
 mod web;
-mod whole;
+pub(crate) mod whole;
 mod widget;
 
 use std::sync::Arc;
@@ -102,6 +103,8 @@ pub struct AppParts {
     pub intents: Arc<crate::intents::IntentStore>,
     /// The tenants' channel connections and their outboxes.
     pub channels: Arc<crate::channels::ChannelStore>,
+    /// Proactive messages: the tenants' rules and the customers' decisions.
+    pub proactive: Arc<crate::proactive::ProactiveService>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -299,6 +302,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/channels/{tenant}/{name}/inbound",
             post(channels::post_inbound),
+        )
+        .route(
+            "/v1/tenants/{tenant}/proactive-rules",
+            get(proactive::get_rules).put(proactive::put_rules),
+        )
+        .route(
+            "/v1/tenants/{tenant}/commerce-events",
+            post(proactive::post_commerce_event),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}/proactive",
+            get(proactive::get_decisions),
         )
         .route("/v1/cluster", get(ops::get_cluster))
         .route(
