@@ -30,7 +30,7 @@ pub mod rules;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crest_actors::conversation::{CommandError, Rejection, Status};
+use crest_actors::conversation::{CommandError, ConversationState, Rejection, Status};
 use crest_actors::node::Node;
 use crest_actors::ports::journal::{EventJournal, JournalError, read_all};
 use crest_proto::commands::ConversationCommand;
@@ -310,18 +310,7 @@ impl ProactiveService {
         if sent_today >= u64::from(rules.max_per_customer_per_day) {
             return suppressed(record, "daily_limit");
         }
-        let writes_chinese = state
-            .messages
-            .iter()
-            .rev()
-            .find(|message| message.role == crest_proto::events::Role::Customer)
-            .is_none_or(|message| is_chinese(&message.text));
-        let template = if writes_chinese {
-            &rule.text_zh
-        } else {
-            &rule.text_en
-        };
-        let text = template.replace("{order}", trigger.order.as_deref().unwrap_or_default());
+        let text = text_for(rule, &state, trigger.order.as_deref());
         "sent".clone_into(&mut record.decision);
         "rule_matched".clone_into(&mut record.reason);
         record.message = Some(MessageId::generate(conversation.tenant()));
@@ -439,6 +428,23 @@ fn sent_on(records: &[Decided], local_day: &str) -> u64 {
         .filter(|record| record.decision == "sent" && record.local_day == local_day)
         .count();
     u64::try_from(count).unwrap_or(u64::MAX)
+}
+
+/// The rule's text for the customer of `state`: Chinese unless their latest message has no
+/// Chinese in it (a customer who has not written yet gets Chinese); `{order}` filled in.
+fn text_for(rule: &rules::Rule, state: &ConversationState, order: Option<&str>) -> String {
+    let writes_chinese = state
+        .messages
+        .iter()
+        .rev()
+        .find(|message| message.role == crest_proto::events::Role::Customer)
+        .is_none_or(|message| is_chinese(&message.text));
+    let template = if writes_chinese {
+        &rule.text_zh
+    } else {
+        &rule.text_en
+    };
+    template.replace("{order}", order.unwrap_or_default())
 }
 
 /// Whether `text` is written in Chinese (any CJK ideograph).
