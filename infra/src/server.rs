@@ -438,6 +438,10 @@ pub async fn start(
         Arc::clone(&channels),
         crate::proactive::ProactiveMetrics::new(&telemetry.registry)?,
     ));
+    background.push(crate::proactive::watch_silences(
+        Arc::clone(&proactive),
+        Arc::clone(&projections.silence),
+    ));
     let state = AppState::new(AppParts {
         node: Arc::clone(&node),
         telemetry,
@@ -456,7 +460,7 @@ pub async fn start(
         knowledge,
         intents,
         channels: Arc::clone(&channels),
-        proactive,
+        proactive: Arc::clone(&proactive),
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
@@ -713,10 +717,14 @@ pub fn start_projections(
         tenant_label,
     )?));
     let tickets = Arc::new(std::sync::Mutex::new(TicketBoard::new()));
+    let silence = Arc::new(std::sync::Mutex::new(
+        crate::proactive::silence::SilenceWatch::new(),
+    ));
     let read_models = [
         Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
         Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
         Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
+        Arc::clone(&silence) as Arc<std::sync::Mutex<dyn Projection>>,
     ];
     // In a cluster what Prometheus sums over the nodes (the business metrics, the quality scores
     // and rules fired, the VOC mentions) is counted once for all nodes, by the node serving shard
@@ -752,6 +760,7 @@ pub fn start_projections(
             quality,
             voc,
             tickets,
+            silence,
         },
         task,
         cluster_business,

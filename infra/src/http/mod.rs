@@ -117,6 +117,8 @@ pub struct Projections {
     pub voc: Arc<std::sync::Mutex<VoiceOfCustomer>>,
     /// Every tenant's tickets.
     pub tickets: Arc<std::sync::Mutex<TicketBoard>>,
+    /// Silent conversations, for the proactive service's silence timers.
+    pub silence: Arc<std::sync::Mutex<crate::proactive::silence::SilenceWatch>>,
 }
 
 /// Builds the router.

@@ -26,6 +26,7 @@
 
 pub mod metrics;
 pub mod rules;
+pub mod silence;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -458,4 +459,62 @@ fn unavailable(error: CommandError) -> ProactiveError {
         CommandError::Journal(error) => ProactiveError::Journal(error),
         _ => ProactiveError::Unavailable,
     }
+}
+
+/// How often silence timers are checked.
+pub const SILENCE_TICK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Checks the silence timers every [`SILENCE_TICK`] and decides the silences due (see
+/// [`silence`]). A trigger that could not be decided (the journal or the conversation was
+/// unavailable) is tried again at the next tick; its id keeps it from being decided twice.
+pub fn watch_silences(
+    service: Arc<ProactiveService>,
+    watch: Arc<Mutex<silence::SilenceWatch>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(SILENCE_TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let tenants = watch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .tenants();
+            let mut delays: HashMap<(TenantId, &'static str), u64> = HashMap::new();
+            for tenant in tenants {
+                let Ok((rules, _)) = service.rules(&tenant).await else {
+                    continue;
+                };
+                for kind in rules::SILENCE_KINDS {
+                    if let Some(minutes) = rules.rule_for(kind).and_then(|rule| rule.after_minutes)
+                    {
+                        delays.insert((tenant.clone(), kind), u64::from(minutes) * 60_000);
+                    }
+                }
+            }
+            if delays.is_empty() {
+                continue;
+            }
+            let now = service.node.now_ms();
+            let due =
+                watch
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .due(now, &|tenant, kind| {
+                        rules::SILENCE_KINDS
+                            .iter()
+                            .find(|known| **known == kind)
+                            .and_then(|known| delays.get(&(tenant.clone(), *known)).copied())
+                    });
+            for trigger in due {
+                if let Err(error) = service.decide(&trigger).await {
+                    tracing::warn!(trigger = %trigger.kind, %error, "silence timer not decided; retried");
+                    watch
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .retry(&trigger);
+                }
+            }
+        }
+    })
 }
