@@ -307,7 +307,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/proactive-rules",
-            get(proactive::get_rules).put(proactive::put_rules),
+            get(proactive::get_proactive_rules).put(proactive::put_proactive_rules),
         )
         .route(
             "/v1/tenants/{tenant}/commerce-events",
@@ -315,7 +315,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v1/tenants/{tenant}/customers/{customer}/proactive",
-            get(proactive::get_decisions),
+            get(proactive::get_proactive_decisions),
         )
         .route("/v1/cluster", get(ops::get_cluster))
         .route(

@@ -19,7 +19,7 @@ use crate::access::Principal;
 use crate::proactive::rules::{QuietHours, Rule, RulesDocument};
 use crate::proactive::{Decided, ProactiveError, Trigger};
 
-/// Body of `PUT /v1/tenants/{t}/proactive-rules` (and the answer of both rules routes).
+/// Body of `PUT /v1/tenants/{t}/proactive-rules`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutRules {
@@ -46,12 +46,18 @@ pub struct PutRules {
     rules: Vec<Object<Rule>>,
 }
 
-/// The rules as stored, and whether they are the defaults (never set).
+/// The rules in force, and whether they are the defaults (never set).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RulesView {
+    /// The IANA time zone.
+    #[schema(example = "Asia/Shanghai")]
+    timezone: String,
+    /// The quiet hours (`null`: never quiet).
+    quiet_hours: Option<QuietHours>,
+    /// At most this many proactive messages per customer per local day.
+    max_per_customer_per_day: u32,
     /// The rules.
-    #[serde(flatten)]
-    rules: RulesDocument,
+    rules: Vec<Rule>,
     /// `true` until the tenant sets its own rules.
     defaults: bool,
 }
@@ -177,7 +183,10 @@ async fn rules_view(state: &AppState, tenant: &TenantId) -> Result<RulesView, Ap
         .await
         .map_err(|error| failed(error.into()))?;
     Ok(RulesView {
-        rules: (*rules).clone(),
+        timezone: rules.timezone.clone(),
+        quiet_hours: rules.quiet_hours.clone(),
+        max_per_customer_per_day: rules.max_per_customer_per_day,
+        rules: rules.rules.clone(),
         defaults,
     })
 }
@@ -192,7 +201,7 @@ async fn rules_view(state: &AppState, tenant: &TenantId) -> Result<RulesView, Ap
         (status = 200, description = "The rules (the defaults, in Chinese and English, until the tenant sets its own).", body = RulesView),
     )
 )]
-pub async fn get_rules(
+pub async fn get_proactive_rules(
     State(state): State<AppState>,
     Path(raw_tenant): Path<String>,
 ) -> Result<Json<RulesView>, ApiError> {
@@ -212,7 +221,7 @@ pub async fn get_rules(
         (status = 400, description = "`invalid_rules`: every reason (an unknown time zone, a malformed HH:MM, a cap outside 1-20, an unknown trigger, two rules for one trigger, `after_minutes` missing on a silence trigger or given on a commerce one, an empty text).", body = crest_proto::api::ErrorBody),
     )
 )]
-pub async fn put_rules(
+pub async fn put_proactive_rules(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(raw_tenant): Path<String>,
@@ -294,11 +303,11 @@ pub async fn post_commerce_event(
     let now = state.node.now_ms();
     let at_ms = match body.at.as_deref() {
         None => now,
+        // A time before 1970 is recorded as the epoch (it only dates the record).
         Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-            .ok()
-            .and_then(|at| u64::try_from(at.timestamp_millis()).ok())
-            .ok_or_else(|| {
-                ApiError::bad_request("invalid_at", "at must be an RFC 3339 time after 1970")
+            .map(|at| u64::try_from(at.timestamp_millis()).unwrap_or(0))
+            .map_err(|error| {
+                ApiError::bad_request("invalid_at", format!("at is not an RFC 3339 time: {error}"))
             })?,
     };
     let trigger = Trigger {
@@ -326,7 +335,7 @@ pub async fn post_commerce_event(
         (status = 200, description = "The decisions, oldest first, each with its reason.", body = DecisionList),
     )
 )]
-pub async fn get_decisions(
+pub async fn get_proactive_decisions(
     State(state): State<AppState>,
     Path((raw_tenant, raw_customer)): Path<(String, String)>,
 ) -> Result<Json<DecisionList>, ApiError> {
