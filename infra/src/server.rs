@@ -191,6 +191,8 @@ pub struct RunningServer {
     cluster: Option<Arc<Cluster>>,
     /// Channel connections (their outboxes stop before the journal closes).
     channels: Arc<crate::channels::ChannelStore>,
+    /// The proactive silence timers: they hold the node, so they stop before it does.
+    silence_timers: tokio::task::JoinHandle<()>,
     /// The projection runner and its bus subscription (they hold the journal until stopped).
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -438,10 +440,8 @@ pub async fn start(
         Arc::clone(&channels),
         crate::proactive::ProactiveMetrics::new(&telemetry.registry)?,
     ));
-    background.push(crate::proactive::watch_silences(
-        Arc::clone(&proactive),
-        Arc::clone(&projections.silence),
-    ));
+    let silence_timers =
+        crate::proactive::watch_silences(Arc::clone(&proactive), Arc::clone(&projections.silence));
     let state = AppState::new(AppParts {
         node: Arc::clone(&node),
         telemetry,
@@ -498,6 +498,7 @@ pub async fn start(
         journal,
         cluster,
         channels,
+        silence_timers,
         background,
         shutdown,
         server,
@@ -508,8 +509,10 @@ impl RunningServer {
     /// Stops accepting requests, lets in-flight ones finish, stops the actors, publishes what the
     /// outbox holds and flushes the journal.
     pub async fn stop(self) -> Result<(), ServeError> {
-        // The in-process router holds the node too: let it go first.
+        // The in-process router and the silence timers hold the node too: let them go first.
         drop(self.app);
+        self.silence_timers.abort();
+        let _ = self.silence_timers.await;
         let _ = self.shutdown.send(true);
         // WebSocket streams never end by themselves: give HTTP a bounded drain.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
