@@ -78,6 +78,9 @@ pub struct ServeConfig {
     /// with them (give both the same one, see
     /// [`crest_brain::engine::Engine::with_tenant_intents`]).
     pub tenant_intents: Arc<crest_brain::intents::TenantModels>,
+    /// How often the proactive silence timers are checked (default
+    /// [`crate::proactive::SILENCE_TICK`]).
+    pub silence_tick: Duration,
 }
 
 /// Which journal a node writes to.
@@ -131,6 +134,7 @@ impl Default for ServeConfig {
                 crest_brain::engine::engine_kb_config(),
             )),
             tenant_intents: Arc::default(),
+            silence_tick: crate::proactive::SILENCE_TICK,
         }
     }
 }
@@ -440,8 +444,11 @@ pub async fn start(
         Arc::clone(&channels),
         crate::proactive::ProactiveMetrics::new(&telemetry.registry)?,
     ));
-    let silence_timers =
-        crate::proactive::watch_silences(Arc::clone(&proactive), Arc::clone(&projections.silence));
+    let silence_timers = crate::proactive::watch_silences(
+        Arc::clone(&proactive),
+        Arc::clone(&projections.silence),
+        config.silence_tick,
+    );
     let state = AppState::new(AppParts {
         node: Arc::clone(&node),
         telemetry,

@@ -582,3 +582,67 @@ async fn no_proactive_message_talks_over_a_human_and_rules_are_checked_and_kept_
         .await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_silent_after_opening_a_chat_hears_from_crest_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(crest_infra::server::ServeConfig {
+        silence_tick: Duration::from_millis(200),
+        ..config(dir.path())
+    })
+    .await;
+    let client = Client::new(node.addr);
+    let (receiver, url) = start_receiver().await;
+    let created = configure(
+        &client,
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url, "backoff_base_ms": 20}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let set = client
+        .put(
+            "/v1/tenants/shop/proactive-rules",
+            &json!({
+                "timezone": "Asia/Shanghai",
+                "quiet_hours": null,
+                "max_per_customer_per_day": 3,
+                "rules": [{
+                    "on": "silent_after_open",
+                    "after_minutes": 1,
+                    "text_zh": "还在吗？有什么可以帮您？",
+                    "text_en": "Still there? How can we help?"
+                }]
+            }),
+        )
+        .await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+
+    let opened = signed_message(node.addr, "shop", "hooks", "p-1", "c-1", "hello").await;
+    let conversation = opened["conversation_id"]
+        .as_str()
+        .expect("conversation")
+        .to_owned();
+    accepted_at_least(&receiver, 1, Duration::from_secs(10)).await;
+    // A minute of silence (the shortest delay a rule can name), then the tenant's words.
+    let delivered = accepted_at_least(&receiver, 2, Duration::from_secs(120)).await;
+    assert_eq!(delivered[1]["role"], "bot");
+    assert_eq!(delivered[1]["text"], "Still there? How can we help?");
+    assert_eq!(delivered[1]["conversation"], conversation.as_str());
+
+    let record = client.get("/v1/tenants/shop/customers/c-1/proactive").await;
+    let decisions = record.body["decisions"].as_array().expect("decisions");
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0]["trigger"], "silent_after_open");
+    assert_eq!(decisions[0]["reason"], "rule_matched");
+    assert!(
+        decisions[0]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("silence:")),
+        "{decisions:?}"
+    );
+    // Once per silence: nothing more while the customer stays quiet.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.accepted().len(), 2, "{:?}", receiver.accepted());
+}

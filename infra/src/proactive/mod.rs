@@ -464,15 +464,16 @@ fn unavailable(error: CommandError) -> ProactiveError {
 /// How often silence timers are checked.
 pub const SILENCE_TICK: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Checks the silence timers every [`SILENCE_TICK`] and decides the silences due (see
+/// Checks the silence timers every `tick` ([`SILENCE_TICK`] by default) and decides the silences due (see
 /// [`silence`]). A trigger that could not be decided (the journal or the conversation was
 /// unavailable) is tried again at the next tick; its id keeps it from being decided twice.
 pub fn watch_silences(
     service: Arc<ProactiveService>,
     watch: Arc<Mutex<silence::SilenceWatch>>,
+    tick: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(SILENCE_TICK);
+        let mut every = tokio::time::interval(tick);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
