@@ -95,6 +95,8 @@ pub struct Node {
     reactor: Reactor,
     ready: Arc<AtomicBool>,
     connections_node: String,
+    /// Where messages leave for customers' channels (its outboxes run on their shards' owners).
+    outbound: Option<Arc<dyn crate::ports::Outbound>>,
     /// In a cluster: shards just given to this node, whose desks, reactions and publications are
     /// taken up by the task below.
     taken_up: Option<(
@@ -214,6 +216,7 @@ impl Node {
             (sender, task)
         });
         Ok(Self {
+            outbound: config.outbound.clone(),
             taken_up,
             region,
             routing,
@@ -288,6 +291,21 @@ impl Node {
             ShardRequest::DeskCommand { .. }
             | ShardRequest::DeskReactions { .. }
             | ShardRequest::DeskView { .. } => self.routing.serve_here(request).await,
+            ShardRequest::Outbox {
+                tenant,
+                channel,
+                op,
+            } => {
+                let Some(outbound) = &self.outbound else {
+                    return ShardReply::Outbox(Err(crate::command::CommandError::Unavailable));
+                };
+                ShardReply::Outbox(outbound.outbox(&tenant, &channel, op).await.map_err(
+                    |error| {
+                        tracing::debug!(%tenant, channel, %error, "outbox operation not taken here");
+                        crate::command::CommandError::Unavailable
+                    },
+                ))
+            }
             other => self.region.serve_here(other).await,
         }
     }
@@ -303,6 +321,9 @@ impl Node {
         if let Some((taken_up, _)) = &self.taken_up {
             let _ = taken_up.send(shard);
         }
+        if let Some(outbound) = &self.outbound {
+            outbound.shard_served(shard);
+        }
     }
 
     /// Hands `shard` over to another node: its requests go to the next owner from now on; the
@@ -316,6 +337,9 @@ impl Node {
         self.routing.release_shard(shard).await;
         self.stop_shard_entities(shard).await;
         self.drain_outbox().await;
+        if let Some(outbound) = &self.outbound {
+            outbound.shard_released(shard).await;
+        }
         if let Err(error) = self.context.journal.flush().await {
             tracing::warn!(shard, %error, "journal not flushed at hand-over");
         }
@@ -329,6 +353,9 @@ impl Node {
             return;
         };
         ownership.release(shard);
+        if let Some(outbound) = &self.outbound {
+            outbound.shard_released(shard).await;
+        }
         self.routing.release_shard(shard).await;
         self.stop_shard_entities(shard).await;
     }

@@ -366,13 +366,13 @@ pub async fn start(
     ));
     background.push(Arc::clone(&intents).follow());
     // Channel connections load (and their outboxes recover) before the reactor runs: it hands
-    // them the replies it recovers. Outboxes run on a node alone only (see `channels`).
-    let delivers = config.cluster.is_none();
+    // them the replies it recovers. In a cluster each outbox runs on its shard's owner, so none
+    // starts before the node is given shards (see `channels`).
     let channels = Arc::new(crate::channels::ChannelStore::new(
         Arc::clone(&shared_journal),
         Arc::clone(&access.masters),
         crate::channels::ChannelMetrics::new(&telemetry.registry)?,
-        delivers,
+        node_config.cluster.clone(),
     ));
     let channel_count = channels
         .load()
@@ -382,17 +382,10 @@ pub async fn start(
             source,
         })?;
     if channel_count > 0 {
-        tracing::info!(
-            channels = channel_count,
-            delivers,
-            "channel connections loaded"
-        );
+        tracing::info!(channels = channel_count, "channel connections loaded");
     }
     background.push(Arc::clone(&channels).follow());
-    if delivers {
-        node_config.outbound =
-            Some(Arc::clone(&channels) as Arc<dyn crest_actors::ports::Outbound>);
-    }
+    node_config.outbound = Some(Arc::clone(&channels) as Arc<dyn crest_actors::ports::Outbound>);
     let node = Arc::new(
         Box::pin(Node::start(
             node_journal,

@@ -906,3 +906,177 @@ async fn measure_delivery_latency() {
 }
 
 type HashMapOf = std::collections::HashMap<String, SystemTime>;
+
+/// The node whose outbox of `shop/hooks` holds messages (the one running it), by `GET` on each.
+async fn outbox_node(clients: &[&Client]) -> Option<usize> {
+    for (index, client) in clients.iter().enumerate() {
+        let channel = client.get("/v1/tenants/shop/channels/hooks").await.body;
+        if channel["pending"].as_u64().unwrap_or(0) > 0 {
+            return Some(index);
+        }
+    }
+    None
+}
+
+/// In a cluster every node takes signed messages, and the one node serving the channel's outbox
+/// delivers every reply once — also after that node is killed while messages wait for the
+/// receiver, when the next owner of its shard carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_cluster_every_reply_is_delivered_by_the_outboxs_node_also_after_it_dies() {
+    let nats = support::NatsServer::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let names = ["one", "two", "three"];
+    let ports: Vec<u16> = names.iter().map(|_| free_port()).collect();
+    let mut nodes: Vec<Option<KillOnDrop>> = names
+        .iter()
+        .zip(&ports)
+        .map(|(name, port)| {
+            Some(support::cluster_node(
+                &nats.url(),
+                name,
+                *port,
+                &dir.path().join(name),
+            ))
+        })
+        .collect();
+    let addrs: Vec<SocketAddr> = ports
+        .iter()
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], *port)))
+        .collect();
+    for addr in &addrs {
+        support::wait_for_port(*addr);
+    }
+    let clients: Vec<Client> = addrs.iter().map(|addr| Client::new(*addr)).collect();
+    let all: Vec<&Client> = clients.iter().collect();
+    support::wait_for_cluster(&all, 3).await;
+    let (receiver, url) = start_receiver().await;
+    receiver.fail_next.store(2, Ordering::SeqCst);
+    let created = configure(
+        &clients[0],
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url, "backoff_base_ms": 20}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    // Customers write through every node; their conversations live on all three.
+    const CUSTOMERS: usize = 9;
+    for customer in 0..CUSTOMERS {
+        let addr = addrs[customer % addrs.len()];
+        let id = format!("c{customer}-m1");
+        signed_message(
+            addr,
+            "shop",
+            "hooks",
+            &id,
+            &format!("c-{customer}"),
+            "hello",
+        )
+        .await;
+    }
+    let first = accepted_at_least(&receiver, CUSTOMERS, Duration::from_secs(60)).await;
+    let customers: std::collections::BTreeSet<&str> = first
+        .iter()
+        .filter_map(|message| message["customer"].as_str())
+        .collect();
+    assert_eq!(
+        customers.len(),
+        CUSTOMERS,
+        "a reply to every customer: {first:?}"
+    );
+    // The receiver goes down: the outbox's node holds the next replies; kill -9 it.
+    receiver.down.store(true, Ordering::SeqCst);
+    for customer in 0..CUSTOMERS {
+        let addr = addrs[customer % addrs.len()];
+        let id = format!("c{customer}-m2");
+        signed_message(
+            addr,
+            "shop",
+            "hooks",
+            &id,
+            &format!("c-{customer}"),
+            "still there?",
+        )
+        .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let owner = loop {
+        if let Some(owner) = outbox_node(&all).await {
+            break owner;
+        }
+        assert!(Instant::now() < deadline, "no node holds the replies");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut killed = nodes[owner].take().expect("running");
+    killed.0.kill().expect("kill -9");
+    let _ = killed.0.wait();
+    receiver.down.store(false, Ordering::SeqCst);
+    // Every reply is delivered (the next owner reads the outbox's stream), each id once or, for
+    // a delivery in flight at the kill, again with the same id.
+    let everything = accepted_at_least(&receiver, 2 * CUSTOMERS, Duration::from_secs(90)).await;
+    let ids: std::collections::BTreeSet<&str> = everything
+        .iter()
+        .filter_map(|message| message["id"].as_str())
+        .collect();
+    assert!(ids.len() >= 2 * CUSTOMERS, "{everything:?}");
+    assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
+    // One node delivers: the others hold nothing.
+    let survivors: Vec<&Client> = clients
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != owner)
+        .map(|(_, client)| client)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while outbox_node(&survivors).await.is_some() {
+        assert!(Instant::now() < deadline, "replies still pending");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Dead letters are listed and retried through any node, whichever runs the outbox.
+    receiver.down.store(true, Ordering::SeqCst);
+    let replaced = configure(
+        survivors[0],
+        "shop",
+        "hooks",
+        &json!({"kind": "webhook", "secret": SECRET, "outbound_url": url,
+                "backoff_base_ms": 20, "max_attempts": 2}),
+    )
+    .await;
+    assert_eq!(replaced.status, 200, "{:?}", replaced.body);
+    // (Configurations reach the other nodes within the follow interval.)
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let addr = addrs[(owner + 1) % addrs.len()];
+    signed_message(addr, "shop", "hooks", "c0-m3", "c-0", "one more").await;
+    let path = "/v1/tenants/shop/channels/hooks/dead-letters";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let dead = loop {
+        let listed: Vec<Value> = survivors[0].get(path).await.body["dead_letters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !listed.is_empty() {
+            break listed;
+        }
+        assert!(Instant::now() < deadline, "nothing dead-lettered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let from_other = survivors[1].get(path).await.body;
+    assert_eq!(
+        from_other["dead_letters"],
+        json!(dead),
+        "the same list from every node"
+    );
+    receiver.down.store(false, Ordering::SeqCst);
+    let id = dead[0]["id"].as_str().expect("id");
+    let retried = survivors[1]
+        .post(&format!("{path}/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(retried.status, 202, "{:?}", retried.body);
+    let delivered =
+        accepted_at_least(&receiver, everything.len() + 1, Duration::from_secs(30)).await;
+    assert!(
+        delivered.iter().any(|message| message["id"] == id),
+        "{delivered:?}"
+    );
+}

@@ -476,42 +476,14 @@ async fn a_merged_widget_visitor_follows_into_the_surviving_conversation_until_t
     assert_ne!(alone.conversation_id(), on_wechat);
 }
 
-/// A `crest serve` node of a cluster on `nats`, with a journal shared through JetStream.
-fn cluster_node(nats: &str, name: &str, port: u16, dir: &std::path::Path) -> support::KillOnDrop {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_crest"))
-        .args([
-            "serve",
-            "--no-demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
-            "--nats",
-            nats,
-            "--journal",
-            "jetstream",
-            "--cluster-node",
-            name,
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .env("CREST_LOG", "warn")
-        .env("CREST_OPERATOR_TOKEN", support::OPERATOR_TOKEN)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("crest starts");
-    support::KillOnDrop(child)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_cluster_a_merge_made_on_one_node_routes_messages_taken_by_the_other() {
     let nats = support::NatsServer::start();
     let dir = tempfile::tempdir().expect("temp dir");
     let ports = [support::free_port(), support::free_port()];
     let _nodes = [
-        cluster_node(&nats.url(), "one", ports[0], &dir.path().join("one")),
-        cluster_node(&nats.url(), "two", ports[1], &dir.path().join("two")),
+        support::cluster_node(&nats.url(), "one", ports[0], &dir.path().join("one")),
+        support::cluster_node(&nats.url(), "two", ports[1], &dir.path().join("two")),
     ];
     let clients: Vec<Client> = ports
         .iter()
@@ -520,18 +492,7 @@ async fn in_a_cluster_a_merge_made_on_one_node_routes_messages_taken_by_the_othe
     for port in ports {
         support::wait_for_port(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let view = clients[1].get("/v1/cluster").await.body;
-        let members = view["members"].as_array().cloned().unwrap_or_default();
-        let ready = clients[0].get_text("/readyz").await.0 == 200
-            && clients[1].get_text("/readyz").await.0 == 200;
-        if view["shards_owned"] == 256 && members.len() == 2 && ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "cluster not formed: {view}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::wait_for_cluster(&[&clients[0], &clients[1]], 2).await;
     // Several pairs, so some customers' actors run on the node that did not take the merge.
     for pair in 0..3 {
         let (wechat, web) = (format!("wx-{pair}"), format!("web-{pair}"));

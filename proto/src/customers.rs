@@ -79,6 +79,17 @@ pub struct IdentityRecorded {
     pub verified: bool,
 }
 
+/// The customer took part in a merge, on either side (customer event, recorded when the merge
+/// or its undo reaches the customer's actor). A customer stream without it never took part in
+/// one, so a new actor of that customer routes its messages to its own conversation without
+/// asking routing — a customer's first message after a restart or a shard's move must not wait
+/// for the routing desk of its tenant, which may be moving too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeInvolved {
+    /// The merge, or the undo's merge, that reached the customer first.
+    pub merge: MergeId,
+}
+
 /// What proves two customers are one person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -384,6 +384,8 @@ pub enum CustomerEvent {
     ConversationEnded(ConversationEnded),
     /// See [`crate::customers::IdentityRecorded`].
     IdentityRecorded(crate::customers::IdentityRecorded),
+    /// See [`crate::customers::MergeInvolved`].
+    MergeInvolved(crate::customers::MergeInvolved),
 }
 
 /// Implemented by the event enums: the type name, schema version and payload bytes of each variant.
@@ -466,4 +468,5 @@ domain_event!(CustomerEvent {
     ConversationOpened => "customer.conversation_opened" @ 1,
     ConversationEnded => "customer.conversation_ended" @ 1,
     IdentityRecorded => "customer.identity_recorded" @ 1,
+    MergeInvolved => "customer.merge_involved" @ 1,
 });

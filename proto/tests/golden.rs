@@ -39,7 +39,7 @@ use crest_proto::channels::{
 use crest_proto::codec::CODEC_BINCODE_V1;
 use crest_proto::customers::{
     CustomerMergeUndone, CustomersMerged, EvidenceKind, Identity, IdentityKind, IdentityRecorded,
-    MergeEvidence,
+    MergeEvidence, MergeInvolved,
 };
 use crest_proto::envelope::EventMeta;
 use crest_proto::events::{
@@ -219,6 +219,7 @@ fn customer_samples() -> Vec<(CustomerEvent, StreamId)> {
             },
             verified: false,
         }),
+        CustomerEvent::MergeInvolved(MergeInvolved { merge: merge() }),
     ];
     let stream = StreamId::customer(&customer());
     events

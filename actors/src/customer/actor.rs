@@ -40,8 +40,13 @@ pub enum CustomerMsg {
         reply: oneshot::Sender<Result<Vec<IdentityRecorded>, CommandError>>,
     },
     /// The customer's merges changed (a reaction to a merge or an undo): forget where messages
-    /// went; answered at once.
-    MergesChanged(oneshot::Sender<()>),
+    /// went; answered once the customer's stream records that it took part in a merge.
+    MergesChanged {
+        /// The merge made or undone.
+        merge: crest_proto::MergeId,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
     /// A conversation of this customer was closed (a reaction to its `closed` event): answered
     /// once recorded.
     ConversationEnded(ConversationId, oneshot::Sender<Result<(), CommandError>>),
@@ -72,7 +77,8 @@ pub struct Running {
     /// Where this customer's messages go, as routing last said. Routing's merges are the truth; a
     /// merge or an undo of this customer reaches the actor through the reactor
     /// ([`CustomerMsg::MergesChanged`]), which forgets it, and a new actor (after passivation, a
-    /// restart or a shard's move) starts without it.
+    /// restart or a shard's move) starts without it — and asks routing only if the customer's
+    /// stream says it ever took part in a merge.
     route: MergeRoute,
     last_activity: Instant,
     passivation_requested: bool,
@@ -173,9 +179,14 @@ impl Actor for CustomerActor {
                     .and_then(|persistent| persistent.state.open.clone());
                 let _ = reply.send(open);
             }
-            CustomerMsg::MergesChanged(reply) => {
+            CustomerMsg::MergesChanged { merge, reply } => {
                 running.route = MergeRoute::Unknown;
-                let _ = reply.send(());
+                let result = Box::pin(note_merge(running, merge)).await;
+                let journal_failed = matches!(result, Err(CommandError::Journal(_)));
+                let _ = reply.send(result);
+                if journal_failed {
+                    myself.stop(Some("journal error".to_owned()));
+                }
             }
             CustomerMsg::Identities { record, reply } => {
                 running.last_activity = Instant::now();
@@ -240,6 +251,14 @@ async fn route_inbound(
     message: InboundMessage,
     meta: &EventMeta,
 ) -> Result<CommandAck, CommandError> {
+    let involved = running
+        .persistent
+        .as_ref()
+        .is_some_and(|persistent| persistent.state.merge_involved);
+    if running.route == MergeRoute::Unknown && !involved {
+        // Never part of a merge (its stream would say so): no need to ask routing.
+        running.route = MergeRoute::Own;
+    }
     if running.route == MergeRoute::Unknown {
         let Some(merges) = running.context.merges() else {
             return Err(CommandError::Unavailable);
@@ -315,6 +334,23 @@ async fn identities(
         }
     }
     Ok(persistent.state.identities.clone())
+}
+
+/// Records that the customer took part in a merge (once: later merges change nothing here).
+async fn note_merge(
+    running: &mut Running,
+    merge: crest_proto::MergeId,
+) -> Result<(), CommandError> {
+    let Some(persistent) = running.persistent.as_mut() else {
+        return Err(CommandError::Unavailable);
+    };
+    let events = persistent.state.note_merge(merge);
+    if !events.is_empty() {
+        persistent
+            .persist(&running.context, &events, &EventMeta::default())
+            .await?;
+    }
+    Ok(())
 }
 
 async fn end_conversation(

@@ -1,8 +1,8 @@
 //! State and pure logic of the customer identity stream.
 
-use crest_proto::ConversationId;
-use crest_proto::customers::{Identity, IdentityRecorded};
+use crest_proto::customers::{Identity, IdentityRecorded, MergeInvolved};
 use crest_proto::events::{ConversationEnded, ConversationOpened, CustomerEvent};
+use crest_proto::{ConversationId, MergeId};
 use serde::{Deserialize, Serialize};
 
 use crate::persistence::Aggregate;
@@ -18,6 +18,9 @@ pub struct CustomerState {
     pub last_ended: Option<ConversationId>,
     /// The customer's identities, each as last recorded, in the order first recorded.
     pub identities: Vec<IdentityRecorded>,
+    /// True once the customer took part in a merge (its messages' route is then routing's to
+    /// say; otherwise they go to its own conversation).
+    pub merge_involved: bool,
 }
 
 impl CustomerState {
@@ -62,9 +65,20 @@ impl CustomerState {
     }
 }
 
+impl CustomerState {
+    /// Events that record the customer's first merge, or nothing after that.
+    #[must_use]
+    pub fn note_merge(&self, merge: MergeId) -> Vec<CustomerEvent> {
+        if self.merge_involved {
+            return Vec::new();
+        }
+        vec![CustomerEvent::MergeInvolved(MergeInvolved { merge })]
+    }
+}
+
 impl Aggregate for CustomerState {
     type Event = CustomerEvent;
-    const STATE_SCHEMA_VERSION: u16 = 2;
+    const STATE_SCHEMA_VERSION: u16 = 3;
     const KIND: &'static str = "customer";
 
     fn seq(&self) -> u64 {
@@ -94,6 +108,7 @@ impl Aggregate for CustomerState {
                     None => self.identities.push(recorded.clone()),
                 }
             }
+            CustomerEvent::MergeInvolved(_) => self.merge_involved = true,
         }
     }
 }
@@ -127,6 +142,24 @@ mod tests {
         assert_eq!(state.open, None);
         assert_eq!(state.last_ended, Some(first));
         assert_eq!(state.open_conversation(second).len(), 1);
+    }
+
+    #[test]
+    fn a_customer_is_marked_by_its_first_merge_only() {
+        let tenant = TenantId::new("acme").expect("valid");
+        let mut state = CustomerState::default();
+        assert!(
+            !state.merge_involved,
+            "a new customer never took part in a merge"
+        );
+        let first = state.note_merge(MergeId::from_parts(tenant.clone(), 1));
+        assert_eq!(first.len(), 1);
+        state.apply_event(&first[0], 1, 0);
+        assert!(state.merge_involved);
+        assert!(
+            state.note_merge(MergeId::from_parts(tenant, 2)).is_empty(),
+            "later merges change nothing in the customer's stream"
+        );
     }
 
     #[test]

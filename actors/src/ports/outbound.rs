@@ -87,6 +87,44 @@ impl OutboundNews {
     }
 }
 
+/// An operation on a channel's outbox, sent to the node running it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum OutboxOp {
+    /// Queue messages, each with its text.
+    Queue(Vec<(crest_proto::channels::OutboxQueued, String)>),
+    /// List at most this many dead letters, oldest first.
+    DeadLetters(usize),
+    /// Queue dead letter `id` again, on behalf of `by`.
+    Requeue {
+        /// The message's id.
+        id: String,
+        /// Who asked.
+        by: String,
+    },
+}
+
+/// A message in a channel's dead letters.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DeadLetterRecord {
+    /// The message as it was queued.
+    pub entry: crest_proto::channels::OutboxQueued,
+    /// Attempts made.
+    pub attempts: u32,
+    /// What the last attempt met.
+    pub last_error: String,
+}
+
+/// What an outbox answers to an [`OutboxOp`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum OutboxAnswer {
+    /// The messages are durable.
+    Queued,
+    /// The dead letters.
+    DeadLetters(Vec<DeadLetterRecord>),
+    /// Whether the dead letter was there (and is queued again).
+    Requeued(bool),
+}
+
 /// The adapter could not take the news now; the reactor retries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("outbound news not accepted: {0}")]
@@ -104,6 +142,29 @@ pub trait Outbound: Send + Sync + std::fmt::Debug + 'static {
     fn follows(&self, tenant: &crest_proto::TenantId) -> bool {
         let _ = tenant;
         true
+    }
+
+    /// In a cluster: runs `op` on the outbox of `tenant`'s channel `channel`, which runs on this
+    /// node (the owner of the outbox stream's shard). A queue answers once the entries are
+    /// durable; an error (not served here, say) makes the sender try again, at the shard's owner.
+    async fn outbox(
+        &self,
+        tenant: &crest_proto::TenantId,
+        channel: &str,
+        op: OutboxOp,
+    ) -> Result<OutboxAnswer, OutboundError> {
+        let _ = (tenant, channel, op);
+        Err(OutboundError("no outboxes on this node".to_owned()))
+    }
+
+    /// In a cluster: this node serves `shard` from now on (its outboxes may start here).
+    fn shard_served(&self, shard: u16) {
+        let _ = shard;
+    }
+
+    /// In a cluster: this node stops serving `shard`; returns once its outboxes stopped here.
+    async fn shard_released(&self, shard: u16) {
+        let _ = shard;
     }
 }
 

@@ -339,10 +339,10 @@ async fn deliver(targets: &Targets, envelopes: &[Arc<Envelope>]) {
                     .entry(Entity::Customer(customer))
                     .or_default()
                     .push((EntityCommand::ConversationEnded(conversation), meta)),
-                Reaction::CustomerMergesChanged { customer } => entities
+                Reaction::CustomerMergesChanged { customer, merge } => entities
                     .entry(Entity::Customer(customer))
                     .or_default()
-                    .push((EntityCommand::MergesChanged, meta)),
+                    .push((EntityCommand::MergesChanged(merge), meta)),
             }
         }
     }
@@ -410,7 +410,7 @@ enum EntityCommand {
     Agent(AgentCommand),
     Ticket(Box<TicketCommand>),
     ConversationEnded(ConversationId),
-    MergesChanged,
+    MergesChanged(crest_proto::MergeId),
 }
 
 /// How a delivery ended: done, refused for good (the reaction is moot), or to be retried.
@@ -478,8 +478,8 @@ async fn to_entity(targets: &Targets, entity: Entity, commands: Vec<(EntityComma
                         .await
                         .into()
                 }
-                (Entity::Customer(customer), EntityCommand::MergesChanged) => {
-                    region.customer_merges_changed(customer).await.into()
+                (Entity::Customer(customer), EntityCommand::MergesChanged(merge)) => {
+                    region.customer_merges_changed(customer, merge).await.into()
                 }
                 (Entity::Agent(agent), EntityCommand::Agent(command)) => region
                     .agent_command(agent, command.clone(), meta.clone())

@@ -45,6 +45,8 @@ pub enum Reaction {
     CustomerMergesChanged {
         /// The customer.
         customer: CustomerId,
+        /// The merge made or undone.
+        merge: crest_proto::MergeId,
     },
     /// For an agent's record.
     Agent {
@@ -441,11 +443,13 @@ fn desk_reactions(envelope: &Envelope, event: DeskEvent) -> Vec<Reaction> {
         DeskEvent::CustomersMerged(merged) => {
             return vec![Reaction::CustomerMergesChanged {
                 customer: merged.from,
+                merge: merged.merge,
             }];
         }
         DeskEvent::CustomerMergeUndone(undone) => {
             return vec![Reaction::CustomerMergesChanged {
                 customer: undone.from,
+                merge: undone.merge,
             }];
         }
         DeskEvent::TicketCreated(_)
@@ -518,6 +522,7 @@ mod tests {
         }));
         let expected = vec![Reaction::CustomerMergesChanged {
             customer: from.clone(),
+            merge: merge.clone(),
         }];
         assert_eq!(reactions(&merged).expect("decodes"), expected);
         let undone = desk_event(&DeskEvent::CustomerMergeUndone(CustomerMergeUndone {

@@ -89,6 +89,8 @@ impl ShardRegion {
             ShardRequest::DeskCommand { .. }
             | ShardRequest::DeskReactions { .. }
             | ShardRequest::DeskView { .. } => request.unavailable(),
+            // Outboxes are served by the node's outbound port ([`crate::Node::serve_request`]).
+            ShardRequest::Outbox { .. } => request.unavailable(),
             ShardRequest::CustomerMessage { message, meta } => {
                 let (reply, answer) = oneshot::channel();
                 let customer = message.customer.clone();
@@ -147,13 +149,13 @@ impl ShardRegion {
                 ));
                 ShardReply::Ended(Self::answer(sent, answer).await.and_then(|ended| ended))
             }
-            ShardRequest::CustomerMergesChanged { customer } => {
+            ShardRequest::CustomerMergesChanged { customer, merge } => {
                 let (reply, answer) = oneshot::channel();
                 let sent = shard.cast(ShardMsg::Customer(
                     customer,
-                    CustomerMsg::MergesChanged(reply),
+                    CustomerMsg::MergesChanged { merge, reply },
                 ));
-                ShardReply::Ended(Self::answer(sent, answer).await)
+                ShardReply::Ended(Self::answer(sent, answer).await.and_then(|ended| ended))
             }
             ShardRequest::CustomerIdentities { customer, record } => {
                 let (reply, answer) = oneshot::channel();
@@ -281,9 +283,14 @@ impl ShardRegion {
 
     /// Tells a customer's actor that its merges changed (a reaction to a merge or an undo): its
     /// next message asks routing again where it goes.
-    pub async fn customer_merges_changed(&self, customer: &CustomerId) -> Result<(), CommandError> {
+    pub async fn customer_merges_changed(
+        &self,
+        customer: &CustomerId,
+        merge: &crest_proto::MergeId,
+    ) -> Result<(), CommandError> {
         let request = ShardRequest::CustomerMergesChanged {
             customer: customer.clone(),
+            merge: merge.clone(),
         };
         match self.dispatch(request).await {
             ShardReply::Ended(answer) => answer,

@@ -69,6 +69,8 @@ pub enum ShardRequest {
     CustomerMergesChanged {
         /// The customer.
         customer: CustomerId,
+        /// The merge made or undone.
+        merge: crest_proto::MergeId,
     },
     /// Record an identity of a customer (if given) and read them all.
     CustomerIdentities {
@@ -126,6 +128,16 @@ pub enum ShardRequest {
         /// The read.
         query: DeskQuery,
     },
+    /// An operation on a channel's outbox, which runs on the owner of its stream's shard (one
+    /// writer per outbox).
+    Outbox {
+        /// The tenant.
+        tenant: TenantId,
+        /// The channel's name.
+        channel: String,
+        /// What to do.
+        op: crate::ports::outbound::OutboxOp,
+    },
 }
 
 impl ShardRequest {
@@ -137,7 +149,7 @@ impl ShardRequest {
             Self::OpenConversation { customer }
             | Self::EndCustomerConversation { customer, .. }
             | Self::CustomerIdentities { customer, .. }
-            | Self::CustomerMergesChanged { customer } => StreamId::customer(customer),
+            | Self::CustomerMergesChanged { customer, .. } => StreamId::customer(customer),
             Self::ConversationCommand { conversation, .. }
             | Self::ConversationState { conversation } => StreamId::conversation(conversation),
             Self::AgentCommand { agent, .. } | Self::AgentState { agent } => StreamId::agent(agent),
@@ -147,6 +159,9 @@ impl ShardRequest {
             Self::DeskCommand { tenant, .. }
             | Self::DeskReactions { tenant, .. }
             | Self::DeskView { tenant, .. } => StreamId::desk(tenant),
+            Self::Outbox {
+                tenant, channel, ..
+            } => StreamId::channel_outbox(tenant, channel),
         }
     }
 
@@ -166,6 +181,7 @@ impl ShardRequest {
             Self::EndCustomerConversation { .. } | Self::CustomerMergesChanged { .. } => {
                 ShardReply::Ended(Err(CommandError::Unavailable))
             }
+            Self::Outbox { .. } => ShardReply::Outbox(Err(CommandError::Unavailable)),
             Self::CustomerIdentities { .. } => {
                 ShardReply::Identities(Err(CommandError::Unavailable))
             }
@@ -207,6 +223,8 @@ pub enum ShardReply {
     Desk(Result<Option<u64>, DeskError>),
     /// The answer to a named read of a desk.
     DeskView(Result<DeskView, DeskError>),
+    /// The answer of a channel's outbox.
+    Outbox(Result<crate::ports::outbound::OutboxAnswer, CommandError>),
 }
 
 impl ShardReply {
@@ -225,6 +243,7 @@ impl ShardReply {
             Self::Ticket(answer) => matches!(answer, Err(RecordError::Unavailable)),
             Self::Desk(answer) => matches!(answer, Err(DeskError::Unavailable)),
             Self::DeskView(answer) => matches!(answer, Err(DeskError::Unavailable)),
+            Self::Outbox(answer) => matches!(answer, Err(CommandError::Unavailable)),
         }
     }
 }

@@ -15,9 +15,15 @@
 //! of that name is configured) and queues the bot's and agents' messages of those conversations
 //! in the channel's durable [`outbox::Outbox`].
 //!
-//! Outboxes run on a node alone. In a cluster every node accepts inbound messages and serves the
-//! configuration API, but no node delivers (each reactor sees only its own shards' events, and an
-//! outbox stream needs a single writer); delivery in a cluster is future work.
+//! **In a cluster** every node accepts inbound messages and serves the configuration API. A
+//! channel's outbox has one writer: the node serving the shard of its stream
+//! (`chan:<tenant>:out.<name>`) runs it. The reactor of the node serving a conversation picks its
+//! replies out as alone, and sends them to the outbox's node over the cluster link
+//! ([`ShardRequest::OutboxQueue`], retried through hand-overs and failovers like any command);
+//! the reply counts as handled once they are journaled there. A node starts the outboxes of the
+//! shards it is given (at once, and on every follow as a safety net) and stops them before it
+//! gives a shard up; the next owner reads the outbox's stream and carries on — a delivery in
+//! flight at the move may be repeated, with the same `id`.
 
 pub mod metrics;
 pub mod outbox;
@@ -29,11 +35,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use crest_actors::ports::journal::{EventJournal, JournalError, read_all};
-use crest_actors::ports::outbound::{Outbound, OutboundError, OutboundNews, OutboundReply};
+use crest_actors::ports::outbound::{
+    DeadLetterRecord, Outbound, OutboundError, OutboundNews, OutboundReply, OutboxAnswer, OutboxOp,
+};
 use crest_proto::channels::{ChannelConfigured, ChannelEvent, ChannelRemoved, OutboxQueued};
 use crest_proto::events::ConversationEvent;
 use crest_proto::routing::{ChannelsOpened, DirectoryEvent};
 use crest_proto::{ConversationId, CustomerId, StreamId, TenantId};
+
+use crest_actors::shard::remote::{Ownership, ShardReply, ShardRequest};
+use crest_proto::slice::shard_of;
 
 use crate::directory::{TenantDirectory, append_one};
 use crate::vault::{CipherKind, Key, Keyring};
@@ -275,6 +286,9 @@ pub enum ChannelError {
     /// The secret could not be sealed.
     #[error("the secret cannot be sealed: {0}")]
     Sealing(String),
+    /// The node running the channel's outbox (in a cluster) did not answer in time.
+    #[error("the channel's outbox is not reachable now; retry: {0}")]
+    Unreachable(String),
 }
 
 /// Which channel a conversation's customer last wrote through.
@@ -290,7 +304,10 @@ pub struct ChannelStore {
     masters: Arc<Keyring>,
     metrics: ChannelMetrics,
     http: reqwest::Client,
-    run_outboxes: bool,
+    /// In a cluster: which shards this node serves (outboxes run on their shard's owner).
+    cluster: Option<Arc<Ownership>>,
+    /// Wakes [`Self::follow`] when this node was given a shard.
+    given: tokio::sync::Notify,
     tenants: Mutex<HashMap<TenantId, TenantChannels>>,
     directory: TenantDirectory,
     routes: Mutex<HashMap<ConversationId, Route>>,
@@ -303,19 +320,19 @@ impl std::fmt::Debug for ChannelStore {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("ChannelStore")
-            .field("run_outboxes", &self.run_outboxes)
+            .field("cluster", &self.cluster.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl ChannelStore {
-    /// A store over `journal`; `run_outboxes` false (a cluster) accepts inbound messages and
-    /// configuration but delivers nothing.
+    /// A store over `journal`; in a cluster (`cluster`: the shards this node serves) it runs the
+    /// outboxes of the shards served here only.
     pub fn new(
         journal: Arc<dyn EventJournal>,
         masters: Arc<Keyring>,
         metrics: ChannelMetrics,
-        run_outboxes: bool,
+        cluster: Option<Arc<Ownership>>,
     ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -327,7 +344,8 @@ impl ChannelStore {
             masters,
             metrics,
             http,
-            run_outboxes,
+            cluster,
+            given: tokio::sync::Notify::new(),
             tenants: Mutex::new(HashMap::new()),
             directory: TenantDirectory::new(
                 StreamId::channel_directory(),
@@ -374,9 +392,15 @@ impl ChannelStore {
             let mut every = tokio::time::interval(FOLLOW_EVERY);
             every.tick().await;
             loop {
-                every.tick().await;
+                tokio::select! {
+                    _ = every.tick() => {}
+                    () = self.given.notified() => {}
+                }
                 if let Err(error) = self.load().await {
                     tracing::warn!(%error, "channels not refreshed");
+                }
+                if let Err(error) = self.place_outboxes().await {
+                    tracing::warn!(%error, "channel outboxes not placed");
                 }
             }
         })
@@ -508,9 +532,19 @@ impl ChannelStore {
         if self.channel(tenant, name).await?.is_none() {
             return Err(ChannelError::NotFound);
         }
-        match self.outbox(tenant, name) {
-            Some(outbox) => Ok(outbox.dead_letters(limit).await?),
-            None => Ok(Vec::new()),
+        match self
+            .run_op(tenant, name, OutboxOp::DeadLetters(limit))
+            .await?
+        {
+            OutboxAnswer::DeadLetters(records) => Ok(records
+                .into_iter()
+                .map(|record| DeadLetter {
+                    entry: record.entry,
+                    attempts: record.attempts,
+                    last_error: record.last_error,
+                })
+                .collect()),
+            _ => Err(ChannelError::Unreachable("unexpected answer".to_owned())),
         }
     }
 
@@ -522,12 +556,111 @@ impl ChannelStore {
         id: &str,
         requeued_by: &str,
     ) -> Result<(), ChannelError> {
-        let outbox = self.outbox(tenant, name).ok_or(ChannelError::NotFound)?;
-        if outbox.requeue(id, requeued_by).await? {
-            Ok(())
-        } else {
-            Err(ChannelError::NotFound)
+        if self.channel(tenant, name).await?.is_none() {
+            return Err(ChannelError::NotFound);
         }
+        let op = OutboxOp::Requeue {
+            id: id.to_owned(),
+            by: requeued_by.to_owned(),
+        };
+        match self.run_op(tenant, name, op).await? {
+            OutboxAnswer::Requeued(true) => Ok(()),
+            _ => Err(ChannelError::NotFound),
+        }
+    }
+
+    /// Runs `op` on channel `name`'s outbox: here if it runs here, else (in a cluster) at the
+    /// node serving its shard, waiting through a hand-over or failover up to the command timeout.
+    async fn run_op(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        op: OutboxOp,
+    ) -> Result<OutboxAnswer, ChannelError> {
+        let Some(ownership) = &self.cluster else {
+            return self
+                .op_here(tenant, name, op)
+                .await
+                .map_err(|error| ChannelError::Unreachable(error.0));
+        };
+        let request = ShardRequest::Outbox {
+            tenant: tenant.clone(),
+            channel: name.to_owned(),
+            op,
+        };
+        let reply = ownership
+            .route(request, |request| async move {
+                let ShardRequest::Outbox {
+                    tenant,
+                    channel,
+                    op,
+                } = request
+                else {
+                    return request.unavailable();
+                };
+                ShardReply::Outbox(
+                    self.op_here(&tenant, &channel, op)
+                        .await
+                        .map_err(|_| crest_actors::command::CommandError::Unavailable),
+                )
+            })
+            .await;
+        match reply {
+            ShardReply::Outbox(Ok(answer)) => Ok(answer),
+            ShardReply::Outbox(Err(error)) => Err(ChannelError::Unreachable(format!(
+                "the outbox of {tenant}/{name} was not reached: {error}"
+            ))),
+            _ => Err(ChannelError::Unreachable("unexpected reply".to_owned())),
+        }
+    }
+
+    /// Runs `op` on channel `name`'s outbox on this node (starting it if this node was given its
+    /// shard a moment ago or the channel was configured elsewhere since the last follow); an
+    /// error if it runs elsewhere.
+    async fn op_here(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        op: OutboxOp,
+    ) -> Result<OutboxAnswer, OutboundError> {
+        let failed = |error: JournalError| OutboundError(error.to_string());
+        if !self.runs_here(tenant, name) {
+            return Err(OutboundError(format!(
+                "the outbox of {tenant}/{name} runs elsewhere"
+            )));
+        }
+        if self.outbox(tenant, name).is_none() {
+            self.refresh(tenant).await.map_err(failed)?;
+            let _changing = self.changes.lock().await;
+            self.sync_outbox(tenant, name).await.map_err(failed)?;
+        }
+        let outbox = self.outbox(tenant, name);
+        Ok(match (op, outbox) {
+            // The channel does not deliver (any more): nothing to queue, no dead letters.
+            (OutboxOp::Queue(_), None) => OutboxAnswer::Queued,
+            (OutboxOp::DeadLetters(_), None) => OutboxAnswer::DeadLetters(Vec::new()),
+            (OutboxOp::Requeue { .. }, None) => OutboxAnswer::Requeued(false),
+            (OutboxOp::Queue(entries), Some(outbox)) => {
+                outbox.queue(entries).await.map_err(failed)?;
+                OutboxAnswer::Queued
+            }
+            (OutboxOp::DeadLetters(limit), Some(outbox)) => OutboxAnswer::DeadLetters(
+                outbox
+                    .dead_letters(limit)
+                    .await
+                    .map_err(failed)?
+                    .into_iter()
+                    .map(|dead| DeadLetterRecord {
+                        entry: dead.entry,
+                        attempts: dead.attempts,
+                        last_error: dead.last_error,
+                    })
+                    .collect(),
+            ),
+            (OutboxOp::Requeue { id, by }, Some(outbox)) => {
+                OutboxAnswer::Requeued(outbox.requeue(&id, &by).await.map_err(failed)?)
+            }
+        })
     }
 
     fn lock_tenants(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, TenantChannels>> {
@@ -624,14 +757,12 @@ impl ChannelStore {
 
     /// Starts, updates or stops the outbox of channel `name` to match its configuration.
     async fn sync_outbox(&self, tenant: &TenantId, name: &str) -> Result<(), JournalError> {
-        if !self.run_outboxes {
-            return Ok(());
-        }
         let delivery = self
             .lock_tenants()
             .get(tenant)
             .and_then(|channels| channels.channels.get(name))
-            .and_then(ChannelConfig::delivery);
+            .and_then(ChannelConfig::delivery)
+            .filter(|_| self.runs_here(tenant, name));
         let key = (tenant.clone(), name.to_owned());
         let running = self.outbox(tenant, name);
         match (delivery, running) {
@@ -744,13 +875,69 @@ impl ChannelStore {
         Ok(delivers.then_some(name))
     }
 
-    /// Whether `tenant` has a channel that delivers here.
+    /// Whether `tenant` has a channel that delivers (here or, in a cluster, on another node).
     fn delivers_for(&self, tenant: &TenantId) -> bool {
-        self.outboxes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .any(|(owner, _)| owner == tenant)
+        self.lock_tenants().get(tenant).is_some_and(|channels| {
+            channels
+                .channels
+                .values()
+                .any(|config| config.delivery().is_some())
+        })
+    }
+
+    /// Whether channel `name` of `tenant` delivers.
+    fn delivers_through(&self, tenant: &TenantId, name: &str) -> bool {
+        self.lock_tenants()
+            .get(tenant)
+            .and_then(|channels| channels.channels.get(name))
+            .is_some_and(|config| config.delivery().is_some())
+    }
+
+    /// The shard of channel `name`'s outbox stream.
+    fn outbox_shard(tenant: &TenantId, name: &str) -> u16 {
+        shard_of(StreamId::channel_outbox(tenant, name).as_str())
+    }
+
+    /// Whether the outbox of channel `name` runs on this node: alone always; in a cluster while
+    /// this node serves the shard of the outbox's stream.
+    fn runs_here(&self, tenant: &TenantId, name: &str) -> bool {
+        self.cluster
+            .as_ref()
+            .is_none_or(|ownership| ownership.epoch(Self::outbox_shard(tenant, name)).is_some())
+    }
+
+    /// In a cluster: starts the outboxes of the shards served here that are not running yet, and
+    /// stops those of shards no longer served.
+    async fn place_outboxes(&self) -> Result<(), JournalError> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        let _changing = self.changes.lock().await;
+        let mut names: BTreeSet<(TenantId, String)> = self
+            .lock_tenants()
+            .iter()
+            .flat_map(|(tenant, channels)| {
+                channels
+                    .channels
+                    .keys()
+                    .map(|name| (tenant.clone(), name.clone()))
+            })
+            .collect();
+        names.extend(
+            self.outboxes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keys()
+                .cloned(),
+        );
+        for (tenant, name) in names {
+            let running = self.outbox(&tenant, &name).is_some();
+            if running != (self.runs_here(&tenant, &name) && self.delivers_through(&tenant, &name))
+            {
+                self.sync_outbox(&tenant, &name).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Where a reply goes: its conversation's customer and last channel, remembered from the news
@@ -830,7 +1017,7 @@ impl Outbound for ChannelStore {
                     let (Some(customer), Some(channel)) = (route.customer, route.channel) else {
                         continue;
                     };
-                    if self.outbox(&tenant, &channel).is_none() {
+                    if !self.delivers_through(&tenant, &channel) {
                         continue;
                     }
                     let queued = OutboxQueued {
@@ -851,11 +1038,7 @@ impl Outbound for ChannelStore {
             }
         }
         for ((tenant, channel), entries) in batches {
-            let Some(outbox) = self.outbox(&tenant, &channel) else {
-                continue;
-            };
-            outbox
-                .queue(entries)
+            self.run_op(&tenant, &channel, OutboxOp::Queue(entries))
                 .await
                 .map_err(|error| OutboundError(error.to_string()))?;
         }
@@ -864,6 +1047,43 @@ impl Outbound for ChannelStore {
 
     fn follows(&self, tenant: &TenantId) -> bool {
         self.delivers_for(tenant)
+    }
+
+    async fn outbox(
+        &self,
+        tenant: &TenantId,
+        channel: &str,
+        op: OutboxOp,
+    ) -> Result<OutboxAnswer, OutboundError> {
+        self.op_here(tenant, channel, op).await
+    }
+
+    fn shard_served(&self, shard: u16) {
+        let _ = shard;
+        self.given.notify_one();
+    }
+
+    async fn shard_released(&self, shard: u16) {
+        let _changing = self.changes.lock().await;
+        let leaving: Vec<(TenantId, String)> = self
+            .outboxes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .filter(|(tenant, name)| Self::outbox_shard(tenant, name) == shard)
+            .cloned()
+            .collect();
+        for key in leaving {
+            let outbox = self
+                .outboxes
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&key);
+            if let Some(outbox) = outbox {
+                outbox.stop();
+                tracing::debug!(tenant = %key.0, channel = %key.1, shard, "channel outbox handed over");
+            }
+        }
     }
 }
 

@@ -124,7 +124,9 @@ fn failed(error: ChannelError) -> ApiError {
             format!("the channels cannot be read or written ({journal}); retry"),
             1,
         ),
-        ChannelError::Sealing(_) => ApiError::unavailable("unavailable", error.to_string(), 1),
+        ChannelError::Sealing(_) | ChannelError::Unreachable(_) => {
+            ApiError::unavailable("unavailable", error.to_string(), 1)
+        }
     }
 }
 

@@ -167,7 +167,7 @@ async fn opened_conversations(
                     entry.ended_ms.get_or_insert(envelope.timestamp_ms);
                 }
             }
-            CustomerEvent::IdentityRecorded(_) => {}
+            CustomerEvent::IdentityRecorded(_) | CustomerEvent::MergeInvolved(_) => {}
         }
     }
     Ok(opened)

@@ -163,6 +163,52 @@ pub fn serve_command(data_dir: &Path, port: u16) -> Command {
     command
 }
 
+/// The master key cluster nodes share (32 bytes of 42): what one node seals (channel secrets,
+/// customers' texts) the others open.
+pub const CLUSTER_MASTER_KEY: &str = "1:KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+/// `crest serve` as cluster node `name` on `port` (journal in JetStream on `nats`, data under
+/// `dir`, the shared master key); killed on drop. Wait for it with [`wait_for_cluster`].
+pub fn cluster_node(nats: &str, name: &str, port: u16, dir: &Path) -> KillOnDrop {
+    let child = serve_command(dir, port)
+        .args([
+            "--nats",
+            nats,
+            "--journal",
+            "jetstream",
+            "--cluster-node",
+            name,
+        ])
+        .env("CREST_MASTER_KEY", CLUSTER_MASTER_KEY)
+        .spawn()
+        .expect("crest starts");
+    KillOnDrop(child)
+}
+
+/// Waits (up to a minute) until every one of `clients` is ready and sees `members` members that
+/// own all 256 shards.
+pub async fn wait_for_cluster(clients: &[&Client], members: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut formed = true;
+        for client in clients {
+            let view = client.get("/v1/cluster").await.body;
+            let count = view["members"].as_array().map_or(0, Vec::len);
+            formed &= view["shards_owned"] == 256
+                && count == members
+                && client.get_text("/readyz").await.0 == 200;
+        }
+        if formed {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster of {members} did not form"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A child process killed (and reaped) when dropped, so a failing test leaves no node behind.
 pub struct KillOnDrop(pub Child);
 
