@@ -15,6 +15,7 @@ pub mod intents;
 pub mod journal;
 pub mod knowledge;
 pub mod logging;
+pub mod proactive;
 pub mod projections;
 pub mod server;
 pub mod telemetry;

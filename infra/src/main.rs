@@ -407,6 +407,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let tenant_intents = Arc::new(crest_brain::intents::TenantModels::default());
     let config = ServeConfig {
         commerce: None,
+        silence_tick: crest_infra::proactive::SILENCE_TICK,
         knowledge: Arc::clone(&knowledge),
         tenant_intents: Arc::clone(&tenant_intents),
         tls,

@@ -78,6 +78,9 @@ pub struct ServeConfig {
     /// with them (give both the same one, see
     /// [`crest_brain::engine::Engine::with_tenant_intents`]).
     pub tenant_intents: Arc<crest_brain::intents::TenantModels>,
+    /// How often the proactive silence timers are checked (default
+    /// [`crate::proactive::SILENCE_TICK`]).
+    pub silence_tick: Duration,
 }
 
 /// Which journal a node writes to.
@@ -131,6 +134,7 @@ impl Default for ServeConfig {
                 crest_brain::engine::engine_kb_config(),
             )),
             tenant_intents: Arc::default(),
+            silence_tick: crate::proactive::SILENCE_TICK,
         }
     }
 }
@@ -191,6 +195,8 @@ pub struct RunningServer {
     cluster: Option<Arc<Cluster>>,
     /// Channel connections (their outboxes stop before the journal closes).
     channels: Arc<crate::channels::ChannelStore>,
+    /// The proactive silence timers: they hold the node, so they stop before it does.
+    silence_timers: tokio::task::JoinHandle<()>,
     /// The projection runner and its bus subscription (they hold the journal until stopped).
     background: Vec<tokio::task::JoinHandle<()>>,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -425,6 +431,17 @@ pub async fn start(
         addr: config.listen,
         source,
     })?;
+    let proactive = Arc::new(crate::proactive::ProactiveService::new(
+        Arc::clone(&shared_journal),
+        Arc::clone(&node),
+        Arc::clone(&channels),
+        crate::proactive::ProactiveMetrics::new(&telemetry.registry)?,
+    ));
+    let silence_timers = crate::proactive::watch_silences(
+        Arc::clone(&proactive),
+        Arc::clone(&projections.silence),
+        config.silence_tick,
+    );
     let state = AppState::new(AppParts {
         node: Arc::clone(&node),
         telemetry,
@@ -443,6 +460,7 @@ pub async fn start(
         knowledge,
         intents,
         channels: Arc::clone(&channels),
+        proactive: Arc::clone(&proactive),
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));
     let (shutdown, mut shutdown_signal) = tokio::sync::watch::channel(false);
@@ -480,6 +498,7 @@ pub async fn start(
         journal,
         cluster,
         channels,
+        silence_timers,
         background,
         shutdown,
         server,
@@ -490,8 +509,10 @@ impl RunningServer {
     /// Stops accepting requests, lets in-flight ones finish, stops the actors, publishes what the
     /// outbox holds and flushes the journal.
     pub async fn stop(self) -> Result<(), ServeError> {
-        // The in-process router holds the node too: let it go first.
+        // The in-process router and the silence timers hold the node too: let them go first.
         drop(self.app);
+        self.silence_timers.abort();
+        let _ = self.silence_timers.await;
         let _ = self.shutdown.send(true);
         // WebSocket streams never end by themselves: give HTTP a bounded drain.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
@@ -699,10 +720,14 @@ pub fn start_projections(
         tenant_label,
     )?));
     let tickets = Arc::new(std::sync::Mutex::new(TicketBoard::new()));
+    let silence = Arc::new(std::sync::Mutex::new(
+        crate::proactive::silence::SilenceWatch::new(),
+    ));
     let read_models = [
         Arc::clone(&quality) as Arc<std::sync::Mutex<dyn Projection>>,
         Arc::clone(&voc) as Arc<std::sync::Mutex<dyn Projection>>,
         Arc::clone(&tickets) as Arc<std::sync::Mutex<dyn Projection>>,
+        Arc::clone(&silence) as Arc<std::sync::Mutex<dyn Projection>>,
     ];
     // In a cluster what Prometheus sums over the nodes (the business metrics, the quality scores
     // and rules fired, the VOC mentions) is counted once for all nodes, by the node serving shard
@@ -738,6 +763,7 @@ pub fn start_projections(
             quality,
             voc,
             tickets,
+            silence,
         },
         task,
         cluster_business,

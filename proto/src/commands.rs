@@ -147,6 +147,18 @@ pub enum ConversationCommand {
     /// Read the conversation again from the journal, dropping what is held in memory (after the
     /// customer's key was destroyed, so nothing opened with it stays readable). Appends nothing.
     Reload,
+    /// Write to the customer unasked, on a proactive rule. Refused while a human chat is open
+    /// (queued for or with an agent): a proactive message never talks over a person.
+    SendProactive {
+        /// Crest's id for the message; a second command with the same id does nothing.
+        message_id: MessageId,
+        /// The text.
+        text: String,
+        /// What triggered it.
+        trigger: String,
+        /// The trigger's id.
+        trigger_id: String,
+    },
 }
 
 impl ConversationCommand {
@@ -168,6 +180,7 @@ impl ConversationCommand {
             Self::TransferToGroup { .. } => "transfer_to_group",
             Self::RateCsat { .. } => "rate_csat",
             Self::Reload => "reload",
+            Self::SendProactive { .. } => "send_proactive",
         }
     }
 }

@@ -285,6 +285,21 @@ pub struct CsatRated {
     pub comment: Option<String>,
 }
 
+/// Crest wrote to the customer unasked, on a proactive rule (a late parcel, an unpaid order, a
+/// customer gone quiet). It reaches the customer's channel like a bot reply. The text is the
+/// tenant's rule text, not something a person wrote, so it is not sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProactiveSent {
+    /// Crest's id of the message.
+    pub message: MessageId,
+    /// The text.
+    pub text: String,
+    /// What triggered it (`shipment_delayed`, `silent_after_open`, …).
+    pub trigger: String,
+    /// The trigger's id (the customer's proactive record names the same id).
+    pub trigger_id: String,
+}
+
 /// A message from Crest itself (queue position, notices).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SystemNotice {
@@ -341,6 +356,8 @@ pub enum ConversationEvent {
     HandoffDeclined(HandoffDeclined),
     /// See [`AfterSalesRequested`].
     AfterSalesRequested(AfterSalesRequested),
+    /// See [`ProactiveSent`].
+    ProactiveSent(ProactiveSent),
 }
 
 /// A customer identity stream's pointer to their open conversation opened.
@@ -441,6 +458,7 @@ domain_event!(ConversationEvent {
     SystemNotice => "conversation.system_notice" @ 1,
     HandoffDeclined => "conversation.handoff_declined" @ 1,
     AfterSalesRequested => "conversation.after_sales_requested" @ 1,
+    ProactiveSent => "conversation.proactive_sent" @ 1,
 } legacy {
     HandoffRequested => "conversation.handoff_requested" @ 1 as HandoffRequested,
     Closed => "conversation.closed" @ 1 as Closed,

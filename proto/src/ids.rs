@@ -341,6 +341,9 @@ pub enum StreamKind {
     /// `chan:<tenant>:config` (the tenant's channel connections) and `chan:<tenant>:out.<name>`
     /// (the durable outbox of one channel).
     Channel,
+    /// `pro:<tenant>:rules` (the tenant's proactive rules) and `pro:<tenant>:cust.<customer>` (the
+    /// proactive messages decided for one customer, sent or suppressed).
+    Proactive,
 }
 
 impl StreamKind {
@@ -358,6 +361,7 @@ impl StreamKind {
             Self::Audit => "audit",
             Self::Knowledge => "kb",
             Self::Channel => "chan",
+            Self::Proactive => "pro",
         }
     }
 }
@@ -454,6 +458,19 @@ impl StreamId {
         Self("dir:system:channels".to_owned())
     }
 
+    /// The proactive rules of `tenant`.
+    #[must_use]
+    pub fn proactive_rules(tenant: &TenantId) -> Self {
+        Self(format!("pro:{tenant}:rules"))
+    }
+
+    /// The proactive decisions of a customer (the `cust.` prefix keeps a customer named `rules`
+    /// apart from the rules stream).
+    #[must_use]
+    pub fn proactive(id: &CustomerId) -> Self {
+        Self(format!("pro:{}:cust.{}", id.tenant(), id.key()))
+    }
+
     /// Parses a stream name, checking its kind and tenant.
     pub fn parse(text: &str) -> Result<Self, IdError> {
         let mut parts = text.splitn(3, ':');
@@ -472,6 +489,7 @@ impl StreamId {
                 | "audit"
                 | "kb"
                 | "chan"
+                | "pro"
         ) {
             return Err(IdError::Malformed { kind: "stream" });
         }
@@ -499,6 +517,7 @@ impl StreamId {
             Some("audit") => StreamKind::Audit,
             Some("kb") => StreamKind::Knowledge,
             Some("chan") => StreamKind::Channel,
+            Some("pro") => StreamKind::Proactive,
             _ => StreamKind::Agent,
         }
     }

@@ -46,10 +46,13 @@ use crest_proto::events::{
     AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, Citation, Closed, ClosedV2,
     ConversationEnded, ConversationEvent, ConversationOpened, CsatRated, CustomerEvent,
     CustomerMessageReceived, DomainEvent, Emotion, HandoffDeclined, HandoffReason,
-    HandoffRequested, HandoffRequestedV2, Resolved, Started, SystemNotice,
+    HandoffRequested, HandoffRequestedV2, ProactiveSent, Resolved, Started, SystemNotice,
 };
 use crest_proto::intents::{ExamplesSet, IntentEvent, ModelActivated};
 use crest_proto::kb::{DocumentDeleted, DocumentPublished, KbEvent};
+use crest_proto::proactive::{
+    ProactiveDecided, ProactiveEvent, ProactiveRulesEvent, ProactiveRulesSet,
+};
 use crest_proto::routing::{
     AgentConnectionChanged, AgentProfileSet, Candidate, ChannelsOpened, ChatAssigned, ChatEnded,
     ChatOffered, ChatOverflowed, ChatQueued, ChatRefused, ChatRefusedV2, CustomerNotified,
@@ -179,6 +182,12 @@ fn conversation_samples() -> Vec<(ConversationEvent, StreamId)> {
         }),
         E::HandoffDeclined(HandoffDeclined {
             reason: "queue_full".to_owned(),
+        }),
+        E::ProactiveSent(ProactiveSent {
+            message: message(5),
+            text: "您的包裹延误了，我们正在跟进。Your parcel is delayed; we are on it.".to_owned(),
+            trigger: "shipment_delayed".to_owned(),
+            trigger_id: "evt-20261111-0001".to_owned(),
         }),
         E::AfterSalesRequested(AfterSalesRequested {
             customer: customer(),
@@ -678,6 +687,33 @@ fn outbox_samples() -> Vec<(OutboxEvent, StreamId)> {
     ]
 }
 
+fn proactive_rules_samples() -> Vec<(ProactiveRulesEvent, StreamId)> {
+    vec![(
+        ProactiveRulesEvent::RulesSet(ProactiveRulesSet {
+            rules_json: r#"{"timezone":"Asia/Shanghai","quiet_hours":{"from":"22:00","to":"08:00"},"max_per_customer_per_day":3,"rules":[{"on":"shipment_delayed","text_zh":"包裹延误","text_en":"Parcel delayed"}]}"#.to_owned(),
+            set_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+        }),
+        StreamId::proactive_rules(&tenant()),
+    )]
+}
+
+fn proactive_samples() -> Vec<(ProactiveEvent, StreamId)> {
+    vec![(
+        ProactiveEvent::Decided(ProactiveDecided {
+            id: "evt-20261111-0001".to_owned(),
+            trigger: "shipment_delayed".to_owned(),
+            order: Some("SO-20261111-0042".to_owned()),
+            decision: "sent".to_owned(),
+            reason: "rule_matched".to_owned(),
+            conversation: Some(conversation()),
+            message: Some(message(5)),
+            local_day: "2026-11-11".to_owned(),
+            occurred_at_ms: TIMESTAMP_MS - 500,
+        }),
+        StreamId::proactive(&customer()),
+    )]
+}
+
 fn kb_samples() -> Vec<(KbEvent, StreamId)> {
     let stream = StreamId::knowledge(&tenant());
     vec![
@@ -838,6 +874,8 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(intent_samples()))
         .chain(encoded(channel_samples()))
         .chain(encoded(outbox_samples()))
+        .chain(encoded(proactive_rules_samples()))
+        .chain(encoded(proactive_samples()))
         .collect()
 }
 
@@ -999,6 +1037,16 @@ fn outbox_events_match_golden_files() {
     check_samples(outbox_samples());
 }
 
+#[test]
+fn proactive_rules_events_match_golden_files() {
+    check_samples(proactive_rules_samples());
+}
+
+#[test]
+fn proactive_events_match_golden_files() {
+    check_samples(proactive_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -1018,6 +1066,8 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(IntentEvent::KNOWN_TYPES)
         .chain(ChannelEvent::KNOWN_TYPES)
         .chain(OutboxEvent::KNOWN_TYPES)
+        .chain(ProactiveRulesEvent::KNOWN_TYPES)
+        .chain(ProactiveEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known

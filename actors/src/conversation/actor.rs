@@ -353,6 +353,7 @@ fn main_message(
             ConversationEvent::BotReplied(reply) => &reply.message,
             ConversationEvent::AgentReplied(reply) => &reply.message,
             ConversationEvent::SystemNotice(notice) => &notice.message,
+            ConversationEvent::ProactiveSent(sent) => &sent.message,
             _ => continue,
         };
         return (Some(message.clone()), envelope.seq);

@@ -126,6 +126,21 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
         ConversationEvent::HandoffDeclined(_) => {
             state.status = Status::Bot;
         }
+        ConversationEvent::ProactiveSent(sent) => {
+            state.messages.push(MessageRecord {
+                id: sent.message.clone(),
+                role: Role::Bot,
+                text: sent.text.clone(),
+                at_ms,
+                seq,
+                channel_message_id: None,
+                intent: None,
+                agent: None,
+                internal: false,
+                emotion: None,
+                citations: Vec::new(),
+            });
+        }
         ConversationEvent::SystemNotice(notice) => {
             state.messages.push(MessageRecord {
                 id: notice.message.clone(),

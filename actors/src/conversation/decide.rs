@@ -5,7 +5,7 @@ use crest_proto::commands::ConversationCommand;
 use crest_proto::events::{
     AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, ClosedV2, ConversationEvent,
     CsatRated, CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequestedV2,
-    Resolved, Started, SystemNotice,
+    ProactiveSent, Resolved, Started, SystemNotice,
 };
 
 use super::state::{ConversationState, Status};
@@ -62,6 +62,9 @@ pub enum Rejection {
     /// A CSAT score outside 1..=5.
     #[error("csat score must be between 1 and 5")]
     InvalidScore,
+    /// A human chat is open (queued for or with an agent): no proactive message now.
+    #[error("a human chat is open")]
+    HumanChatOpen,
 }
 
 /// Decides what `command` does to a conversation in `state`, without text facts for handoff
@@ -336,6 +339,31 @@ pub fn decide_with(
         }
         // The actor re-reads its stream; there is nothing to decide.
         ConversationCommand::Reload => Ok(Decision::Nothing),
+        ConversationCommand::SendProactive {
+            message_id,
+            text,
+            trigger,
+            trigger_id,
+        } => {
+            if state.message(message_id).is_some() {
+                return Ok(Decision::Nothing);
+            }
+            match &state.status {
+                Status::New => Err(Rejection::NotStarted),
+                Status::Closed => Err(Rejection::Closed),
+                Status::Queued | Status::Assigned(_) => Err(Rejection::HumanChatOpen),
+                Status::Bot | Status::Resolved => {
+                    Ok(Decision::Emit(vec![ConversationEvent::ProactiveSent(
+                        ProactiveSent {
+                            message: message_id.clone(),
+                            text: text.clone(),
+                            trigger: trigger.clone(),
+                            trigger_id: trigger_id.clone(),
+                        },
+                    )]))
+                }
+            }
+        }
     }
 }
 

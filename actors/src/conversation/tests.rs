@@ -633,3 +633,47 @@ fn only_the_owner_transfers_a_conversation_to_a_group() {
         );
     }
 }
+
+#[test]
+fn proactive_messages_never_talk_over_a_human_and_are_written_once() {
+    // (stage, expected rejection)
+    let cases = [
+        ("new", Some(Rejection::NotStarted)),
+        ("bot", None),
+        ("queued", Some(Rejection::HumanChatOpen)),
+        ("assigned", Some(Rejection::HumanChatOpen)),
+        ("resolved", None),
+        ("closed", Some(Rejection::Closed)),
+    ];
+    for (stage, rejection) in cases {
+        let mut state = in_stage(stage);
+        let status = state.status.clone();
+        let message_id = MessageId::generate(&tenant());
+        let command = ConversationCommand::SendProactive {
+            message_id: message_id.clone(),
+            text: "Your parcel is delayed.".to_owned(),
+            trigger: "shipment_delayed".to_owned(),
+            trigger_id: "e-1".to_owned(),
+        };
+        if let Some(rejection) = rejection {
+            assert_eq!(decide(&state, &command), Err(rejection), "{stage}");
+            continue;
+        }
+        let events = run(&mut state, &command);
+        let [ConversationEvent::ProactiveSent(sent)] = events.as_slice() else {
+            panic!("{stage}: one proactive message, got {events:?}");
+        };
+        assert_eq!(sent.message, message_id, "{stage}");
+        assert_eq!(sent.trigger, "shipment_delayed", "{stage}");
+        assert_eq!(state.status, status, "{stage}: it changes no owner");
+        let record = state.message(&message_id).expect("recorded in the history");
+        assert_eq!(record.role, Role::Bot, "{stage}");
+        assert_eq!(record.text, "Your parcel is delayed.", "{stage}");
+        assert!(!needs_bot_answer(&state, &events), "{stage}");
+        assert_eq!(
+            decide(&state, &command),
+            Ok(Decision::Nothing),
+            "{stage}: the same message id is written once"
+        );
+    }
+}

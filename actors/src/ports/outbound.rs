@@ -177,6 +177,7 @@ pub fn may_be_news(envelope: &Envelope) -> bool {
             | "conversation.customer_message_received"
             | "conversation.bot_replied"
             | "conversation.agent_replied"
+            | "conversation.proactive_sent"
     )
 }
 
@@ -215,6 +216,10 @@ pub fn outbound_news(envelope: &Envelope) -> Option<OutboundNews> {
         }
         ConversationEvent::AgentReplied(replied) if !replied.internal => {
             Some(reply(replied.message, OutboundRole::Agent, replied.text))
+        }
+        // A proactive message goes out like the bot's replies (Crest wrote it, not a person).
+        ConversationEvent::ProactiveSent(sent) => {
+            Some(reply(sent.message, OutboundRole::Bot, sent.text))
         }
         _ => None,
     }

@@ -112,7 +112,8 @@ pub fn reactions(envelope: &Envelope) -> Result<Vec<Reaction>, CodecError> {
         | StreamKind::Access
         | StreamKind::Audit
         | StreamKind::Knowledge
-        | StreamKind::Channel => Ok(Vec::new()),
+        | StreamKind::Channel
+        | StreamKind::Proactive => Ok(Vec::new()),
     }
 }
 
@@ -328,6 +329,7 @@ fn conversation_reactions(
         | ConversationEvent::AgentAssigned(_)
         | ConversationEvent::CsatRated(_)
         | ConversationEvent::SystemNotice(_)
+        | ConversationEvent::ProactiveSent(_)
         | ConversationEvent::HandoffDeclined(_) => return Vec::new(),
     };
     vec![Reaction::Desk { tenant, command }]
@@ -611,6 +613,7 @@ mod tests {
             StreamKind::Audit,
             StreamKind::Knowledge,
             StreamKind::Channel,
+            StreamKind::Proactive,
         ] {
             assert!(!Cursor::Reacted.follows(kind), "{kind:?}");
         }

@@ -140,7 +140,8 @@ impl Actor for ShardActor {
                 | StreamKind::Access
                 | StreamKind::Audit
                 | StreamKind::Knowledge
-                | StreamKind::Channel => {}
+                | StreamKind::Channel
+                | StreamKind::Proactive => {}
             },
             ShardMsg::CountLive(reply) => {
                 let _ = reply.send(

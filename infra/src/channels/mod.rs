@@ -922,6 +922,38 @@ impl ChannelStore {
         }
     }
 
+    /// The channel a conversation's customer last wrote through, if a channel of that name is
+    /// configured with an outbound URL (so a message written now reaches them): read from the
+    /// conversation's stream.
+    pub async fn reply_channel(
+        &self,
+        conversation: &ConversationId,
+    ) -> Result<Option<String>, JournalError> {
+        let stream = StreamId::conversation(conversation);
+        let events = read_all(&*self.journal, &stream, 0).await?;
+        let mut last = None;
+        for stored in events {
+            let Ok(event) = stored.envelope()?.decode_event::<ConversationEvent>() else {
+                continue;
+            };
+            match event {
+                ConversationEvent::Started(started) => last = Some(started.channel),
+                ConversationEvent::CustomerMessageReceived(received) => {
+                    last = Some(received.channel);
+                }
+                _ => {}
+            }
+        }
+        let Some(name) = last else {
+            return Ok(None);
+        };
+        let delivers = self
+            .channel(conversation.tenant(), &name)
+            .await?
+            .is_some_and(|config| config.outbound_url.is_some());
+        Ok(delivers.then_some(name))
+    }
+
     /// Whether `tenant` has a channel that delivers (here or, in a cluster, on another node).
     fn delivers_for(&self, tenant: &TenantId) -> bool {
         self.lock_tenants().get(tenant).is_some_and(|channels| {

@@ -701,6 +701,7 @@ impl Shared {
             .map_err(|error| error.to_string())?;
         match event {
             ConversationEvent::BotReplied(replied) => Ok(replied.text),
+            ConversationEvent::ProactiveSent(sent) => Ok(sent.text),
             ConversationEvent::AgentReplied(replied) => Ok(replied.text),
             _ => Err("the queued event is not a message".to_owned()),
         }

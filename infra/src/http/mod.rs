@@ -22,6 +22,7 @@ mod ops;
 pub mod orders;
 pub mod permissions;
 pub mod pii;
+mod proactive;
 mod quality;
 mod queues;
 mod routing_table;
@@ -30,7 +31,7 @@ mod tickets;
 pub mod views;
 mod web;
 mod wechat;
-mod whole;
+pub(crate) mod whole;
 mod widget;
 
 use std::sync::Arc;
@@ -103,6 +104,8 @@ pub struct AppParts {
     pub intents: Arc<crate::intents::IntentStore>,
     /// The tenants' channel connections and their outboxes.
     pub channels: Arc<crate::channels::ChannelStore>,
+    /// Proactive messages: the tenants' rules and the customers' decisions.
+    pub proactive: Arc<crate::proactive::ProactiveService>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -115,6 +118,8 @@ pub struct Projections {
     pub voc: Arc<std::sync::Mutex<VoiceOfCustomer>>,
     /// Every tenant's tickets.
     pub tickets: Arc<std::sync::Mutex<TicketBoard>>,
+    /// Silent conversations, for the proactive service's silence timers.
+    pub silence: Arc<std::sync::Mutex<crate::proactive::silence::SilenceWatch>>,
 }
 
 /// Builds the router.
@@ -306,6 +311,18 @@ pub fn router(state: AppState) -> Router {
             get(wechat::get_wechat).post(wechat::post_wechat),
         )
         .route("/v1/channel-profiles", get(wechat::list_profiles))
+        .route(
+            "/v1/tenants/{tenant}/proactive-rules",
+            get(proactive::get_proactive_rules).put(proactive::put_proactive_rules),
+        )
+        .route(
+            "/v1/tenants/{tenant}/commerce-events",
+            post(proactive::post_commerce_event),
+        )
+        .route(
+            "/v1/tenants/{tenant}/customers/{customer}/proactive",
+            get(proactive::get_proactive_decisions),
+        )
         .route("/v1/cluster", get(ops::get_cluster))
         .route(
             "/v1/tenants/{tenant}/widget",

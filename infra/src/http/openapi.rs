@@ -216,6 +216,10 @@ pub struct LanguageCode(String);
         super::wechat::get_wechat,
         super::wechat::post_wechat,
         super::wechat::list_profiles,
+        super::proactive::get_proactive_rules,
+        super::proactive::put_proactive_rules,
+        super::proactive::post_commerce_event,
+        super::proactive::get_proactive_decisions,
         super::ops::get_cluster,
         super::widget::get_widget,
         super::widget::put_widget,
@@ -243,6 +247,7 @@ pub struct LanguageCode(String);
         (name = "web", description = "The consoles (agent workbench, supervisor view, admin pages) and the customer widget: static files embedded in the binary."),
         (name = "knowledge", description = "The tenant's knowledge base: documents the bot answers from and cites."),
         (name = "channels", description = "Channel connections: signed inbound webhooks, outbound delivery from a durable per-channel outbox, dead letters."),
+        (name = "proactive", description = "Proactive service: commerce events and rules (quiet hours in the tenant's time zone, a daily cap per customer, never during a human chat); every decision recorded with its reason."),
         (name = "ops", description = "Health, readiness, metrics, the cluster, this document and the index page."),
     )
 )]

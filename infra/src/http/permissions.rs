@@ -218,6 +218,26 @@ pub const ROUTES: &[RouteRule] = &[
         "/v1/tenants/{tenant}/channels/{name}/dead-letters/{id}/retry",
         Permission::ChannelsOperate,
     ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/proactive-rules",
+        Permission::ChannelsOperate,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/proactive-rules",
+        Permission::ChannelsManage,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/commerce-events",
+        Permission::MessagesWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/customers/{customer}/proactive",
+        Permission::CustomersRead,
+    ),
     rule("GET", "/v1/tenants/{tenant}/widget", Permission::KeysManage),
     rule("PUT", "/v1/tenants/{tenant}/widget", Permission::KeysManage),
     rule("GET", "/v1/tenants/{tenant}/audit", Permission::AuditRead),
@@ -792,9 +812,10 @@ async fn check_scope(
 
 /// A customer's whole history and orders: an agent reads them only while serving (or being
 /// offered) one of the customer's chats.
-const AGENT_CUSTOMER_ROUTES: [&str; 2] = [
+const AGENT_CUSTOMER_ROUTES: [&str; 3] = [
     "/v1/tenants/{tenant}/customers/{customer}/conversations",
     "/v1/tenants/{tenant}/customers/{customer}/orders",
+    "/v1/tenants/{tenant}/customers/{customer}/proactive",
 ];
 
 /// Whether one of the agent's chats or offers is with `customer`.

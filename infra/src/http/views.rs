@@ -89,6 +89,10 @@ pub fn event_view(envelope: &Envelope) -> EventView {
             decoded_json::<crest_proto::channels::OutboxEvent>(envelope)
         }
         StreamKind::Channel => decoded_json::<crest_proto::channels::ChannelEvent>(envelope),
+        StreamKind::Proactive if envelope.event_type == "proactive.rules_set" => {
+            decoded_json::<crest_proto::proactive::ProactiveRulesEvent>(envelope)
+        }
+        StreamKind::Proactive => decoded_json::<crest_proto::proactive::ProactiveEvent>(envelope),
     };
     EventView {
         seq: envelope.seq,

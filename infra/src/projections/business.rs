@@ -341,6 +341,10 @@ impl BusinessMetrics {
             ConversationEvent::SystemNotice(_) => {
                 self.messages.with_label_values(&[tenant, "system"]).inc();
             }
+            // Crest wrote it, like the bot; it answers nobody, so no response time moves.
+            ConversationEvent::ProactiveSent(_) => {
+                self.messages.with_label_values(&[tenant, "bot"]).inc();
+            }
             ConversationEvent::HandoffDeclined(_) => {
                 facts.handoff_at_ms = None;
             }

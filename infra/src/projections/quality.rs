@@ -451,6 +451,7 @@ impl Projection for QualityInspection {
             }
             ConversationEvent::Started(_)
             | ConversationEvent::SystemNotice(_)
+            | ConversationEvent::ProactiveSent(_)
             | ConversationEvent::HandoffDeclined(_)
             | ConversationEvent::AfterSalesRequested(_) => {}
         }
