@@ -341,6 +341,10 @@ pub enum ConversationEvent {
     HandoffDeclined(HandoffDeclined),
     /// See [`AfterSalesRequested`].
     AfterSalesRequested(AfterSalesRequested),
+    /// See [`crate::leads::LeadProgressed`].
+    LeadProgressed(crate::leads::LeadProgressed),
+    /// See [`crate::leads::LeadCaptured`].
+    LeadCaptured(crate::leads::LeadCaptured),
 }
 
 /// A customer identity stream's pointer to their open conversation opened.
@@ -439,6 +443,8 @@ domain_event!(ConversationEvent {
     SystemNotice => "conversation.system_notice" @ 1,
     HandoffDeclined => "conversation.handoff_declined" @ 1,
     AfterSalesRequested => "conversation.after_sales_requested" @ 1,
+    LeadProgressed => "lead.progressed" @ 1,
+    LeadCaptured => "lead.captured" @ 1,
 } legacy {
     HandoffRequested => "conversation.handoff_requested" @ 1 as HandoffRequested,
     Closed => "conversation.closed" @ 1 as Closed,

@@ -2,6 +2,7 @@
 
 use crest_proto::MessageId;
 use crest_proto::commands::ConversationCommand;
+use crest_proto::leads::{LeadCaptured, LeadProgressed, LeadUpdate};
 use crest_proto::events::{
     AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, ClosedV2, ConversationEvent,
     CsatRated, CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequestedV2,
@@ -62,6 +63,32 @@ pub enum Rejection {
     /// A CSAT score outside 1..=5.
     #[error("csat score must be between 1 and 5")]
     InvalidScore,
+}
+
+/// The event of a lead's progress: captured once both the name and the phone are known.
+fn lead_event(
+    state: &ConversationState,
+    customer: &crest_proto::CustomerId,
+    update: &LeadUpdate,
+) -> ConversationEvent {
+    match (&update.name, &update.phone) {
+        (Some(name), Some(phone)) => ConversationEvent::LeadCaptured(LeadCaptured {
+            customer: customer.clone(),
+            intent: update.intent.clone(),
+            name: name.clone(),
+            phone: phone.clone(),
+            channel: if state.last_channel.is_empty() {
+                state.channel.clone()
+            } else {
+                state.last_channel.clone()
+            },
+        }),
+        _ => ConversationEvent::LeadProgressed(LeadProgressed {
+            intent: update.intent.clone(),
+            name: update.name.clone(),
+            phone: update.phone.clone(),
+        }),
+    }
 }
 
 /// Decides what `command` does to a conversation in `state`, without text facts for handoff
@@ -136,6 +163,7 @@ pub fn decide_with(
             reply,
             handoff: requested,
             in_reply_to,
+            lead,
         } => {
             let bot_owns = state.status == Status::Bot;
             if !bot_owns || !state.unanswered.contains(in_reply_to) {
@@ -166,6 +194,11 @@ pub fn decide_with(
                             text: asked.text.clone(),
                         },
                     ));
+                }
+                if let (Some(update), Some(customer)) = (lead, &state.customer)
+                    && !state.lead.captured
+                {
+                    events.push(lead_event(state, customer, update));
                 }
             }
             if let Some((reason, group)) = requested {

@@ -117,6 +117,7 @@ fn bot_replies_only_while_the_bot_owns_the_conversation() {
         }),
         handoff: None,
         in_reply_to: question,
+        lead: None,
     };
     let events = run(&mut state, &reply);
     assert_eq!(events.len(), 1);
@@ -132,6 +133,7 @@ fn bot_replies_only_while_the_bot_owns_the_conversation() {
         reply: None,
         handoff: None,
         in_reply_to: queued.messages[0].id.clone(),
+        lead: None,
     };
     assert_eq!(
         decide(&queued, &late),
@@ -549,6 +551,7 @@ fn a_refund_answer_asks_routing_for_an_after_sales_ticket() {
         }),
         handoff: Some((HandoffReason::CustomerRequest, None)),
         in_reply_to: asked.clone(),
+        lead: None,
     };
     let events = run(&mut state.clone(), &reply("order_status"));
     assert!(

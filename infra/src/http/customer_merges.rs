@@ -141,7 +141,7 @@ fn identity(body: PutIdentity) -> Result<(Identity, bool), ApiError> {
         )));
     }
     let value = match body.kind {
-        IdentityKind::Phone => normalise_phone(trimmed).ok_or_else(|| {
+        IdentityKind::Phone => crest_proto::customers::normalise_phone(trimmed).ok_or_else(|| {
             invalid("a phone is 5-20 digits with an optional leading +".to_owned())
         })?,
         IdentityKind::Email => {
@@ -176,25 +176,6 @@ fn identity(body: PutIdentity) -> Result<(Identity, bool), ApiError> {
         },
         body.verified,
     ))
-}
-
-/// A phone as digits with an optional leading `+` (spaces, dashes and brackets dropped).
-fn normalise_phone(text: &str) -> Option<String> {
-    let (plus, rest) = match text.strip_prefix('+') {
-        Some(rest) => ("+", rest),
-        None => ("", text),
-    };
-    let mut digits = String::with_capacity(rest.len() + 1);
-    digits.push_str(plus);
-    for character in rest.chars() {
-        match character {
-            '0'..='9' => digits.push(character),
-            ' ' | '-' | '(' | ')' => {}
-            _ => return None,
-        }
-    }
-    let count = digits.len() - plus.len();
-    (5..=20).contains(&count).then_some(digits)
 }
 
 /// `PUT /v1/tenants/{t}/customers/{customer}/identities`: records one identity of the customer

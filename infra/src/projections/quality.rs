@@ -452,7 +452,9 @@ impl Projection for QualityInspection {
             ConversationEvent::Started(_)
             | ConversationEvent::SystemNotice(_)
             | ConversationEvent::HandoffDeclined(_)
-            | ConversationEvent::AfterSalesRequested(_) => {}
+            | ConversationEvent::AfterSalesRequested(_)
+            | ConversationEvent::LeadProgressed(_)
+            | ConversationEvent::LeadCaptured(_) => {}
         }
     }
 }
