@@ -359,6 +359,19 @@ pub async fn start(
         Arc::clone(&config.tenant_intents),
     ));
     background.push(Arc::clone(&intents).follow());
+    // Lead policies are installed before conversations answer anything.
+    let lead_policies = Arc::new(crest_actors::conversation::leads::LeadPolicies::default());
+    let leads = Arc::new(crate::leads::LeadPolicyStore::new(
+        Arc::clone(&shared_journal),
+        Arc::clone(&knowledge),
+        Arc::clone(&lead_policies),
+    ));
+    leads.load().await.map_err(|source| ServeError::Journal {
+        dir: config.data_dir.display().to_string(),
+        source,
+    })?;
+    background.push(Arc::clone(&leads).follow());
+    node_config.lead_policies = lead_policies;
     // Channel connections load (and their outboxes recover) before the reactor runs: it hands
     // them the replies it recovers. Outboxes run on a node alone only (see `channels`).
     let delivers = config.cluster.is_none();
@@ -449,6 +462,7 @@ pub async fn start(
             .unwrap_or_else(crate::http::orders::CommercePort::demo),
         knowledge,
         intents,
+        leads,
         channels: Arc::clone(&channels),
     });
     background.push(forget_idle_limits(Arc::clone(&limiters)));

@@ -19,9 +19,11 @@
 //! configuration API, but no node delivers (each reactor sees only its own shards' events, and an
 //! outbox stream needs a single writer); delivery in a cluster is future work.
 
+pub mod crm;
 pub mod metrics;
 pub mod outbox;
 pub mod signature;
+pub mod transport;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,6 +41,7 @@ use crate::directory::{TenantDirectory, append_one};
 use crate::vault::{CipherKind, Key, Keyring};
 pub use metrics::ChannelMetrics;
 use outbox::{DeadLetter, DeliverySettings, Outbox};
+use transport::{CrmFormat, Payload, Transport};
 
 /// How often [`ChannelStore::follow`] reads what other nodes wrote.
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
@@ -82,10 +85,13 @@ pub enum ChannelKind {
     WechatOa,
     /// The customer widget.
     Widget,
+    /// The tenant's CRM integration (outbound only; configured through its own API, see
+    /// [`crm`]).
+    Crm,
 }
 
 impl ChannelKind {
-    /// Parses `webhook`, `wechat_oa` or `widget`.
+    /// Parses `webhook`, `wechat_oa` or `widget` (the kinds the channels API accepts).
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         match text {
@@ -96,6 +102,15 @@ impl ChannelKind {
         }
     }
 
+    /// Parses a journaled kind: one of [`Self::parse`]'s, or `crm`.
+    #[must_use]
+    pub fn parse_stored(text: &str) -> Option<Self> {
+        match text {
+            "crm" => Some(Self::Crm),
+            _ => Self::parse(text),
+        }
+    }
+
     /// The kind's name (the API's and the metrics' label).
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -103,6 +118,7 @@ impl ChannelKind {
             Self::Webhook => "webhook",
             Self::WechatOa => "wechat_oa",
             Self::Widget => "widget",
+            Self::Crm => "crm",
         }
     }
 }
@@ -240,8 +256,20 @@ impl std::fmt::Debug for ChannelConfig {
 
 impl ChannelConfig {
     fn delivery(&self) -> Option<DeliverySettings> {
+        let transport = match self.kind {
+            ChannelKind::Crm => Transport::Crm(
+                self.profile
+                    .as_deref()
+                    .and_then(CrmFormat::parse)
+                    .unwrap_or(CrmFormat::Generic),
+            ),
+            ChannelKind::Webhook | ChannelKind::WechatOa | ChannelKind::Widget => {
+                Transport::Webhook
+            }
+        };
         Some(DeliverySettings {
             kind: self.kind.as_str(),
+            transport,
             url: self.outbound_url.clone()?,
             secret: Arc::clone(self.secret.as_ref()?),
             max_attempts: self.max_attempts,
@@ -402,6 +430,18 @@ impl ChannelStore {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<ChannelConfig>, JournalError> {
+        if name == crm::CRM_NAME {
+            return Ok(None);
+        }
+        self.config_of(tenant, name).await
+    }
+
+    /// The configuration named `name` of `tenant` (a channel's, or the CRM integration's).
+    async fn config_of(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<ChannelConfig>, JournalError> {
         if !self.lock_tenants().contains_key(tenant) {
             // Configured on another node since the last follow?
             self.refresh(tenant).await?;
@@ -418,7 +458,14 @@ impl ChannelStore {
         Ok(self
             .lock_tenants()
             .get(tenant)
-            .map(|channels| channels.channels.values().cloned().collect())
+            .map(|channels| {
+                channels
+                    .channels
+                    .values()
+                    .filter(|config| config.kind != ChannelKind::Crm)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -444,6 +491,18 @@ impl ChannelStore {
         }
         let kind = ChannelKind::parse(&request.kind)
             .ok_or_else(|| ChannelError::Invalid(vec!["unknown kind".to_owned()]))?;
+        self.store(tenant, name, kind, request, configured_by).await
+    }
+
+    /// Seals the secret and journals a validated configuration of `kind` under `name`.
+    async fn store(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        kind: ChannelKind,
+        request: &ChannelRequest,
+        configured_by: &str,
+    ) -> Result<(ChannelConfig, bool), ChannelError> {
         let master = self.masters.current();
         let sealed_secret = seal_secret(master, tenant, name, request.secret.as_bytes())?;
         let event = ChannelEvent::Configured(ChannelConfigured {
@@ -478,6 +537,46 @@ impl ChannelStore {
         name: &str,
         removed_by: &str,
     ) -> Result<(), ChannelError> {
+        if name == crm::CRM_NAME {
+            return Err(ChannelError::NotFound);
+        }
+        self.remove_named(tenant, name, removed_by).await
+    }
+
+    /// The dead letters of channel `name`, oldest first.
+    pub async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, ChannelError> {
+        if name == crm::CRM_NAME {
+            return Err(ChannelError::NotFound);
+        }
+        self.dead_letters_named(tenant, name, limit).await
+    }
+
+    /// Queues dead letter `id` of channel `name` again; `NotFound` if there is none.
+    pub async fn retry(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        id: &str,
+        requeued_by: &str,
+    ) -> Result<(), ChannelError> {
+        if name == crm::CRM_NAME {
+            return Err(ChannelError::NotFound);
+        }
+        self.retry_named(tenant, name, id, requeued_by).await
+    }
+
+    /// Removes the configuration `name` (a channel's or the CRM integration's).
+    async fn remove_named(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        removed_by: &str,
+    ) -> Result<(), ChannelError> {
         let _changing = self.changes.lock().await;
         self.refresh_locked(tenant).await?;
         let known = self
@@ -498,14 +597,14 @@ impl ChannelStore {
         Ok(())
     }
 
-    /// The dead letters of channel `name`, oldest first.
-    pub async fn dead_letters(
+    /// The dead letters of the outbox of configuration `name`, oldest first.
+    async fn dead_letters_named(
         &self,
         tenant: &TenantId,
         name: &str,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, ChannelError> {
-        if self.channel(tenant, name).await?.is_none() {
+        if self.config_of(tenant, name).await?.is_none() {
             return Err(ChannelError::NotFound);
         }
         match self.outbox(tenant, name) {
@@ -514,8 +613,8 @@ impl ChannelStore {
         }
     }
 
-    /// Queues dead letter `id` of channel `name` again; `NotFound` if there is none.
-    pub async fn retry(
+    /// Queues dead letter `id` of configuration `name` again; `NotFound` if there is none.
+    async fn retry_named(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -610,7 +709,7 @@ impl ChannelStore {
             tracing::error!(tenant = %tenant, channel = %configured.name, master_id = configured.master_id, "channel secret does not open: its master key is missing");
         }
         ChannelConfig {
-            kind: ChannelKind::parse(&configured.kind).unwrap_or(ChannelKind::Webhook),
+            kind: ChannelKind::parse_stored(&configured.kind).unwrap_or(ChannelKind::Webhook),
             name: configured.name,
             secret: secret.map(Arc::from),
             outbound_url: configured.outbound_url,
@@ -771,7 +870,7 @@ impl ChannelStore {
 #[async_trait]
 impl Outbound for ChannelStore {
     async fn news(&self, news: Vec<OutboundNews>) -> Result<(), OutboundError> {
-        let mut batches: HashMap<(TenantId, String), Vec<(OutboxQueued, String)>> = HashMap::new();
+        let mut batches: HashMap<(TenantId, String), Vec<(OutboxQueued, Payload)>> = HashMap::new();
         for item in news {
             let tenant = item.conversation().tenant().clone();
             if !self.delivers_for(&tenant) {
@@ -814,7 +913,17 @@ impl Outbound for ChannelStore {
                     batches
                         .entry((tenant, channel))
                         .or_default()
-                        .push((queued, reply.text));
+                        .push((queued, Payload::Message(reply.text)));
+                }
+                OutboundNews::Lead(lead) => {
+                    if self.outbox(&tenant, crm::CRM_NAME).is_none() {
+                        continue;
+                    }
+                    let queued = crm::entry_of(&lead);
+                    batches
+                        .entry((tenant, crm::CRM_NAME.to_owned()))
+                        .or_default()
+                        .push((queued, Payload::Lead(lead.lead)));
                 }
             }
         }

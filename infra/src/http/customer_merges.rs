@@ -429,7 +429,7 @@ pub async fn post_merge(
     let Object(evidence) = body.evidence;
     let kind = evidence_kind(&evidence.kind)?;
     let value = match kind {
-        EvidenceKind::VerifiedPhone => normalise_phone(evidence.value.trim())
+        EvidenceKind::VerifiedPhone => crest_proto::customers::normalise_phone(evidence.value.trim())
             .ok_or_else(|| weak("the evidence's phone is not a phone number"))?,
         EvidenceKind::SharedOrder => evidence.value.trim().to_owned(),
     };
@@ -553,6 +553,7 @@ pub async fn post_undo(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crest_proto::customers::normalise_phone;
 
     #[test]
     fn phones_keep_digits_and_a_leading_plus_only() {

@@ -213,6 +213,13 @@ pub struct LanguageCode(String);
         super::channels::post_inbound,
         super::channels::get_dead_letters,
         super::channels::post_retry,
+        super::crm::get_lead_policy,
+        super::crm::put_lead_policy,
+        super::crm::put_crm,
+        super::crm::get_crm,
+        super::crm::delete_crm,
+        super::crm::get_crm_dead_letters,
+        super::crm::post_crm_retry,
         super::ops::get_cluster,
         super::widget::get_widget,
         super::widget::put_widget,
@@ -240,6 +247,7 @@ pub struct LanguageCode(String);
         (name = "web", description = "The consoles (agent workbench, supervisor view, admin pages) and the customer widget: static files embedded in the binary."),
         (name = "knowledge", description = "The tenant's knowledge base: documents the bot answers from and cites."),
         (name = "channels", description = "Channel connections: signed inbound webhooks, outbound delivery from a durable per-channel outbox, dead letters."),
+        (name = "leads", description = "Leads: the pre-sales policy that makes the bot collect a name and a phone, and the CRM integration captured leads are delivered to (signed, durable retries, dead letters)."),
         (name = "ops", description = "Health, readiness, metrics, the cluster, this document and the index page."),
     )
 )]
