@@ -115,7 +115,9 @@ pub fn validate(request: &PolicyRequest) -> Vec<String> {
         };
         let chars = text.chars().count();
         if text.trim().is_empty() || chars > MAX_TEXT_CHARS {
-            reasons.push(format!("{field} must be 1-{MAX_TEXT_CHARS} characters, not blank"));
+            reasons.push(format!(
+                "{field} must be 1-{MAX_TEXT_CHARS} characters, not blank"
+            ));
         }
         if text.chars().any(|c| c.is_control() && c != '\n') {
             reasons.push(format!("{field} must not contain control characters"));

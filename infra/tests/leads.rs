@@ -120,7 +120,10 @@ async fn receive(
         .lock()
         .expect("receiver lock")
         .push(parsed);
-    (StatusCode::OK, json!({"code": 0, "msg": "success"}).to_string())
+    (
+        StatusCode::OK,
+        json!({"code": 0, "msg": "success"}).to_string(),
+    )
 }
 
 async fn start_receiver() -> (Arc<Receiver>, String) {
@@ -160,14 +163,12 @@ async fn say(client: &Client, tenant: &str, customer: &str, id: &str, text: &str
     assert_eq!(sent.status, 200, "{:?}", sent.body);
     let conversation = sent.conversation_id();
     let customer_messages = |body: &Value| {
-        body["messages"]
-            .as_array()
-            .map_or(0, |messages| {
-                messages
-                    .iter()
-                    .filter(|message| message["role"] == "customer")
-                    .count()
-            })
+        body["messages"].as_array().map_or(0, |messages| {
+            messages
+                .iter()
+                .filter(|message| message["role"] == "customer")
+                .count()
+        })
     };
     let body = client
         .conversation_until(tenant, &conversation, |body| {
@@ -219,10 +220,20 @@ async fn a_pre_sales_conversation_delivers_its_lead_once_signed_through_failures
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(created.body["format"], "generic");
     assert_eq!(created.body["secret_set"], true);
-    assert!(!created.body.to_string().contains(SECRET), "the secret is never echoed");
+    assert!(
+        !created.body.to_string().contains(SECRET),
+        "the secret is never echoed"
+    );
     set_policy(&client, "shop").await;
 
-    let asked = say(&client, "shop", "c-1", "m-1", "how much is the X200 purifier?").await;
+    let asked = say(
+        &client,
+        "shop",
+        "c-1",
+        "m-1",
+        "how much is the X200 purifier?",
+    )
+    .await;
     assert!(asked.contains("May I have your name?"), "{asked}");
     let asked = say(&client, "shop", "c-1", "m-2", "my name is Alice Chen").await;
     assert_eq!(asked, "Which phone number can we reach you on?");
@@ -235,7 +246,10 @@ async fn a_pre_sales_conversation_delivers_its_lead_once_signed_through_failures
     assert_eq!(echoed, "echo: and the price of filters?");
 
     let leads = accepted_at_least(&receiver, 1).await;
-    let conversation = client.message("shop", "c-1", "m-5", "x").await.conversation_id();
+    let conversation = client
+        .message("shop", "c-1", "m-5", "x")
+        .await
+        .conversation_id();
     let lead = &leads[0];
     assert_eq!(lead["id"], format!("lead-{conversation}"));
     assert_eq!(lead["type"], "lead.captured");
@@ -295,13 +309,29 @@ async fn a_chinese_lead_given_at_once_reaches_a_feishu_bot_that_refuses_with_a_c
     set_policy(&client, "shop").await;
     let asked = say(&client, "shop", "c-9", "m-1", "这款净化器多少钱？").await;
     assert!(asked.contains("请问怎么称呼您"), "{asked}");
-    let thanks = say(&client, "shop", "c-9", "m-2", "我叫王小明，手机 138 0013 8000").await;
+    let thanks = say(
+        &client,
+        "shop",
+        "c-9",
+        "m-2",
+        "我叫王小明，手机 138 0013 8000",
+    )
+    .await;
     assert!(thanks.contains("谢谢"), "{thanks}");
     let leads = accepted_at_least(&receiver, 1).await;
-    let text = leads[0]["content"]["text"].as_str().expect("a text message");
-    assert!(text.contains("王小明") && text.contains("13800138000"), "{text}");
+    let text = leads[0]["content"]["text"]
+        .as_str()
+        .expect("a text message");
+    assert!(
+        text.contains("王小明") && text.contains("13800138000"),
+        "{text}"
+    );
     assert_eq!(leads[0]["msg_type"], "text");
-    assert_eq!(receiver.requests.load(Ordering::SeqCst), 2, "the code 9499 was retried");
+    assert_eq!(
+        receiver.requests.load(Ordering::SeqCst),
+        2,
+        "the code 9499 was retried"
+    );
     assert_eq!(receiver.bad_signatures.load(Ordering::SeqCst), 0);
     node.stop().await.expect("node stops");
 }
@@ -329,7 +359,10 @@ async fn with_the_crm_down_leads_are_dead_lettered_and_a_retry_delivers_them() {
     let letters = loop {
         let answer = client.get(letters_path).await;
         assert_eq!(answer.status, 200, "{:?}", answer.body);
-        let letters = answer.body["dead_letters"].as_array().expect("list").clone();
+        let letters = answer.body["dead_letters"]
+            .as_array()
+            .expect("list")
+            .clone();
         if !letters.is_empty() {
             break letters;
         }
@@ -370,7 +403,11 @@ async fn integrations_and_policies_are_validated_private_and_per_tenant() {
     assert_eq!(client.get(crm).await.status, 404);
     let policy = client.get("/v1/tenants/shop/lead-policy").await;
     assert_eq!(policy.status, 200);
-    assert_eq!(policy.body["intents"], json!([]), "no lead capture until asked");
+    assert_eq!(
+        policy.body["intents"],
+        json!([]),
+        "no lead capture until asked"
+    );
     assert_eq!(policy.body["set_by"], "default");
 
     for bad in [
@@ -405,27 +442,48 @@ async fn integrations_and_policies_are_validated_private_and_per_tenant() {
     }
 
     let created = client
-        .put(crm, &json!({"url": url, "secret": SECRET, "format": "dingtalk"}))
+        .put(
+            crm,
+            &json!({"url": url, "secret": SECRET, "format": "dingtalk"}),
+        )
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let replaced = client
-        .put(crm, &json!({"url": url, "secret": SECRET, "format": "generic"}))
+        .put(
+            crm,
+            &json!({"url": url, "secret": SECRET, "format": "generic"}),
+        )
         .await;
     assert_eq!(replaced.status, 200, "{:?}", replaced.body);
     let shown = client.get(crm).await;
     assert_eq!(shown.status, 200);
     assert_eq!(shown.body["format"], "generic");
     assert!(shown.body.get("secret").is_none());
-    assert!(!shown.body.to_string().contains(SECRET), "the secret is never echoed");
+    assert!(
+        !shown.body.to_string().contains(SECRET),
+        "the secret is never echoed"
+    );
 
     // The integration is no channel: the channels API neither lists nor reaches it.
     let channels = client.get("/v1/tenants/shop/channels").await;
     assert_eq!(channels.body["channels"], json!([]));
-    assert_eq!(client.get("/v1/tenants/shop/channels/_crm").await.status, 400);
-    assert_eq!(client.delete("/v1/tenants/shop/channels/_crm").await.status, 400);
+    assert_eq!(
+        client.get("/v1/tenants/shop/channels/_crm").await.status,
+        400
+    );
+    assert_eq!(
+        client.delete("/v1/tenants/shop/channels/_crm").await.status,
+        400
+    );
 
     // Another tenant sees nothing of it, and its leads never reach it.
-    assert_eq!(client.get("/v1/tenants/other/integrations/crm").await.status, 404);
+    assert_eq!(
+        client
+            .get("/v1/tenants/other/integrations/crm")
+            .await
+            .status,
+        404
+    );
     assert_eq!(
         client
             .get("/v1/tenants/other/integrations/crm/dead-letters")

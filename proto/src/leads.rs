@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::CustomerId;
 pub use crate::customers::normalise_phone;
+use crate::ids::CustomerId;
 
 /// The tenant's lead policy was replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,8 +120,14 @@ mod tests {
     fn phones_are_mainland_mobiles_or_international() {
         let callable = |text: &str| normalise_phone(text).and_then(|phone| callable_phone(&phone));
         assert_eq!(callable("138 0013 8000").as_deref(), Some("13800138000"));
-        assert_eq!(callable("+86 139-0000-1111").as_deref(), Some("13900001111"));
-        assert_eq!(callable("+44 20 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(
+            callable("+86 139-0000-1111").as_deref(),
+            Some("13900001111")
+        );
+        assert_eq!(
+            callable("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
         assert_eq!(callable("12800138000"), None, "12x is no mobile prefix");
         assert_eq!(callable("1380013800"), None, "ten digits");
         assert_eq!(callable("+86 12800138000"), None);

@@ -164,13 +164,18 @@ impl Actor for ConversationActor {
             } => {
                 running.brain_in_flight = running.brain_in_flight.saturating_sub(1);
                 let mut reply = answer.reply;
-                let lead = lead_turn(running, &in_reply_to, reply.as_ref(), answer.handoff.is_some())
-                    .map(|turn| {
-                        if let Some(reply) = reply.as_mut() {
-                            reply.text = turn.reply;
-                        }
-                        turn.update
-                    });
+                let lead = lead_turn(
+                    running,
+                    &in_reply_to,
+                    reply.as_ref(),
+                    answer.handoff.is_some(),
+                )
+                .map(|turn| {
+                    if let Some(reply) = reply.as_mut() {
+                        reply.text = turn.reply;
+                    }
+                    turn.update
+                });
                 let command = ConversationCommand::RecordBotReply {
                     reply: reply.map(|reply| {
                         reply.into_bot_reply(

@@ -2,12 +2,12 @@
 
 use crest_proto::MessageId;
 use crest_proto::commands::ConversationCommand;
-use crest_proto::leads::{LeadCaptured, LeadProgressed, LeadUpdate};
 use crest_proto::events::{
     AfterSalesRequested, AgentAssigned, AgentReplied, BotReplied, ClosedV2, ConversationEvent,
     CsatRated, CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequestedV2,
     Resolved, Started, SystemNotice,
 };
+use crest_proto::leads::{LeadCaptured, LeadProgressed, LeadUpdate};
 
 use super::state::{ConversationState, Status};
 use super::summary::summarize;

@@ -26,8 +26,7 @@ pub mod defaults {
     /// Asking for the name, in Chinese.
     pub const ASK_NAME_ZH: &str = "方便留个联系方式吗？我们的顾问会尽快与您联系。请问怎么称呼您？";
     /// Asking for the name, in English.
-    pub const ASK_NAME_EN: &str =
-        "Could you leave your contact details so an advisor can get back to you? May I have your name?";
+    pub const ASK_NAME_EN: &str = "Could you leave your contact details so an advisor can get back to you? May I have your name?";
     /// Asking for the phone, in Chinese.
     pub const ASK_PHONE_ZH: &str = "请问您的手机号是多少？";
     /// Asking for the phone, in English.
@@ -38,8 +37,7 @@ pub mod defaults {
     pub const THANKS_EN: &str =
         "Thank you! We have noted your details and an advisor will contact you shortly.";
     /// Added before asking again when a number is not a phone, in Chinese.
-    pub const BAD_PHONE_ZH: &str =
-        "这个号码好像不正确：请提供 11 位手机号（如 13800138000），或带国家区号的号码（如 +44 20 7946 0958）。";
+    pub const BAD_PHONE_ZH: &str = "这个号码好像不正确：请提供 11 位手机号（如 13800138000），或带国家区号的号码（如 +44 20 7946 0958）。";
     /// Added before asking again when a number is not a phone, in English.
     pub const BAD_PHONE_EN: &str = "That number does not look right: please give an 11-digit mainland mobile (like 13800138000) or a number with its country code (like +44 20 7946 0958).";
 }
@@ -270,7 +268,19 @@ fn clean_name(text: &str) -> Option<String> {
     let stops = |c: char| {
         matches!(
             c,
-            ',' | '，' | '.' | '。' | '!' | '！' | '?' | '？' | ';' | '；' | '、' | '\n' | ':' | '：'
+            ',' | '，'
+                | '.'
+                | '。'
+                | '!'
+                | '！'
+                | '?'
+                | '？'
+                | ';'
+                | '；'
+                | '、'
+                | '\n'
+                | ':'
+                | '：'
         )
     };
     let head = text.split(stops).next().unwrap_or_default();
@@ -406,7 +416,10 @@ mod tests {
             ("I'm Ann", None),
             ("12800138000", None),
         ]);
-        assert!(replies[2].starts_with(defaults::BAD_PHONE_EN), "{replies:?}");
+        assert!(
+            replies[2].starts_with(defaults::BAD_PHONE_EN),
+            "{replies:?}"
+        );
     }
 
     #[test]
@@ -421,7 +434,14 @@ mod tests {
             captured: true,
         };
         assert_eq!(
-            fill(&policy(), &captured, "价格", Some("product_inquiry"), None, None),
+            fill(
+                &policy(),
+                &captured,
+                "价格",
+                Some("product_inquiry"),
+                None,
+                None
+            ),
             None
         );
     }

@@ -73,9 +73,8 @@ pub fn entry_of(lead: &OutboundLead) -> OutboxQueued {
         customer: lead.lead.customer.clone(),
         role: "lead".to_owned(),
         // A lead is no message: the entry names the conversation's id in its place.
-        message: MessageId::parse(lead.conversation.tenant(), &conversation).unwrap_or_else(
-            |_| MessageId::from_parts(lead.conversation.tenant().clone(), 0),
-        ),
+        message: MessageId::parse(lead.conversation.tenant(), &conversation)
+            .unwrap_or_else(|_| MessageId::from_parts(lead.conversation.tenant().clone(), 0)),
         source_stream: lead.source_stream.clone(),
         source_seq: lead.source_seq,
         at_ms: lead.at_ms,
@@ -109,7 +108,11 @@ impl ChannelStore {
     }
 
     /// Removes `tenant`'s CRM integration (what is queued stays in the journal).
-    pub async fn remove_crm(&self, tenant: &TenantId, removed_by: &str) -> Result<(), ChannelError> {
+    pub async fn remove_crm(
+        &self,
+        tenant: &TenantId,
+        removed_by: &str,
+    ) -> Result<(), ChannelError> {
         self.remove_named(tenant, CRM_NAME, removed_by).await
     }
 

@@ -317,7 +317,10 @@ impl Outbox {
 
     /// Queues entries (with their payloads) unless they were queued before; durable when it
     /// returns. Returns how many were new.
-    pub async fn queue(&self, entries: Vec<(OutboxQueued, Payload)>) -> Result<usize, JournalError> {
+    pub async fn queue(
+        &self,
+        entries: Vec<(OutboxQueued, Payload)>,
+    ) -> Result<usize, JournalError> {
         let mut writer = self.shared.writer.lock().await;
         let fresh: Vec<(OutboxQueued, Payload)> = {
             let state = self.shared.lock();
@@ -580,7 +583,10 @@ impl Shared {
         let settings = self.settings();
         let kind = settings.kind;
         let count = |outcome: &str| {
-            self.metrics.outbound.with_label_values(&[kind, outcome]).inc();
+            self.metrics
+                .outbound
+                .with_label_values(&[kind, outcome])
+                .inc();
             if let Transport::Crm(format) = settings.transport {
                 self.metrics
                     .crm_deliveries
@@ -761,7 +767,9 @@ impl Shared {
         } else {
             String::new()
         };
-        transport.judge(status, &answer).map_err(|error| truncated(&error))
+        transport
+            .judge(status, &answer)
+            .map_err(|error| truncated(&error))
     }
 }
 

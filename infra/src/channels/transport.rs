@@ -104,7 +104,10 @@ impl Transport {
     /// Whether the receiver's body must be read to judge the answer.
     #[must_use]
     pub fn reads_answer(self) -> bool {
-        matches!(self, Self::Crm(CrmFormat::Wecom | CrmFormat::Feishu | CrmFormat::Dingtalk))
+        matches!(
+            self,
+            Self::Crm(CrmFormat::Wecom | CrmFormat::Feishu | CrmFormat::Dingtalk)
+        )
     }
 
     /// The request delivering `entry` with `payload` to `url` at `now_ms`.
@@ -297,10 +300,18 @@ mod tests {
     fn platforms_refuse_with_a_code_in_a_200() {
         let wecom = Transport::Crm(CrmFormat::Wecom);
         assert_eq!(wecom.judge(200, r#"{"errcode":0,"errmsg":"ok"}"#), Ok(200));
-        assert!(wecom.judge(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#).is_err());
+        assert!(
+            wecom
+                .judge(200, r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#)
+                .is_err()
+        );
         let feishu = Transport::Crm(CrmFormat::Feishu);
         assert_eq!(feishu.judge(200, r#"{"code":0,"msg":"success"}"#), Ok(200));
-        assert!(feishu.judge(200, r#"{"code":19021,"msg":"sign match fail"}"#).is_err());
+        assert!(
+            feishu
+                .judge(200, r#"{"code":19021,"msg":"sign match fail"}"#)
+                .is_err()
+        );
         assert!(feishu.judge(200, "<html>").is_err());
         assert!(Transport::Crm(CrmFormat::Generic).judge(503, "").is_err());
         assert_eq!(Transport::Crm(CrmFormat::Generic).judge(204, ""), Ok(204));

@@ -418,7 +418,9 @@ pub async fn post_crm_retry(
         .retry_crm(&tenant, &id, &actor)
         .await
         .map_err(|error| match error {
-            ChannelError::NotFound => ApiError::not_found("no such dead letter in the CRM integration"),
+            ChannelError::NotFound => {
+                ApiError::not_found("no such dead letter in the CRM integration")
+            }
             other => failed(other),
         })?;
     state

@@ -141,9 +141,11 @@ fn identity(body: PutIdentity) -> Result<(Identity, bool), ApiError> {
         )));
     }
     let value = match body.kind {
-        IdentityKind::Phone => crest_proto::customers::normalise_phone(trimmed).ok_or_else(|| {
-            invalid("a phone is 5-20 digits with an optional leading +".to_owned())
-        })?,
+        IdentityKind::Phone => {
+            crest_proto::customers::normalise_phone(trimmed).ok_or_else(|| {
+                invalid("a phone is 5-20 digits with an optional leading +".to_owned())
+            })?
+        }
         IdentityKind::Email => {
             if !trimmed.contains('@') || trimmed.chars().any(char::is_whitespace) {
                 return Err(invalid("an email is local@domain".to_owned()));
@@ -429,8 +431,10 @@ pub async fn post_merge(
     let Object(evidence) = body.evidence;
     let kind = evidence_kind(&evidence.kind)?;
     let value = match kind {
-        EvidenceKind::VerifiedPhone => crest_proto::customers::normalise_phone(evidence.value.trim())
-            .ok_or_else(|| weak("the evidence's phone is not a phone number"))?,
+        EvidenceKind::VerifiedPhone => {
+            crest_proto::customers::normalise_phone(evidence.value.trim())
+                .ok_or_else(|| weak("the evidence's phone is not a phone number"))?
+        }
         EvidenceKind::SharedOrder => evidence.value.trim().to_owned(),
     };
     let order = (kind == EvidenceKind::SharedOrder).then_some(value.as_str());
