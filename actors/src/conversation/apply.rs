@@ -89,11 +89,19 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
         }
         ConversationEvent::AfterSalesRequested(_) => {}
         ConversationEvent::LeadProgressed(progressed) => {
+            let same = state.lead.intent.is_some()
+                && state.lead.name == progressed.name
+                && state.lead.phone == progressed.phone;
             state.lead = LeadState {
                 intent: Some(progressed.intent.clone()),
                 name: progressed.name.clone(),
                 phone: progressed.phone.clone(),
                 captured: false,
+                unanswered_asks: if same {
+                    state.lead.unanswered_asks + 1
+                } else {
+                    0
+                },
             };
         }
         ConversationEvent::LeadCaptured(captured) => {
@@ -102,6 +110,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
                 name: Some(captured.name.clone()),
                 phone: Some(captured.phone.clone()),
                 captured: true,
+                unanswered_asks: 0,
             };
         }
         ConversationEvent::AgentAssigned(assigned) => {

@@ -42,6 +42,10 @@ pub mod defaults {
     pub const BAD_PHONE_EN: &str = "That number does not look right: please give an 11-digit mainland mobile (like 13800138000) or a number with its country code (like +44 20 7946 0958).";
 }
 
+/// Questions in a row the customer may leave unanswered before the bot stops asking (it asks
+/// again only if the customer gives a name or a phone of their own accord).
+pub const MAX_UNANSWERED_ASKS: u32 = 2;
+
 /// Longest name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 40;
 
@@ -133,6 +137,10 @@ pub fn fill(
         _ => return None,
     };
     let found = scan(text, !starting && lead.name.is_none());
+    if !found.gave_anything && lead.unanswered_asks >= MAX_UNANSWERED_ASKS {
+        // The customer does not want to leave details: stop pressing, let the brain answer.
+        return None;
+    }
     let name = found.name.or_else(|| lead.name.clone());
     let phone = found.phone.or_else(|| lead.phone.clone());
     let pick = |zh: &str, en: &str| match language {
@@ -336,6 +344,10 @@ mod tests {
             match turn {
                 Some(turn) => {
                     replies.push(turn.reply);
+                    let same = lead.intent.is_some()
+                        && lead.name == turn.update.name
+                        && lead.phone == turn.update.phone;
+                    lead.unanswered_asks = if same { lead.unanswered_asks + 1 } else { 0 };
                     lead.captured = turn.update.name.is_some() && turn.update.phone.is_some();
                     lead.intent = Some(turn.update.intent);
                     lead.name = turn.update.name;
@@ -432,6 +444,7 @@ mod tests {
             name: Some("A".to_owned()),
             phone: Some("13800138000".to_owned()),
             captured: true,
+            unanswered_asks: 0,
         };
         assert_eq!(
             fill(
@@ -444,6 +457,29 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_customer_who_keeps_not_answering_is_not_pressed_forever() {
+        let (replies, lead) = converse(&[
+            ("价格多少", Some("product_inquiry")),
+            ("你们发什么快递？", None),
+            ("能开发票吗？", None),
+            ("有优惠吗？", None),
+            ("我叫李雷", None),
+        ]);
+        assert_eq!(replies[1], format!("answer\n{}", defaults::ASK_NAME_ZH));
+        assert_eq!(replies[2], format!("answer\n{}", defaults::ASK_NAME_ZH));
+        assert_eq!(
+            replies[3], "answer",
+            "two questions left unanswered: no more asking"
+        );
+        assert_eq!(
+            replies[4],
+            defaults::ASK_PHONE_ZH,
+            "offered details are still taken"
+        );
+        assert_eq!(lead.name.as_deref(), Some("李雷"));
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub struct LeadState {
     pub phone: Option<String>,
     /// The lead was captured: the bot does not ask again in this conversation.
     pub captured: bool,
+    /// Questions asked in a row without getting a name or a phone.
+    pub unanswered_asks: u32,
 }
 
 impl ConversationState {
