@@ -376,6 +376,18 @@ async fn with_the_crm_down_leads_are_dead_lettered_and_a_retry_delivers_them() {
     let crm = client.get("/v1/tenants/shop/integrations/crm").await;
     assert_eq!(crm.body["dead_letters"], 1);
 
+    // The dead letter survives a restart; retried then, the lead is read back from its
+    // conversation (where the name and phone are sealed) and goes out in clear.
+    node.stop().await.expect("node stops");
+    let node = start(config(dir.path())).await;
+    let client = Client::new(node.addr);
+    let listed = client.get(letters_path).await;
+    assert_eq!(
+        listed.body["dead_letters"],
+        json!(letters),
+        "{:?}",
+        listed.body
+    );
     receiver.down.store(false, Ordering::SeqCst);
     let id = letters[0]["id"].as_str().expect("id");
     let retried = client
