@@ -318,6 +318,91 @@ mod tests {
         assert_eq!(Transport::Webhook.judge(200, "whatever"), Ok(200));
     }
 
+    fn entry_and_lead() -> (OutboxQueued, LeadCaptured) {
+        let tenant = crest_proto::TenantId::new("shop").expect("valid tenant");
+        let conversation = crest_proto::ConversationId::from_parts(tenant.clone(), 42);
+        let customer = crest_proto::CustomerId::new(&tenant, "c-1").expect("valid customer");
+        let entry = OutboxQueued {
+            id: format!("lead-{}", conversation.key()),
+            conversation: conversation.clone(),
+            customer: customer.clone(),
+            role: "lead".to_owned(),
+            message: crest_proto::MessageId::from_parts(tenant, 42),
+            source_stream: crest_proto::StreamId::conversation(&conversation),
+            source_seq: 9,
+            at_ms: 1_732_190_400_000,
+        };
+        let lead = LeadCaptured {
+            customer,
+            intent: "product_inquiry".to_owned(),
+            name: "王小明".to_owned(),
+            phone: "13800138000".to_owned(),
+            channel: "web".to_owned(),
+        };
+        (entry, lead)
+    }
+
+    #[test]
+    fn each_format_builds_its_platforms_request() {
+        let (entry, lead) = entry_and_lead();
+        let payload = Payload::Lead(lead);
+        let now_ms = 1_599_360_473_123;
+        let build = |format, url: &str| {
+            let outgoing = Transport::Crm(format)
+                .outgoing(url, b"secret", &entry, &payload, now_ms)
+                .expect("a lead is deliverable");
+            let body: serde_json::Value = serde_json::from_str(&outgoing.body).expect("JSON body");
+            (outgoing.url, body)
+        };
+        let (url, generic) = build(CrmFormat::Generic, "https://crm.example/leads");
+        assert_eq!(url, "https://crm.example/leads");
+        assert_eq!(generic["type"], "lead.captured");
+        assert_eq!(generic["id"], entry.id);
+        assert_eq!(generic["tenant"], "shop");
+        assert_eq!(generic["customer"], "c-1");
+        assert_eq!(generic["phone"], "13800138000");
+        assert_eq!(generic["at"], "2024-11-21T12:00:00.000Z");
+        let (_, wecom) = build(
+            CrmFormat::Wecom,
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k",
+        );
+        assert_eq!(wecom["msgtype"], "markdown");
+        let content = wecom["markdown"]["content"].as_str().expect("markdown");
+        assert!(
+            content.contains("王小明") && content.contains("13800138000"),
+            "{content}"
+        );
+        let (_, feishu) = build(
+            CrmFormat::Feishu,
+            "https://open.feishu.cn/open-apis/bot/v2/hook/x",
+        );
+        assert_eq!(feishu["msg_type"], "text");
+        assert_eq!(feishu["timestamp"], "1599360473");
+        assert_eq!(feishu["sign"], feishu_sign(b"secret", "1599360473"));
+        let (url, dingtalk) = build(
+            CrmFormat::Dingtalk,
+            "https://oapi.dingtalk.com/robot/send?access_token=t",
+        );
+        assert_eq!(dingtalk["msgtype"], "markdown");
+        assert!(dingtalk["markdown"]["title"].is_string());
+        let parsed = reqwest::Url::parse(&url).expect("a URL");
+        let query: std::collections::HashMap<String, String> =
+            parsed.query_pairs().into_owned().collect();
+        assert_eq!(query["access_token"], "t");
+        assert_eq!(query["timestamp"], "1599360473123");
+        assert_eq!(query["sign"], dingtalk_sign(b"secret", "1599360473123"));
+        assert!(
+            !url.contains('+') && !url.contains("=="),
+            "the base64 sign is URL-encoded: {url}"
+        );
+        assert!(
+            Transport::Webhook
+                .outgoing("https://x.example", b"s", &entry, &payload, now_ms)
+                .is_err(),
+            "a channel does not deliver leads"
+        );
+    }
+
     #[test]
     fn platform_signatures_follow_their_documented_recipes() {
         // Recomputed with the recipe: HMAC-SHA256, then standard base64 (44 characters).
