@@ -28,7 +28,7 @@ use crate::leads::{LeadPolicyError, PolicyRequest};
 pub struct PutLeadPolicy {
     /// Pre-sales intents: a customer message recognised as one of them makes the bot collect a
     /// name and a phone (`[]`: never).
-    #[schema(max_items = 50, example = json!(["product_inquiry", "price_inquiry"]))]
+    #[schema(max_items = 50, example = json!(["product_info", "stock_availability"]))]
     intents: Vec<IntentName>,
     /// Asking for the name, in Chinese.
     #[schema(min_length = 1, max_length = 500)]
@@ -52,7 +52,7 @@ pub struct PutLeadPolicy {
 
 /// An intent's name.
 #[derive(Debug, Deserialize, ToSchema)]
-#[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", example = "product_inquiry")]
+#[schema(pattern = "^[a-z][a-z0-9_]{0,63}$", example = "product_info")]
 pub struct IntentName(String);
 
 /// The formats a CRM integration speaks.
