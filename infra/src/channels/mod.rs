@@ -13,7 +13,9 @@
 //! **Outbound**: the store is the node's [`Outbound`] port. It follows which channel each
 //! conversation's customer last wrote through (the label of their latest message, when a channel
 //! of that name is configured) and queues the bot's and agents' messages of those conversations
-//! in the channel's durable [`outbox::Outbox`].
+//! in the channel's durable [`outbox::Outbox`]. Captured leads go the same way to the tenant's CRM
+//! integration ([`crm`]), stored here among the connections under a reserved name; how an entry
+//! becomes a request is its outbox's [`transport::Transport`].
 //!
 //! Outboxes run on a node alone. In a cluster every node accepts inbound messages and serves the
 //! configuration API, but no node delivers (each reactor sees only its own shards' events, and an
