@@ -61,6 +61,8 @@ pub struct EntityContext {
     pub vips: VipRegistry,
     /// Where merged customers' messages go (the routing desks), set once the desks are started.
     pub merges: OnceLock<Arc<dyn MergeDirectory>>,
+    /// The tenants' lead policies (kept by the node from the journal).
+    pub leads: Arc<crate::conversation::leads::LeadPolicies>,
 }
 
 /// The VIP customers the routing desks know, readable by conversations without asking a desk.

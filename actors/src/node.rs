@@ -52,6 +52,9 @@ pub struct NodeConfig {
     pub remote_events: Option<Arc<dyn crate::feed::RemoteEvents>>,
     /// Where the bot's and agents' messages leave for customers' channels (`None`: nowhere).
     pub outbound: Option<Arc<dyn crate::ports::Outbound>>,
+    /// The tenants' lead policies: the node's owner keeps them from the journal, conversations
+    /// ask by them (give both the same one).
+    pub lead_policies: Arc<crate::conversation::leads::LeadPolicies>,
 }
 
 impl Default for NodeConfig {
@@ -66,6 +69,7 @@ impl Default for NodeConfig {
             cluster: None,
             remote_events: None,
             outbound: None,
+            lead_policies: Arc::default(),
         }
     }
 }
@@ -139,6 +143,7 @@ impl Node {
             conversations: OnceLock::new(),
             vips: crate::context::VipRegistry::default(),
             merges: OnceLock::new(),
+            leads: Arc::clone(&config.lead_policies),
         });
         let mut shards = Vec::with_capacity(usize::from(SHARD_COUNT));
         for index in 0..SHARD_COUNT {

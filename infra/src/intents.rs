@@ -213,15 +213,8 @@ impl IntentStore {
 
     /// Reads what other nodes wrote every [`crate::knowledge::FOLLOW_EVERY`], until aborted.
     pub fn follow(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(crate::knowledge::FOLLOW_EVERY);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                if let Err(error) = self.load().await {
-                    tracing::warn!(%error, "tenants' intents not refreshed");
-                }
-            }
+        crate::knowledge::follow_every(self, "tenants' intents", |store| async move {
+            store.load().await
         })
     }
 

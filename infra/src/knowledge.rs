@@ -35,6 +35,30 @@ pub const MAX_ID_CHARS: usize = 128;
 /// How often [`KnowledgeStore::follow`] reads what other nodes wrote.
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
+/// Runs `load` on `store` every [`FOLLOW_EVERY`] until aborted (a store of bot content following
+/// what other nodes wrote); a failed load is logged as `<what> not refreshed` and tried again.
+pub(crate) fn follow_every<S, T, F, Fut>(
+    store: Arc<S>,
+    what: &'static str,
+    load: F,
+) -> tokio::task::JoinHandle<()>
+where
+    S: Send + Sync + 'static,
+    F: Fn(Arc<S>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, JournalError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(FOLLOW_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(error) = load(Arc::clone(&store)).await {
+                tracing::warn!(%error, what, "not refreshed");
+            }
+        }
+    })
+}
+
 /// Attempts of an append that keeps meeting another writer.
 const APPEND_ATTEMPTS: usize = 5;
 
@@ -288,15 +312,8 @@ impl KnowledgeStore {
 
     /// Reads what other nodes wrote every [`FOLLOW_EVERY`], until aborted.
     pub fn follow(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(FOLLOW_EVERY);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                if let Err(error) = self.load().await {
-                    tracing::warn!(%error, "knowledge bases not refreshed");
-                }
-            }
+        follow_every(self, "knowledge bases", |store| async move {
+            store.load().await
         })
     }
 

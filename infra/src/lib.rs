@@ -14,6 +14,7 @@ pub mod http;
 pub mod intents;
 pub mod journal;
 pub mod knowledge;
+pub mod leads;
 pub mod logging;
 pub mod proactive;
 pub mod projections;

@@ -365,6 +365,19 @@ pub async fn start(
         Arc::clone(&config.tenant_intents),
     ));
     background.push(Arc::clone(&intents).follow());
+    // Lead policies are installed before conversations answer anything.
+    let lead_policies = Arc::new(crest_actors::conversation::leads::LeadPolicies::default());
+    let leads = Arc::new(crate::leads::LeadPolicyStore::new(
+        Arc::clone(&shared_journal),
+        Arc::clone(&knowledge),
+        Arc::clone(&lead_policies),
+    ));
+    leads.load().await.map_err(|source| ServeError::Journal {
+        dir: config.data_dir.display().to_string(),
+        source,
+    })?;
+    background.push(Arc::clone(&leads).follow());
+    node_config.lead_policies = lead_policies;
     // Channel connections load (and their outboxes recover) before the reactor runs: it hands
     // them the replies it recovers. In a cluster each outbox runs on its shard's owner, so none
     // starts before the node is given shards (see `channels`).
@@ -459,6 +472,7 @@ pub async fn start(
             .unwrap_or_else(crate::http::orders::CommercePort::demo),
         knowledge,
         intents,
+        leads,
         channels: Arc::clone(&channels),
         proactive: Arc::clone(&proactive),
     });

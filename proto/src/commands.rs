@@ -66,6 +66,8 @@ pub enum ConversationCommand {
         handoff: Option<(HandoffReason, Option<String>)>,
         /// The customer message the brain worked on (always set).
         in_reply_to: MessageId,
+        /// What the turn changes in the lead the bot is collecting, if it collects one.
+        lead: Option<crate::leads::LeadUpdate>,
     },
     /// Hand the conversation to a human.
     RequestHandoff {

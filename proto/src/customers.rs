@@ -151,3 +151,24 @@ pub struct CustomerMergeUndone {
     /// Who undid it.
     pub by: String,
 }
+
+/// A phone as digits with an optional leading `+` (spaces, dashes and brackets dropped), 5 to 20
+/// digits; `None`: not a phone at all. Identities and leads store phones this way.
+#[must_use]
+pub fn normalise_phone(text: &str) -> Option<String> {
+    let (plus, rest) = match text.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", text),
+    };
+    let mut digits = String::with_capacity(rest.len() + 1);
+    digits.push_str(plus);
+    for character in rest.chars() {
+        match character {
+            '0'..='9' => digits.push(character),
+            ' ' | '-' | '(' | ')' => {}
+            _ => return None,
+        }
+    }
+    let count = digits.len() - plus.len();
+    (5..=20).contains(&count).then_some(digits)
+}

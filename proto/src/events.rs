@@ -358,6 +358,10 @@ pub enum ConversationEvent {
     AfterSalesRequested(AfterSalesRequested),
     /// See [`ProactiveSent`].
     ProactiveSent(ProactiveSent),
+    /// See [`crate::leads::LeadProgressed`].
+    LeadProgressed(crate::leads::LeadProgressed),
+    /// See [`crate::leads::LeadCaptured`].
+    LeadCaptured(crate::leads::LeadCaptured),
 }
 
 /// A customer identity stream's pointer to their open conversation opened.
@@ -459,6 +463,8 @@ domain_event!(ConversationEvent {
     HandoffDeclined => "conversation.handoff_declined" @ 1,
     AfterSalesRequested => "conversation.after_sales_requested" @ 1,
     ProactiveSent => "conversation.proactive_sent" @ 1,
+    LeadProgressed => "lead.progressed" @ 1,
+    LeadCaptured => "lead.captured" @ 1,
 } legacy {
     HandoffRequested => "conversation.handoff_requested" @ 1 as HandoffRequested,
     Closed => "conversation.closed" @ 1 as Closed,

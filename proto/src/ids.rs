@@ -451,6 +451,13 @@ impl StreamId {
         Self(format!("chan:{tenant}:out.{name}"))
     }
 
+    /// The lead policy of `tenant` (which intents make the bot ask for contact details, and its
+    /// words): bot content, like the intents, so it sits beside them.
+    #[must_use]
+    pub fn lead_policy(tenant: &TenantId) -> Self {
+        Self(format!("kb:{tenant}:leads"))
+    }
+
     /// The node-wide directory of tenants that have channel connections (read at start to load
     /// their configurations and outboxes).
     #[must_use]

@@ -19,6 +19,7 @@ pub mod hash;
 pub mod ids;
 pub mod intents;
 pub mod kb;
+pub mod leads;
 pub mod proactive;
 pub mod routing;
 pub mod slice;

@@ -4,7 +4,8 @@
 //! [`CustomerEvent::KNOWN_TYPES`], [`DeskEvent::KNOWN_TYPES`], [`DirectoryEvent::KNOWN_TYPES`],
 //! [`AgentEvent::KNOWN_TYPES`], [`TicketEvent::KNOWN_TYPES`], [`AccessEvent::KNOWN_TYPES`],
 //! [`AuditEvent::KNOWN_TYPES`], [`KbEvent::KNOWN_TYPES`], [`IntentEvent::KNOWN_TYPES`],
-//! [`ChannelEvent::KNOWN_TYPES`] and [`OutboxEvent::KNOWN_TYPES`] there is one deterministic, fully populated sample event, wrapped
+//! [`ChannelEvent::KNOWN_TYPES`], [`OutboxEvent::KNOWN_TYPES`] and
+//! [`LeadPolicyEvent::KNOWN_TYPES`] there is one deterministic, fully populated sample event, wrapped
 //! in an envelope whose every field is fixed. Its encoding is stored as lowercase hex (64 digits a
 //! line, trailing newline) in `tests/golden/<event_type>.v<schema_version>.hex`. The tests check:
 //!
@@ -50,6 +51,7 @@ use crest_proto::events::{
 };
 use crest_proto::intents::{ExamplesSet, IntentEvent, ModelActivated};
 use crest_proto::kb::{DocumentDeleted, DocumentPublished, KbEvent};
+use crest_proto::leads::{LeadCaptured, LeadPolicyEvent, LeadPolicySet, LeadProgressed};
 use crest_proto::proactive::{
     ProactiveDecided, ProactiveEvent, ProactiveRulesEvent, ProactiveRulesSet,
 };
@@ -193,6 +195,18 @@ fn conversation_samples() -> Vec<(ConversationEvent, StreamId)> {
             customer: customer(),
             kind: "refund".to_owned(),
             text: "我要退款，订单 #A1024".to_owned(),
+        }),
+        E::LeadProgressed(LeadProgressed {
+            intent: "product_inquiry".to_owned(),
+            name: Some("王小明".to_owned()),
+            phone: None,
+        }),
+        E::LeadCaptured(LeadCaptured {
+            customer: customer(),
+            intent: "product_inquiry".to_owned(),
+            name: "王小明".to_owned(),
+            phone: "13800138000".to_owned(),
+            channel: "web".to_owned(),
         }),
     ];
     let stream = StreamId::conversation(&conversation());
@@ -771,6 +785,22 @@ fn intent_samples() -> Vec<(IntentEvent, StreamId)> {
     ]
 }
 
+fn lead_policy_samples() -> Vec<(LeadPolicyEvent, StreamId)> {
+    vec![(
+        LeadPolicyEvent::PolicySet(LeadPolicySet {
+            intents: vec!["product_inquiry".to_owned(), "price_inquiry".to_owned()],
+            ask_name_zh: "请问怎么称呼您？".to_owned(),
+            ask_name_en: "May I have your name?".to_owned(),
+            ask_phone_zh: "请留下您的手机号。".to_owned(),
+            ask_phone_en: "Which phone number can we call you on?".to_owned(),
+            thanks_zh: "谢谢，顾问会尽快联系您。".to_owned(),
+            thanks_en: "Thank you, an advisor will call you soon.".to_owned(),
+            set_by: "key:01JD5Q8R4S9T0V1W2X3Y4Z5A6C".to_owned(),
+        }),
+        StreamId::lead_policy(&tenant()),
+    )]
+}
+
 /// The sample's envelope, every field fixed. Nothing depends on the sample's position in its
 /// list, so samples can be added or reordered without touching other golden files.
 fn envelope<E: DomainEvent>(event: &E, stream: StreamId) -> Envelope {
@@ -876,6 +906,7 @@ fn all_golden_samples() -> Vec<(String, Vec<u8>)> {
         .chain(encoded(outbox_samples()))
         .chain(encoded(proactive_rules_samples()))
         .chain(encoded(proactive_samples()))
+        .chain(encoded(lead_policy_samples()))
         .collect()
 }
 
@@ -1047,6 +1078,11 @@ fn proactive_events_match_golden_files() {
     check_samples(proactive_samples());
 }
 
+#[test]
+fn lead_policy_events_match_golden_files() {
+    check_samples(lead_policy_samples());
+}
+
 /// Every known type has exactly one sample and one golden file, and the golden directory holds
 /// nothing else: adding an event type or version without a golden file fails here.
 #[test]
@@ -1068,6 +1104,7 @@ fn every_known_type_has_a_sample_and_a_golden_file() {
         .chain(OutboxEvent::KNOWN_TYPES)
         .chain(ProactiveRulesEvent::KNOWN_TYPES)
         .chain(ProactiveEvent::KNOWN_TYPES)
+        .chain(LeadPolicyEvent::KNOWN_TYPES)
         .copied()
         .collect();
     let expected: BTreeSet<String> = known

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crest_proto::commands::ConversationCommand;
 use crest_proto::envelope::EventMeta;
-use crest_proto::events::ConversationEvent;
+use crest_proto::events::{ConversationEvent, Role};
 use crest_proto::{ConversationId, MessageId, StreamId};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
@@ -163,8 +163,21 @@ impl Actor for ConversationActor {
                 answer,
             } => {
                 running.brain_in_flight = running.brain_in_flight.saturating_sub(1);
+                let mut reply = answer.reply;
+                let lead = lead_turn(
+                    running,
+                    &in_reply_to,
+                    reply.as_ref(),
+                    answer.handoff.is_some(),
+                )
+                .map(|turn| {
+                    if let Some(reply) = reply.as_mut() {
+                        reply.text = turn.reply;
+                    }
+                    turn.update
+                });
                 let command = ConversationCommand::RecordBotReply {
-                    reply: answer.reply.map(|reply| {
+                    reply: reply.map(|reply| {
                         reply.into_bot_reply(
                             MessageId::generate(running.id.tenant()),
                             in_reply_to.clone(),
@@ -172,6 +185,7 @@ impl Actor for ConversationActor {
                     }),
                     handoff: answer.handoff,
                     in_reply_to,
+                    lead,
                 };
                 if let Err(error) = Box::pin(run_command(
                     &myself,
@@ -359,6 +373,34 @@ fn main_message(
         return (Some(message.clone()), envelope.seq);
     }
     (None, last_seq)
+}
+
+/// The lead turn for the brain's answer to `in_reply_to`, when the tenant's lead policy asks (see
+/// [`super::leads`]); never when the conversation goes to a human or the brain says nothing.
+fn lead_turn(
+    running: &Running,
+    in_reply_to: &MessageId,
+    reply: Option<&crate::ports::brain::BrainReply>,
+    handing_off: bool,
+) -> Option<super::leads::LeadTurn> {
+    let reply = reply.filter(|_| !handing_off)?;
+    let state = &running.persistent.as_ref()?.state;
+    let policy = running.context.leads.get(running.id.tenant())?;
+    let asked = state.message(in_reply_to)?;
+    let earlier = state
+        .messages
+        .iter()
+        .rev()
+        .filter(|message| message.role == Role::Customer && message.id != asked.id)
+        .find_map(|message| super::leads::Language::of(&message.text));
+    super::leads::fill(
+        &policy,
+        &state.lead,
+        &asked.text,
+        reply.intent.as_deref(),
+        Some(&reply.text),
+        earlier,
+    )
 }
 
 fn ask_brain(myself: &ActorRef<ConversationMsg>, running: &mut Running, message_id: &MessageId) {

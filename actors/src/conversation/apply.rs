@@ -2,7 +2,7 @@
 
 use crest_proto::events::{ConversationEvent, Role};
 
-use super::state::{ConversationState, MessageRecord, Remembered, Status};
+use super::state::{ConversationState, LeadState, MessageRecord, Remembered, Status};
 
 /// Applies `event` (at `seq`, recorded at `at_ms`) to `state`.
 pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64, at_ms: u64) {
@@ -21,6 +21,7 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
             state.started_at_ms = at_ms;
         }
         ConversationEvent::CustomerMessageReceived(received) => {
+            state.last_channel.clone_from(&received.channel);
             state.customer_keys.insert(
                 format!("{}:{}", received.channel, received.channel_message_id),
                 Remembered {
@@ -87,6 +88,31 @@ pub fn apply(state: &mut ConversationState, event: &ConversationEvent, seq: u64,
             state.handoff = Some(handoff.reason.clone());
         }
         ConversationEvent::AfterSalesRequested(_) => {}
+        ConversationEvent::LeadProgressed(progressed) => {
+            let same = state.lead.intent.is_some()
+                && state.lead.name == progressed.name
+                && state.lead.phone == progressed.phone;
+            state.lead = LeadState {
+                intent: Some(progressed.intent.clone()),
+                name: progressed.name.clone(),
+                phone: progressed.phone.clone(),
+                captured: false,
+                unanswered_asks: if same {
+                    state.lead.unanswered_asks + 1
+                } else {
+                    0
+                },
+            };
+        }
+        ConversationEvent::LeadCaptured(captured) => {
+            state.lead = LeadState {
+                intent: Some(captured.intent.clone()),
+                name: Some(captured.name.clone()),
+                phone: Some(captured.phone.clone()),
+                captured: true,
+                unanswered_asks: 0,
+            };
+        }
         ConversationEvent::AgentAssigned(assigned) => {
             state.status = Status::Assigned(assigned.agent.clone());
         }

@@ -7,6 +7,7 @@ use crest_proto::events::{
     CsatRated, CustomerMessageReceived, HandoffDeclined, HandoffReason, HandoffRequestedV2,
     ProactiveSent, Resolved, Started, SystemNotice,
 };
+use crest_proto::leads::{LeadCaptured, LeadProgressed, LeadUpdate};
 
 use super::state::{ConversationState, Status};
 use super::summary::summarize;
@@ -65,6 +66,32 @@ pub enum Rejection {
     /// A human chat is open (queued for or with an agent): no proactive message now.
     #[error("a human chat is open")]
     HumanChatOpen,
+}
+
+/// The event of a lead's progress: captured once both the name and the phone are known.
+fn lead_event(
+    state: &ConversationState,
+    customer: &crest_proto::CustomerId,
+    update: &LeadUpdate,
+) -> ConversationEvent {
+    match (&update.name, &update.phone) {
+        (Some(name), Some(phone)) => ConversationEvent::LeadCaptured(LeadCaptured {
+            customer: customer.clone(),
+            intent: update.intent.clone(),
+            name: name.clone(),
+            phone: phone.clone(),
+            channel: if state.last_channel.is_empty() {
+                state.channel.clone()
+            } else {
+                state.last_channel.clone()
+            },
+        }),
+        _ => ConversationEvent::LeadProgressed(LeadProgressed {
+            intent: update.intent.clone(),
+            name: update.name.clone(),
+            phone: update.phone.clone(),
+        }),
+    }
 }
 
 /// Decides what `command` does to a conversation in `state`, without text facts for handoff
@@ -139,6 +166,7 @@ pub fn decide_with(
             reply,
             handoff: requested,
             in_reply_to,
+            lead,
         } => {
             let bot_owns = state.status == Status::Bot;
             if !bot_owns || !state.unanswered.contains(in_reply_to) {
@@ -169,6 +197,11 @@ pub fn decide_with(
                             text: asked.text.clone(),
                         },
                     ));
+                }
+                if let (Some(update), Some(customer)) = (lead, &state.customer)
+                    && !state.lead.captured
+                {
+                    events.push(lead_event(state, customer, update));
                 }
             }
             if let Some((reason, group)) = requested {

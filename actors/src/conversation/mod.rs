@@ -3,6 +3,7 @@
 pub mod actor;
 pub mod apply;
 pub mod decide;
+pub mod leads;
 pub mod state;
 pub mod summary;
 #[cfg(test)]

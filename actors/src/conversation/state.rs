@@ -10,7 +10,7 @@ use crate::reactor::inbox::Inbox;
 
 /// Version of the snapshot encoding of [`ConversationState`]; bump it when the struct changes
 /// (older snapshots are then ignored and the state is rebuilt from events).
-pub const STATE_SCHEMA_VERSION: u16 = 4;
+pub const STATE_SCHEMA_VERSION: u16 = 5;
 
 /// Who owns the conversation and where it is in its life.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +110,25 @@ pub struct ConversationState {
     pub csat: Option<u8>,
     /// Reactions applied (from the routing desk), so one delivered again is ignored.
     pub inbox: Inbox,
+    /// The channel of the latest customer message.
+    pub last_channel: String,
+    /// The lead the bot is collecting or collected (see [`super::leads`]).
+    pub lead: LeadState,
+}
+
+/// Where the bot is in collecting a lead.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadState {
+    /// The pre-sales intent that started collecting (`None`: not collecting).
+    pub intent: Option<String>,
+    /// The name, once given.
+    pub name: Option<String>,
+    /// The phone (normalised), once given.
+    pub phone: Option<String>,
+    /// The lead was captured: the bot does not ask again in this conversation.
+    pub captured: bool,
+    /// Questions asked in a row without getting a name or a phone.
+    pub unanswered_asks: u32,
 }
 
 impl ConversationState {

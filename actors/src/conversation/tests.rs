@@ -117,6 +117,7 @@ fn bot_replies_only_while_the_bot_owns_the_conversation() {
         }),
         handoff: None,
         in_reply_to: question,
+        lead: None,
     };
     let events = run(&mut state, &reply);
     assert_eq!(events.len(), 1);
@@ -132,6 +133,7 @@ fn bot_replies_only_while_the_bot_owns_the_conversation() {
         reply: None,
         handoff: None,
         in_reply_to: queued.messages[0].id.clone(),
+        lead: None,
     };
     assert_eq!(
         decide(&queued, &late),
@@ -549,6 +551,7 @@ fn a_refund_answer_asks_routing_for_an_after_sales_ticket() {
         }),
         handoff: Some((HandoffReason::CustomerRequest, None)),
         in_reply_to: asked.clone(),
+        lead: None,
     };
     let events = run(&mut state.clone(), &reply("order_status"));
     assert!(
@@ -676,4 +679,61 @@ fn proactive_messages_never_talk_over_a_human_and_are_written_once() {
             "{stage}: the same message id is written once"
         );
     }
+}
+/// The bot's reply to the latest customer message, carrying `lead`.
+fn lead_reply(state: &ConversationState, lead: Option<(&str, &str)>) -> ConversationCommand {
+    let asked = state
+        .unanswered
+        .last()
+        .expect("a message to answer")
+        .clone();
+    ConversationCommand::RecordBotReply {
+        reply: Some(BotReply {
+            message_id: MessageId::generate(&tenant()),
+            in_reply_to: asked.clone(),
+            text: "ok".to_owned(),
+            intent: Some("product_inquiry".to_owned()),
+            confidence: 0.9,
+            emotion: None,
+            citations: Vec::new(),
+        }),
+        handoff: None,
+        in_reply_to: asked,
+        lead: Some(crest_proto::leads::LeadUpdate {
+            intent: "product_inquiry".to_owned(),
+            name: lead.map(|(name, _)| name.to_owned()),
+            phone: lead
+                .map(|(_, phone)| phone.to_owned())
+                .filter(|phone| !phone.is_empty()),
+        }),
+    }
+}
+
+#[test]
+fn a_lead_progresses_then_is_captured_once_on_the_latest_channel() {
+    let mut state = ConversationState::default();
+    let answer = |state: &mut ConversationState, text: &str, lead: Option<(&str, &str)>| {
+        let id = format!("m-{}", state.seq);
+        run(state, &inbound(&id, text));
+        let reply = lead_reply(state, lead);
+        run(state, &reply)
+    };
+    let events = answer(&mut state, "how much is it", None);
+    assert!(matches!(events[1], ConversationEvent::LeadProgressed(_)));
+    assert_eq!(state.lead.intent.as_deref(), Some("product_inquiry"));
+    assert!(!state.lead.captured);
+    let events = answer(&mut state, "Ann", Some(("Ann", "")));
+    assert!(matches!(events[1], ConversationEvent::LeadProgressed(_)));
+    assert_eq!(state.lead.name.as_deref(), Some("Ann"));
+    let events = answer(&mut state, "13800138000", Some(("Ann", "13800138000")));
+    let ConversationEvent::LeadCaptured(captured) = &events[1] else {
+        panic!("captured: {events:?}");
+    };
+    assert_eq!(captured.customer, customer());
+    assert_eq!(captured.channel, "web");
+    assert_eq!(captured.phone, "13800138000");
+    assert!(state.lead.captured);
+    // A conversation gives one lead: a later update records the reply only.
+    let events = answer(&mut state, "thanks", Some(("Ann", "13900001111")));
+    assert_eq!(events.len(), 1, "{events:?}");
 }

@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 use crest_proto::events::ConversationEvent;
+use crest_proto::leads::LeadCaptured;
 use crest_proto::{ConversationId, CustomerId, Envelope, MessageId, StreamId};
 
 /// Who wrote a message that goes out to the customer.
@@ -51,6 +52,21 @@ pub struct OutboundReply {
     pub source_seq: u64,
 }
 
+/// A lead the bot captured, for the tenant's CRM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundLead {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The lead.
+    pub lead: LeadCaptured,
+    /// When it was captured (ms since the epoch).
+    pub at_ms: u64,
+    /// The conversation event holding it.
+    pub source_stream: StreamId,
+    /// Its sequence number.
+    pub source_seq: u64,
+}
+
 /// What a channel adapter needs to know of a conversation event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboundNews {
@@ -72,6 +88,8 @@ pub enum OutboundNews {
     },
     /// The bot or an agent wrote to the customer.
     Reply(OutboundReply),
+    /// The bot captured a lead (for the tenant's CRM integration).
+    Lead(OutboundLead),
 }
 
 impl OutboundNews {
@@ -83,15 +101,25 @@ impl OutboundNews {
                 conversation
             }
             Self::Reply(reply) => &reply.conversation,
+            Self::Lead(lead) => &lead.conversation,
         }
     }
+}
+
+/// What an outbox entry delivers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum OutboxPayload {
+    /// A message's text (a channel's outbox).
+    Message(String),
+    /// A captured lead (the CRM's outbox).
+    Lead(crest_proto::leads::LeadCaptured),
 }
 
 /// An operation on a channel's outbox, sent to the node running it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OutboxOp {
-    /// Queue messages, each with its text.
-    Queue(Vec<(crest_proto::channels::OutboxQueued, String)>),
+    /// Queue entries, each with what it delivers.
+    Queue(Vec<(crest_proto::channels::OutboxQueued, OutboxPayload)>),
     /// List at most this many dead letters, oldest first.
     DeadLetters(usize),
     /// Queue dead letter `id` again, on behalf of `by`.
@@ -178,11 +206,13 @@ pub fn may_be_news(envelope: &Envelope) -> bool {
             | "conversation.bot_replied"
             | "conversation.agent_replied"
             | "conversation.proactive_sent"
+            | "lead.captured"
     )
 }
 
 /// The outbound news in a journaled event, if any: a conversation's start, a customer message
-/// (its channel), and every bot reply and agent message that is not an internal note.
+/// (its channel), every bot reply and agent message that is not an internal note, and every
+/// captured lead.
 #[must_use]
 pub fn outbound_news(envelope: &Envelope) -> Option<OutboundNews> {
     if !may_be_news(envelope) {
@@ -221,6 +251,13 @@ pub fn outbound_news(envelope: &Envelope) -> Option<OutboundNews> {
         ConversationEvent::ProactiveSent(sent) => {
             Some(reply(sent.message, OutboundRole::Bot, sent.text))
         }
+        ConversationEvent::LeadCaptured(lead) => Some(OutboundNews::Lead(OutboundLead {
+            conversation,
+            lead,
+            at_ms: envelope.timestamp_ms,
+            source_stream: envelope.stream.clone(),
+            source_seq: envelope.seq,
+        })),
         _ => None,
     }
 }

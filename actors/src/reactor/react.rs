@@ -330,7 +330,9 @@ fn conversation_reactions(
         | ConversationEvent::CsatRated(_)
         | ConversationEvent::SystemNotice(_)
         | ConversationEvent::ProactiveSent(_)
-        | ConversationEvent::HandoffDeclined(_) => return Vec::new(),
+        | ConversationEvent::HandoffDeclined(_)
+        | ConversationEvent::LeadProgressed(_)
+        | ConversationEvent::LeadCaptured(_) => return Vec::new(),
     };
     vec![Reaction::Desk { tenant, command }]
 }

@@ -1,4 +1,4 @@
-//! The channels' metrics, every series present from the start (counters at zero for every kind
+//! The channels' and the CRM integration's metrics, every series present from the start (counters at zero for every kind
 //! and outcome) so dashboards and alerts see them before the first message.
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
@@ -19,7 +19,10 @@ pub const INBOUND_OUTCOMES: [&str; 7] = [
     "ignored",
 ];
 
-/// Outcomes of a delivery attempt (`crest_channel_outbound_total`).
+/// The `kind` label of the CRM integration's outbox in the outbound series.
+pub const CRM_KIND: &str = "crm";
+
+/// Outcomes of a delivery attempt (`crest_channel_outbound_total`, `crest_crm_deliveries_total`).
 pub const OUTBOUND_OUTCOMES: [&str; 3] = ["delivered", "failed", "dead_lettered"];
 
 /// See the module's documentation.
@@ -35,6 +38,8 @@ pub struct ChannelMetrics {
     pub outbox_pending: IntGaugeVec,
     /// Messages waiting in the dead letters, by kind.
     pub dead_letters: IntGaugeVec,
+    /// Lead deliveries to CRM integrations, by format and outcome.
+    pub crm_deliveries: IntCounterVec,
 }
 
 impl ChannelMetrics {
@@ -79,6 +84,19 @@ impl ChannelMetrics {
             ),
             &["kind"],
         )?;
+        let crm_deliveries = IntCounterVec::new(
+            Opts::new(
+                "crest_crm_deliveries_total",
+                "Lead delivery attempts to CRM integrations by format and outcome.",
+            ),
+            &["format", "outcome"],
+        )?;
+        registry.register(Box::new(crm_deliveries.clone()))?;
+        for format in super::transport::CrmFormat::ALL {
+            for outcome in OUTBOUND_OUTCOMES {
+                crm_deliveries.with_label_values(&[format.as_str(), outcome]);
+            }
+        }
         registry.register(Box::new(inbound.clone()))?;
         registry.register(Box::new(outbound.clone()))?;
         registry.register(Box::new(delivery_latency.clone()))?;
@@ -88,6 +106,8 @@ impl ChannelMetrics {
             for outcome in INBOUND_OUTCOMES {
                 inbound.with_label_values(&[kind, outcome]);
             }
+        }
+        for kind in KINDS.into_iter().chain([CRM_KIND]) {
             for outcome in OUTBOUND_OUTCOMES {
                 outbound.with_label_values(&[kind, outcome]);
             }
@@ -101,6 +121,7 @@ impl ChannelMetrics {
             delivery_latency,
             outbox_pending,
             dead_letters,
+            crm_deliveries,
         })
     }
 }

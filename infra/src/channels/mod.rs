@@ -13,7 +13,9 @@
 //! **Outbound**: the store is the node's [`Outbound`] port. It follows which channel each
 //! conversation's customer last wrote through (the label of their latest message, when a channel
 //! of that name is configured) and queues the bot's and agents' messages of those conversations
-//! in the channel's durable [`outbox::Outbox`].
+//! in the channel's durable [`outbox::Outbox`]. Captured leads go the same way to the tenant's CRM
+//! integration ([`crm`]), stored here among the connections under a reserved name; how an entry
+//! becomes a request is its outbox's [`transport::Transport`].
 //!
 //! **In a cluster** every node accepts inbound messages and serves the configuration API. A
 //! channel's outbox has one writer: the node serving the shard of its stream
@@ -25,10 +27,12 @@
 //! gives a shard up; the next owner reads the outbox's stream and carries on — a delivery in
 //! flight at the move may be repeated, with the same `id`.
 
+pub mod crm;
 pub mod metrics;
 pub mod outbox;
 pub mod profiles;
 pub mod signature;
+pub mod transport;
 pub mod wechat;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -52,6 +56,7 @@ use crate::directory::{TenantDirectory, append_one};
 use crate::vault::{CipherKind, Key, Keyring};
 pub use metrics::ChannelMetrics;
 use outbox::{DeadLetter, DeliverySettings, Outbox};
+use transport::{CrmFormat, Payload, Transport};
 
 /// How often [`ChannelStore::follow`] reads what other nodes wrote.
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
@@ -95,10 +100,13 @@ pub enum ChannelKind {
     WechatOa,
     /// The customer widget.
     Widget,
+    /// The tenant's CRM integration (outbound only; configured through its own API, see
+    /// [`crm`]).
+    Crm,
 }
 
 impl ChannelKind {
-    /// Parses `webhook`, `wechat_oa` or `widget`.
+    /// Parses `webhook`, `wechat_oa` or `widget` (the kinds the channels API accepts).
     #[must_use]
     pub fn parse(text: &str) -> Option<Self> {
         match text {
@@ -109,6 +117,15 @@ impl ChannelKind {
         }
     }
 
+    /// Parses a journaled kind: one of [`Self::parse`]'s, or `crm`.
+    #[must_use]
+    pub fn parse_stored(text: &str) -> Option<Self> {
+        match text {
+            "crm" => Some(Self::Crm),
+            _ => Self::parse(text),
+        }
+    }
+
     /// The kind's name (the API's and the metrics' label).
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -116,6 +133,7 @@ impl ChannelKind {
             Self::Webhook => "webhook",
             Self::WechatOa => "wechat_oa",
             Self::Widget => "widget",
+            Self::Crm => "crm",
         }
     }
 }
@@ -302,8 +320,20 @@ impl std::fmt::Debug for ChannelConfig {
 
 impl ChannelConfig {
     fn delivery(&self) -> Option<DeliverySettings> {
+        let transport = match self.kind {
+            ChannelKind::Crm => Transport::Crm(
+                self.profile
+                    .as_deref()
+                    .and_then(CrmFormat::parse)
+                    .unwrap_or(CrmFormat::Generic),
+            ),
+            ChannelKind::Webhook | ChannelKind::WechatOa | ChannelKind::Widget => {
+                Transport::Webhook
+            }
+        };
         Some(DeliverySettings {
             kind: self.kind.as_str(),
+            transport,
             url: self.outbound_url.clone()?,
             secret: Arc::clone(self.secret.as_ref()?),
             max_attempts: self.max_attempts,
@@ -479,6 +509,18 @@ impl ChannelStore {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<ChannelConfig>, JournalError> {
+        if name == crm::CRM_NAME {
+            return Ok(None);
+        }
+        self.config_of(tenant, name).await
+    }
+
+    /// The configuration named `name` of `tenant` (a channel's, or the CRM integration's).
+    async fn config_of(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<ChannelConfig>, JournalError> {
         if !self.lock_tenants().contains_key(tenant) {
             // Configured on another node since the last follow?
             self.refresh(tenant).await?;
@@ -495,7 +537,14 @@ impl ChannelStore {
         Ok(self
             .lock_tenants()
             .get(tenant)
-            .map(|channels| channels.channels.values().cloned().collect())
+            .map(|channels| {
+                channels
+                    .channels
+                    .values()
+                    .filter(|config| config.kind != ChannelKind::Crm)
+                    .cloned()
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -521,6 +570,18 @@ impl ChannelStore {
         }
         let kind = ChannelKind::parse(&request.kind)
             .ok_or_else(|| ChannelError::Invalid(vec!["unknown kind".to_owned()]))?;
+        self.store(tenant, name, kind, request, configured_by).await
+    }
+
+    /// Seals the secret and journals a validated configuration of `kind` under `name`.
+    async fn store(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        kind: ChannelKind,
+        request: &ChannelRequest,
+        configured_by: &str,
+    ) -> Result<(ChannelConfig, bool), ChannelError> {
         let master = self.masters.current();
         let sealed_secret = seal_secret(master, tenant, name, request.secret.as_bytes())?;
         let sealed_app_secret = request
@@ -569,6 +630,46 @@ impl ChannelStore {
         name: &str,
         removed_by: &str,
     ) -> Result<(), ChannelError> {
+        if name == crm::CRM_NAME {
+            return Err(ChannelError::NotFound);
+        }
+        self.remove_named(tenant, name, removed_by).await
+    }
+
+    /// The dead letters of channel `name`, oldest first.
+    pub async fn dead_letters(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, ChannelError> {
+        if name == crm::CRM_NAME {
+            return Err(ChannelError::NotFound);
+        }
+        self.dead_letters_named(tenant, name, limit).await
+    }
+
+    /// Queues dead letter `id` of channel `name` again; `NotFound` if there is none.
+    pub async fn retry(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        id: &str,
+        requeued_by: &str,
+    ) -> Result<(), ChannelError> {
+        if name == crm::CRM_NAME {
+            return Err(ChannelError::NotFound);
+        }
+        self.retry_named(tenant, name, id, requeued_by).await
+    }
+
+    /// Removes the configuration `name` (a channel's or the CRM integration's).
+    async fn remove_named(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        removed_by: &str,
+    ) -> Result<(), ChannelError> {
         let _changing = self.changes.lock().await;
         self.refresh_locked(tenant).await?;
         let known = self
@@ -589,14 +690,14 @@ impl ChannelStore {
         Ok(())
     }
 
-    /// The dead letters of channel `name`, oldest first.
-    pub async fn dead_letters(
+    /// The dead letters of the outbox of configuration `name`, oldest first.
+    async fn dead_letters_named(
         &self,
         tenant: &TenantId,
         name: &str,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, ChannelError> {
-        if self.channel(tenant, name).await?.is_none() {
+        if self.config_of(tenant, name).await?.is_none() {
             return Err(ChannelError::NotFound);
         }
         match self
@@ -615,15 +716,15 @@ impl ChannelStore {
         }
     }
 
-    /// Queues dead letter `id` of channel `name` again; `NotFound` if there is none.
-    pub async fn retry(
+    /// Queues dead letter `id` of configuration `name` again; `NotFound` if there is none.
+    async fn retry_named(
         &self,
         tenant: &TenantId,
         name: &str,
         id: &str,
         requeued_by: &str,
     ) -> Result<(), ChannelError> {
-        if self.channel(tenant, name).await?.is_none() {
+        if self.config_of(tenant, name).await?.is_none() {
             return Err(ChannelError::NotFound);
         }
         let op = OutboxOp::Requeue {
@@ -820,7 +921,7 @@ impl ChannelStore {
             String::from_utf8(opened).ok().map(Arc::from)
         });
         ChannelConfig {
-            kind: ChannelKind::parse(&configured.kind).unwrap_or(ChannelKind::Webhook),
+            kind: ChannelKind::parse_stored(&configured.kind).unwrap_or(ChannelKind::Webhook),
             name: configured.name,
             secret: secret.map(Arc::from),
             outbound_url: configured.outbound_url,
@@ -1069,7 +1170,7 @@ impl ChannelStore {
 #[async_trait]
 impl Outbound for ChannelStore {
     async fn news(&self, news: Vec<OutboundNews>) -> Result<(), OutboundError> {
-        let mut batches: HashMap<(TenantId, String), Vec<(OutboxQueued, String)>> = HashMap::new();
+        let mut batches: HashMap<(TenantId, String), Vec<(OutboxQueued, Payload)>> = HashMap::new();
         for item in news {
             let tenant = item.conversation().tenant().clone();
             if !self.delivers_for(&tenant) {
@@ -1112,7 +1213,17 @@ impl Outbound for ChannelStore {
                     batches
                         .entry((tenant, channel))
                         .or_default()
-                        .push((queued, reply.text));
+                        .push((queued, Payload::Message(reply.text)));
+                }
+                OutboundNews::Lead(lead) => {
+                    if self.outbox(&tenant, crm::CRM_NAME).is_none() {
+                        continue;
+                    }
+                    let queued = crm::entry_of(&lead);
+                    batches
+                        .entry((tenant, crm::CRM_NAME.to_owned()))
+                        .or_default()
+                        .push((queued, Payload::Lead(lead.lead)));
                 }
             }
         }

@@ -1,7 +1,9 @@
-//! One channel's durable outbox: the messages the bot and agents wrote to customers who came in
-//! through the channel, on their way to its `outbound_url`.
+//! A durable outbox: one channel's messages (the bot's and agents' words to customers who came in
+//! through the channel) on their way to its `outbound_url`, or a tenant's captured leads on their
+//! way to its CRM. The engine is the same for both; what an entry becomes on the wire and how the
+//! receiver's answer is judged is its [`Transport`]'s business.
 //!
-//! Everything is journaled in the stream `chan:<tenant>:out.<name>` ([`OutboxEvent`]): a message
+//! Everything is journaled in the stream `chan:<tenant>:out.<name>` ([`OutboxEvent`]): an entry
 //! is `queued` before the reactor records that it handled the conversation event (so a crash
 //! between a reply and its delivery loses nothing: the reactor offers the reply again, or the
 //! outbox finds it queued), then `delivered` on the receiver's 2xx or `dead_lettered` after the
@@ -36,7 +38,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::metrics::ChannelMetrics;
-use super::signature;
+use super::transport::{Payload, Transport, crest_headers};
 
 /// Most messages held in memory per outbox; the rest wait in the journal.
 pub const WINDOW: usize = 1024;
@@ -59,11 +61,13 @@ const PAGE: usize = 512;
 /// Longest error text kept with a dead letter.
 const MAX_ERROR_CHARS: usize = 300;
 
-/// How one channel delivers (changes apply from the next attempt).
+/// How one outbox delivers (changes apply from the next attempt).
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
-    /// The channel's kind (the metrics' `kind` label).
+    /// The channel's kind, or `crm` (the metrics' `kind` label).
     pub kind: &'static str,
+    /// How an entry becomes a request and how the answer is judged.
+    pub transport: Transport,
     /// Where messages are posted.
     pub url: String,
     /// The shared secret the requests are signed with.
@@ -113,12 +117,12 @@ struct DeadRecord {
     last_error: String,
 }
 
-/// A message in the window.
+/// An entry in the window.
 #[derive(Debug, Clone)]
 struct Pending {
     queued: OutboxQueued,
-    /// The text, when known (a message queued by this process); else read from its conversation.
-    text: Option<String>,
+    /// What it delivers, when known (queued by this process); else read from its conversation.
+    payload: Option<Payload>,
     attempts: u32,
     due: Instant,
     in_flight: bool,
@@ -154,13 +158,13 @@ impl State {
 
     /// Takes a message queued at `seq` into the window, or leaves it in the journal when the window
     /// is full or older messages wait there (so the window always holds the oldest).
-    fn admit(&mut self, seq: u64, queued: OutboxQueued, text: Option<String>) {
+    fn admit(&mut self, seq: u64, queued: OutboxQueued, payload: Option<Payload>) {
         if self.backlog.is_empty() && self.window.len() < WINDOW {
             self.window.insert(
                 seq,
                 Pending {
                     queued,
-                    text,
+                    payload,
                     attempts: 0,
                     due: Instant::now(),
                     in_flight: false,
@@ -190,7 +194,7 @@ impl State {
 #[derive(Debug)]
 struct Attempt {
     seq: u64,
-    text: Option<String>,
+    payload: Option<Payload>,
     result: Result<u16, String>,
 }
 
@@ -282,7 +286,7 @@ impl Outbox {
                 stream = %stream,
                 pending = state.backlog.len(),
                 dead_letters = state.dead.len(),
-                "channel outbox recovered"
+                "outbox recovered"
             );
         }
         state.report(&metrics, settings.kind);
@@ -311,10 +315,14 @@ impl Outbox {
         self.shared.wake.notify_one();
     }
 
-    /// Queues messages (with their texts) unless they were queued before; durable when it returns.
-    pub async fn queue(&self, entries: Vec<(OutboxQueued, String)>) -> Result<(), JournalError> {
+    /// Queues entries (with their payloads) unless they were queued before; durable when it
+    /// returns. Returns how many were new.
+    pub async fn queue(
+        &self,
+        entries: Vec<(OutboxQueued, Payload)>,
+    ) -> Result<usize, JournalError> {
         let mut writer = self.shared.writer.lock().await;
-        let fresh: Vec<(OutboxQueued, String)> = {
+        let fresh: Vec<(OutboxQueued, Payload)> = {
             let state = self.shared.lock();
             let mut seen = HashSet::new();
             entries
@@ -327,8 +335,9 @@ impl Outbox {
                 .collect()
         };
         if fresh.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
+        let count = fresh.len();
         let events: Vec<OutboxEvent> = fresh
             .iter()
             .map(|(queued, _)| OutboxEvent::Queued(queued.clone()))
@@ -336,14 +345,14 @@ impl Outbox {
         let first = self.shared.append(&mut writer, &events).await?;
         let kind = self.shared.settings().kind;
         let mut state = self.shared.lock();
-        for ((queued, text), seq) in fresh.into_iter().zip(first..) {
+        for ((queued, payload), seq) in fresh.into_iter().zip(first..) {
             state.remember(&queued.id);
-            state.admit(seq, queued, Some(text));
+            state.admit(seq, queued, Some(payload));
         }
         state.report(&self.shared.metrics, kind);
         drop(state);
         self.shared.wake.notify_one();
-        Ok(())
+        Ok(count)
     }
 
     /// The dead letters, oldest first, at most `limit`.
@@ -526,7 +535,7 @@ impl Shared {
                     stored.seq,
                     Pending {
                         queued,
-                        text: None,
+                        payload: None,
                         attempts: 0,
                         due: Instant::now(),
                         in_flight: false,
@@ -573,6 +582,18 @@ impl Shared {
     async fn settle(&self, attempts: Vec<Attempt>) {
         let settings = self.settings();
         let kind = settings.kind;
+        let count = |outcome: &str| {
+            self.metrics
+                .outbound
+                .with_label_values(&[kind, outcome])
+                .inc();
+            if let Transport::Crm(format) = settings.transport {
+                self.metrics
+                    .crm_deliveries
+                    .with_label_values(&[format.as_str(), outcome])
+                    .inc();
+            }
+        };
         let now = Instant::now();
         let mut events = Vec::new();
         let mut finished = Vec::new();
@@ -585,15 +606,12 @@ impl Shared {
                 };
                 pending.in_flight = false;
                 pending.attempts += 1;
-                if pending.text.is_none() {
-                    pending.text = attempt.text;
+                if pending.payload.is_none() {
+                    pending.payload = attempt.payload;
                 }
                 match attempt.result {
                     Ok(status) => {
-                        self.metrics
-                            .outbound
-                            .with_label_values(&[kind, "delivered"])
-                            .inc();
+                        count("delivered");
                         let written_ms = pending.queued.at_ms;
                         let latency_ms = crate::access::now_ms().saturating_sub(written_ms);
                         #[allow(clippy::cast_precision_loss)]
@@ -609,11 +627,8 @@ impl Shared {
                         finished.push((attempt.seq, None));
                     }
                     Err(error) if pending.attempts >= settings.max_attempts => {
-                        self.metrics
-                            .outbound
-                            .with_label_values(&[kind, "dead_lettered"])
-                            .inc();
-                        tracing::warn!(stream = %self.stream, id = %pending.queued.id, attempts = pending.attempts, %error, "channel message dead-lettered");
+                        count("dead_lettered");
+                        tracing::warn!(stream = %self.stream, id = %pending.queued.id, attempts = pending.attempts, %error, "outbox entry dead-lettered");
                         events.push(OutboxEvent::DeadLettered(OutboxDeadLettered {
                             id: pending.queued.id.clone(),
                             attempts: pending.attempts,
@@ -629,15 +644,12 @@ impl Shared {
                         ));
                     }
                     Err(error) => {
-                        self.metrics
-                            .outbound
-                            .with_label_values(&[kind, "failed"])
-                            .inc();
+                        count("failed");
                         let delay = with_jitter(
                             backoff(settings.backoff_base, pending.attempts),
                             random_u64(),
                         );
-                        tracing::debug!(stream = %self.stream, id = %pending.queued.id, attempts = pending.attempts, retry_in_ms = delay.as_millis(), %error, "channel delivery failed");
+                        tracing::debug!(stream = %self.stream, id = %pending.queued.id, attempts = pending.attempts, retry_in_ms = delay.as_millis(), %error, "outbox delivery failed");
                         pending.due = now + delay;
                     }
                 }
@@ -681,8 +693,8 @@ impl Shared {
         state.report(&self.metrics, kind);
     }
 
-    /// The text of a message queued by an earlier process: read from its conversation's event.
-    async fn text_of(&self, queued: &OutboxQueued) -> Result<String, String> {
+    /// The payload of an entry queued by an earlier process: read from its conversation's event.
+    async fn payload_of(&self, queued: &OutboxQueued) -> Result<Payload, String> {
         let page = self
             .journal
             .read(
@@ -691,69 +703,73 @@ impl Shared {
                 1,
             )
             .await
-            .map_err(|error| format!("reading the message: {error}"))?;
+            .map_err(|error| format!("reading the entry's event: {error}"))?;
         let event = page
             .first()
-            .ok_or_else(|| "the message is missing from its conversation".to_owned())?
+            .ok_or_else(|| "the entry's event is missing from its conversation".to_owned())?
             .envelope()
             .map_err(|error| error.to_string())?
             .decode_event::<ConversationEvent>()
             .map_err(|error| error.to_string())?;
-        match event {
-            ConversationEvent::BotReplied(replied) => Ok(replied.text),
-            ConversationEvent::ProactiveSent(sent) => Ok(sent.text),
-            ConversationEvent::AgentReplied(replied) => Ok(replied.text),
-            _ => Err("the queued event is not a message".to_owned()),
-        }
+        super::transport::payload_of(event)
     }
 
     /// One delivery attempt.
     async fn attempt(&self, seq: u64, pending: Pending, settings: DeliverySettings) -> Attempt {
-        let text = match pending.text {
-            Some(text) => text,
-            None => match self.text_of(&pending.queued).await {
-                Ok(text) => text,
+        let payload = match pending.payload {
+            Some(payload) => payload,
+            None => match self.payload_of(&pending.queued).await {
+                Ok(payload) => payload,
                 Err(error) => {
                     return Attempt {
                         seq,
-                        text: None,
+                        payload: None,
                         result: Err(error),
                     };
                 }
             },
         };
-        let queued = &pending.queued;
-        let body = serde_json::json!({
-            "id": queued.id,
-            "conversation": queued.conversation.to_string(),
-            "customer": queued.customer.key(),
-            "role": queued.role,
-            "text": text,
-            "at": crate::http::views::rfc3339(queued.at_ms),
-        })
-        .to_string();
-        let timestamp = signature::now_s();
-        let signed = signature::sign(&settings.secret, timestamp, body.as_bytes());
-        let sent = self
-            .http
-            .post(&settings.url)
-            .header("content-type", "application/json")
-            .header("x-crest-timestamp", timestamp.to_string())
-            .header("x-crest-signature", signed)
-            .timeout(REQUEST_TIMEOUT)
-            .body(body)
-            .send()
-            .await;
-        let result = match sent {
-            Ok(response) if response.status().is_success() => Ok(response.status().as_u16()),
-            Ok(response) => Err(format!("status {}", response.status().as_u16())),
-            Err(error) => Err(truncated(&format!("request failed: {error}"))),
-        };
+        let result = self.send(&pending.queued, &payload, &settings).await;
         Attempt {
             seq,
-            text: Some(text),
+            payload: Some(payload),
             result,
         }
+    }
+
+    /// Sends one entry and judges the answer.
+    async fn send(
+        &self,
+        queued: &OutboxQueued,
+        payload: &Payload,
+        settings: &DeliverySettings,
+    ) -> Result<u16, String> {
+        let now_ms = crate::access::now_ms();
+        let transport = settings.transport;
+        let outgoing =
+            transport.outgoing(&settings.url, &settings.secret, queued, payload, now_ms)?;
+        let mut request = self
+            .http
+            .post(&outgoing.url)
+            .header("content-type", "application/json")
+            .timeout(REQUEST_TIMEOUT);
+        for (name, value) in crest_headers(&settings.secret, &outgoing.body, now_ms) {
+            request = request.header(name, value);
+        }
+        let response = request
+            .body(outgoing.body)
+            .send()
+            .await
+            .map_err(|error| truncated(&format!("request failed: {error}")))?;
+        let status = response.status().as_u16();
+        let answer = if transport.reads_answer() {
+            response.text().await.unwrap_or_default()
+        } else {
+            String::new()
+        };
+        transport
+            .judge(status, &answer)
+            .map_err(|error| truncated(&error))
     }
 }
 

@@ -307,7 +307,7 @@ impl Profiles {
     pub fn for_channel(&self, kind: ChannelKind, profile: Option<&str>) -> &PlatformProfile {
         let default = match kind {
             ChannelKind::WechatOa => "wechat_oa",
-            ChannelKind::Webhook | ChannelKind::Widget => UNLIMITED,
+            ChannelKind::Webhook | ChannelKind::Widget | ChannelKind::Crm => UNLIMITED,
         };
         profile
             .and_then(|name| self.by_name.get(name))

@@ -120,13 +120,13 @@ pub struct DeadLetterPath {
 pub struct DeadLettersQuery {
     /// At most this many, oldest first (default 100, clamped to 1-1000).
     #[param(maximum = 18446744073709551615_u64)]
-    limit: Option<usize>,
+    pub(super) limit: Option<usize>,
 }
 
 /// Most dead letters one request lists.
-const MAX_DEAD_LETTER_PAGE: usize = 1000;
+pub(super) const MAX_DEAD_LETTER_PAGE: usize = 1000;
 
-fn failed(error: ChannelError) -> ApiError {
+pub(super) fn failed(error: ChannelError) -> ApiError {
     match error {
         ChannelError::Invalid(reasons) => {
             ApiError::bad_request("invalid_channel", reasons.join("; "))
@@ -481,7 +481,7 @@ pub(super) async fn accept_from_channel(
     Ok(response)
 }
 
-fn dead_letter_view(letter: &DeadLetter) -> Value {
+pub(super) fn dead_letter_view(letter: &DeadLetter) -> Value {
     json!({
         "id": letter.entry.id,
         "conversation": letter.entry.conversation.to_string(),

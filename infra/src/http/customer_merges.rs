@@ -141,9 +141,11 @@ fn identity(body: PutIdentity) -> Result<(Identity, bool), ApiError> {
         )));
     }
     let value = match body.kind {
-        IdentityKind::Phone => normalise_phone(trimmed).ok_or_else(|| {
-            invalid("a phone is 5-20 digits with an optional leading +".to_owned())
-        })?,
+        IdentityKind::Phone => {
+            crest_proto::customers::normalise_phone(trimmed).ok_or_else(|| {
+                invalid("a phone is 5-20 digits with an optional leading +".to_owned())
+            })?
+        }
         IdentityKind::Email => {
             if !trimmed.contains('@') || trimmed.chars().any(char::is_whitespace) {
                 return Err(invalid("an email is local@domain".to_owned()));
@@ -176,25 +178,6 @@ fn identity(body: PutIdentity) -> Result<(Identity, bool), ApiError> {
         },
         body.verified,
     ))
-}
-
-/// A phone as digits with an optional leading `+` (spaces, dashes and brackets dropped).
-fn normalise_phone(text: &str) -> Option<String> {
-    let (plus, rest) = match text.strip_prefix('+') {
-        Some(rest) => ("+", rest),
-        None => ("", text),
-    };
-    let mut digits = String::with_capacity(rest.len() + 1);
-    digits.push_str(plus);
-    for character in rest.chars() {
-        match character {
-            '0'..='9' => digits.push(character),
-            ' ' | '-' | '(' | ')' => {}
-            _ => return None,
-        }
-    }
-    let count = digits.len() - plus.len();
-    (5..=20).contains(&count).then_some(digits)
 }
 
 /// `PUT /v1/tenants/{t}/customers/{customer}/identities`: records one identity of the customer
@@ -448,8 +431,10 @@ pub async fn post_merge(
     let Object(evidence) = body.evidence;
     let kind = evidence_kind(&evidence.kind)?;
     let value = match kind {
-        EvidenceKind::VerifiedPhone => normalise_phone(evidence.value.trim())
-            .ok_or_else(|| weak("the evidence's phone is not a phone number"))?,
+        EvidenceKind::VerifiedPhone => {
+            crest_proto::customers::normalise_phone(evidence.value.trim())
+                .ok_or_else(|| weak("the evidence's phone is not a phone number"))?
+        }
         EvidenceKind::SharedOrder => evidence.value.trim().to_owned(),
     };
     let order = (kind == EvidenceKind::SharedOrder).then_some(value.as_str());
@@ -572,6 +557,7 @@ pub async fn post_undo(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crest_proto::customers::normalise_phone;
 
     #[test]
     fn phones_keep_digits_and_a_leading_plus_only() {

@@ -7,6 +7,7 @@ mod body;
 mod channels;
 mod conversation_routing;
 mod conversations;
+mod crm;
 pub mod customer_merges;
 mod customers;
 pub mod error;
@@ -102,10 +103,12 @@ pub struct AppParts {
     pub knowledge: Arc<crate::knowledge::KnowledgeStore>,
     /// The tenants' own intents and models.
     pub intents: Arc<crate::intents::IntentStore>,
-    /// The tenants' channel connections and their outboxes.
+    /// The tenants' channel connections and their outboxes (and their CRM integrations).
     pub channels: Arc<crate::channels::ChannelStore>,
     /// Proactive messages: the tenants' rules and the customers' decisions.
     pub proactive: Arc<crate::proactive::ProactiveService>,
+    /// The tenants' lead policies.
+    pub leads: Arc<crate::leads::LeadPolicyStore>,
 }
 
 /// The read models the API serves, kept up to date by the projection runner (which the node's
@@ -301,6 +304,22 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/tenants/{tenant}/channels/{name}/dead-letters/{id}/retry",
             post(channels::post_retry),
+        )
+        .route(
+            "/v1/tenants/{tenant}/lead-policy",
+            get(crm::get_lead_policy).put(crm::put_lead_policy),
+        )
+        .route(
+            "/v1/tenants/{tenant}/integrations/crm",
+            get(crm::get_crm).put(crm::put_crm).delete(crm::delete_crm),
+        )
+        .route(
+            "/v1/tenants/{tenant}/integrations/crm/dead-letters",
+            get(crm::get_crm_dead_letters),
+        )
+        .route(
+            "/v1/tenants/{tenant}/integrations/crm/dead-letters/{id}/retry",
+            post(crm::post_crm_retry),
         )
         .route(
             "/v1/channels/{tenant}/{name}/inbound",

@@ -220,6 +220,13 @@ pub struct LanguageCode(String);
         super::proactive::put_proactive_rules,
         super::proactive::post_commerce_event,
         super::proactive::get_proactive_decisions,
+        super::crm::get_lead_policy,
+        super::crm::put_lead_policy,
+        super::crm::put_crm,
+        super::crm::get_crm,
+        super::crm::delete_crm,
+        super::crm::get_crm_dead_letters,
+        super::crm::post_crm_retry,
         super::ops::get_cluster,
         super::widget::get_widget,
         super::widget::put_widget,
@@ -248,6 +255,7 @@ pub struct LanguageCode(String);
         (name = "knowledge", description = "The tenant's knowledge base: documents the bot answers from and cites."),
         (name = "channels", description = "Channel connections: signed inbound webhooks, outbound delivery from a durable per-channel outbox, dead letters."),
         (name = "proactive", description = "Proactive service: commerce events and rules (quiet hours in the tenant's time zone, a daily cap per customer, never during a human chat); every decision recorded with its reason."),
+        (name = "leads", description = "Leads: the pre-sales policy that makes the bot collect a name and a phone, and the CRM integration captured leads are delivered to (signed, durable retries, dead letters)."),
         (name = "ops", description = "Health, readiness, metrics, the cluster, this document and the index page."),
     )
 )]

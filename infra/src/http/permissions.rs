@@ -238,6 +238,41 @@ pub const ROUTES: &[RouteRule] = &[
         "/v1/tenants/{tenant}/customers/{customer}/proactive",
         Permission::CustomersRead,
     ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/lead-policy",
+        Permission::KnowledgeRead,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/lead-policy",
+        Permission::KnowledgeWrite,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/integrations/crm",
+        Permission::ChannelsOperate,
+    ),
+    rule(
+        "PUT",
+        "/v1/tenants/{tenant}/integrations/crm",
+        Permission::ChannelsManage,
+    ),
+    rule(
+        "DELETE",
+        "/v1/tenants/{tenant}/integrations/crm",
+        Permission::ChannelsManage,
+    ),
+    rule(
+        "GET",
+        "/v1/tenants/{tenant}/integrations/crm/dead-letters",
+        Permission::ChannelsOperate,
+    ),
+    rule(
+        "POST",
+        "/v1/tenants/{tenant}/integrations/crm/dead-letters/{id}/retry",
+        Permission::ChannelsOperate,
+    ),
     rule("GET", "/v1/tenants/{tenant}/widget", Permission::KeysManage),
     rule("PUT", "/v1/tenants/{tenant}/widget", Permission::KeysManage),
     rule("GET", "/v1/tenants/{tenant}/audit", Permission::AuditRead),

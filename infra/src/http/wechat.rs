@@ -34,7 +34,7 @@ const MAX_ECHOSTR_LEN: usize = 128;
 pub fn inbound_path(tenant: &TenantId, channel: &ChannelConfig) -> String {
     match channel.kind {
         ChannelKind::WechatOa => format!("/v1/channels/{tenant}/{}/wechat", channel.name),
-        ChannelKind::Webhook | ChannelKind::Widget => {
+        ChannelKind::Webhook | ChannelKind::Widget | ChannelKind::Crm => {
             format!("/v1/channels/{tenant}/{}/inbound", channel.name)
         }
     }

@@ -65,6 +65,7 @@ pub struct BusinessMetrics {
     queue_depth: IntGaugeVec,
     agents: IntGaugeVec,
     tickets_created: IntCounterVec,
+    leads_captured: IntCounterVec,
     tickets_solved: IntCounterVec,
     sla_breaches: IntCounterVec,
     conversations: HashMap<ConversationId, ConversationFacts>,
@@ -225,6 +226,12 @@ impl BusinessMetrics {
                 "Tickets opened, by kind.",
                 &["tenant", "kind"],
             )?,
+            leads_captured: counter(
+                registry,
+                "crest_leads_captured_total",
+                "Leads the bot captured (a name and a valid phone from a pre-sales conversation).",
+                &["tenant"],
+            )?,
             tickets_solved: counter(
                 registry,
                 "crest_tickets_solved_total",
@@ -349,7 +356,10 @@ impl BusinessMetrics {
                 facts.handoff_at_ms = None;
             }
             // The ticket it leads to is counted from the desk's `ticket_created`.
-            ConversationEvent::AfterSalesRequested(_) => {}
+            ConversationEvent::AfterSalesRequested(_) | ConversationEvent::LeadProgressed(_) => {}
+            ConversationEvent::LeadCaptured(_) => {
+                self.leads_captured.with_label_values(&[tenant]).inc();
+            }
         }
     }
 

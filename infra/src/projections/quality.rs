@@ -453,7 +453,9 @@ impl Projection for QualityInspection {
             | ConversationEvent::SystemNotice(_)
             | ConversationEvent::ProactiveSent(_)
             | ConversationEvent::HandoffDeclined(_)
-            | ConversationEvent::AfterSalesRequested(_) => {}
+            | ConversationEvent::AfterSalesRequested(_)
+            | ConversationEvent::LeadProgressed(_)
+            | ConversationEvent::LeadCaptured(_) => {}
         }
     }
 }

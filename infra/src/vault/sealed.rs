@@ -105,6 +105,19 @@ impl Sealable {
                     "summary.last_customer_text",
                     &mut handoff.summary.last_customer_text,
                 )],
+                ConversationEvent::LeadProgressed(progressed) => {
+                    let mut fields = Vec::new();
+                    if let Some(name) = progressed.name.as_mut() {
+                        fields.push(("name", name));
+                    }
+                    if let Some(phone) = progressed.phone.as_mut() {
+                        fields.push(("phone", phone));
+                    }
+                    fields
+                }
+                ConversationEvent::LeadCaptured(lead) => {
+                    vec![("name", &mut lead.name), ("phone", &mut lead.phone)]
+                }
                 ConversationEvent::CsatRated(rating) => rating
                     .comment
                     .as_mut()
