@@ -85,6 +85,10 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Attempts of an append that keeps meeting another writer.
 const APPEND_ATTEMPTS: usize = 5;
 
+/// Shortest interval between two reads of a tenant's configurations for news naming a channel
+/// unknown here (in a cluster).
+const RECHECK_EVERY: Duration = Duration::from_millis(500);
+
 /// Most conversations whose channel is remembered (a forgotten one is read back from its stream).
 const ROUTES_LIMIT: usize = 100_000;
 
@@ -389,6 +393,9 @@ pub struct ChannelStore {
     cluster: Option<Arc<Ownership>>,
     /// Wakes [`Self::follow`] when this node was given a shard.
     given: tokio::sync::Notify,
+    /// In a cluster: when each tenant's configurations were last read for news naming a channel
+    /// unknown here ([`Self::recheck`]).
+    checked: Mutex<HashMap<TenantId, std::time::Instant>>,
     tenants: Mutex<HashMap<TenantId, TenantChannels>>,
     directory: TenantDirectory,
     routes: Mutex<HashMap<ConversationId, Route>>,
@@ -429,6 +436,7 @@ impl ChannelStore {
             http,
             cluster,
             given: tokio::sync::Notify::new(),
+            checked: Mutex::new(HashMap::new()),
             tenants: Mutex::new(HashMap::new()),
             directory: TenantDirectory::new(
                 StreamId::channel_directory(),
@@ -1073,6 +1081,39 @@ impl ChannelStore {
             .is_some_and(|config| config.delivery().is_some())
     }
 
+    /// In a cluster: reads `tenant`'s configurations again when news names a channel this node
+    /// does not know — configured on another node since this one last followed, the message
+    /// that names it having come in there — at most every [`RECHECK_EVERY`] per tenant (a
+    /// tenant's messages through unconfigured labels such as the widget's cost one read per
+    /// interval). Alone, every configuration is made here and known at once.
+    async fn recheck(&self, tenant: &TenantId, channel: &str) -> Result<(), JournalError> {
+        if self.cluster.is_none() {
+            return Ok(());
+        }
+        let known = self
+            .lock_tenants()
+            .get(tenant)
+            .is_some_and(|channels| channels.channels.contains_key(channel));
+        if known {
+            return Ok(());
+        }
+        {
+            let mut checked = self.checked.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = std::time::Instant::now();
+            if checked
+                .get(tenant)
+                .is_some_and(|at| now.duration_since(*at) < RECHECK_EVERY)
+            {
+                return Ok(());
+            }
+            if checked.len() >= ROUTES_LIMIT {
+                checked.clear();
+            }
+            checked.insert(tenant.clone(), now);
+        }
+        self.refresh(tenant).await
+    }
+
     /// The shard of channel `name`'s outbox stream.
     fn outbox_shard(tenant: &TenantId, name: &str) -> u16 {
         shard_of(StreamId::channel_outbox(tenant, name).as_str())
@@ -1173,6 +1214,16 @@ impl Outbound for ChannelStore {
         let mut batches: HashMap<(TenantId, String), Vec<(OutboxQueued, Payload)>> = HashMap::new();
         for item in news {
             let tenant = item.conversation().tenant().clone();
+            let label = match &item {
+                OutboundNews::Started { channel, .. }
+                | OutboundNews::CustomerWrote { channel, .. } => Some(channel.as_str()),
+                OutboundNews::Reply(_) | OutboundNews::Lead(_) => None,
+            };
+            if let Some(label) = label {
+                self.recheck(&tenant, label)
+                    .await
+                    .map_err(|error| OutboundError(error.to_string()))?;
+            }
             if !self.delivers_for(&tenant) {
                 continue;
             }
@@ -1197,6 +1248,9 @@ impl Outbound for ChannelStore {
                     let (Some(customer), Some(channel)) = (route.customer, route.channel) else {
                         continue;
                     };
+                    self.recheck(&tenant, &channel)
+                        .await
+                        .map_err(|error| OutboundError(error.to_string()))?;
                     if !self.delivers_through(&tenant, &channel) {
                         continue;
                     }
@@ -1216,7 +1270,7 @@ impl Outbound for ChannelStore {
                         .push((queued, Payload::Message(reply.text)));
                 }
                 OutboundNews::Lead(lead) => {
-                    if self.outbox(&tenant, crm::CRM_NAME).is_none() {
+                    if !self.delivers_through(&tenant, crm::CRM_NAME) {
                         continue;
                     }
                     let queued = crm::entry_of(&lead);
@@ -1236,7 +1290,9 @@ impl Outbound for ChannelStore {
     }
 
     fn follows(&self, tenant: &TenantId) -> bool {
-        self.delivers_for(tenant)
+        // In a cluster a channel may have been configured on another node since this one last
+        // followed: the news of every tenant is looked at ([`ChannelStore::recheck`]).
+        self.cluster.is_some() || self.delivers_for(tenant)
     }
 
     async fn outbox(
