@@ -15,7 +15,8 @@
 //! of that name is configured) and queues the bot's and agents' messages of those conversations
 //! in the channel's durable [`outbox::Outbox`]. Captured leads go the same way to the tenant's CRM
 //! integration ([`crm`]), stored here among the connections under a reserved name; how an entry
-//! becomes a request is its outbox's [`transport::Transport`].
+//! becomes a request is its outbox's [`transport::Transport`] (a `wechat_oa` channel with app
+//! credentials: WeChat's customer-service API, see [`wechat`]).
 //!
 //! **In a cluster** every node accepts inbound messages and serves the configuration API. A
 //! channel's outbox has one writer: the node serving the shard of its stream
@@ -1458,5 +1459,42 @@ mod tests {
             open_secret(&master, &tenant, &purpose, &channel_secret),
             None
         );
+    }
+
+    fn wechat_config(outbound_url: Option<&str>, app: bool) -> ChannelConfig {
+        ChannelConfig {
+            name: "wx".to_owned(),
+            kind: ChannelKind::WechatOa,
+            secret: Some(Arc::from(b"token-token-token".to_vec())),
+            outbound_url: outbound_url.map(str::to_owned),
+            profile: None,
+            app_id: app.then(|| "wx0123456789abcdef".to_owned()),
+            app_secret: app.then(|| Arc::from("app-secret")),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            backoff_base_ms: 500,
+            configured_by: "admin".to_owned(),
+            configured_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_wechat_channel_delivers_through_the_api_only_with_app_credentials() {
+        let default = wechat_config(None, true)
+            .delivery()
+            .expect("an outbox with the default base URL");
+        assert_eq!(default.transport, Transport::Wechat);
+        assert_eq!(default.url, wechat::DEFAULT_BASE_URL);
+        let local = wechat_config(Some("http://127.0.0.1:9/"), true)
+            .delivery()
+            .expect("an outbox");
+        assert_eq!(local.transport, Transport::Wechat);
+        assert_eq!(local.url, "http://127.0.0.1:9");
+        assert!(
+            wechat_config(Some("http://127.0.0.1:9/"), false)
+                .delivery()
+                .is_none(),
+            "inbound only, never the webhook protocol"
+        );
+        assert!(wechat_config(None, false).delivery().is_none());
     }
 }

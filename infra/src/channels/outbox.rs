@@ -6,8 +6,9 @@
 //! Everything is journaled in the stream `chan:<tenant>:out.<name>` ([`OutboxEvent`]): an entry
 //! is `queued` before the reactor records that it handled the conversation event (so a crash
 //! between a reply and its delivery loses nothing: the reactor offers the reply again, or the
-//! outbox finds it queued), then `delivered` on the receiver's 2xx or `dead_lettered` after the
-//! retry budget; a dead letter can be `requeued`. A node reads the stream at start and carries on
+//! outbox finds it queued), then `delivered` on the receiver's 2xx (status 0: a WeChat reply the
+//! platform's window refused, handed over as a callback ticket) or `dead_lettered` after the retry
+//! budget (at once when the transport says it can never pass); a dead letter can be `requeued`. A node reads the stream at start and carries on
 //! where it was: delivery is at least once, and every delivery of a message carries the same `id`
 //! for the receiver to de-duplicate.
 //!
