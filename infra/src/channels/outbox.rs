@@ -8,9 +8,9 @@
 //! between a reply and its delivery loses nothing: the reactor offers the reply again, or the
 //! outbox finds it queued), then `delivered` on the receiver's 2xx (status 0: a WeChat reply the
 //! platform's window refused, handed over as a callback ticket) or `dead_lettered` after the retry
-//! budget (at once when the transport says it can never pass); a dead letter can be `requeued`. A node reads the stream at start and carries on
-//! where it was: delivery is at least once, and every delivery of a message carries the same `id`
-//! for the receiver to de-duplicate.
+//! budget (at once when the transport says it can never pass); a dead letter can be `requeued`.
+//! A node reads the stream at start and carries on where it was: delivery is at least once, and
+//! every delivery of a message carries the same `id` for the receiver to de-duplicate.
 //!
 //! Memory stays bounded when a receiver is stuck: at most [`WINDOW`] messages are held (with
 //! their texts), the others stay in the journal and are remembered by their position only (a
