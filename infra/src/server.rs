@@ -409,6 +409,8 @@ pub async fn start(
         ))
         .await?,
     );
+    // WeChat outboxes open callback tickets on the node.
+    channels.attach_node(&node);
     let cluster = match (&config.cluster, cluster_client) {
         (Some(settings), Some((client, metrics))) => {
             let host = NodeHost::new(client.clone(), CLUSTER_PREFIX, Arc::clone(&node));

@@ -487,7 +487,11 @@ async fn signed_xml_texts_are_accepted_once_and_everything_else_acknowledged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let node = start(config(dir.path())).await;
     let admin = Client::new(node.addr);
-    assert_eq!(configure_wechat(&admin, "wx", None).await.status, 201);
+    let (_fake, base) = start_fake().await;
+    assert_eq!(
+        configure_wechat(&admin, "wx", Some(&base)).await.status,
+        201
+    );
     let http = reqwest::Client::new();
     let path = "/v1/channels/shop/wx/wechat";
 
@@ -686,6 +690,12 @@ async fn a_reply_the_window_refuses_becomes_one_callback_ticket() {
         context.sent_since_customer_message, 1,
         "the bot's echo came after it"
     );
+    // The channel's outbox delivers the bot's echo through the fake.
+    wait_until("the bot's echo is delivered", || {
+        fake.delivered().len() == 1
+    })
+    .await;
+    let sends_before = fake.send_requests.load(Ordering::SeqCst);
 
     let client = client_for(&base);
     let now = now_ms();
@@ -724,7 +734,7 @@ async fn a_reply_the_window_refuses_becomes_one_callback_ticket() {
     let subject = read.body["subject"].as_str().expect("subject");
     assert!(subject.contains("48 h"), "{subject}");
     assert!(subject.contains(text), "{subject}");
-    assert_eq!(fake.send_requests.load(Ordering::SeqCst), 0);
+    assert_eq!(fake.send_requests.load(Ordering::SeqCst), sends_before);
 
     // An outbox entry of the same conversation, within the window: delivered to the customer.
     let entry = OutboxQueued {
@@ -750,7 +760,257 @@ async fn a_reply_the_window_refuses_becomes_one_callback_ticket() {
         .expect("read");
     assert_eq!(outcome, DeliveryOutcome::Delivered { parts: 1 });
     let delivered = fake.delivered();
-    assert_eq!(delivered[0]["touser"], "oCustomer-_9");
-    assert_eq!(delivered[0]["text"]["content"], text);
+    let last = delivered.last().expect("delivered");
+    assert_eq!(last["touser"], "oCustomer-_9");
+    assert_eq!(last["text"]["content"], text);
+    node.stop().await.expect("node stops");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies through the channel's outbox
+// ---------------------------------------------------------------------------------------------
+
+/// Polls `done` until it holds (up to 15 s).
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not reached");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Configures channel `wx` against the fake with a short backoff and `app_secret`.
+async fn configure_fast(admin: &Client, base: &str, app_secret: &str) {
+    let created = admin
+        .put(
+            "/v1/tenants/shop/channels/wx",
+            &json!({
+                "kind": "wechat_oa",
+                "secret": TOKEN,
+                "app_id": APP_ID,
+                "app_secret": app_secret,
+                "outbound_url": base,
+                "backoff_base_ms": 20,
+                "max_attempts": 5,
+            }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+}
+
+/// Pushes a signed text from `openid` to channel `wx` and returns its conversation's id once
+/// the bot answered it, with the bot's replies.
+async fn customer_writes(
+    node: &crest_infra::server::RunningServer,
+    admin: &Client,
+    openid: &str,
+    msg_id: &str,
+    text: &str,
+) -> (String, Vec<String>) {
+    let http = reqwest::Client::new();
+    let (status, body) = push(
+        &http,
+        node.addr,
+        "/v1/channels/shop/wx/wechat",
+        &signed_query(now_s(), "n1"),
+        &text_xml(openid, msg_id, text),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let again = admin
+        .post(
+            "/v1/tenants/shop/messages",
+            &json!({"channel": "wx", "customer": openid, "id": msg_id, "text": text}),
+        )
+        .await;
+    assert_eq!(again.body["duplicate"], true, "{:?}", again.body);
+    let conversation = again.conversation_id();
+    let read = admin
+        .conversation_until("shop", &conversation, |body| {
+            support::roles(body).contains(&"bot".to_owned())
+        })
+        .await;
+    let replies = read["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|message| message["role"] == "bot")
+        .map(|message| message["text"].as_str().expect("text").to_owned())
+        .collect();
+    (conversation, replies)
+}
+
+async fn outbound(admin: &Client, outcome: &str) -> f64 {
+    let (_, metrics) = admin.get_text("/metrics").await;
+    support::samples(&metrics)
+        .iter()
+        .filter(|(series, _)| {
+            series.starts_with("crest_channel_outbound_total")
+                && series.contains("kind=\"wechat_oa\"")
+                && series.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .map(|(_, value)| *value)
+        .sum()
+}
+
+async fn dead_letters(admin: &Client) -> Vec<Value> {
+    let answer = admin.get("/v1/tenants/shop/channels/wx/dead-letters").await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["dead_letters"]
+        .as_array()
+        .expect("dead letters")
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bots_reply_reaches_the_customer_through_the_api_once_after_a_busy_answer() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let admin = Client::new(node.addr);
+    let (fake, base) = start_fake().await;
+    // WeChat is busy once (-1): the outbox retries.
+    fake.scripted_errcodes.lock().expect("fake lock").push(-1);
+    configure_fast(&admin, &base, APP_SECRET).await;
+    let (_, replies) =
+        customer_writes(&node, &admin, "oCustomer-_21", "3001", "我的订单到哪了？").await;
+    assert!(!replies.is_empty());
+    wait_until("every reply is delivered", || {
+        fake.delivered().len() >= replies.len()
+    })
+    .await;
+    wait_until("the outbox settled the replies", || {
+        fake.send_requests.load(Ordering::SeqCst) == replies.len() + 1
+    })
+    .await;
+    let delivered = fake.delivered();
+    let texts: Vec<&str> = delivered
+        .iter()
+        .map(|body| body["text"]["content"].as_str().expect("content"))
+        .collect();
+    assert_eq!(texts, replies, "each reply exactly once, in order");
+    assert!(
+        delivered
+            .iter()
+            .all(|body| body["touser"] == "oCustomer-_21" && body["msgtype"] == "text")
+    );
+    assert_eq!(fake.tokens_issued.load(Ordering::SeqCst), 1);
+    let mut delivered_count = 0.0;
+    for _ in 0..500 {
+        delivered_count = outbound(&admin, "delivered").await;
+        if delivered_count >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let expected = replies.len() as f64;
+    assert_eq!(delivered_count, expected);
+    assert_eq!(outbound(&admin, "failed").await, 1.0);
+    assert!(dead_letters(&admin).await.is_empty());
+    node.stop().await.expect("node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_wechat_refuses_for_its_window_becomes_a_callback_ticket_not_a_dead_letter() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let admin = Client::new(node.addr);
+    let (fake, base) = start_fake().await;
+    // 45015: the customer is outside the 48 h window (as far as WeChat knows).
+    fake.scripted_errcodes
+        .lock()
+        .expect("fake lock")
+        .extend([45015; 8]);
+    configure_fast(&admin, &base, APP_SECRET).await;
+    let (conversation, replies) =
+        customer_writes(&node, &admin, "oCustomer-_22", "3002", "退款呢").await;
+    let mut tickets = Vec::new();
+    for _ in 0..750 {
+        let answer = admin
+            .get(&format!(
+                "/v1/tenants/shop/tickets?conversation={conversation}"
+            ))
+            .await;
+        tickets = answer.body["tickets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if tickets.len() == replies.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        tickets.len(),
+        replies.len(),
+        "one ticket per reply: {tickets:?}"
+    );
+    let ticket = &tickets[0];
+    assert_eq!(ticket["kind"], "callback", "{ticket}");
+    assert_eq!(ticket["customer"], "oCustomer-_22", "{ticket}");
+    let subject = ticket["subject"].as_str().expect("subject");
+    assert!(subject.contains("45015"), "{subject}");
+    assert!(subject.contains(&replies[0]), "{subject}");
+    assert!(fake.delivered().is_empty());
+    let mut settled = 0.0;
+    for _ in 0..500 {
+        settled = outbound(&admin, "callback_ticket").await;
+        if settled >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let expected = replies.len() as f64;
+    assert_eq!(settled, expected);
+    assert!(
+        dead_letters(&admin).await.is_empty(),
+        "nothing dead-lettered"
+    );
+    assert_eq!(outbound(&admin, "dead_lettered").await, 0.0);
+    let mut channel = admin.get("/v1/tenants/shop/channels/wx").await;
+    for _ in 0..500 {
+        if channel.body["pending"] == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        channel = admin.get("/v1/tenants/shop/channels/wx").await;
+    }
+    assert_eq!(channel.body["pending"], 0, "settled: {:?}", channel.body);
+    assert_eq!(channel.body["dead_letters"], 0, "{:?}", channel.body);
+    node.stop().await.expect("node stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_app_secret_dead_letters_the_reply_at_once_without_showing_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = start(config(dir.path())).await;
+    let admin = Client::new(node.addr);
+    let (fake, base) = start_fake().await;
+    let wrong_secret = "ffffffffffffffffffffffffffffffff";
+    configure_fast(&admin, &base, wrong_secret).await;
+    let (_, replies) = customer_writes(&node, &admin, "oCustomer-_23", "3003", "在吗").await;
+    let mut letters = Vec::new();
+    for _ in 0..750 {
+        letters = dead_letters(&admin).await;
+        if letters.len() == replies.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(letters.len(), replies.len(), "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter["attempts"], 1, "a refused credential is not retried");
+    assert_eq!(letter["customer"], "oCustomer-_23");
+    let error = letter["last_error"].as_str().expect("last_error");
+    assert!(error.contains("40125"), "{error}");
+    assert!(error.contains("invalid appsecret"), "{error}");
+    let listed = serde_json::to_string(&letters).expect("json");
+    assert!(
+        !listed.contains(wrong_secret) && !listed.contains(APP_SECRET),
+        "{listed}"
+    );
+    assert_eq!(fake.send_requests.load(Ordering::SeqCst), 0);
+    assert!(fake.delivered().is_empty());
     node.stop().await.expect("node stops");
 }

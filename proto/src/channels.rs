@@ -142,7 +142,8 @@ pub struct OutboxDelivered {
     pub id: String,
     /// Attempts it took.
     pub attempts: u32,
-    /// The receiver's HTTP status.
+    /// The receiver's HTTP status; 0 when a WeChat reply refused by the platform's window was
+    /// handed over as a callback ticket instead.
     pub status: u16,
 }
 

@@ -25,6 +25,10 @@ pub const CRM_KIND: &str = "crm";
 /// Outcomes of a delivery attempt (`crest_channel_outbound_total`, `crest_crm_deliveries_total`).
 pub const OUTBOUND_OUTCOMES: [&str; 3] = ["delivered", "failed", "dead_lettered"];
 
+/// The outcome of a `wechat_oa` reply the platform's window refused, settled by opening a
+/// `callback` ticket for it (`crest_channel_outbound_total{kind="wechat_oa"}` only).
+pub const CALLBACK_TICKET_OUTCOME: &str = "callback_ticket";
+
 /// See the module's documentation.
 #[derive(Debug, Clone)]
 pub struct ChannelMetrics {
@@ -115,6 +119,7 @@ impl ChannelMetrics {
             outbox_pending.with_label_values(&[kind]);
             dead_letters.with_label_values(&[kind]);
         }
+        outbound.with_label_values(&["wechat_oa", CALLBACK_TICKET_OUTCOME]);
         Ok(Self {
             inbound,
             outbound,

@@ -15,7 +15,8 @@
 //! of that name is configured) and queues the bot's and agents' messages of those conversations
 //! in the channel's durable [`outbox::Outbox`]. Captured leads go the same way to the tenant's CRM
 //! integration ([`crm`]), stored here among the connections under a reserved name; how an entry
-//! becomes a request is its outbox's [`transport::Transport`].
+//! becomes a request is its outbox's [`transport::Transport`] (a `wechat_oa` channel with app
+//! credentials: WeChat's customer-service API, see [`wechat`]).
 //!
 //! **In a cluster** every node accepts inbound messages and serves the configuration API. A
 //! channel's outbox has one writer: the node serving the shard of its stream
@@ -323,25 +324,41 @@ impl std::fmt::Debug for ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// How the channel's outbox delivers; `None`: it has none (inbound only). A `wechat_oa`
+    /// channel delivers through WeChat's API when it has an app id and an opened app secret
+    /// (its [`DeliverySettings::wechat`] is set by the store), the others to their
+    /// `outbound_url`, signed with their secret.
     fn delivery(&self) -> Option<DeliverySettings> {
-        let transport = match self.kind {
-            ChannelKind::Crm => Transport::Crm(
-                self.profile
-                    .as_deref()
-                    .and_then(CrmFormat::parse)
-                    .unwrap_or(CrmFormat::Generic),
-            ),
-            ChannelKind::Webhook | ChannelKind::WechatOa | ChannelKind::Widget => {
-                Transport::Webhook
+        let (transport, url, secret) = match self.kind {
+            ChannelKind::WechatOa => {
+                let credentials = wechat::WechatCredentials::of(self)?;
+                let secret = self.secret.clone().unwrap_or_else(|| Arc::from(Vec::new()));
+                (Transport::Wechat, credentials.base_url, secret)
             }
+            ChannelKind::Crm => (
+                Transport::Crm(
+                    self.profile
+                        .as_deref()
+                        .and_then(CrmFormat::parse)
+                        .unwrap_or(CrmFormat::Generic),
+                ),
+                self.outbound_url.clone()?,
+                Arc::clone(self.secret.as_ref()?),
+            ),
+            ChannelKind::Webhook | ChannelKind::Widget => (
+                Transport::Webhook,
+                self.outbound_url.clone()?,
+                Arc::clone(self.secret.as_ref()?),
+            ),
         };
         Some(DeliverySettings {
             kind: self.kind.as_str(),
             transport,
-            url: self.outbound_url.clone()?,
-            secret: Arc::clone(self.secret.as_ref()?),
+            url,
+            secret,
             max_attempts: self.max_attempts,
             backoff_base: Duration::from_millis(self.backoff_base_ms),
+            wechat: None,
         })
     }
 }
@@ -402,6 +419,10 @@ pub struct ChannelStore {
     outboxes: Mutex<HashMap<(TenantId, String), Arc<Outbox>>>,
     /// Serialises configuration changes and outbox starts.
     changes: tokio::sync::Mutex<()>,
+    /// The WeChat channels' API clients.
+    wechat: wechat::WechatClients,
+    /// The node, once started (WeChat outboxes open callback tickets on it).
+    node: wechat::NodeSlot,
 }
 
 impl std::fmt::Debug for ChannelStore {
@@ -433,6 +454,8 @@ impl ChannelStore {
             journal,
             masters,
             metrics,
+            wechat: wechat::WechatClients::new(http.clone()),
+            node: Arc::new(std::sync::OnceLock::new()),
             http,
             cluster,
             given: tokio::sync::Notify::new(),
@@ -450,6 +473,11 @@ impl ChannelStore {
             outboxes: Mutex::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Gives the outboxes the node they open callback tickets on (once it has started).
+    pub fn attach_node(&self, node: &Arc<crest_actors::Node>) {
+        let _ = self.node.set(Arc::downgrade(node));
     }
 
     /// The channels' metrics.
@@ -945,12 +973,18 @@ impl ChannelStore {
 
     /// Starts, updates or stops the outbox of channel `name` to match its configuration.
     async fn sync_outbox(&self, tenant: &TenantId, name: &str) -> Result<(), JournalError> {
-        let delivery = self
+        let config = self
             .lock_tenants()
             .get(tenant)
             .and_then(|channels| channels.channels.get(name))
-            .and_then(ChannelConfig::delivery)
+            .cloned();
+        let delivery = config
+            .as_ref()
+            .and_then(|config| self.delivery_of(tenant, config))
             .filter(|_| self.runs_here(tenant, name));
+        if config.is_none() {
+            self.wechat.forget(tenant, name);
+        }
         let key = (tenant.clone(), name.to_owned());
         let running = self.outbox(tenant, name);
         match (delivery, running) {
@@ -979,6 +1013,20 @@ impl ChannelStore {
             (None, None) => {}
         }
         Ok(())
+    }
+
+    /// How channel `config` of `tenant` delivers, with its WeChat client when it has one.
+    fn delivery_of(&self, tenant: &TenantId, config: &ChannelConfig) -> Option<DeliverySettings> {
+        let mut settings = config.delivery()?;
+        if settings.transport == Transport::Wechat {
+            settings.wechat = Some(Arc::new(wechat::WechatDelivery {
+                client: self.wechat.client_for(tenant, config)?,
+                profile: profiles::builtin().for_channel(config.kind, config.profile.as_deref()),
+                channel: config.name.clone(),
+                node: Arc::clone(&self.node),
+            }));
+        }
+        Some(settings)
     }
 
     /// Appends `event` to `tenant`'s stream (retrying when another node wrote first) and applies
@@ -1032,7 +1080,7 @@ impl ChannelStore {
     }
 
     /// The channel a conversation's customer last wrote through, if a channel of that name is
-    /// configured with an outbound URL (so a message written now reaches them): read from the
+    /// configured to deliver (an outbound URL, or WeChat app credentials) (so a message written now reaches them): read from the
     /// conversation's stream.
     pub async fn reply_channel(
         &self,
@@ -1059,7 +1107,7 @@ impl ChannelStore {
         let delivers = self
             .channel(conversation.tenant(), &name)
             .await?
-            .is_some_and(|config| config.outbound_url.is_some());
+            .is_some_and(|config| config.delivery().is_some());
         Ok(delivers.then_some(name))
     }
 
@@ -1467,5 +1515,42 @@ mod tests {
             open_secret(&master, &tenant, &purpose, &channel_secret),
             None
         );
+    }
+
+    fn wechat_config(outbound_url: Option<&str>, app: bool) -> ChannelConfig {
+        ChannelConfig {
+            name: "wx".to_owned(),
+            kind: ChannelKind::WechatOa,
+            secret: Some(Arc::from(b"token-token-token".to_vec())),
+            outbound_url: outbound_url.map(str::to_owned),
+            profile: None,
+            app_id: app.then(|| "wx0123456789abcdef".to_owned()),
+            app_secret: app.then(|| Arc::from("app-secret")),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            backoff_base_ms: 500,
+            configured_by: "admin".to_owned(),
+            configured_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_wechat_channel_delivers_through_the_api_only_with_app_credentials() {
+        let default = wechat_config(None, true)
+            .delivery()
+            .expect("an outbox with the default base URL");
+        assert_eq!(default.transport, Transport::Wechat);
+        assert_eq!(default.url, wechat::DEFAULT_BASE_URL);
+        let local = wechat_config(Some("http://127.0.0.1:9/"), true)
+            .delivery()
+            .expect("an outbox");
+        assert_eq!(local.transport, Transport::Wechat);
+        assert_eq!(local.url, "http://127.0.0.1:9");
+        assert!(
+            wechat_config(Some("http://127.0.0.1:9/"), false)
+                .delivery()
+                .is_none(),
+            "inbound only, never the webhook protocol"
+        );
+        assert!(wechat_config(None, false).delivery().is_none());
     }
 }

@@ -6,10 +6,11 @@
 //! Everything is journaled in the stream `chan:<tenant>:out.<name>` ([`OutboxEvent`]): an entry
 //! is `queued` before the reactor records that it handled the conversation event (so a crash
 //! between a reply and its delivery loses nothing: the reactor offers the reply again, or the
-//! outbox finds it queued), then `delivered` on the receiver's 2xx or `dead_lettered` after the
-//! retry budget; a dead letter can be `requeued`. A node reads the stream at start and carries on
-//! where it was: delivery is at least once, and every delivery of a message carries the same `id`
-//! for the receiver to de-duplicate.
+//! outbox finds it queued), then `delivered` on the receiver's 2xx (status 0: a WeChat reply the
+//! platform's window refused, handed over as a callback ticket) or `dead_lettered` after the retry
+//! budget (at once when the transport says it can never pass); a dead letter can be `requeued`.
+//! A node reads the stream at start and carries on where it was: delivery is at least once, and
+//! every delivery of a message carries the same `id` for the receiver to de-duplicate.
 //!
 //! Memory stays bounded when a receiver is stuck: at most [`WINDOW`] messages are held (with
 //! their texts), the others stay in the journal and are remembered by their position only (a
@@ -38,7 +39,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::metrics::ChannelMetrics;
-use super::transport::{Payload, Transport, crest_headers};
+use super::transport::{Attempted, Payload, Transport, Verdict};
+use super::wechat::WechatDelivery;
 
 /// Most messages held in memory per outbox; the rest wait in the journal.
 pub const WINDOW: usize = 1024;
@@ -76,6 +78,8 @@ pub struct DeliverySettings {
     pub max_attempts: u32,
     /// The first retry's delay.
     pub backoff_base: Duration,
+    /// For [`Transport::Wechat`]: the channel's client, profile and callback tickets.
+    pub wechat: Option<Arc<WechatDelivery>>,
 }
 
 /// The delay before attempt `attempt + 1` after `attempt` failed ones (`attempt` ≥ 1):
@@ -124,6 +128,8 @@ struct Pending {
     /// What it delivers, when known (queued by this process); else read from its conversation.
     payload: Option<Payload>,
     attempts: u32,
+    /// Parts of a split text already delivered (not sent again on a retry).
+    sent_parts: usize,
     due: Instant,
     in_flight: bool,
 }
@@ -166,6 +172,7 @@ impl State {
                     queued,
                     payload,
                     attempts: 0,
+                    sent_parts: 0,
                     due: Instant::now(),
                     in_flight: false,
                 },
@@ -195,7 +202,7 @@ impl State {
 struct Attempt {
     seq: u64,
     payload: Option<Payload>,
-    result: Result<u16, String>,
+    result: Attempted,
 }
 
 /// See the module's documentation.
@@ -537,6 +544,7 @@ impl Shared {
                         queued,
                         payload: None,
                         attempts: 0,
+                        sent_parts: 0,
                         due: Instant::now(),
                         in_flight: false,
                     },
@@ -609,8 +617,21 @@ impl Shared {
                 if pending.payload.is_none() {
                     pending.payload = attempt.payload;
                 }
-                match attempt.result {
-                    Ok(status) => {
+                pending.sent_parts = pending.sent_parts.max(attempt.result.sent_parts);
+                let refused = matches!(attempt.result.verdict, Verdict::Refused(_));
+                match attempt.result.verdict {
+                    Verdict::ByTicket(ticket) => {
+                        count(super::metrics::CALLBACK_TICKET_OUTCOME);
+                        tracing::info!(stream = %self.stream, id = %pending.queued.id, %ticket, "outbox entry handed over as a callback ticket");
+                        // Status 0: settled by a callback ticket, not by the receiver.
+                        events.push(OutboxEvent::Delivered(OutboxDelivered {
+                            id: pending.queued.id.clone(),
+                            attempts: pending.attempts,
+                            status: 0,
+                        }));
+                        finished.push((attempt.seq, None));
+                    }
+                    Verdict::Delivered(status) => {
                         count("delivered");
                         let written_ms = pending.queued.at_ms;
                         let latency_ms = crate::access::now_ms().saturating_sub(written_ms);
@@ -626,7 +647,10 @@ impl Shared {
                         }));
                         finished.push((attempt.seq, None));
                     }
-                    Err(error) if pending.attempts >= settings.max_attempts => {
+                    Verdict::Refused(error) | Verdict::Failed(error)
+                        if refused || pending.attempts >= settings.max_attempts =>
+                    {
+                        let error = truncated(&error);
                         count("dead_lettered");
                         tracing::warn!(stream = %self.stream, id = %pending.queued.id, attempts = pending.attempts, %error, "outbox entry dead-lettered");
                         events.push(OutboxEvent::DeadLettered(OutboxDeadLettered {
@@ -643,7 +667,8 @@ impl Shared {
                             }),
                         ));
                     }
-                    Err(error) => {
+                    Verdict::Refused(error) | Verdict::Failed(error) => {
+                        let error = truncated(&error);
                         count("failed");
                         let delay = with_jitter(
                             backoff(settings.backoff_base, pending.attempts),
@@ -724,52 +749,25 @@ impl Shared {
                     return Attempt {
                         seq,
                         payload: None,
-                        result: Err(error),
+                        result: Err(error).into(),
                     };
                 }
             },
         };
-        let result = self.send(&pending.queued, &payload, &settings).await;
+        let result = super::transport::deliver(
+            &settings,
+            &self.http,
+            &*self.journal,
+            &pending.queued,
+            &payload,
+            pending.sent_parts,
+        )
+        .await;
         Attempt {
             seq,
             payload: Some(payload),
             result,
         }
-    }
-
-    /// Sends one entry and judges the answer.
-    async fn send(
-        &self,
-        queued: &OutboxQueued,
-        payload: &Payload,
-        settings: &DeliverySettings,
-    ) -> Result<u16, String> {
-        let now_ms = crate::access::now_ms();
-        let transport = settings.transport;
-        let outgoing =
-            transport.outgoing(&settings.url, &settings.secret, queued, payload, now_ms)?;
-        let mut request = self
-            .http
-            .post(&outgoing.url)
-            .header("content-type", "application/json")
-            .timeout(REQUEST_TIMEOUT);
-        for (name, value) in crest_headers(&settings.secret, &outgoing.body, now_ms) {
-            request = request.header(name, value);
-        }
-        let response = request
-            .body(outgoing.body)
-            .send()
-            .await
-            .map_err(|error| truncated(&format!("request failed: {error}")))?;
-        let status = response.status().as_u16();
-        let answer = if transport.reads_answer() {
-            response.text().await.unwrap_or_default()
-        } else {
-            String::new()
-        };
-        transport
-            .judge(status, &answer)
-            .map_err(|error| truncated(&error))
     }
 }
 

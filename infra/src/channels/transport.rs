@@ -11,6 +11,12 @@
 //!   chat platforms' robots answer HTTP 200 with an error code in the body when they refuse a
 //!   message (bad signature, rate limit): a non-zero `errcode` or `code` is a failed attempt,
 //!   retried like a 5xx.
+//! - [`Transport::Wechat`]: a `wechat_oa` channel's replies through WeChat's customer-service API
+//!   ([`super::wechat::WechatDelivery`]: the access token, the reply window, splitting, and a
+//!   callback ticket for a reply the window refuses).
+//!
+//! [`deliver`] is the one attempt the engine makes, whatever the transport: a signed `POST` for
+//! the webhook and CRM transports, the platform's client for WeChat.
 //!
 //! A new platform is a new variant (or [`CrmFormat`]) with its request and its judgement here;
 //! the outbox engine stays as it is.
@@ -18,11 +24,13 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
+use crest_actors::ports::journal::EventJournal;
 use crest_proto::channels::OutboxQueued;
 use crest_proto::events::ConversationEvent;
 use crest_proto::leads::LeadCaptured;
 use ring::hmac;
 
+use super::outbox::{DeliverySettings, REQUEST_TIMEOUT};
 use super::signature;
 
 /// What an outbox entry delivers (a message's text, or a captured lead), read from the
@@ -83,6 +91,103 @@ pub enum Transport {
     Webhook,
     /// A CRM integration.
     Crm(CrmFormat),
+    /// A WeChat Official Account's customer-service API (the client and the profile are the
+    /// [`DeliverySettings::wechat`]).
+    Wechat,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The receiver accepted the entry (its HTTP status).
+    Delivered(u16),
+    /// The platform refused the reply for its window; a `callback` ticket (this id) was opened for
+    /// it instead: the entry is settled.
+    ByTicket(String),
+    /// Failed; worth another attempt later.
+    Failed(String),
+    /// Never going to pass: dead-lettered at once.
+    Refused(String),
+}
+
+/// One attempt's result: its [`Verdict`] and the parts of a split text delivered so far (the next
+/// attempt does not send them again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempted {
+    /// What it came to.
+    pub verdict: Verdict,
+    /// Parts delivered so far (0 for transports that do not split).
+    pub sent_parts: usize,
+}
+
+impl From<Result<u16, String>> for Attempted {
+    fn from(result: Result<u16, String>) -> Self {
+        Self {
+            verdict: result.map_or_else(Verdict::Failed, Verdict::Delivered),
+            sent_parts: 0,
+        }
+    }
+}
+
+/// One delivery attempt of `entry` with `payload` under `settings` (`sent_parts`: parts a former
+/// attempt delivered).
+pub async fn deliver(
+    settings: &DeliverySettings,
+    http: &reqwest::Client,
+    journal: &dyn EventJournal,
+    entry: &OutboxQueued,
+    payload: &Payload,
+    sent_parts: usize,
+) -> Attempted {
+    let now_ms = crate::access::now_ms();
+    match (settings.transport, payload) {
+        (Transport::Wechat, Payload::Message(text)) => match &settings.wechat {
+            Some(wechat) => {
+                wechat
+                    .deliver(journal, entry, text, sent_parts, now_ms)
+                    .await
+            }
+            None => Err("the channel's WeChat client is not ready".to_owned()).into(),
+        },
+        (Transport::Wechat, _) => Attempted {
+            verdict: Verdict::Refused("this outbox does not deliver such entries".to_owned()),
+            sent_parts,
+        },
+        (transport, _) => post(transport, settings, http, entry, payload, now_ms)
+            .await
+            .into(),
+    }
+}
+
+/// Posts one entry, signed, and judges the answer.
+async fn post(
+    transport: Transport,
+    settings: &DeliverySettings,
+    http: &reqwest::Client,
+    entry: &OutboxQueued,
+    payload: &Payload,
+    now_ms: u64,
+) -> Result<u16, String> {
+    let outgoing = transport.outgoing(&settings.url, &settings.secret, entry, payload, now_ms)?;
+    let mut request = http
+        .post(&outgoing.url)
+        .header("content-type", "application/json")
+        .timeout(REQUEST_TIMEOUT);
+    for (name, value) in crest_headers(&settings.secret, &outgoing.body, now_ms) {
+        request = request.header(name, value);
+    }
+    let response = request
+        .body(outgoing.body)
+        .send()
+        .await
+        .map_err(|error| format!("request failed: {error}"))?;
+    let status = response.status().as_u16();
+    let answer = if transport.reads_answer() {
+        response.text().await.unwrap_or_default()
+    } else {
+        String::new()
+    };
+    transport.judge(status, &answer)
 }
 
 /// One request, ready to send.

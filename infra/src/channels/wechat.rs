@@ -15,9 +15,16 @@
 //! quota is not sent but answered [`DeliveryOutcome::WindowClosed`], as is WeChat's own refusal
 //! (errcode 45015), and the caller opens a callback ticket for it ([`open_callback_ticket`]):
 //! such a reply is never dropped silently.
+//!
+//! **In the outbox**: a `wechat_oa` channel with an app id and an opened app secret has an outbox
+//! whose entries go through [`WechatDelivery`] ([`super::transport::Transport::Wechat`]): a reply
+//! refused by the window becomes its callback ticket there, and the entry is settled as delivered
+//! with status 0; a permanent refusal (a wrong app secret, another errcode) is dead-lettered at
+//! once; the rest is retried with the outbox's backoff, without resending the parts of a split
+//! text already delivered.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use crest_actors::Node;
@@ -33,6 +40,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::profiles::PlatformProfile;
+use super::transport::{Attempted, Verdict};
 use super::{ChannelConfig, ChannelKind};
 
 /// WeChat's API, when a channel names no `outbound_url`.
@@ -625,6 +633,111 @@ impl WechatClients {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(tenant.clone(), name.to_owned()));
+    }
+}
+
+/// The node a channel store's outboxes open callback tickets on: set once the node has started
+/// (the outboxes recover before it does; until then a window refusal is retried).
+pub type NodeSlot = Arc<OnceLock<Weak<Node>>>;
+
+/// How a WeChat channel's outbox delivers: see the module's documentation.
+pub struct WechatDelivery {
+    /// The channel's API client.
+    pub client: Arc<WechatClient>,
+    /// The channel's platform profile.
+    pub profile: &'static PlatformProfile,
+    /// The channel's name.
+    pub channel: String,
+    /// Where callback tickets are opened.
+    pub node: NodeSlot,
+}
+
+impl std::fmt::Debug for WechatDelivery {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WechatDelivery")
+            .field("client", &self.client)
+            .field("profile", &self.profile.name)
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WechatDelivery {
+    /// One attempt at outbox entry `entry` (its reply's `text`; `sent_parts` delivered before).
+    pub async fn deliver(
+        &self,
+        journal: &dyn EventJournal,
+        entry: &OutboxQueued,
+        text: &str,
+        sent_parts: usize,
+        now_ms: u64,
+    ) -> Attempted {
+        let outcome = match self
+            .client
+            .deliver_queued(journal, self.profile, entry, text, sent_parts, now_ms)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                return Attempted {
+                    verdict: Verdict::Failed(format!("reading the conversation: {error}")),
+                    sent_parts,
+                };
+            }
+        };
+        let (verdict, sent_parts) = match outcome {
+            DeliveryOutcome::Delivered { parts } => (Verdict::Delivered(200), parts),
+            DeliveryOutcome::Retryable { error, sent_parts } => {
+                (Verdict::Failed(self.scrubbed(&error)), sent_parts)
+            }
+            DeliveryOutcome::Permanent { error, sent_parts } => {
+                (Verdict::Refused(self.scrubbed(&error)), sent_parts)
+            }
+            DeliveryOutcome::WindowClosed { reason, sent_parts } => {
+                (self.callback(entry, &reason, text).await, sent_parts)
+            }
+        };
+        Attempted {
+            verdict,
+            sent_parts,
+        }
+    }
+
+    /// Opens the callback ticket of a reply the window refused.
+    async fn callback(&self, entry: &OutboxQueued, reason: &str, text: &str) -> Verdict {
+        let Some(node) = self.node.get().and_then(Weak::upgrade) else {
+            return Verdict::Failed(format!(
+                "{reason}; the callback ticket waits for the node to start"
+            ));
+        };
+        let request = CallbackRequest {
+            conversation: &entry.conversation,
+            customer: &entry.customer,
+            message: &entry.message,
+            channel: &self.channel,
+            reason,
+            text,
+        };
+        match open_callback_ticket(&node, &request).await {
+            Ok(ticket) => Verdict::ByTicket(ticket.to_string()),
+            Err(error @ CallbackError::Unavailable(_)) => {
+                Verdict::Failed(format!("{reason}; callback ticket {error}"))
+            }
+            Err(error @ CallbackError::Rejected(_)) => {
+                Verdict::Refused(format!("{reason}; callback ticket {error}"))
+            }
+        }
+    }
+
+    /// `error` without the app secret, should WeChat ever echo it.
+    fn scrubbed(&self, error: &str) -> String {
+        let secret = &*self.client.credentials().app_secret;
+        if secret.is_empty() {
+            error.to_owned()
+        } else {
+            error.replace(secret, "***")
+        }
     }
 }
 
