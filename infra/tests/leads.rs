@@ -8,7 +8,7 @@ mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -41,38 +41,6 @@ impl Receiver {
     }
 }
 
-fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after the epoch")
-        .as_secs()
-}
-
-/// Checks `X-Crest-Signature` as a merchant would: HMAC-SHA256 of `<timestamp>.<body>`.
-fn crest_signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let (Some(timestamp), Some(signature)) =
-        (header("x-crest-timestamp"), header("x-crest-signature"))
-    else {
-        return false;
-    };
-    let Ok(at) = timestamp.parse::<u64>() else {
-        return false;
-    };
-    if now_s().abs_diff(at) > 300 {
-        return false;
-    }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
-    let mut signed = format!("{timestamp}.").into_bytes();
-    signed.extend_from_slice(body);
-    let expected: String = hmac::sign(&key, &signed)
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    signature == format!("sha256={expected}")
-}
-
 /// Checks a Feishu custom bot's `timestamp` and `sign` in the body, as Feishu does.
 fn feishu_sign_ok(body: &Value) -> bool {
     let (Some(timestamp), Some(sign)) = (body["timestamp"].as_str(), body["sign"].as_str()) else {
@@ -93,7 +61,8 @@ async fn receive(
     receiver.requests.fetch_add(1, Ordering::SeqCst);
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let feishu = parsed.get("msg_type").is_some();
-    let signed = crest_signature_ok(&headers, &body) && (!feishu || feishu_sign_ok(&parsed));
+    let signed = support::receiver::signature_ok_with(SECRET, &headers, &body)
+        && (!feishu || feishu_sign_ok(&parsed));
     if !signed {
         receiver.bad_signatures.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::UNAUTHORIZED, String::new());

@@ -38,8 +38,14 @@ impl Receiver {
     }
 }
 
-/// Checks `X-Crest-Signature` the way a merchant would: HMAC-SHA256 of `<timestamp>.<body>`.
+/// Checks `X-Crest-Signature` the way a merchant would: HMAC-SHA256 of `<timestamp>.<body>`
+/// under [`SECRET`].
 pub fn signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
+    signature_ok_with(SECRET, headers, body)
+}
+
+/// [`signature_ok`] under `secret`, with the 300 s replay window.
+pub fn signature_ok_with(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let (Some(timestamp), Some(signature)) =
         (header("x-crest-timestamp"), header("x-crest-signature"))
@@ -52,7 +58,7 @@ pub fn signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
     if now_s().abs_diff(at) > 300 {
         return false;
     }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
     let mut signed = format!("{timestamp}.").into_bytes();
     signed.extend_from_slice(body);
     let expected: String = hmac::sign(&key, &signed)
